@@ -1,0 +1,93 @@
+"""The writer's settings section: X accounts, concurrency, timeouts, approval, reconciliation."""
+
+from __future__ import annotations
+
+from typing import Literal, Self
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+class XAccountSettings(BaseModel):
+    """One X account the writer can act as; secret fields hold secret *names*, never values."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
+    user_id: str = Field(pattern=r"^[0-9]{1,19}$")
+    auth: Literal["oauth2", "oauth1"] = "oauth2"
+    # OAuth 2.0 user context: the client id may be public, so it is a plain value.
+    client_id: str | None = None
+    client_secret_secret: str | None = None  # set for confidential clients (Basic auth)
+    access_token_secret: str | None = None
+    refresh_token_secret: str | None = None
+    # OAuth 1.0a user context (access_token_secret above is the OAuth1 access token).
+    consumer_key_secret: str | None = None
+    consumer_secret_secret: str | None = None
+    token_secret_secret: str | None = None
+    # Whether DMs sent by this account can be read back (dm.read scope) to reconcile them.
+    dm_read_back: bool = True
+
+    @model_validator(mode="after")
+    def _secrets_for_auth(self) -> Self:
+        if self.auth == "oauth2":
+            needed = {"access_token_secret": self.access_token_secret}
+        else:
+            needed = {
+                "consumer_key_secret": self.consumer_key_secret,
+                "consumer_secret_secret": self.consumer_secret_secret,
+                "access_token_secret": self.access_token_secret,
+                "token_secret_secret": self.token_secret_secret,
+            }
+        missing = [field for field, value in needed.items() if not value]
+        if missing:
+            raise ValueError(f"auth={self.auth} needs {', '.join(missing)}")
+        return self
+
+
+class WriterSettings(BaseModel):
+    """How the writer consumes `write_queue` and talks to X."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    x_api_base_url: str = "https://api.x.com"
+    accounts: tuple[XAccountSettings, ...] = ()
+    default_account: str = "default"
+    concurrency: int = Field(default=4, ge=1, le=256)
+    connect_timeout_s: float = Field(default=5.0, gt=0)
+    read_timeout_s: float = Field(default=20.0, gt=0)
+    metrics_port: int | None = Field(default=9102, ge=0, le=65535)
+    require_approval: bool = True
+    # Ed25519 public keys (base64 of the 32 raw bytes) of the moderation service's signers.
+    approval_public_keys: tuple[str, ...] = ()
+    approval_max_age_s: float = Field(default=7 * 24 * 3600.0, gt=0)
+    # Wait this long after an ambiguous attempt before deciding a tweet is absent.
+    reconcile_grace_s: float = Field(default=60.0, ge=0)
+    reconcile_interval_s: float = Field(default=5.0, gt=0)
+    max_resend_cycles: int = Field(default=3, ge=0, le=10)
+    schedule_poll_s: float = Field(default=0.5, gt=0)
+    # Seconds added to X's reset time before a rate-limited request is sent again.
+    rate_limit_margin_s: float = Field(default=1.0, ge=0)
+    rate_limit_jitter_s: float = Field(default=1.0, ge=0)
+    heartbeat_interval_s: float = Field(default=5.0, gt=0)
+    heartbeat_ttl_s: float = Field(default=30.0, gt=0)
+    recovery_interval_s: float = Field(default=10.0, gt=0)
+    shutdown_grace_s: float = Field(default=30.0, ge=0)
+    token_refresh_leeway_s: float = Field(default=60.0, ge=0)
+    transient_attempts: int = Field(default=5, ge=1, le=20)
+    transient_retry_s: float = Field(default=5.0, ge=0)
+    redis_backoff_max_s: float = Field(default=10.0, gt=0)
+
+    @model_validator(mode="after")
+    def _unique_accounts(self) -> Self:
+        names = [account.name for account in self.accounts]
+        duplicates = sorted({name for name in names if names.count(name) > 1})
+        if duplicates:
+            raise ValueError(f"duplicate account names: {', '.join(duplicates)}")
+        if self.heartbeat_ttl_s <= self.heartbeat_interval_s:
+            raise ValueError("heartbeat_ttl_s must be longer than heartbeat_interval_s")
+        return self
+
+    def account(self, name: str | None) -> XAccountSettings | None:
+        """The configured account called `name` (the default account when None)."""
+        wanted = name or self.default_account
+        return next((a for a in self.accounts if a.name == wanted), None)
