@@ -1,0 +1,1 @@
+"""Write requests: the domain shared by producers, moderation and the writer."""

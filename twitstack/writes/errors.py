@@ -1,0 +1,56 @@
+"""Errors raised by the write-request domain, rooted at TwitstackError.
+
+TwitstackError
+└── WriteRequestError           anything wrong with a write request or its handling
+    ├── WireFormatError         a queue message that is not a valid request (reason_code)
+    │   └── PayloadError        the payload breaks a rule of its action (names the field)
+    ├── ApprovalError           an approval signature is missing, unknown or wrong
+    ├── KeyFormatError          a signing key could not be loaded
+    └── InvalidTransitionError  code asked for a state change the table forbids
+"""
+
+from __future__ import annotations
+
+from twitstack.core.errors import TwitstackError
+
+
+class WriteRequestError(TwitstackError):
+    """Root of the write-request domain's errors."""
+
+
+class WireFormatError(WriteRequestError):
+    """A message is not a valid write request; `reason_code` is machine-readable.
+
+    Reason codes: too_large, invalid_utf8, invalid_unicode, invalid_json, duplicate_key,
+    non_finite_number, too_deep, not_an_object, unknown_field, missing_field, invalid_field,
+    invalid_payload.
+    """
+
+    def __init__(self, reason_code: str, message: str, *, field: str | None = None) -> None:
+        self.reason_code = reason_code
+        self.message = message
+        self.field = field
+        super().__init__(f"{reason_code}: {message}")
+
+
+class PayloadError(WireFormatError):
+    """A payload field breaks its action's rules; `field` is its dotted path."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__("invalid_payload", f"{field}: {message}", field=field)
+
+
+class ApprovalError(WriteRequestError):
+    """An approval does not verify; `reason` is one of ApprovalFailure's values."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        self.reason = reason
+        super().__init__(f"{reason}: {message}")
+
+
+class KeyFormatError(WriteRequestError):
+    """A key string is neither PEM nor base64 of an Ed25519 key of the expected kind."""
+
+
+class InvalidTransitionError(WriteRequestError):
+    """A state change that the transition table does not allow (a programming error)."""

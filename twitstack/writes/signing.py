@@ -1,0 +1,252 @@
+"""Ed25519 approval signatures: the moderation service signs, writer hosts only verify.
+
+The signed message is the canonical JSON array
+`["twitstack.approval.v1", id, revision, action, account, content_hash, approver, approved_at]`,
+so editing any of those (or the payload, through the content hash) voids the signature. Keys are
+identified by `key_id` (16 hex digits of SHA-256 over the raw public key), which lets a verifier
+hold old and new public keys during a rotation.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import enum
+import hashlib
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from twitstack.writes.errors import ApprovalError, KeyFormatError
+from twitstack.writes.models import (
+    Approval,
+    ModerationStatus,
+    WriteRequest,
+    canonical_json,
+    format_time,
+    utcnow,
+)
+
+SIGNATURE_DOMAIN = "twitstack.approval.v1"
+# Approvals stamped this far in the future are refused when a max age is enforced.
+MAX_CLOCK_SKEW = timedelta(minutes=5)
+
+
+class ApprovalFailure(enum.StrEnum):
+    """Why an approval did not verify (the `reason` of ApprovalError and ApprovalCheck)."""
+
+    MISSING = "missing"  # no approval record on the request
+    UNKNOWN_KEY = "unknown_key"  # signed by a key this verifier does not hold
+    MALFORMED = "malformed"  # the signature is not base64 of 64 bytes
+    BAD_SIGNATURE = "bad_signature"  # tampered content or a forged signature
+    STALE = "stale"  # older than max_age (or stamped in the future)
+
+
+@dataclass(frozen=True, slots=True)
+class ApprovalCheck:
+    """The outcome of verifying one request's approval."""
+
+    ok: bool
+    reason: ApprovalFailure | None = None
+    key_id: str | None = None
+
+
+def generate_private_key() -> Ed25519PrivateKey:
+    """A fresh Ed25519 signing key."""
+    return Ed25519PrivateKey.generate()
+
+
+def generate_key_pair() -> tuple[str, str]:
+    """A fresh (private, public) pair as base64 of the raw 32-byte keys."""
+    key = generate_private_key()
+    return private_key_to_base64(key), public_key_to_base64(key.public_key())
+
+
+def private_key_to_base64(key: Ed25519PrivateKey) -> str:
+    """Base64 of the raw 32-byte private key (the form `load_private_key` takes)."""
+    raw = key.private_bytes(
+        serialization.Encoding.Raw,
+        serialization.PrivateFormat.Raw,
+        serialization.NoEncryption(),
+    )
+    return base64.b64encode(raw).decode("ascii")
+
+
+def public_key_to_base64(key: Ed25519PublicKey) -> str:
+    """Base64 of the raw 32-byte public key (what writer settings list)."""
+    raw = key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    return base64.b64encode(raw).decode("ascii")
+
+
+def private_key_to_pem(key: Ed25519PrivateKey) -> str:
+    """Unencrypted PKCS#8 PEM of a private key."""
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode("ascii")
+
+
+def public_key_to_pem(key: Ed25519PublicKey) -> str:
+    """SubjectPublicKeyInfo PEM of a public key."""
+    return key.public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    ).decode("ascii")
+
+
+def load_private_key(text: str | Ed25519PrivateKey) -> Ed25519PrivateKey:
+    """An Ed25519 private key from PEM (PKCS#8) or base64 of the raw 32 bytes."""
+    if isinstance(text, Ed25519PrivateKey):
+        return text
+    stripped = text.strip()
+    try:
+        if stripped.startswith("-----BEGIN"):
+            key = serialization.load_pem_private_key(stripped.encode("ascii"), password=None)
+        else:
+            key = Ed25519PrivateKey.from_private_bytes(_b64decode(stripped, 32))
+    except (ValueError, TypeError, UnicodeEncodeError) as exc:
+        raise KeyFormatError(f"expected an Ed25519 private key (PEM or base64): {exc}") from None
+    if not isinstance(key, Ed25519PrivateKey):
+        raise KeyFormatError(f"expected an Ed25519 private key, found {type(key).__name__}")
+    return key
+
+
+def load_public_key(text: str | Ed25519PublicKey) -> Ed25519PublicKey:
+    """An Ed25519 public key from PEM (SubjectPublicKeyInfo) or base64 of the raw 32 bytes."""
+    if isinstance(text, Ed25519PublicKey):
+        return text
+    stripped = text.strip()
+    try:
+        if stripped.startswith("-----BEGIN"):
+            key = serialization.load_pem_public_key(stripped.encode("ascii"))
+        else:
+            key = Ed25519PublicKey.from_public_bytes(_b64decode(stripped, 32))
+    except (ValueError, TypeError, UnicodeEncodeError) as exc:
+        raise KeyFormatError(f"expected an Ed25519 public key (PEM or base64): {exc}") from None
+    if not isinstance(key, Ed25519PublicKey):
+        raise KeyFormatError(f"expected an Ed25519 public key, found {type(key).__name__}")
+    return key
+
+
+def key_id(public_key: Ed25519PublicKey) -> str:
+    """16 hex digits naming a public key; stable across encodings."""
+    raw = public_key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    return hashlib.sha256(raw).hexdigest()[:16]
+
+
+def approval_message(request: WriteRequest, *, approver: str, approved_at: datetime) -> bytes:
+    """The exact bytes an approval signs for this revision of `request`."""
+    return canonical_json(
+        [
+            SIGNATURE_DOMAIN,
+            request.id,
+            request.revision,
+            str(request.action),
+            request.account,
+            request.content_hash(),
+            approver,
+            format_time(approved_at),
+        ]
+    )
+
+
+class ApprovalSigner:
+    """Signs approvals with one private key (held by the moderation service only)."""
+
+    def __init__(self, private_key: Ed25519PrivateKey | str) -> None:
+        self._key = load_private_key(private_key)
+        self.public_key = self._key.public_key()
+        self.key_id = key_id(self.public_key)
+
+    def sign(
+        self, request: WriteRequest, *, approver: str, approved_at: datetime | None = None
+    ) -> Approval:
+        """The approval record for the current revision of `request`, signed by `approver`."""
+        when = approved_at or utcnow()
+        # Round-trip through the wire form so the signed time is exactly what verifiers see.
+        when = datetime.fromisoformat(format_time(when))
+        signature = self._key.sign(approval_message(request, approver=approver, approved_at=when))
+        return Approval(
+            key_id=self.key_id,
+            approver=approver,
+            approved_at=when,
+            signature=base64.urlsafe_b64encode(signature).decode("ascii").rstrip("="),
+        )
+
+    def approve(
+        self, request: WriteRequest, *, approver: str, approved_at: datetime | None = None
+    ) -> WriteRequest:
+        """`request` marked approved and carrying a fresh signature."""
+        approval = self.sign(request, approver=approver, approved_at=approved_at)
+        return replace(request, moderation=ModerationStatus.APPROVED, approval=approval)
+
+
+class ApprovalVerifier:
+    """Verifies approvals against a set of trusted public keys (old and new during rotation)."""
+
+    def __init__(
+        self,
+        public_keys: Iterable[Ed25519PublicKey | str],
+        *,
+        max_age_s: float | None = None,
+    ) -> None:
+        loaded = [load_public_key(key) for key in public_keys]
+        self._keys = {key_id(key): key for key in loaded}
+        self._max_age = None if max_age_s is None else timedelta(seconds=max_age_s)
+
+    @property
+    def key_ids(self) -> frozenset[str]:
+        """Ids of the keys this verifier trusts."""
+        return frozenset(self._keys)
+
+    def check(self, request: WriteRequest, *, now: datetime | None = None) -> ApprovalCheck:
+        """Whether `request.approval` is a valid signature over the request as it is now."""
+        approval = request.approval
+        if approval is None:
+            return ApprovalCheck(False, ApprovalFailure.MISSING)
+        key = self._keys.get(approval.key_id)
+        if key is None:
+            return ApprovalCheck(False, ApprovalFailure.UNKNOWN_KEY, approval.key_id)
+        try:
+            signature = _b64decode(approval.signature, 64)
+        except ValueError:
+            return ApprovalCheck(False, ApprovalFailure.MALFORMED, approval.key_id)
+        message = approval_message(
+            request, approver=approval.approver, approved_at=approval.approved_at
+        )
+        try:
+            key.verify(signature, message)
+        except InvalidSignature:
+            return ApprovalCheck(False, ApprovalFailure.BAD_SIGNATURE, approval.key_id)
+        if self._max_age is not None:
+            current = now or utcnow()
+            age = current - approval.approved_at
+            if age > self._max_age or age < -MAX_CLOCK_SKEW:
+                return ApprovalCheck(False, ApprovalFailure.STALE, approval.key_id)
+        return ApprovalCheck(True, None, approval.key_id)
+
+    def verify(self, request: WriteRequest, *, now: datetime | None = None) -> None:
+        """Like `check`, but raises ApprovalError(reason) unless the approval is valid."""
+        result = self.check(request, now=now)
+        if not result.ok:
+            assert result.reason is not None
+            raise ApprovalError(
+                result.reason.value, f"approval of request {request.id} does not verify"
+            )
+
+
+def _b64decode(text: str, length: int) -> bytes:
+    """Standard or URL-safe base64, padded or not, of exactly `length` bytes."""
+    cleaned = text.strip().replace("-", "+").replace("_", "/")
+    cleaned += "=" * (-len(cleaned) % 4)
+    try:
+        raw = base64.b64decode(cleaned, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise ValueError(f"not base64: {exc}") from None
+    if len(raw) != length:
+        raise ValueError(f"expected {length} bytes, found {len(raw)}")
+    return raw
