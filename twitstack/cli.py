@@ -1,0 +1,163 @@
+"""The `twitstack` command: parse arguments, load settings once, configure logging, dispatch."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from importlib import import_module
+from typing import Any
+
+import anyio
+
+from twitstack import __version__
+from twitstack.core.config import Settings, load
+from twitstack.core.config_show import render_settings
+from twitstack.core.errors import ConfigError, TwitstackError
+from twitstack.core.logging import configure_logging, get_logger, redact
+from twitstack.core.secrets import configure_secrets
+
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
+Handler = Callable[[argparse.Namespace, Settings], int]
+
+# Modules that add their own subcommands through `add_commands(subparsers)`.
+COMMAND_MODULES: tuple[str, ...] = ()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser for every subcommand."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--config",
+        metavar="PATH",
+        default=argparse.SUPPRESS,
+        help="TOML config file (default: $TWITSTACK_CONFIG, ./twitstack.toml, "
+        "/etc/twitstack/twitstack.toml)",
+    )
+    parser = argparse.ArgumentParser(
+        prog="twitstack",
+        description="Scrape X, moderate writes, execute approved ones exactly once.",
+        parents=[common],
+    )
+    parser.add_argument("--version", action="version", version=f"twitstack {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = sub.add_parser("run", parents=[common], help="run the daemon")
+    run.add_argument(
+        "--only",
+        metavar="NAME[,NAME...]",
+        help="run only these services (scraper, writer, moderation); default: all",
+    )
+    run.set_defaults(handler=_run)
+
+    config = sub.add_parser("config", parents=[common], help="check or show the settings")
+    config_sub = config.add_subparsers(dest="config_command", required=True, metavar="ACTION")
+    check = config_sub.add_parser("check", parents=[common], help="validate the settings")
+    check.set_defaults(handler=_config_check, needs_valid_settings=False)
+    show = config_sub.add_parser("show", parents=[common], help="print the effective settings")
+    show.set_defaults(handler=_config_show)
+
+    for module_name in COMMAND_MODULES:
+        import_module(module_name).add_commands(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `twitstack` console script."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command == "run":
+        _validate_only(parser, args.only)
+    config_path = getattr(args, "config", None)
+    try:
+        loaded = load(config_path)
+    except ConfigError as exc:
+        if not getattr(args, "needs_valid_settings", True):
+            return _report_config_problems(exc)
+        for line in exc.problems:
+            print(f"twitstack: config: {line}", file=sys.stderr)
+        return EXIT_USAGE
+    args.loaded_settings = loaded
+    settings = loaded.settings
+    configure_logging(settings.env, settings.log_level, secrets=_secret_values(settings))
+    configure_secrets(settings)
+    handler: Handler = args.handler
+    try:
+        return handler(args, settings)
+    except TwitstackError as exc:
+        print(f"twitstack: {redact(str(exc))}", file=sys.stderr)
+        return EXIT_FAILURE
+    except KeyboardInterrupt:
+        return 130
+
+
+def _validate_only(parser: argparse.ArgumentParser, only: str | None) -> None:
+    from twitstack.supervisor import SERVICE_NAMES
+
+    if only is None:
+        return
+    names = [name.strip() for name in only.split(",") if name.strip()]
+    unknown = [name for name in names if name not in SERVICE_NAMES]
+    if unknown or not names:
+        parser.error(
+            f"--only: unknown service {', '.join(unknown) or '(none given)'}; "
+            f"valid names: {', '.join(SERVICE_NAMES)}"
+        )
+
+
+def _secret_values(settings: Settings) -> list[str]:
+    """Every SecretStr value in the settings, so logging can redact it."""
+    found: list[str] = []
+
+    def walk(value: Any) -> None:
+        getter = getattr(value, "get_secret_value", None)
+        if getter is not None:
+            found.append(getter())
+        elif hasattr(value, "model_fields"):
+            for name in type(value).model_fields:
+                walk(getattr(value, name))
+        elif isinstance(value, list | tuple):
+            for item in value:
+                walk(item)
+
+    walk(settings)
+    return found
+
+
+def _report_config_problems(exc: ConfigError) -> int:
+    for line in exc.problems:
+        print(line, file=sys.stderr)
+    return EXIT_USAGE
+
+
+def _config_check(args: argparse.Namespace, settings: Settings) -> int:
+    source = args.loaded_settings.config_path or "defaults and environment"
+    print(f"config ok ({source})")
+    return EXIT_OK
+
+
+def _config_show(args: argparse.Namespace, settings: Settings) -> int:
+    sys.stdout.write(render_settings(args.loaded_settings))
+    return EXIT_OK
+
+
+def _run(args: argparse.Namespace, settings: Settings) -> int:
+    from twitstack.supervisor import run_daemon
+
+    only = [name.strip() for name in args.only.split(",")] if args.only else None
+    try:
+        anyio.run(lambda: run_daemon(settings, only=only))
+    except (TwitstackError, BaseExceptionGroup) as exc:
+        leaf = _first_leaf(exc)
+        if not isinstance(leaf, TwitstackError):
+            get_logger("twitstack.cli").error("daemon.crashed", exc_info=leaf)
+        print(f"twitstack: {redact(str(leaf))}", file=sys.stderr)
+        return EXIT_FAILURE
+    return EXIT_OK
+
+
+def _first_leaf(exc: BaseException) -> BaseException:
+    """The first real error inside (possibly nested) exception groups."""
+    while isinstance(exc, BaseExceptionGroup):
+        exc = exc.exceptions[0]
+    return exc

@@ -1,0 +1,1 @@
+"""Plumbing that knows nothing about tweets: config, logging, secrets, Redis, metrics."""

@@ -1,0 +1,98 @@
+"""Serve an ASGI app on a port inside the daemon's task group: the only uvicorn import."""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import socket
+from collections.abc import Generator
+from typing import Any
+
+import anyio
+import uvicorn
+from anyio.abc import TaskStatus
+
+from twitstack.core.errors import PortInUseError, StartupError
+
+_STARTUP_POLL_S = 0.01  # uvicorn offers no "started" event, only a flag
+_GRACEFUL_S = 2  # how long open HTTP requests may finish once the server is told to stop
+
+
+class _EmbeddedServer(uvicorn.Server):
+    """A uvicorn server that leaves signals to the supervisor."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        # uvicorn would install SIGINT/SIGTERM handlers and swallow the daemon's shutdown.
+        yield
+
+
+def bind_socket(host: str, port: int, *, name: str) -> socket.socket:
+    """Bind a listening TCP socket, turning "address in use" into a one-line error."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise PortInUseError(f"{name}: port {port} on {host} is already in use") from None
+        raise StartupError(f"{name}: cannot listen on {host}:{port}: {exc.strerror}") from None
+    sock.listen(2048)
+    sock.setblocking(False)
+    return sock
+
+
+async def serve_asgi(
+    app: Any,
+    *,
+    host: str,
+    port: int,
+    name: str,
+    task_status: TaskStatus[int] = anyio.TASK_STATUS_IGNORED,
+) -> None:
+    """Serve `app` until cancelled; report the bound port (useful with port 0) once listening.
+
+    Cancellation is graceful: uvicorn is asked to exit and given a few seconds to finish
+    open requests before it is cancelled too.
+    """
+    sock = bind_socket(host, port, name=name)
+    config = uvicorn.Config(
+        app,
+        log_config=None,  # logging is configured once, by twitstack
+        access_log=False,
+        lifespan="auto",
+        timeout_graceful_shutdown=_GRACEFUL_S,
+        server_header=False,
+    )
+    server = _EmbeddedServer(config)
+    bound_port: int = sock.getsockname()[1]
+    done = anyio.Event()
+    serve_scope = anyio.CancelScope(shield=True)
+
+    async def serve() -> None:
+        # Shielded so that cancelling the caller lets uvicorn drain instead of dying mid-request.
+        try:
+            with serve_scope:
+                await server.serve([sock])
+        finally:
+            done.set()
+
+    try:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(serve)
+            while not server.started:
+                if done.is_set():
+                    raise StartupError(f"{name}: the HTTP server on {host}:{bound_port} failed")
+                await anyio.sleep(_STARTUP_POLL_S)
+            task_status.started(bound_port)
+            try:
+                await done.wait()
+            finally:
+                server.should_exit = True
+                with anyio.move_on_after(_GRACEFUL_S + 1, shield=True):
+                    await done.wait()
+                serve_scope.cancel()
+    finally:
+        sock.close()

@@ -1,0 +1,176 @@
+"""structlog, configured once: Rich console in dev, one JSON object per line in prod.
+
+Records from the standard library (uvicorn, httpx, botocore) go through the same processors,
+and every value registered with `register_secret` is redacted wherever it would appear.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import threading
+from collections.abc import Iterable
+from typing import Any, Literal, TextIO
+
+import structlog
+from structlog.typing import EventDict, Processor, WrappedLogger
+
+REDACTED = "[REDACTED]"
+_MIN_SECRET_LENGTH = 4  # shorter values would redact ordinary words
+# Chatty third-party loggers kept at WARNING: httpx logs every request at INFO.
+_QUIET_LOGGERS = ("httpx", "httpcore", "botocore", "aiobotocore", "boto3", "asyncio", "hpack")
+
+logger: structlog.stdlib.BoundLogger = structlog.get_logger("twitstack")
+
+
+class SecretRedactor:
+    """Replaces every registered secret value in an event dict, recursively."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._secrets: frozenset[str] = frozenset()
+
+    def register(self, *values: str | None) -> None:
+        fresh = {value for value in values if value and len(value) >= _MIN_SECRET_LENGTH}
+        if fresh - self._secrets:
+            with self._lock:
+                self._secrets = self._secrets | fresh
+
+    def redact_text(self, text: str) -> str:
+        # Longest first, so a secret containing another is replaced whole.
+        for secret in sorted(self._secrets, key=len, reverse=True):
+            if secret in text:
+                text = text.replace(secret, REDACTED)
+        return text
+
+    def _redact(self, value: Any) -> Any:
+        if isinstance(value, str):
+            return self.redact_text(value)
+        if isinstance(value, dict):
+            return {key: self._redact(item) for key, item in value.items()}
+        if isinstance(value, list | tuple):
+            return [self._redact(item) for item in value]
+        if isinstance(value, bytes | bytearray | int | float | bool) or value is None:
+            return value
+        return self.redact_text(str(value)) if self._secrets else value
+
+    def __call__(self, _: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
+        if not self._secrets:
+            return event_dict
+        return {key: self._redact(value) for key, value in event_dict.items()}
+
+
+_redactor = SecretRedactor()
+
+
+def register_secret(*values: str | None) -> None:
+    """Never log these values (tokens, passwords, keys) from now on."""
+    _redactor.register(*values)
+
+
+def redact(text: str) -> str:
+    """`text` with every registered secret replaced; for error pages and CLI output."""
+    return _redactor.redact_text(text)
+
+
+def _redacting(renderer: Processor) -> Processor:
+    """Wrap a renderer so secrets hidden in its output (e.g. a rendered traceback) are removed."""
+
+    def render(logger: WrappedLogger, name: str, event_dict: EventDict) -> Any:
+        rendered = renderer(logger, name, event_dict)
+        return _redactor.redact_text(rendered) if isinstance(rendered, str) else rendered
+
+    return render
+
+
+def _add_service(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
+    event_dict.setdefault("service", "daemon")
+    return event_dict
+
+
+def _rename_logger_name(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
+    # Keep the stdlib logger name as a field, without colliding with our `logger` attribute.
+    name = event_dict.pop("logger", None)
+    if name is not None and name != "twitstack":
+        event_dict["logger"] = name
+    return event_dict
+
+
+def _shared_processors() -> list[Processor]:
+    return [
+        structlog.contextvars.merge_contextvars,
+        structlog.stdlib.add_log_level,
+        structlog.stdlib.add_logger_name,
+        _rename_logger_name,
+        structlog.stdlib.PositionalArgumentsFormatter(),
+        structlog.processors.TimeStamper(fmt="iso", utc=True, key="timestamp"),
+        _add_service,
+    ]
+
+
+def configure_logging(
+    env: Literal["dev", "prod"],
+    level: str = "info",
+    *,
+    secrets: Iterable[str | None] = (),
+    stream: TextIO | None = None,
+) -> None:
+    """Configure structlog and the standard library's root logger; call once, at the edge."""
+    register_secret(*secrets)
+    renderer: Processor
+    if env == "prod":
+        renderer = structlog.processors.JSONRenderer()
+        # Locals are left out: they are where tokens and passwords would hide.
+        exception_processors: list[Processor] = [
+            structlog.processors.ExceptionRenderer(
+                structlog.tracebacks.ExceptionDictTransformer(show_locals=False)
+            )
+        ]
+    else:
+        renderer = structlog.dev.ConsoleRenderer(colors=(stream or sys.stdout).isatty())
+        exception_processors = []
+
+    formatter = structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=_shared_processors(),
+        processors=[
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            *exception_processors,
+            _redactor,
+            _redacting(renderer),
+        ],
+    )
+    handler = logging.StreamHandler(stream if stream is not None else sys.stdout)
+    handler.setFormatter(formatter)
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(level.upper())
+    for name in _QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
+    # uvicorn's loggers propagate to the root handler; its access log is off by config.
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+        logging.getLogger(name).handlers.clear()
+        logging.getLogger(name).propagate = True
+
+    structlog.configure(
+        processors=[
+            *_shared_processors(),
+            structlog.processors.StackInfoRenderer(),
+            structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
+        ],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=False,
+    )
+
+
+def get_logger(name: str = "twitstack", **initial: Any) -> structlog.stdlib.BoundLogger:
+    """A logger for `name` with `initial` fields bound."""
+    log: structlog.stdlib.BoundLogger = structlog.get_logger(name)
+    return log.bind(**initial) if initial else log
+
+
+def bind_service(name: str) -> None:
+    """Tag every log line of the current task (and the tasks it starts) with `service=name`."""
+    structlog.contextvars.bind_contextvars(service=name)

@@ -1,0 +1,54 @@
+"""Prometheus registries: one per service, never the global default."""
+
+from __future__ import annotations
+
+import platform
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Info
+from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from twitstack import __version__
+
+
+def new_registry() -> CollectorRegistry:
+    """Return an empty registry owned by one service."""
+    return CollectorRegistry(auto_describe=True)
+
+
+class ServiceHealthMetrics:
+    """Daemon-level series for one service, kept in that service's own registry."""
+
+    def __init__(self, registry: CollectorRegistry, service: str) -> None:
+        self._up = Gauge(
+            "twitstack_service_up",
+            "1 while the service is running and ready, 0 otherwise.",
+            ["service"],
+            registry=registry,
+        ).labels(service=service)
+        self._restarts = Counter(
+            "twitstack_service_restarts_total",
+            "Times the supervisor restarted the service after a crash.",
+            ["service"],
+            registry=registry,
+        ).labels(service=service)
+        Info("twitstack_build", "Version of twitstack and Python.", registry=registry).info(
+            {"version": __version__, "python": platform.python_version(), "service": service}
+        )
+
+    def set_up(self, up: bool) -> None:
+        self._up.set(1 if up else 0)
+
+    def count_restart(self) -> None:
+        self._restarts.inc()
+
+
+def metrics_app(registry: CollectorRegistry) -> Route:
+    """A Starlette route serving `registry` in the Prometheus text format at /metrics."""
+
+    async def endpoint(_: Request) -> Response:
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+    return Route("/metrics", endpoint, methods=["GET"])

@@ -1,0 +1,119 @@
+"""The process's one Redis connection pool, opened after Redis answers."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import anyio
+from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from twitstack.core.errors import RedisUnavailableError
+from twitstack.core.logging import get_logger
+
+log = get_logger(__name__)
+
+_FIRST_WAIT_S = 0.25
+_MAX_WAIT_S = 5.0
+# Commands block for at most this long (BLMOVE and friends pass smaller timeouts).
+SOCKET_TIMEOUT_S = 15.0
+CONNECT_TIMEOUT_S = 5.0
+
+
+def create_redis(url: str, *, max_connections: int = 64) -> Redis:
+    """A client over a new pool; no I/O happens until the first command."""
+    return Redis.from_url(
+        url,
+        max_connections=max_connections,
+        socket_timeout=SOCKET_TIMEOUT_S,
+        socket_connect_timeout=CONNECT_TIMEOUT_S,
+        socket_keepalive=True,
+        health_check_interval=30,
+        # A few quick retries hide a blip (failover, restart); longer outages surface to the
+        # services, which back off in their own loops instead of crashing the daemon.
+        retry=Retry(ExponentialBackoff(cap=1.0, base=0.05), retries=3),
+        retry_on_error=[RedisConnectionError, RedisTimeoutError],
+    )
+
+
+async def wait_for_redis(redis: Redis, url: str, *, timeout_s: float) -> None:
+    """PING until Redis answers, logging each failure; RedisUnavailableError after `timeout_s`."""
+    deadline = anyio.current_time() + timeout_s
+    delay = _FIRST_WAIT_S
+    while True:
+        try:
+            with anyio.fail_after(CONNECT_TIMEOUT_S):
+                await redis.ping()
+            return
+        except (RedisError, OSError, TimeoutError) as exc:
+            remaining = deadline - anyio.current_time()
+            if remaining <= 0:
+                raise RedisUnavailableError(
+                    f"cannot reach Redis at {_safe_url(url)} ({exc.__class__.__name__}: {exc}); "
+                    "start Redis or set redis_url, or try `twitstack demo` for an embedded setup"
+                ) from None
+            wait = min(delay, remaining)
+            log.warning(
+                "redis.unavailable",
+                url=_safe_url(url),
+                error=str(exc),
+                retry_in_s=round(wait, 2),
+                retries_remaining=_retries_left(remaining, delay),
+            )
+            await anyio.sleep(wait)
+            delay = min(delay * 2, _MAX_WAIT_S)
+
+
+def _retries_left(remaining_s: float, delay_s: float) -> int:
+    # An estimate for the log line: how many more waits of growing length fit in the budget.
+    count, wait, left = 0, delay_s, remaining_s
+    while left > 0 and count < 1000:
+        left -= wait
+        wait = min(wait * 2, _MAX_WAIT_S)
+        count += 1
+    return max(count, 1) if math.isfinite(remaining_s) else 0
+
+
+def _safe_url(url: str) -> str:
+    """The URL without its password, for logs and error messages."""
+    scheme, sep, rest = url.partition("://")
+    if not sep or "@" not in rest:
+        return url
+    credentials, _, host = rest.rpartition("@")
+    user = credentials.split(":", 1)[0]
+    return f"{scheme}://{user + ':***' if user else ':***'}@{host}"
+
+
+async def log_server_info(redis: Redis) -> str:
+    """Log Redis's version and persistence settings once; return the version."""
+    info = await redis.info("server")
+    persistence = await redis.info("persistence")
+    version = str(info.get("redis_version", "?"))
+    log.info(
+        "redis.connected",
+        version=version,
+        mode=info.get("redis_mode"),
+        aof_enabled=bool(persistence.get("aof_enabled")),
+    )
+    return version
+
+
+@asynccontextmanager
+async def open_redis(
+    url: str, *, max_connections: int = 64, startup_timeout_s: float = 30.0
+) -> AsyncIterator[Redis]:
+    """Open the shared pool once Redis answers; close it on exit."""
+    redis = create_redis(url, max_connections=max_connections)
+    try:
+        await wait_for_redis(redis, url, timeout_s=startup_timeout_s)
+        await log_server_info(redis)
+        yield redis
+    finally:
+        with anyio.CancelScope(shield=True):
+            await redis.aclose()

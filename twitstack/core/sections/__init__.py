@@ -1,0 +1,1 @@
+"""One settings model per service, composed into the root Settings."""

@@ -1,0 +1,1 @@
+"""The moderation service: web UI and JSON API to review write requests."""

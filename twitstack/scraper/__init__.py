@@ -1,0 +1,1 @@
+"""The scraper service: scheduled twscrape jobs, tweet storage and archive."""

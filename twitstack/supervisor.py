@@ -1,0 +1,273 @@
+"""The composition root: opens shared resources, starts the selected services, supervises them."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass, field
+
+import anyio
+from anyio.abc import TaskStatus
+from redis.asyncio import Redis
+from starlette.applications import Starlette
+
+from twitstack.core.config import Settings
+from twitstack.core.errors import CrashLoopError
+from twitstack.core.http_server import serve_asgi
+from twitstack.core.logging import bind_service, get_logger
+from twitstack.core.metrics import ServiceHealthMetrics, metrics_app
+from twitstack.core.redis import open_redis
+from twitstack.core.sdnotify import SystemdNotifier
+from twitstack.core.sections.supervisor import SupervisorSettings
+from twitstack.core.service import Service, ServiceBuilder, ServiceContext
+
+log = get_logger(__name__)
+
+SERVICE_NAMES = ("scraper", "writer", "moderation")
+HANDLED_SIGNALS = (signal.SIGINT, signal.SIGTERM)  # Ctrl+C, and systemd's stop
+
+
+def default_catalog() -> dict[str, ServiceBuilder]:
+    """The real services, imported only when the daemon runs."""
+    catalog: dict[str, ServiceBuilder] = {}
+    try:
+        from twitstack.scraper.service import build_scraper_service
+
+        catalog["scraper"] = build_scraper_service
+    except ModuleNotFoundError as exc:
+        if not (exc.name or "").startswith("twitstack.scraper"):
+            raise
+    try:
+        from twitstack.writer.service import build_writer_service
+
+        catalog["writer"] = build_writer_service
+    except ModuleNotFoundError as exc:
+        if not (exc.name or "").startswith("twitstack.writer"):
+            raise
+    try:
+        from twitstack.moderation.service import build_moderation_service
+
+        catalog["moderation"] = build_moderation_service
+    except ModuleNotFoundError as exc:
+        if not (exc.name or "").startswith("twitstack.moderation"):
+            raise
+    return catalog
+
+
+def prepare_data_dir(settings: Settings) -> None:
+    """Create `data_dir` (0700: it holds sessions and tokens) if it does not exist."""
+    settings.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if settings.state_dir.stat().st_uid == os.getuid():
+        settings.state_dir.chmod(0o700)
+
+
+@dataclass
+class _Supervised:
+    """Bookkeeping for one service under supervision."""
+
+    service: Service
+    health: ServiceHealthMetrics
+    stopped: anyio.Event = field(default_factory=anyio.Event)
+    crashes: deque[float] = field(default_factory=deque)
+
+
+class Supervisor:
+    """Runs services in one task group: restarts crashed ones, drains them on SIGTERM."""
+
+    def __init__(
+        self,
+        services: Sequence[Service],
+        settings: SupervisorSettings,
+        *,
+        metrics_host: str = "0.0.0.0",
+        notifier: SystemdNotifier | None = None,
+    ) -> None:
+        self._settings = settings
+        self._metrics_host = metrics_host
+        self._notifier = notifier if notifier is not None else SystemdNotifier()
+        self._units = [
+            _Supervised(service, ServiceHealthMetrics(service.registry, service.name))
+            for service in services
+        ]
+        self._stopping = anyio.Event()
+        self.metrics_ports: dict[str, int] = {}
+
+    async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        """Start every service, report ready, and return after a clean shutdown."""
+        started_at = time.monotonic()
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(self._handle_signals, tg.cancel_scope)
+            for unit in self._units:
+                if unit.service.metrics_port is not None:
+                    self.metrics_ports[unit.service.name] = await tg.start(
+                        self._serve_metrics, unit.service
+                    )
+                await tg.start(self._supervise, unit)
+            tg.start_soon(self._notifier.run_watchdog)
+            self._notifier.ready()
+            log.info(
+                "supervisor.started",
+                services=[unit.service.name for unit in self._units],
+                metrics_ports=self.metrics_ports,
+                startup_s=round(time.monotonic() - started_at, 3),
+            )
+            task_status.started()
+            await self._stopping.wait()
+            await self._drain()
+            tg.cancel_scope.cancel()
+        log.info("supervisor.stopped")
+
+    def request_stop(self) -> None:
+        """Begin a graceful shutdown, as SIGTERM does."""
+        if not self._stopping.is_set():
+            self._notifier.stopping()
+            for unit in self._units:
+                unit.service.request_stop()
+            self._stopping.set()
+
+    async def _drain(self) -> None:
+        grace = self._settings.shutdown_grace_s
+        with anyio.move_on_after(grace) as scope:
+            for unit in self._units:
+                await unit.stopped.wait()
+        pending = [unit.service.name for unit in self._units if not unit.stopped.is_set()]
+        if scope.cancelled_caught:
+            log.warning("supervisor.grace_expired", grace_s=grace, cancelling=pending)
+
+    async def _handle_signals(self, scope: anyio.CancelScope) -> None:
+        # Signals can only be received in the main thread; tests driving the supervisor from
+        # another thread call request_stop() instead.
+        try:
+            with anyio.open_signal_receiver(*HANDLED_SIGNALS) as signals:
+                async for signum in signals:
+                    if self._stopping.is_set():
+                        log.warning("supervisor.forced_exit", signal=signal.Signals(signum).name)
+                        scope.cancel()
+                        return
+                    log.info(
+                        "supervisor.stopping",
+                        signal=signal.Signals(signum).name,
+                        grace_s=self._settings.shutdown_grace_s,
+                    )
+                    self.request_stop()
+        except ValueError:
+            return
+
+    async def _serve_metrics(self, service: Service, *, task_status: TaskStatus[int]) -> None:
+        assert service.metrics_port is not None
+        app = Starlette(routes=[metrics_app(service.registry)])
+        await serve_asgi(
+            app,
+            host=self._metrics_host,
+            port=service.metrics_port,
+            name=f"{service.name} metrics",
+            task_status=task_status,
+        )
+
+    async def _supervise(self, unit: _Supervised, *, task_status: TaskStatus[None]) -> None:
+        """Run one service; restart it with backoff after a crash, give up on a crash loop."""
+        bind_service(unit.service.name)
+        backoff = self._settings.restart_backoff_initial_s
+        first = True
+        try:
+            while True:
+                try:
+                    async with anyio.create_task_group() as inner:
+                        await inner.start(unit.service.run)
+                        unit.health.set_up(True)
+                        log.info(f"{unit.service.name}.started")
+                        if first:
+                            first = False
+                            task_status.started()
+                    backoff = self._settings.restart_backoff_initial_s
+                    if self._stopping.is_set():
+                        return
+                    log.error(f"{unit.service.name}.exited_unexpectedly")
+                except Exception as exc:
+                    if first:
+                        raise  # a service that never started is a start-up failure
+                    unit.health.set_up(False)
+                    log.error(f"{unit.service.name}.crashed", exc_info=exc)
+                    if self._stopping.is_set():
+                        return
+                unit.health.set_up(False)
+                self._check_crash_loop(unit)
+                unit.health.count_restart()
+                log.info(f"{unit.service.name}.restarting", in_s=round(backoff, 2))
+                with anyio.move_on_after(backoff):
+                    await self._stopping.wait()
+                if self._stopping.is_set():
+                    return
+                backoff = min(backoff * 2, self._settings.restart_backoff_max_s)
+        finally:
+            unit.health.set_up(False)
+            unit.stopped.set()
+            log.info(f"{unit.service.name}.stopped")
+
+    def _check_crash_loop(self, unit: _Supervised) -> None:
+        now = time.monotonic()
+        unit.crashes.append(now)
+        window = self._settings.crash_loop_window_s
+        while unit.crashes and unit.crashes[0] < now - window:
+            unit.crashes.popleft()
+        if len(unit.crashes) > self._settings.crash_loop_max_crashes:
+            raise CrashLoopError(
+                f"{unit.service.name} crashed {len(unit.crashes)} times within {window:g} s; "
+                "stopping the daemon"
+            )
+
+
+def select_services(catalog: Mapping[str, ServiceBuilder], only: Sequence[str] | None) -> list[str]:
+    """The service names to run, in catalog order; `only` is validated by the CLI."""
+    return [name for name in catalog if not only or name in only]
+
+
+@asynccontextmanager
+async def open_shared_resources(
+    settings: Settings, *, redis: Redis | None = None
+) -> AsyncIterator[ServiceContext]:
+    """Everything services share: the data directory and the one Redis pool."""
+    prepare_data_dir(settings)
+    async with AsyncExitStack() as stack:
+        if redis is None:
+            redis = await stack.enter_async_context(
+                open_redis(
+                    settings.redis_url,
+                    max_connections=settings.redis_max_connections,
+                    startup_timeout_s=settings.supervisor.redis_startup_timeout_s,
+                )
+            )
+        yield ServiceContext(settings=settings, redis=redis, data_dir=settings.state_dir)
+
+
+async def run_daemon(
+    settings: Settings,
+    *,
+    only: Sequence[str] | None = None,
+    catalog: Mapping[str, ServiceBuilder] | None = None,
+    redis: Redis | None = None,
+    task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
+) -> None:
+    """Open shared resources, build the selected services and supervise them until stopped."""
+    catalog = default_catalog() if catalog is None else catalog
+    names = select_services(catalog, only)
+    async with open_shared_resources(settings, redis=redis) as context:
+        services = [catalog[name](context) for name in names]
+        supervisor = Supervisor(
+            services, settings.supervisor, metrics_host=settings.supervisor.metrics_host
+        )
+        await supervisor.run(task_status=task_status)
+
+
+__all__ = [
+    "SERVICE_NAMES",
+    "Supervisor",
+    "default_catalog",
+    "open_shared_resources",
+    "run_daemon",
+    "select_services",
+]
