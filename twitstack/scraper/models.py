@@ -1,0 +1,116 @@
+"""The scraper's own types: scraped tweets, pages, account signals and run outcomes."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from twitstack.core.errors import TwitstackError
+
+
+class ScraperError(TwitstackError):
+    """Root of the scraper's errors."""
+
+
+class NoAccountAvailableError(ScraperError):
+    """No scraping account was free within the wait timeout (or none is active)."""
+
+
+class GraphQLDriftError(ScraperError):
+    """X rejected twscrape's GraphQL features: twscrape must be upgraded; retrying cannot help."""
+
+
+class AccountError(ScraperError):
+    """An account could not be added, found or changed."""
+
+
+@dataclass(frozen=True, slots=True)
+class ScrapedTweet:
+    """One tweet as twitstack stores it; `raw` is X's JSON for it (JSON-serialisable)."""
+
+    id: int
+    author_id: int
+    author_username: str
+    text: str
+    created_at: datetime
+    lang: str
+    reply_count: int
+    retweet_count: int
+    like_count: int
+    quote_count: int
+    view_count: int | None
+    conversation_id: int
+    in_reply_to_id: int | None
+    in_reply_to_user_id: int | None
+    quoted_id: int | None
+    quoted_author_username: str | None
+    mentioned_usernames: tuple[str, ...]
+    raw: Mapping[str, Any] = field(repr=False, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """One GraphQL timeline page: its tweets in order and the cursor to the next page."""
+
+    tweets: list[ScrapedTweet]
+    cursor: str | None
+
+
+class Signal(enum.StrEnum):
+    """What one GraphQL response says about the account that made it."""
+
+    OK = "ok"
+    RATE_LIMITED = "rate_limited"  # 429 / remaining 0: twscrape locks it until the reset
+    SUSPENDED = "suspended"  # code 64: twscrape keeps using it and returns nothing
+    AUTH_FAILED = "auth_failed"  # codes 32/326/88-ban, bare 403: twscrape marks it inactive
+    BLOCKED = "blocked"  # an HTML error page (Cloudflare/503): twscrape yields nothing
+    SERVER_ERROR = "server_error"  # other non-2xx: twscrape locks it 15 minutes
+    API_ERROR = "api_error"  # errors without data: twscrape yields nothing
+    FEATURES_OUTDATED = "features_outdated"  # code 336: twscrape must be upgraded
+    TRANSPORT = "transport"  # timeouts / proxy errors (seen through twscrape's log)
+
+
+@dataclass(frozen=True, slots=True)
+class ResponseEvent:
+    """One response twscrape received, as the scraper's health tracking sees it."""
+
+    username: str
+    queue: str
+    status: int
+    signal: Signal
+    error_codes: tuple[int, ...] = ()
+    at: float = 0.0
+    proxy: bool = False
+
+
+class AccountState(enum.StrEnum):
+    """An account's health as shown by `accounts list` and the metrics."""
+
+    ACTIVE = "active"
+    LOCKED = "locked"  # active but every queue it used is rate-limited right now
+    SUSPECT = "suspect"  # active, with recent errors; probed soon
+    QUARANTINED = "quarantined"  # deactivated by the scraper (suspended/blocked); re-probed
+    INACTIVE = "inactive"  # deactivated by twscrape (auth failed / banned)
+
+
+@dataclass(frozen=True, slots=True)
+class AccountInfo:
+    """One scraping account's state (cookies never leave the adapter)."""
+
+    username: str
+    active: bool
+    error_msg: str | None
+    locks: Mapping[str, datetime]
+    last_used: datetime | None
+    total_requests: int
+    proxy: str | None
+
+    @property
+    def quarantined(self) -> bool:
+        return not self.active and (self.error_msg or "").startswith(QUARANTINE_PREFIX)
+
+
+QUARANTINE_PREFIX = "quarantined:"
