@@ -1,0 +1,274 @@
+"""Per-account X credentials: OAuth 2.0 tokens refreshed single-flight via Redis, or OAuth 1.0a."""
+
+from __future__ import annotations
+
+import secrets
+import warnings
+from collections.abc import Awaitable, Callable, Generator, Sequence
+from dataclasses import dataclass
+
+import anyio
+import httpx
+from redis.asyncio import Redis
+
+from twitstack.core.errors import TwitstackError
+from twitstack.core.logging import get_logger, register_secret
+from twitstack.core.secrets import aget_secret
+from twitstack.core.sections.writer import XAccountSettings
+from twitstack.writer.outcome import AuthKind
+from twitstack.writer.xapi_client import OAuth2Tokens, TokenRefreshRejected, XApiClient
+
+SecretLookup = Callable[[str], Awaitable[str | None]]
+_log = get_logger("twitstack.writer.tokens")
+
+# Seed the store from the secrets only if no replica has stored (possibly rotated) tokens yet:
+# the secret's refresh token is spent after the first rotation.
+_SEED = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], 'access_token', ARGV[1], 'refresh_token', ARGV[2],
+           'expires_at', ARGV[3], 'version', 1)
+return 1
+"""
+# Replace the pair only if nobody replaced it since we read it (compare on the refresh token).
+_ROTATE = """
+if redis.call('HGET', KEYS[1], 'refresh_token') ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], 'access_token', ARGV[2], 'refresh_token', ARGV[3],
+           'expires_at', ARGV[4])
+redis.call('HINCRBY', KEYS[1], 'version', 1)
+return 1
+"""
+_UNLOCK = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+class CredentialsError(TwitstackError):
+    """An account's credentials are missing, or X refused them; an operator must act."""
+
+
+class BearerAuth(httpx.Auth):
+    """Sends an OAuth 2.0 user access token."""
+
+    def __init__(self, token: str) -> None:
+        self._header = f"Bearer {token}"
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        request.headers["Authorization"] = self._header
+        yield request
+
+
+def oauth1_auth(
+    consumer_key: str, consumer_secret: str, token: str, token_secret: str
+) -> httpx.Auth:
+    """An Authlib OAuth 1.0a signer for httpx that keeps JSON bodies (force_include_body)."""
+    with warnings.catch_warnings():
+        # Authlib 1.9 warns on import that its httpx integration will move to httpx2, after
+        # installing an "always" filter for that warning: override it, then import.
+        import authlib.deprecate  # noqa: F401
+
+        warnings.simplefilter("ignore")
+        from authlib.integrations.httpx_client import OAuth1Auth
+
+    # Without force_include_body Authlib sends an empty body for json= POSTs (research §3.5).
+    auth: httpx.Auth = OAuth1Auth(
+        consumer_key,
+        client_secret=consumer_secret,
+        token=token,
+        token_secret=token_secret,
+        force_include_body=True,
+    )
+    return auth
+
+
+@dataclass(frozen=True, slots=True)
+class AccountAuth:
+    """Ready-to-use credentials for one account."""
+
+    account: str
+    kind: AuthKind
+    auth: httpx.Auth
+    access_token: str | None = None  # OAuth2: identifies the token a 401 was answered to
+    expires_at: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _Stored:
+    access_token: str
+    refresh_token: str
+    expires_at: float | None
+
+
+class TokenManager:
+    """Hands out credentials per account and refreshes OAuth 2.0 tokens once across replicas."""
+
+    def __init__(
+        self,
+        redis: Redis,
+        client: XApiClient,
+        accounts: Sequence[XAccountSettings],
+        *,
+        clock: Callable[[], float],
+        secret: SecretLookup = aget_secret,
+        prefix: str = "twitstack:writer",
+        leeway_s: float = 60.0,
+        lock_ttl_s: float = 30.0,
+    ) -> None:
+        self._redis = redis
+        self._client = client
+        self._accounts = {account.name: account for account in accounts}
+        self._clock = clock
+        self._secret = secret
+        self._prefix = prefix
+        self._leeway_s = leeway_s
+        self._lock_ttl_s = lock_ttl_s
+        self._seed = redis.register_script(_SEED)
+        self._rotate = redis.register_script(_ROTATE)
+        self._unlock = redis.register_script(_UNLOCK)
+        self._local_locks: dict[str, anyio.Lock] = {}
+        self._oauth1: dict[str, AccountAuth] = {}
+        self.refreshes = 0  # refreshes this process performed, for metrics and tests
+
+    def _key(self, account: str) -> str:
+        return f"{self._prefix}:token:{account}"
+
+    def _config(self, name: str) -> XAccountSettings:
+        account = self._accounts.get(name)
+        if account is None:
+            raise CredentialsError(f"account {name!r} is not configured")
+        return account
+
+    async def _required_secret(self, name: str | None, account: str) -> str:
+        value = await self._secret(name) if name else None
+        if not value:
+            raise CredentialsError(f"account {account!r}: secret {name!r} is not set")
+        register_secret(value)
+        return value
+
+    async def auth_for(self, name: str) -> AccountAuth:
+        """Credentials for account `name`, refreshing an OAuth2 token about to expire."""
+        account = self._config(name)
+        if account.auth == "oauth1":
+            return await self._oauth1_auth(account)
+        stored = await self._load(account)
+        if stored.expires_at is not None and stored.expires_at - self._leeway_s <= self._clock():
+            return await self.refresh(name, stored.access_token)
+        return self._as_auth(name, stored)
+
+    async def _oauth1_auth(self, account: XAccountSettings) -> AccountAuth:
+        cached = self._oauth1.get(account.name)
+        if cached is None:
+            values = [
+                await self._required_secret(secret_name, account.name)
+                for secret_name in (
+                    account.consumer_key_secret,
+                    account.consumer_secret_secret,
+                    account.access_token_secret,
+                    account.token_secret_secret,
+                )
+            ]
+            cached = AccountAuth(account.name, "oauth1", oauth1_auth(*values))
+            self._oauth1[account.name] = cached
+        return cached
+
+    @staticmethod
+    def _as_auth(name: str, stored: _Stored) -> AccountAuth:
+        register_secret(stored.access_token, stored.refresh_token)
+        return AccountAuth(
+            name, "oauth2", BearerAuth(stored.access_token), stored.access_token, stored.expires_at
+        )
+
+    async def _load(self, account: XAccountSettings) -> _Stored:
+        key = self._key(account.name)
+        raw = await self._redis.hgetall(key)
+        if not raw:
+            access = await self._required_secret(account.access_token_secret, account.name)
+            refresh = (
+                await self._secret(account.refresh_token_secret)
+                if account.refresh_token_secret
+                else None
+            )
+            await self._seed(keys=[key], args=[access, refresh or "", ""])
+            raw = await self._redis.hgetall(key)
+        fields = {_text(k): _text(v) for k, v in raw.items()}
+        expires = fields.get("expires_at", "")
+        return _Stored(
+            access_token=fields["access_token"],
+            refresh_token=fields.get("refresh_token", ""),
+            expires_at=float(expires) if expires else None,
+        )
+
+    async def refresh(self, name: str, failed_access_token: str | None) -> AccountAuth:
+        """Replace the access token X refused (or that is expiring), once across all replicas.
+
+        If another worker or replica already replaced it, its new token is returned without
+        spending the refresh token again.
+        """
+        account = self._config(name)
+        if account.auth == "oauth1":
+            raise CredentialsError(f"account {name!r} uses OAuth 1.0a: there is no refresh")
+        lock = self._local_locks.setdefault(name, anyio.Lock())
+        async with lock:
+            stored = await self._load(account)
+            if stored.access_token != failed_access_token:
+                return self._as_auth(name, stored)
+            return await self._refresh_across_replicas(account, failed_access_token)
+
+    async def _refresh_across_replicas(
+        self, account: XAccountSettings, failed: str | None
+    ) -> AccountAuth:
+        lock_key = f"{self._key(account.name)}:lock"
+        owner = secrets.token_hex(16)
+        ttl_ms = int(self._lock_ttl_s * 1000)
+        with anyio.fail_after(self._lock_ttl_s * 2):
+            while not await self._redis.set(lock_key, owner, nx=True, px=ttl_ms):
+                # Another replica is refreshing: wait for its new pair rather than racing it.
+                await anyio.sleep(0.05)
+                stored = await self._load(account)
+                if stored.access_token != failed:
+                    return self._as_auth(account.name, stored)
+        try:
+            stored = await self._load(account)
+            if stored.access_token != failed:
+                return self._as_auth(account.name, stored)
+            fresh = await self._spend(account, stored)
+            return self._as_auth(account.name, fresh)
+        finally:
+            await self._unlock(keys=[lock_key], args=[owner])
+
+    async def _spend(self, account: XAccountSettings, stored: _Stored) -> _Stored:
+        if not stored.refresh_token or not account.client_id:
+            raise CredentialsError(f"account {account.name!r}: no refresh token or client_id")
+        client_secret = (
+            await self._required_secret(account.client_secret_secret, account.name)
+            if account.client_secret_secret
+            else None
+        )
+        try:
+            tokens: OAuth2Tokens = await self._client.refresh_oauth2(
+                client_id=account.client_id,
+                client_secret=client_secret,
+                refresh_token=stored.refresh_token,
+            )
+        except TokenRefreshRejected:
+            # A replica whose lock expired may have rotated the pair under us: re-read first.
+            again = await self._load(account)
+            if again.refresh_token != stored.refresh_token:
+                return again
+            _log.error("writer.token_refresh_rejected", account=account.name)
+            raise CredentialsError(
+                f"account {account.name!r}: X rejected the refresh token; re-authorise"
+            ) from None
+        register_secret(tokens.access_token, tokens.refresh_token)
+        expires_at = self._clock() + tokens.expires_in_s
+        # Persist the rotated pair BEFORE using it: the old refresh token is already spent.
+        args = [stored.refresh_token, tokens.access_token, tokens.refresh_token, repr(expires_at)]
+        if not await self._rotate(keys=[self._key(account.name)], args=args):
+            raise CredentialsError(f"account {account.name!r}: token store changed during refresh")
+        self.refreshes += 1
+        _log.info("writer.token_refreshed", account=account.name, expires_at=expires_at)
+        return _Stored(tokens.access_token, tokens.refresh_token, expires_at)

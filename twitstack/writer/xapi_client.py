@@ -1,0 +1,302 @@
+"""The only module that speaks HTTP to X: an async client for the daemon, a sync one for scripts."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Self
+
+import httpx
+import stamina
+
+from twitstack.core.errors import TwitstackError
+from twitstack.writer.outcome import AuthKind, Method, Outcome, OutcomeKind, classify
+
+DEFAULT_BASE_URL = "https://api.x.com"
+_TWEET_FIELDS = ("text", "reply", "quote_tweet_id", "media", "poll", "reply_settings")
+
+
+class XApiError(TwitstackError):
+    """X answered (or failed) in a way the caller must handle; `outcome` says how."""
+
+    def __init__(self, outcome: Outcome) -> None:
+        self.outcome = outcome
+        detail = f": {outcome.detail}" if outcome.detail else ""
+        status = f"status {outcome.status}"
+        super().__init__(f"X API {outcome.kind} ({outcome.reason}, {status}){detail}")
+
+
+class TokenRefreshRejected(TwitstackError):
+    """X's token endpoint refused the refresh token (400/401): spent, revoked or never valid."""
+
+
+@dataclass(frozen=True, slots=True)
+class XCall:
+    """One write call: HTTP method and path, JSON body, and the rate-limit bucket it spends."""
+
+    method: Method
+    path: str
+    endpoint: str
+    body: Mapping[str, Any] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class XReply:
+    """The classified result of one call plus what the rate limiter and metrics need."""
+
+    outcome: Outcome
+    headers: Mapping[str, str]
+    elapsed_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class PostedItem:
+    """A tweet or DM read back from X for reconciliation."""
+
+    id: str
+    text: str
+    created_at: datetime | None = None
+    entities: Mapping[str, Any] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OAuth2Tokens:
+    """A fresh OAuth 2.0 token pair from X's token endpoint."""
+
+    access_token: str
+    refresh_token: str
+    expires_in_s: float
+
+
+def tweet_call(text: str, **params: Any) -> XCall:
+    """POST /2/tweets with `text` and X's optional tweet fields (reply, media, poll, ...)."""
+    body = {"text": text, **{k: v for k, v in params.items() if v is not None}}
+    return XCall("POST", "/2/tweets", "tweets.create", body)
+
+
+def dm_call(recipient_id: str, text: str, **params: Any) -> XCall:
+    """POST a DM to the one-to-one conversation with `recipient_id`."""
+    body = {"text": text, **{k: v for k, v in params.items() if v is not None}}
+    return XCall("POST", f"/2/dm_conversations/with/{recipient_id}/messages", "dm.create", body)
+
+
+def delete_call(tweet_id: str) -> XCall:
+    """DELETE /2/tweets/:id."""
+    return XCall("DELETE", f"/2/tweets/{tweet_id}", "tweets.delete")
+
+
+def call_for(action: str, payload: Mapping[str, Any]) -> XCall:
+    """Translate a validated write request (action + payload) into its X call."""
+    if action == "tweet":
+        extra = {k: payload[k] for k in _TWEET_FIELDS if k in payload and k != "text"}
+        return tweet_call(str(payload["text"]), **extra)
+    if action == "dm":
+        return dm_call(str(payload["recipient_id"]), str(payload["text"]))
+    if action == "delete":
+        return delete_call(str(payload["tweet_id"]))
+    raise ValueError(f"expected action tweet, dm or delete, found {action!r}")
+
+
+def _parse_time(value: object) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+def _items(payload: object) -> list[PostedItem]:
+    data = payload.get("data") if isinstance(payload, dict) else None
+    items: list[PostedItem] = []
+    for raw in data if isinstance(data, list) else []:
+        if isinstance(raw, dict) and isinstance(raw.get("id"), str):
+            entities = raw.get("entities")
+            items.append(
+                PostedItem(
+                    id=raw["id"],
+                    text=str(raw.get("text", "")),
+                    created_at=_parse_time(raw.get("created_at")),
+                    entities=entities if isinstance(entities, dict) else None,
+                )
+            )
+    return items
+
+
+def _iso(epoch_s: float) -> str:
+    return datetime.fromtimestamp(epoch_s, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class XApiClient:
+    """Async X API v2 client over a given `httpx.AsyncClient`; it never closes that client."""
+
+    def __init__(self, http: httpx.AsyncClient, *, base_url: str = DEFAULT_BASE_URL) -> None:
+        self._http = http
+        self._base = base_url.rstrip("/")
+
+    async def execute(self, call: XCall, *, auth: httpx.Auth, auth_kind: AuthKind) -> XReply:
+        """Send one call and classify the result; network errors become outcomes, not raises."""
+        started = time.perf_counter()
+        try:
+            response = await self._http.request(
+                call.method, self._base + call.path, json=call.body, auth=auth
+            )
+        except httpx.HTTPError as exc:
+            outcome = classify(method=call.method, exception=exc, auth=auth_kind)
+            return XReply(outcome, {}, time.perf_counter() - started)
+        outcome = classify(
+            method=call.method,
+            status=response.status_code,
+            headers=response.headers,
+            body=response.content,
+            auth=auth_kind,
+        )
+        return XReply(outcome, dict(response.headers), time.perf_counter() - started)
+
+    async def _read(self, path: str, params: dict[str, str], auth: httpx.Auth) -> object:
+        try:
+            response = await self._http.get(self._base + path, params=params, auth=auth)
+        except httpx.HTTPError as exc:
+            raise XApiError(classify(method="GET", exception=exc)) from exc
+        if response.status_code != 200:
+            raise XApiError(
+                classify(
+                    method="GET",
+                    status=response.status_code,
+                    headers=response.headers,
+                    body=response.content,
+                )
+            )
+        try:
+            return response.json()
+        except ValueError as exc:
+            raise XApiError(Outcome(OutcomeKind.TRANSIENT_RETRY, "bad_json", 200)) from exc
+
+    async def recent_tweets(
+        self, user_id: str, *, auth: httpx.Auth, since: float | None = None
+    ) -> list[PostedItem]:
+        """The account's most recent tweets (up to 100), newest first, optionally since `since`."""
+        params = {"max_results": "100", "tweet.fields": "created_at,entities"}
+        if since is not None:
+            params["start_time"] = _iso(since)
+        return _items(await self._read(f"/2/users/{user_id}/tweets", params, auth))
+
+    async def recent_dms(self, participant_id: str, *, auth: httpx.Auth) -> list[PostedItem]:
+        """Recent events of the one-to-one DM conversation with `participant_id`."""
+        params = {"max_results": "100", "dm_event.fields": "created_at,sender_id,text"}
+        path = f"/2/dm_conversations/with/{participant_id}/dm_events"
+        return _items(await self._read(path, params, auth))
+
+    async def refresh_oauth2(
+        self, *, client_id: str, client_secret: str | None, refresh_token: str
+    ) -> OAuth2Tokens:
+        """Spend `refresh_token` for a new pair; raises TokenRefreshRejected on 400/401."""
+        form = {"grant_type": "refresh_token", "refresh_token": refresh_token}
+        basic = httpx.BasicAuth(client_id, client_secret) if client_secret else None
+        if basic is None:
+            form["client_id"] = client_id  # public clients identify themselves in the body
+        url = self._base + "/2/oauth2/token"
+        try:
+            response = await self._http.post(url, data=form, auth=basic or httpx.USE_CLIENT_DEFAULT)
+        except httpx.HTTPError as exc:
+            raise XApiError(classify(method="GET", exception=exc)) from exc
+        if response.status_code in (400, 401):
+            raise TokenRefreshRejected(f"token endpoint answered {response.status_code}")
+        if response.status_code != 200:
+            outcome = classify(method="GET", status=response.status_code, body=response.content)
+            raise XApiError(outcome)
+        token = response.json()
+        return OAuth2Tokens(
+            access_token=str(token["access_token"]),
+            refresh_token=str(token["refresh_token"]),
+            expires_in_s=float(token.get("expires_in", 7200)),
+        )
+
+    async def ping(self) -> bool:
+        """True when X's OpenAPI document (no auth needed) answers 200."""
+        try:
+            response = await self._http.get(self._base + "/2/openapi.json")
+        except httpx.HTTPError:
+            return False
+        return response.status_code == 200
+
+
+def _retryable(exc: Exception) -> bool:
+    return isinstance(exc, XApiError) and exc.outcome.kind is OutcomeKind.TRANSIENT_RETRY
+
+
+class WriterClient:
+    """The seed's synchronous client: ping, tweet, dm, delete, returning X's JSON.
+
+    Posts are never retried (X has no idempotency key); deletes retry transient failures.
+    Anything but success raises `XApiError`, except a DELETE of a tweet that is already gone,
+    which returns X's 404 body (deleting is idempotent).
+    """
+
+    def __init__(
+        self,
+        base_url: str = DEFAULT_BASE_URL,
+        *,
+        auth: httpx.Auth | None = None,
+        auth_kind: AuthKind = "oauth2",
+        timeout_s: float = 20.0,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self._base = base_url.rstrip("/")
+        self._auth_kind = auth_kind
+        self._http = httpx.Client(auth=auth, timeout=timeout_s, transport=transport)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the underlying HTTP connection pool."""
+        self._http.close()
+
+    def ping(self) -> bool:
+        """GET /2/openapi.json: True when X answers 200."""
+        try:
+            return self._http.get(self._base + "/2/openapi.json").status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def _send(self, call: XCall) -> dict[str, Any]:
+        try:
+            response = self._http.request(call.method, self._base + call.path, json=call.body)
+        except httpx.HTTPError as exc:
+            raise XApiError(classify(method=call.method, exception=exc)) from exc
+        outcome = classify(
+            method=call.method,
+            status=response.status_code,
+            headers=response.headers,
+            body=response.content,
+            auth=self._auth_kind,
+        )
+        if outcome.kind in (OutcomeKind.SUCCESS, OutcomeKind.ALREADY_GONE):
+            body = response.json() if response.content else {}
+            return body if isinstance(body, dict) else {"data": body}
+        raise XApiError(outcome)
+
+    def tweet(self, text: str, **params: Any) -> dict[str, Any]:
+        """Post a tweet; `params` are X's body fields (reply, quote_tweet_id, media, poll)."""
+        return self._send(tweet_call(text, **params))
+
+    def dm(self, recipient_id: str, text: str, **params: Any) -> dict[str, Any]:
+        """Send a one-to-one DM to `recipient_id`."""
+        return self._send(dm_call(recipient_id, text, **params))
+
+    def delete(self, tweet_id: str) -> dict[str, Any]:
+        """Delete a tweet, retrying transient failures (DELETE is idempotent)."""
+        for attempt in _delete_attempts():
+            with attempt:
+                return self._send(delete_call(tweet_id))
+        raise AssertionError("stamina.retry_context ends by returning or raising")
+
+
+def _delete_attempts() -> Iterator[stamina.Attempt]:
+    return iter(stamina.retry_context(on=_retryable, attempts=3, timeout=30.0, wait_max=5.0))
