@@ -1,0 +1,102 @@
+"""The writer's Prometheus series, in the service's own registry (never the global one)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+_LATENCY_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+
+
+class WriterMetrics:
+    """Every series an operator needs to run the writer; names keep the seed's contract."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.actions_processed = Counter(
+            "writer_actions_processed_total",
+            "Write requests the writer finished handling, by action.",
+            ["action"],
+            registry=registry,
+        )
+        self.worker_backoff = Gauge(
+            "writer_worker_backoff_seconds",
+            "Seconds a worker is currently backing off (Redis outage, transient X errors).",
+            registry=registry,
+        )
+        self.outcomes = Counter(
+            "writer_outcomes_total",
+            "Classified outcomes of calls to X, by action, kind and reason.",
+            ["action", "kind", "reason"],
+            registry=registry,
+        )
+        self.dead_letters = Counter(
+            "writer_dead_letters_total",
+            "Queue messages moved to write_queue:dead, by reason.",
+            ["reason"],
+            registry=registry,
+        )
+        self.queue_depth = Gauge(
+            "writer_queue_depth", "Messages waiting in write_queue.", registry=registry
+        )
+        self.processing_depth = Gauge(
+            "writer_processing_depth",
+            "Messages held in this consumer's processing list.",
+            registry=registry,
+        )
+        self.schedule_depth = Gauge(
+            "writer_schedule_depth",
+            "Requests waiting for their not_before time (or a rate-limit reset).",
+            registry=registry,
+        )
+        self.oldest_pending_age = Gauge(
+            "writer_oldest_pending_age_seconds",
+            "Age of the oldest request waiting for moderation.",
+            registry=registry,
+        )
+        self.request_latency = Histogram(
+            "writer_request_duration_seconds",
+            "Latency of calls to X, by action.",
+            ["action"],
+            buckets=_LATENCY_BUCKETS_S,
+            registry=registry,
+        )
+        self.rate_limit_remaining = Gauge(
+            "writer_rate_limit_remaining",
+            "Requests left in the current X window, per account and endpoint.",
+            ["account", "endpoint"],
+            registry=registry,
+        )
+        self.token_expiry = Gauge(
+            "writer_token_expiry_timestamp_seconds",
+            "When the account's OAuth 2.0 access token expires (Unix time).",
+            ["account"],
+            registry=registry,
+        )
+        self.token_refreshes = Counter(
+            "writer_token_refreshes_total",
+            "OAuth 2.0 token refreshes this replica performed.",
+            ["account"],
+            registry=registry,
+        )
+        self.account_paused = Gauge(
+            "writer_account_paused",
+            "1 while the account is paused (usage cap, credits, credentials).",
+            ["account"],
+            registry=registry,
+        )
+        self.reconciliations = Counter(
+            "writer_reconciliations_total",
+            "Reconciliations of unknown requests, by result.",
+            ["result"],
+            registry=registry,
+        )
+        self.security_events = Counter(
+            "writer_security_events_total",
+            "Requests refused for security reasons (bad or missing approval signature).",
+            ["reason"],
+            registry=registry,
+        )
+        self.redis_errors = Counter(
+            "writer_redis_errors_total",
+            "Redis errors the writer survived by backing off.",
+            registry=registry,
+        )
