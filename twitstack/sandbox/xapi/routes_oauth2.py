@@ -1,0 +1,91 @@
+"""POST /2/oauth2/token: the refresh_token grant with single-use, rotating refresh tokens."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hmac
+from collections.abc import Awaitable, Callable
+from typing import Any
+from urllib.parse import parse_qsl, unquote
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+from twitstack.sandbox.xapi import problems
+from twitstack.sandbox.xapi.state import XApiState
+
+_UNAUTHORIZED_CLIENT: dict[str, Any] = {
+    "error": "unauthorized_client",
+    "error_description": "Missing valid authorization header",
+}
+_UNSUPPORTED_GRANT: dict[str, Any] = {
+    "error": "unsupported_grant_type",
+    "error_description": "Value passed for the grant type was invalid.",
+}
+
+
+def _basic_credentials(request: Request) -> tuple[str, str] | None:
+    header = request.headers.get("authorization", "")
+    if not header.startswith("Basic "):
+        return None
+    try:
+        decoded = base64.b64decode(header[len("Basic ") :], validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    client_id, sep, secret = decoded.partition(":")
+    # RFC 6749 §2.3.1: both halves are form-encoded before being joined.
+    return (unquote(client_id), unquote(secret)) if sep else None
+
+
+def _client_id(state: XApiState, request: Request, form: dict[str, str]) -> str | None:
+    """The authenticated client: Basic auth for confidential clients, `client_id` for public."""
+    basic = _basic_credentials(request)
+    if basic is not None:
+        client = state.tokens.clients.get(basic[0])
+        secret = client.client_secret if client is not None else None
+        if secret is None or not hmac.compare_digest(secret, basic[1]):
+            return None
+        return basic[0]
+    client = state.tokens.clients.get(form.get("client_id", ""))
+    if client is None or client.client_secret is not None:
+        return None
+    return client.client_id
+
+
+def token_endpoint(state: XApiState) -> Callable[[Request], Awaitable[JSONResponse]]:
+    """The Starlette endpoint for POST /2/oauth2/token."""
+
+    async def serve(request: Request) -> JSONResponse:
+        raw = await request.body()
+        form = dict(parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True))
+        tokens = state.tokens
+        tokens.counters.calls += 1
+        client_id = _client_id(state, request, form)
+        if client_id is None:
+            tokens.counters.rejected += 1
+            return JSONResponse(_UNAUTHORIZED_CLIENT, status_code=401)
+        if form.get("grant_type") != "refresh_token":
+            tokens.counters.rejected += 1
+            return JSONResponse(_UNSUPPORTED_GRANT, status_code=400)
+        presented = form.get("refresh_token", "")
+        pair = tokens.rotate(presented, client_id)
+        if pair is None:
+            tokens.counters.rejected += 1
+            family = tokens.was_spent(presented)
+            if family is not None and state.refresh_reuse_revokes_family:
+                # Reuse suggests a stolen token: kill everything descended from the grant.
+                tokens.revoked_families.add(family)
+            return JSONResponse(problems.INVALID_REFRESH_TOKEN, status_code=400)
+        tokens.counters.succeeded += 1
+        return JSONResponse(
+            {
+                "token_type": "bearer",
+                "expires_in": pair.expires_in,
+                "access_token": pair.access.token,
+                "scope": " ".join(sorted(pair.access.scopes)),
+                "refresh_token": pair.refresh.token,
+            }
+        )
+
+    return serve
