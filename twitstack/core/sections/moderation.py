@@ -2,10 +2,37 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 
 class ModerationSettings(BaseModel):
     """How the moderation web UI and JSON API behave."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    db_filename: str = Field(default="moderation.sqlite3", min_length=1)
+    # Browsers refuse `__Host-` cookies without `Secure`, so plain-http development needs this
+    # switched off explicitly; production keeps the default.
+    secure_cookies: bool = True
+    session_idle_timeout_s: int = Field(default=1800, gt=0)
+    session_absolute_timeout_s: int = Field(default=43200, gt=0)
+    login_window_s: int = Field(default=900, gt=0)
+    login_max_failures_per_account: int = Field(default=10, gt=0)
+    login_max_failures_per_ip: int = Field(default=100, gt=0)
+    # HS256 key for API JWTs; generated into data_dir on first start when not given.
+    jwt_secret: SecretStr | None = None
+    jwt_audience: str = "twitstack-api"
+    jwt_ttl_s: int = Field(default=900, gt=0, le=86400)
+    # Ed25519 private key that signs approvals (base64 of 32 raw bytes, or PEM). When neither
+    # this nor the file is set, a key is generated into data_dir on first start and its public
+    # half logged, for the writer's `approval_public_keys`.
+    approval_private_key: SecretStr | None = None
+    approval_key_file: Path | None = None
+    # Actions that need two distinct approvers before they go to the writer.
+    two_person_actions: tuple[str, ...] = ()
+    page_size: int = Field(default=50, gt=0, le=500)
+    queue_refresh_interval_s: float = Field(default=5.0, gt=0)
+    history_poll_block_ms: int = Field(default=1000, gt=0)
+    idempotency_ttl_s: int = Field(default=86400, gt=0)

@@ -1,0 +1,54 @@
+"""Prometheus series of the moderation service, in its own registry."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+_LATENCY_BUCKETS = (0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+
+
+class ModerationMetrics:
+    """HTTP traffic by route template, the pending backlog and how long approvals take."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.http_requests = Counter(
+            "twitstack_moderation_http_requests_total",
+            "HTTP requests served, by method, route template and status.",
+            ["method", "route", "status"],
+            registry=registry,
+        )
+        self.http_latency = Histogram(
+            "twitstack_moderation_http_request_duration_seconds",
+            "Time to serve an HTTP request, by method and route template.",
+            ["method", "route"],
+            buckets=_LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.pending = Gauge(
+            "twitstack_moderation_pending_requests",
+            "Write requests waiting for a moderator (as last ingested).",
+            registry=registry,
+        )
+        self.approval_latency = Histogram(
+            "twitstack_moderation_approval_latency_seconds",
+            "Time from a request's creation to its approval.",
+            buckets=(1, 10, 60, 300, 900, 3600, 4 * 3600, 24 * 3600),
+            registry=registry,
+        )
+        self.decisions = Counter(
+            "twitstack_moderation_decisions_total",
+            "Moderator decisions, by kind (approve, reject, edit).",
+            ["decision"],
+            registry=registry,
+        )
+        self.login_failures = Counter(
+            "twitstack_moderation_login_failures_total",
+            "Failed or throttled logins, by reason.",
+            ["reason"],
+            registry=registry,
+        )
+        self.events_ingested = Counter(
+            "twitstack_moderation_events_ingested_total",
+            "Ledger events copied from Redis into the history store.",
+            registry=registry,
+        )

@@ -1,0 +1,91 @@
+"""Versioned schema migrations of the moderation store (index + 1 = PRAGMA user_version)."""
+
+from __future__ import annotations
+
+_V1_AUTH = """
+CREATE TABLE users (
+    id INTEGER PRIMARY KEY,
+    username TEXT NOT NULL UNIQUE COLLATE NOCASE,
+    password_hash TEXT NOT NULL,
+    role TEXT NOT NULL CHECK (role IN ('admin', 'moderator', 'author', 'viewer')),
+    disabled INTEGER NOT NULL DEFAULT 0,
+    created_at REAL NOT NULL
+);
+CREATE TABLE sessions (
+    id_hash TEXT PRIMARY KEY,
+    user_id INTEGER NOT NULL REFERENCES users(id),
+    csrf_token TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    last_seen REAL NOT NULL
+);
+CREATE INDEX sessions_by_user ON sessions(user_id);
+CREATE TABLE audit_log (
+    id INTEGER PRIMARY KEY,
+    at REAL NOT NULL,
+    actor TEXT NOT NULL,
+    action TEXT NOT NULL,
+    target TEXT NOT NULL DEFAULT '',
+    detail TEXT NOT NULL DEFAULT '',
+    ip TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX audit_by_time ON audit_log(at);
+CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log
+BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;
+CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
+BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;
+CREATE TABLE api_keys (
+    id INTEGER PRIMARY KEY,
+    prefix TEXT NOT NULL UNIQUE,
+    key_hash TEXT NOT NULL,
+    name TEXT NOT NULL,
+    owner_id INTEGER NOT NULL REFERENCES users(id),
+    scopes TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    revoked_at REAL
+);
+CREATE TABLE idempotency_keys (
+    principal TEXT NOT NULL,
+    key TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    status INTEGER NOT NULL,
+    body TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    PRIMARY KEY (principal, key)
+);
+"""
+
+_V2_HISTORY = """
+CREATE TABLE requests (
+    id TEXT PRIMARY KEY,
+    action TEXT NOT NULL,
+    account TEXT NOT NULL,
+    author TEXT NOT NULL,
+    state TEXT NOT NULL,
+    text TEXT NOT NULL DEFAULT '',
+    revision INTEGER NOT NULL DEFAULT 1,
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL,
+    not_before REAL,
+    x_object_id TEXT,
+    last_error TEXT,
+    approvals TEXT NOT NULL DEFAULT '[]',
+    data TEXT NOT NULL
+);
+CREATE INDEX requests_by_state_created ON requests(state, created_at);
+CREATE INDEX requests_by_state_updated ON requests(state, updated_at);
+CREATE TABLE request_events (
+    stream_id TEXT PRIMARY KEY,
+    request_id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    at REAL NOT NULL,
+    actor TEXT NOT NULL DEFAULT '',
+    data TEXT NOT NULL
+);
+CREATE INDEX request_events_by_request ON request_events(request_id, at);
+CREATE TABLE ingest_cursor (
+    stream TEXT PRIMARY KEY,
+    last_id TEXT NOT NULL
+);
+"""
+
+MIGRATIONS: tuple[str, ...] = (_V1_AUTH, _V2_HISTORY)
