@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from importlib import import_module
 from typing import Any
 
@@ -16,6 +16,7 @@ from twitstack.core.config_show import render_settings
 from twitstack.core.errors import ConfigError, TwitstackError
 from twitstack.core.logging import configure_logging, get_logger, redact
 from twitstack.core.secrets import configure_secrets
+from twitstack.core.service import ServiceBuilder
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 Handler = Callable[[argparse.Namespace, Settings], int]
@@ -62,12 +63,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the `twitstack` console script."""
+def main(
+    argv: Sequence[str] | None = None, *, catalog: Mapping[str, ServiceBuilder] | None = None
+) -> int:
+    """Entry point of the `twitstack` console script; `catalog` replaces the real services."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.catalog = catalog
     if args.command == "run":
-        _validate_only(parser, args.only)
+        _validate_only(parser, args.only, list(catalog) if catalog is not None else None)
     config_path = getattr(args, "config", None)
     try:
         loaded = load(config_path)
@@ -91,17 +95,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
-def _validate_only(parser: argparse.ArgumentParser, only: str | None) -> None:
+def _validate_only(
+    parser: argparse.ArgumentParser, only: str | None, valid: list[str] | None
+) -> None:
     from twitstack.supervisor import SERVICE_NAMES
 
     if only is None:
         return
+    valid = list(SERVICE_NAMES) if valid is None else valid
     names = [name.strip() for name in only.split(",") if name.strip()]
-    unknown = [name for name in names if name not in SERVICE_NAMES]
+    unknown = [name for name in names if name not in valid]
     if unknown or not names:
         parser.error(
             f"--only: unknown service {', '.join(unknown) or '(none given)'}; "
-            f"valid names: {', '.join(SERVICE_NAMES)}"
+            f"valid names: {', '.join(valid)}"
         )
 
 
@@ -146,7 +153,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
 
     only = [name.strip() for name in args.only.split(",")] if args.only else None
     try:
-        anyio.run(lambda: run_daemon(settings, only=only))
+        anyio.run(lambda: run_daemon(settings, only=only, catalog=args.catalog))
     except (TwitstackError, BaseExceptionGroup) as exc:
         leaf = _first_leaf(exc)
         if not isinstance(leaf, TwitstackError):
