@@ -34,7 +34,9 @@ def test_each_line_is_one_json_object_with_required_keys(prod_stream: io.StringI
     assert record["service"] == "daemon"
     assert (record["request_id"], record["attempt"]) == ("r1", 2)
     timestamp = datetime.fromisoformat(str(record["timestamp"]).replace("Z", "+00:00"))
-    assert timestamp.utcoffset() is not None and timestamp.utcoffset().total_seconds() == 0  # type: ignore[union-attr]
+    offset = timestamp.utcoffset()
+    assert offset is not None
+    assert offset.total_seconds() == 0
 
 
 def test_service_comes_from_the_task_context(prod_stream: io.StringIO) -> None:
@@ -101,7 +103,8 @@ def test_dev_output_is_readable_text() -> None:
     configure_logging("dev", "info", secrets=[SENTINEL], stream=stream)
     get_logger().info("scraper.run_finished", job="search-1", token=SENTINEL)
     line = stream.getvalue()
-    assert "scraper.run_finished" in line and "job=search-1" in line
+    assert "scraper.run_finished" in line
+    assert "job=search-1" in line
     assert SENTINEL not in line
     with pytest.raises(json.JSONDecodeError):
         json.loads(line)

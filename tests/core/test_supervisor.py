@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+from collections.abc import Callable
 from pathlib import Path
 
 import anyio
@@ -35,9 +36,10 @@ def sample(target: Service, metric: str, **labels: str) -> float | None:
     return target.registry.get_sample_value(metric, labels)
 
 
-async def wait_until(predicate: object, timeout_s: float = 5) -> None:
+async def wait_until(predicate: Callable[[], bool], timeout_s: float = 5) -> None:
+    # Polls state owned by other tasks that offer no event to wait on; bounded by fail_after.
     with anyio.fail_after(timeout_s):
-        while not predicate():  # type: ignore[operator]
+        while not predicate():  # noqa: ASYNC110
             await anyio.sleep(0.005)
 
 
