@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import re
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncGenerator, Callable, Mapping
 from contextlib import aclosing
 from pathlib import Path
 from typing import Any
@@ -186,7 +186,7 @@ class TwscrapeClient:
     def _api(self, proxy: str | None) -> Any:
         return twscrape.API(self._pool, proxy=proxy, raise_when_no_account=True)
 
-    async def _pages(self, gen: Any, cursor_type: str = "Bottom") -> AsyncIterator[Page]:
+    async def _pages(self, gen: Any, cursor_type: str = "Bottom") -> AsyncGenerator[Page, None]:
         try:
             async with aclosing(gen) as pages:
                 async for rep in pages:
@@ -198,22 +198,24 @@ class TwscrapeClient:
                 f"X rejected twscrape {twscrape_version()}'s GraphQL features: upgrade twscrape"
             ) from None
 
-    def search(self, query: str, *, limit: int, proxy: str | None = None) -> AsyncIterator[Page]:
+    def search(
+        self, query: str, *, limit: int, proxy: str | None = None
+    ) -> AsyncGenerator[Page, None]:
         return self._pages(self._api(proxy).search_raw(query, limit=limit))
 
     def user_tweets(
         self, user_id: int, *, limit: int, proxy: str | None = None
-    ) -> AsyncIterator[Page]:
+    ) -> AsyncGenerator[Page, None]:
         return self._pages(self._api(proxy).user_tweets_raw(user_id, limit=limit))
 
     def list_tweets(
         self, list_id: int, *, limit: int, proxy: str | None = None
-    ) -> AsyncIterator[Page]:
+    ) -> AsyncGenerator[Page, None]:
         return self._pages(self._api(proxy).list_timeline_raw(list_id, limit=limit))
 
     def replies(
         self, tweet_id: int, *, limit: int, proxy: str | None = None
-    ) -> AsyncIterator[Page]:
+    ) -> AsyncGenerator[Page, None]:
         gen = self._api(proxy).tweet_replies_raw(tweet_id, limit=limit)
         return self._pages(gen, cursor_type="ShowMoreThreads")
 

@@ -26,6 +26,8 @@ class DraftRuleSpec(BaseModel):
     # The account that would post the draft: X refuses API replies to authors who did not
     # mention or quote it, so drafts are checked against it.
     as_account: str
+    # The writer's account key that would post it (twitstack.writes' `account`).
+    writer_account: str = "default"
     match_any: tuple[str, ...] = ()
     match_regex: str | None = None
     min_likes: int = Field(default=0, ge=0)

@@ -1,0 +1,144 @@
+"""Draft rules: new matching tweets become pending reply/quote requests on `write_queue`."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from jinja2 import StrictUndefined, TemplateError
+from jinja2.sandbox import SandboxedEnvironment
+
+from twitstack.core.logging import get_logger
+from twitstack.core.sections.scraper import DraftRuleSpec
+from twitstack.scraper.models import ScrapedTweet
+from twitstack.writes.errors import PayloadError
+from twitstack.writes.keys import WRITE_QUEUE
+from twitstack.writes.models import ModerationStatus, WriteAction, WriteRequest, format_time
+from twitstack.writes.validation import validate_request
+from twitstack.writes.wire import encode_write_request
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
+
+log = get_logger("twitstack.scraper.drafts")
+# Scraper-owned record of drafts X would refuse: request id -> reason.
+REFUSAL_FLAGS = "twitstack:scraper:draft_refusals"
+_env = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Draft:
+    request: WriteRequest
+    # Why X would refuse it (API replies only reach authors who mentioned or quoted us).
+    refusal: str | None
+
+
+def matches(rule: DraftRuleSpec, tweet: ScrapedTweet) -> bool:
+    """Whether a new tweet should get a draft under this rule."""
+    if tweet.author_username.lower() == rule.as_account.lower():
+        return False  # never answer ourselves
+    text = tweet.text.lower()
+    if rule.match_any and not any(word.lower() in text for word in rule.match_any):
+        return False
+    if rule.match_regex and not re.search(rule.match_regex, tweet.text, re.IGNORECASE):
+        return False
+    if rule.langs and tweet.lang not in rule.langs:
+        return False
+    return tweet.like_count >= rule.min_likes
+
+
+def refusal_reason(rule: DraftRuleSpec, tweet: ScrapedTweet) -> str | None:
+    """Why X would refuse this draft, or None if it can be posted."""
+    if rule.action != "reply":
+        return None
+    me = rule.as_account.lower()
+    if me in tweet.mentioned_usernames or (tweet.quoted_author_username or "").lower() == me:
+        return None
+    return f"@{tweet.author_username} did not mention or quote @{rule.as_account}"
+
+
+def source_record(tweet: ScrapedTweet, *, job: str, scraped_at: datetime) -> dict[str, Any]:
+    """What moderators see of the tweet being answered."""
+    return {
+        "id": str(tweet.id),
+        "author": tweet.author_username,
+        "author_id": str(tweet.author_id),
+        "text": tweet.text,
+        "url": f"https://x.com/{tweet.author_username}/status/{tweet.id}",
+        "lang": tweet.lang,
+        "counts": {
+            "likes": tweet.like_count,
+            "retweets": tweet.retweet_count,
+            "replies": tweet.reply_count,
+            "quotes": tweet.quote_count,
+        },
+        "created_at": format_time(tweet.created_at),
+        "scraped_at": format_time(scraped_at),
+        "job": job,
+    }
+
+
+def build_drafts(
+    rule: DraftRuleSpec, tweets: Sequence[ScrapedTweet], *, job: str, now: datetime
+) -> list[Draft]:
+    """Drafts for the new tweets that match, oldest first, at most `max_per_run`."""
+    template = _env.from_string(rule.template)
+    drafts: list[Draft] = []
+    for tweet in sorted(tweets, key=lambda t: t.id):
+        if len(drafts) >= rule.max_per_run or not matches(rule, tweet):
+            continue
+        try:
+            text = template.render(tweet=_template_view(tweet), job=job).strip()
+        except TemplateError as exc:
+            log.warning("scraper.draft_template_failed", job=job, tweet_id=tweet.id, error=str(exc))
+            continue
+        payload: dict[str, Any] = {"text": text}
+        if rule.action == "reply":
+            payload["reply"] = {"in_reply_to_tweet_id": str(tweet.id)}
+        else:
+            payload["quote_tweet_id"] = str(tweet.id)
+        request = WriteRequest(
+            action=WriteAction.TWEET,
+            payload=payload,
+            created_at=now,
+            moderation=ModerationStatus.PENDING,
+            account=rule.writer_account,
+            author=f"scraper:{job}",
+            source=source_record(tweet, job=job, scraped_at=now),
+        )
+        try:
+            validate_request(request)
+        except PayloadError as exc:
+            log.warning("scraper.draft_invalid", job=job, tweet_id=tweet.id, error=str(exc))
+            continue
+        drafts.append(Draft(request, refusal_reason(rule, tweet)))
+    return drafts
+
+
+async def push_drafts(redis: Redis, drafts: Sequence[Draft]) -> None:
+    """RPUSH the drafts onto write_queue in the writer's wire format (and flag refusals)."""
+    if not drafts:
+        return
+    async with redis.pipeline(transaction=True) as pipe:
+        for draft in drafts:
+            if draft.refusal is not None:
+                pipe.hset(REFUSAL_FLAGS, draft.request.id, draft.refusal)
+            pipe.rpush(WRITE_QUEUE, encode_write_request(draft.request))
+        await pipe.execute()
+
+
+def _template_view(tweet: ScrapedTweet) -> dict[str, Any]:
+    return {
+        "id": str(tweet.id),
+        "author": tweet.author_username,
+        "text": tweet.text,
+        "lang": tweet.lang,
+        "likes": tweet.like_count,
+        "retweets": tweet.retweet_count,
+        "replies": tweet.reply_count,
+        "url": f"https://x.com/{tweet.author_username}/status/{tweet.id}",
+        "created_at": tweet.created_at.astimezone(UTC).isoformat(),
+    }
