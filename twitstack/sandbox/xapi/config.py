@@ -50,7 +50,8 @@ _15_MIN = 900.0
 _24_H = 86_400.0
 
 
-def _default_rate_limits() -> dict[Endpoint, tuple[WindowLimit, ...]]:
+def default_rate_limits() -> dict[Endpoint, tuple[WindowLimit, ...]]:
+    """X's documented windows per endpoint; config entries replace them one endpoint at a time."""
     # X's pay-per-usage table (research §3.4); the two GETs use the documented user/app
     # timeline and DM-lookup limits. The token endpoint is not rate limited here.
     user, app = LimitScope.USER, LimitScope.APP
@@ -207,9 +208,8 @@ class XApiSandboxConfig(BaseModel):
     access_token_ttl_s: float = Field(default=7200.0, gt=0)  # X: two hours
     refresh_reuse_revokes_family: bool = False  # reuse of a spent refresh token kills its family
     oauth1_max_skew_s: float | None = None  # None: no timestamp check (tests advance the clock)
-    rate_limits: dict[Endpoint, tuple[WindowLimit, ...]] = Field(
-        default_factory=_default_rate_limits
-    )
+    # Overrides of `default_rate_limits()` per endpoint; an empty tuple means unlimited.
+    rate_limits: dict[Endpoint, tuple[WindowLimit, ...]] = Field(default_factory=dict)
     send_24hour_headers: bool = True  # x-user-limit-24hour-* / x-app-limit-24hour-*
     duplicate_window_s: float = Field(default=86_400.0, ge=0)  # X does not document it
     duplicate_lookback_posts: int = Field(default=200, ge=0)

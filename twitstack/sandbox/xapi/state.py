@@ -6,7 +6,7 @@ from typing import Literal
 
 from twitstack.sandbox.xapi.auth import Authenticator
 from twitstack.sandbox.xapi.clock import SandboxClock
-from twitstack.sandbox.xapi.config import BillingMode, XApiSandboxConfig
+from twitstack.sandbox.xapi.config import BillingMode, XApiSandboxConfig, default_rate_limits
 from twitstack.sandbox.xapi.faults import FaultInjector
 from twitstack.sandbox.xapi.ratelimit import RateLimiter
 from twitstack.sandbox.xapi.store import ContentStore
@@ -47,8 +47,9 @@ class XApiState:
         self.authenticator = Authenticator(
             self.tokens, self.clock, max_skew_s=config.oauth1_max_skew_s
         )
+        limits = {**default_rate_limits(), **config.rate_limits}
         self.limiter = RateLimiter(
-            self.clock, config.rate_limits, send_24hour_headers=config.send_24hour_headers
+            self.clock, limits, send_24hour_headers=config.send_24hour_headers
         )
         self.faults = FaultInjector(config.faults)
         self.billing: BillingMode = config.billing
