@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -75,9 +76,10 @@ def moto_s3() -> Iterator[str]:
 
 @pytest.fixture
 async def archive(moto_s3: str) -> AsyncIterator[TweetArchive]:
+    """A fresh bucket per test: moto keeps one in-process backend across its servers."""
     async with open_archive(
-        bucket="tweets-test", prefix="tweets", region="us-east-1", endpoint_url=moto_s3,
-        access_key_id="test", secret_access_key="test", attempts=3,
+        bucket=f"tweets-{uuid.uuid4().hex[:12]}", prefix="tweets", region="us-east-1",
+        endpoint_url=moto_s3, access_key_id="test", secret_access_key="test", attempts=3,
     ) as arch:  # fmt: skip
         yield arch
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from typing import TYPE_CHECKING
 
 import anyio
@@ -61,6 +61,16 @@ class JobLease:
         return value.decode() if isinstance(value, bytes) else value
 
 
+@contextmanager
+def _unwrap_single() -> Iterator[None]:
+    try:
+        yield
+    except BaseExceptionGroup as group:
+        if len(group.exceptions) == 1:
+            raise group.exceptions[0] from None
+        raise
+
+
 @asynccontextmanager
 async def hold_lease(lease: JobLease) -> AsyncIterator[bool]:
     """Yield whether the lease was won; while held, renew it, and cancel the body if lost."""
@@ -69,23 +79,26 @@ async def hold_lease(lease: JobLease) -> AsyncIterator[bool]:
         return
     lost = False
     try:
-        async with anyio.create_task_group() as tg:
+        # The body runs in this task, inside the task group: unwrap its lone error so callers
+        # see the exception they raised rather than an ExceptionGroup.
+        with _unwrap_single():
+            async with anyio.create_task_group() as tg:
 
-            async def keep_renewing() -> None:
-                nonlocal lost
-                while True:
-                    await anyio.sleep(lease.ttl_ms / 3000)
-                    if not await lease.renew():
-                        # Someone else holds the job now: stop working on it at once.
-                        lost = True
-                        tg.cancel_scope.cancel()
-                        return
+                async def keep_renewing() -> None:
+                    nonlocal lost
+                    while True:
+                        await anyio.sleep(lease.ttl_ms / 3000)
+                        if not await lease.renew():
+                            # Someone else holds the job now: stop working on it at once.
+                            lost = True
+                            tg.cancel_scope.cancel()
+                            return
 
-            tg.start_soon(keep_renewing)
-            try:
-                yield True
-            finally:
-                tg.cancel_scope.cancel()
+                tg.start_soon(keep_renewing)
+                try:
+                    yield True
+                finally:
+                    tg.cancel_scope.cancel()
     finally:
         with anyio.CancelScope(shield=True):
             await lease.release()
