@@ -178,6 +178,9 @@ class Supervisor:
                 try:
                     async with anyio.create_task_group() as inner:
                         await inner.start(unit.service.run)
+                        if self._stopping.is_set():
+                            # The stop request came while this service was still starting.
+                            unit.service.request_stop()
                         unit.health.set_up(True)
                         log.info(f"{unit.service.name}.started")
                         if first:

@@ -84,7 +84,8 @@ def test_sigterm_drains_in_flight_work_and_exits_0(tmp_path: Path, redis_url: st
     journal = tmp_path / "journal"
     proc = spawn(["run"], tmp_path=tmp_path, redis_url=redis_url, env={"TEST_JOB_S": "1.0"})
     try:
-        wait_for_line(journal, "job 1 started")
+        wait_for_line(journal, "alpha job 1 started")
+        wait_for_line(journal, "beta job 1 started")
         proc.send_signal(signal.SIGTERM)
         _, stderr = proc.communicate(timeout=15)
     finally:

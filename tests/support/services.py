@@ -43,7 +43,6 @@ class JobService:
     async def run(self, *, task_status: TaskStatus[None]) -> None:
         if self._context is not None:
             await self._context.redis.ping()
-        self._stop = anyio.Event()
         task_status.started()
         number = 0
         while not self._stop.is_set():
