@@ -39,7 +39,7 @@ class WriterMetrics:
         )
         self.processing_depth = Gauge(
             "writer_processing_depth",
-            "Messages held in this consumer's processing list.",
+            "Messages taken but not yet acked, over all consumers' processing lists.",
             registry=registry,
         )
         self.schedule_depth = Gauge(

@@ -59,6 +59,7 @@ class PostedItem:
     text: str
     created_at: datetime | None = None
     entities: Mapping[str, Any] | None = None
+    author_id: str | None = None  # the tweet's author or the DM's sender
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,9 +121,14 @@ def _items(payload: object) -> list[PostedItem]:
                     text=str(raw.get("text", "")),
                     created_at=_parse_time(raw.get("created_at")),
                     entities=entities if isinstance(entities, dict) else None,
+                    author_id=_str_or_none(raw.get("author_id") or raw.get("sender_id")),
                 )
             )
     return items
+
+
+def _str_or_none(value: object) -> str | None:
+    return value if isinstance(value, str) else None
 
 
 def _iso(epoch_s: float) -> str:
@@ -178,7 +184,7 @@ class XApiClient:
         self, user_id: str, *, auth: httpx.Auth, since: float | None = None
     ) -> list[PostedItem]:
         """The account's most recent tweets (up to 100), newest first, optionally since `since`."""
-        params = {"max_results": "100", "tweet.fields": "created_at,entities"}
+        params = {"max_results": "100", "tweet.fields": "author_id,created_at,entities"}
         if since is not None:
             params["start_time"] = _iso(since)
         return _items(await self._read(f"/2/users/{user_id}/tweets", params, auth))

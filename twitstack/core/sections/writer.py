@@ -52,7 +52,11 @@ class WriterSettings(BaseModel):
     x_api_base_url: str = "https://api.x.com"
     accounts: tuple[XAccountSettings, ...] = ()
     default_account: str = "default"
-    concurrency: int = Field(default=4, ge=1, le=256)
+    concurrency: int = Field(default=4, ge=1, le=48)  # each idle worker holds a Redis connection
+    # Stable id of this replica's queue consumer ("<host>-writer-<n>"); None = host and PID,
+    # which works but lets a restarted process's in-flight messages wait for the heartbeat TTL.
+    consumer_id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.:-]{1,100}$")
+    take_timeout_s: float = Field(default=1.0, gt=0, le=10)
     connect_timeout_s: float = Field(default=5.0, gt=0)
     read_timeout_s: float = Field(default=20.0, gt=0)
     metrics_port: int | None = Field(default=9102, ge=0, le=65535)
@@ -64,6 +68,11 @@ class WriterSettings(BaseModel):
     reconcile_grace_s: float = Field(default=60.0, ge=0)
     reconcile_interval_s: float = Field(default=5.0, gt=0)
     max_resend_cycles: int = Field(default=3, ge=0, le=10)
+    # A request still `sending` this long after its attempt began was abandoned by a dead
+    # worker: it becomes `unknown` and is reconciled. Must exceed the longest live attempt.
+    stale_sending_s: float = Field(default=300.0, gt=0)
+    # How often requests of a paused account look again whether it was resumed.
+    paused_recheck_s: float = Field(default=60.0, gt=0)
     schedule_poll_s: float = Field(default=0.5, gt=0)
     # Seconds added to X's reset time before a rate-limited request is sent again.
     rate_limit_margin_s: float = Field(default=1.0, ge=0)

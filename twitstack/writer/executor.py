@@ -1,0 +1,280 @@
+"""Executing one approved request: checks, budget, `sending` committed, one call to X, outcome."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+import stamina
+
+from twitstack.core.logging import get_logger
+from twitstack.core.sections.writer import WriterSettings
+from twitstack.writer.journal import WriterJournal
+from twitstack.writer.metrics import WriterMetrics
+from twitstack.writer.outcome import Outcome, OutcomeKind
+from twitstack.writer.ratelimit import AccountPauses, RateLimitBudgets
+from twitstack.writer.tokens import AccountAuth, CredentialsError, TokenManager
+from twitstack.writer.xapi_client import XApiClient, XCall, XReply, call_for
+from twitstack.writes.ledger_types import LedgerRecord
+from twitstack.writes.models import ModerationStatus, WriteRequest, utcnow
+from twitstack.writes.signing import ApprovalVerifier
+
+S = ModerationStatus
+_log = get_logger("twitstack.writer.executor")
+_PAUSING = {OutcomeKind.AUTH_FATAL, OutcomeKind.CONFIG_FATAL, OutcomeKind.ACCOUNT_PAUSED}
+
+
+class _TransientError(Exception):
+    """Carries a retryable outcome through stamina's retry loop."""
+
+    def __init__(self, reply: XReply) -> None:
+        self.reply = reply
+
+
+class RequestExecutor:
+    """Runs the effectively-once protocol for one approved request (research §2.3)."""
+
+    def __init__(
+        self,
+        journal: WriterJournal,
+        client: XApiClient,
+        tokens: TokenManager,
+        budgets: RateLimitBudgets,
+        pauses: AccountPauses,
+        verifier: ApprovalVerifier | None,
+        settings: WriterSettings,
+        metrics: WriterMetrics,
+        *,
+        clock: Callable[[], float],
+        rng: random.Random | None = None,
+    ) -> None:
+        self._journal = journal
+        self._client = client
+        self._tokens = tokens
+        self._budgets = budgets
+        self._pauses = pauses
+        self._verifier = verifier
+        self._settings = settings
+        self._metrics = metrics
+        self._clock = clock
+        self._rng = rng or random.Random()
+
+    def approval_problem(self, request: WriteRequest) -> str | None:
+        """Why `request` may not be executed on its approval, or None when it may."""
+        if not self._settings.require_approval:
+            return None
+        if self._verifier is None:
+            return "no_approval_keys_configured"
+        check = self._verifier.check(request)
+        return None if check.ok else str(check.reason)
+
+    def _at(self, epoch_s: float) -> datetime:
+        # X's reset times are on the writer's clock; the ledger schedules in UTC datetimes.
+        return datetime.fromtimestamp(epoch_s, UTC)
+
+    def _after_reset(self, reset: float | None) -> datetime:
+        base = reset if reset is not None else self._clock() + 60.0  # X's own fallback
+        jitter = self._rng.uniform(0, self._settings.rate_limit_jitter_s)
+        return self._at(base + self._settings.rate_limit_margin_s + jitter)
+
+    async def execute(self, record: LedgerRecord) -> None:
+        """Take an `approved` request as far as it can go now; never sleeps on a rate limit."""
+        request = record.request
+        if record.state is not S.APPROVED:
+            return
+        if record.is_expired(utcnow()):
+            await self._journal.move(request, S.EXPIRED, from_states=[S.APPROVED], reason="expired")
+            return
+        if request.not_before is not None and request.not_before > utcnow():
+            await self._journal.later(
+                request,
+                not_before=request.not_before,
+                reason="not_before",
+                from_states=[S.APPROVED],
+            )
+            return
+        problem = self.approval_problem(request)
+        if problem is not None:
+            await self._refuse(request, problem)
+            return
+        if self._settings.account(request.account) is None:
+            await self._journal.move(
+                request, S.FAILED, from_states=[S.APPROVED], reason="unknown_account"
+            )
+            return
+        pause = await self._pauses.paused(request.account)
+        if pause is not None:
+            until = pause.until or self._clock() + self._settings.paused_recheck_s
+            await self._journal.later(
+                request, not_before=self._at(until), reason=f"account_paused:{pause.reason}",
+                from_states=[S.APPROVED],
+            )  # fmt: skip
+            return
+        call = call_for(str(request.action), request.payload)
+        blocked = await self._budgets.reserve(request.account, call.endpoint)
+        if blocked is not None:
+            await self._journal.later(
+                request, not_before=self._after_reset(blocked), reason="rate_limit_budget",
+                from_states=[S.APPROVED],
+            )  # fmt: skip
+            return
+        try:
+            auth = await self._tokens.auth_for(request.account)
+        except CredentialsError as exc:
+            await self._pause(request.account, "credentials", str(exc))
+            await self._journal.later(
+                request, not_before=self._at(self._clock() + self._settings.paused_recheck_s),
+                reason="credentials", from_states=[S.APPROVED],
+            )  # fmt: skip
+            return
+        started = await self._journal.sending(request)
+        if not started.ok:
+            return  # another worker or replica got there first
+        reply = await self._send(request, call, auth)
+        await self._settle(request, call, reply)
+
+    async def _refuse(self, request: WriteRequest, reason: str) -> None:
+        self._metrics.security_events.labels(reason=reason).inc()
+        _log.warning(
+            "writer.security_approval_refused",
+            request_id=request.id,
+            account=request.account,
+            action=str(request.action),
+            reason=reason,
+        )
+        await self._journal.move(
+            request, S.NEEDS_REVIEW, from_states=[S.APPROVED], reason=f"approval_{reason}"
+        )
+
+    async def _once(self, request: WriteRequest, call: XCall, auth: AccountAuth) -> XReply:
+        reply = await self._client.execute(call, auth=auth.auth, auth_kind=auth.kind)
+        action = str(request.action)
+        self._metrics.request_latency.labels(action=action).observe(reply.elapsed_s)
+        outcome = reply.outcome
+        self._metrics.outcomes.labels(action=action, kind=outcome.kind, reason=outcome.reason).inc()
+        if reply.headers:
+            remaining = await self._budgets.observe(request.account, call.endpoint, reply.headers)
+            if "window" in remaining:
+                self._metrics.rate_limit_remaining.labels(
+                    account=request.account, endpoint=call.endpoint
+                ).set(remaining["window"])
+        return reply
+
+    async def _send(self, request: WriteRequest, call: XCall, auth: AccountAuth) -> XReply:
+        reply = await self._once(request, call, auth)
+        if reply.outcome.kind is OutcomeKind.AUTH_REFRESH:
+            # X refused the token, so nothing was created: refresh once and try once more.
+            try:
+                fresh = await self._tokens.refresh(request.account, auth.access_token)
+            except CredentialsError:
+                return reply
+            self._metrics.token_refreshes.labels(account=request.account).inc()
+            if fresh.expires_at is not None:
+                self._metrics.token_expiry.labels(account=request.account).set(fresh.expires_at)
+            reply = await self._once(request, call, fresh)
+            if reply.outcome.kind is OutcomeKind.AUTH_REFRESH:
+                return XReply(
+                    Outcome(OutcomeKind.AUTH_FATAL, "unauthorized_after_refresh", 401),
+                    reply.headers,
+                    reply.elapsed_s,
+                )
+        if reply.outcome.kind is not OutcomeKind.TRANSIENT_RETRY:
+            return reply
+        return await self._retry_transient(request, call, auth, reply)
+
+    async def _retry_transient(
+        self, request: WriteRequest, call: XCall, auth: AccountAuth, first: XReply
+    ) -> XReply:
+        # Only definitely-unsent or idempotent calls are TRANSIENT_RETRY (see outcome.py), so
+        # sending again cannot duplicate anything. Total time is bounded by stamina's timeout.
+        last = first
+        if self._settings.transient_attempts <= 1:
+            return last
+        try:
+            async for attempt in stamina.retry_context(
+                on=_TransientError,
+                attempts=self._settings.transient_attempts - 1,
+                timeout=self._settings.transient_retry_s * 4,
+                wait_max=self._settings.transient_retry_s,
+            ):
+                with attempt:
+                    last = await self._once(request, call, auth)
+                    if last.outcome.kind is OutcomeKind.TRANSIENT_RETRY:
+                        raise _TransientError(last)
+        except _TransientError as exc:
+            return exc.reply
+        return last
+
+    async def _pause(self, account: str, reason: str, detail: str | None) -> None:
+        await self._pauses.pause(account, reason)
+        self._metrics.account_paused.labels(account=account).set(1)
+        # An operator must act (top up credits, fix permissions, re-authorise): say so loudly.
+        _log.error("writer.account_paused", account=account, reason=reason, detail=detail)
+
+    async def _settle(self, request: WriteRequest, call: XCall, reply: XReply) -> None:
+        outcome = reply.outcome
+        kind = outcome.kind
+        sending = [S.SENDING]
+        if kind is OutcomeKind.SUCCESS:
+            await self._journal.move(
+                request, S.EXECUTED, from_states=sending, reason=outcome.reason,
+                result=_result(call, outcome),
+            )  # fmt: skip
+        elif kind is OutcomeKind.ALREADY_GONE:
+            await self._journal.move(
+                request, S.EXECUTED, from_states=sending, reason="already_gone",
+                result={"tweet_id": str(request.payload.get("tweet_id")), "already_gone": True},
+            )  # fmt: skip
+        elif kind is OutcomeKind.PERMANENT and outcome.is_duplicate:
+            await self._duplicate(request, outcome)
+        elif kind is OutcomeKind.PERMANENT:
+            await self._journal.move(
+                request, S.FAILED, from_states=sending, reason=outcome.reason,
+                detail=outcome.detail,
+            )  # fmt: skip
+        elif kind is OutcomeKind.AMBIGUOUS:
+            await self._journal.note(request.id, "ambiguous")
+            await self._journal.move(
+                request, S.UNKNOWN, from_states=sending, reason=f"ambiguous:{outcome.reason}"
+            )
+        elif kind is OutcomeKind.NEEDS_REVIEW:
+            await self._journal.move(
+                request, S.NEEDS_REVIEW, from_states=sending, reason=outcome.reason,
+                detail=outcome.detail,
+            )  # fmt: skip
+        elif kind is OutcomeKind.WAIT_UNTIL:
+            if outcome.retry_at is None:
+                await self._budgets.exhaust_until(
+                    request.account, call.endpoint, self._clock() + 60
+                )
+            await self._journal.later(
+                request, not_before=self._after_reset(outcome.retry_at), reason=outcome.reason
+            )
+        elif kind in _PAUSING:
+            await self._pause(request.account, outcome.reason, outcome.detail)
+            recheck = self._at(self._clock() + self._settings.paused_recheck_s)
+            await self._journal.later(request, not_before=recheck, reason=outcome.reason)
+        else:  # TRANSIENT_RETRY after the inline retries, or AUTH_REFRESH with no refresh
+            retry = self._at(self._clock() + self._settings.transient_retry_s)
+            await self._journal.later(request, not_before=retry, reason=outcome.reason)
+
+    async def _duplicate(self, request: WriteRequest, outcome: Outcome) -> None:
+        if await self._journal.count(request.id, "ambiguous") > 0:
+            # An earlier attempt of this very request may have been posted: find it.
+            await self._journal.move(
+                request, S.UNKNOWN, from_states=[S.SENDING], reason="duplicate_after_ambiguous"
+            )
+            return
+        await self._journal.move(
+            request, S.FAILED, from_states=[S.SENDING], reason="duplicate_content",
+            detail=outcome.detail,
+        )  # fmt: skip
+
+
+def _result(call: XCall, outcome: Outcome) -> dict[str, str]:
+    if call.endpoint == "dm.create":
+        return {"dm_event_id": outcome.result_id or ""}
+    if call.endpoint == "tweets.delete":
+        return {"tweet_id": call.path.rsplit("/", 1)[-1], "deleted": "true"}
+    return {"tweet_id": outcome.result_id or ""}

@@ -1,0 +1,76 @@
+"""Turning one `write_queue` message into a ledger record the writer may execute (or not)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from twitstack.core.logging import get_logger
+from twitstack.writer.executor import RequestExecutor
+from twitstack.writer.journal import WriterJournal
+from twitstack.writer.metrics import WriterMetrics
+from twitstack.writes.ledger_types import LedgerRecord
+from twitstack.writes.models import ModerationStatus, WriteRequest
+
+S = ModerationStatus
+_log = get_logger("twitstack.writer.intake")
+
+
+class RequestIntake:
+    """Records new requests and decides whether a message leads to an execution.
+
+    The ledger is the truth; a queue message is only a trigger. An "approved" message is
+    believed only with a valid approval signature, and what is executed is always the ledger's
+    stored copy, verified again by the executor just before `sending`.
+    """
+
+    def __init__(
+        self,
+        journal: WriterJournal,
+        executor: RequestExecutor,
+        metrics: WriterMetrics,
+        *,
+        require_approval: bool,
+    ) -> None:
+        self._journal = journal
+        self._executor = executor
+        self._metrics = metrics
+        self._require_approval = require_approval
+
+    async def accept(self, request: WriteRequest) -> LedgerRecord | None:
+        """Record `request` once; return the ledger record if it is approved and due now."""
+        ledger = self._journal.ledger
+        actor = self._journal.actor
+        if request.moderation is S.APPROVED:
+            problem = self._executor.approval_problem(request)
+            if problem is not None:
+                # Someone who can write to Redis is not a moderator: keep it visible, never run it.
+                self._metrics.security_events.labels(reason=problem).inc()
+                _log.warning(
+                    "writer.security_approval_refused",
+                    request_id=request.id,
+                    account=request.account,
+                    action=str(request.action),
+                    reason=problem,
+                )
+                held = replace(request, moderation=S.NEEDS_REVIEW, approval=None)
+                recorded = await ledger.record(held, actor=actor, reason=f"approval_{problem}")
+                if recorded.created:
+                    self._journal.log_recorded(held, f"approval_{problem}")
+                return None
+        recorded = await ledger.record(request, actor=actor, reason="received")
+        if recorded.created:
+            self._journal.log_recorded(request, "received")
+        if recorded.scheduled:
+            return None
+        record = await ledger.get(request.id)
+        if record is None:
+            return None
+        if record.state is S.PENDING and not self._require_approval:
+            # The operator opted out of moderation for this pipeline (require_approval=false).
+            moved = await self._journal.move(
+                record.request, S.APPROVED, from_states=[S.PENDING], reason="auto_approved"
+            )
+            record = await ledger.get(request.id) if moved.ok else None
+        if record is None or record.state is not S.APPROVED:
+            return None
+        return record

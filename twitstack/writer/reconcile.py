@@ -1,0 +1,178 @@
+"""Settling `unknown` requests: read the account's posts or DMs back and decide, never guess."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Sequence
+from datetime import timedelta
+
+from redis.asyncio import Redis
+
+from twitstack.core.logging import get_logger
+from twitstack.core.sections.writer import WriterSettings
+from twitstack.writer.journal import WriterJournal
+from twitstack.writer.metrics import WriterMetrics
+from twitstack.writer.outcome import OutcomeKind
+from twitstack.writer.tokens import CredentialsError, TokenManager
+from twitstack.writer.xapi_client import PostedItem, XApiClient, XApiError
+from twitstack.writes import ledger_index
+from twitstack.writes.ledger_types import LedgerRecord
+from twitstack.writes.models import ModerationStatus, WriteAction, utcnow
+from twitstack.writes.text import texts_match
+
+S = ModerationStatus
+_log = get_logger("twitstack.writer.reconcile")
+# Posts older than the first attempt by more than this cannot be the one we sent.
+_MATCH_SLACK = timedelta(minutes=10)
+_BATCH = 100
+
+
+class Verdict(enum.StrEnum):
+    """What reconciliation decided for one request (the metric's `result` label)."""
+
+    FOUND = "found"  # X has it: executed with its id
+    RESENT = "resent"  # absent after the grace period: back to approved for a new attempt
+    WAITING = "waiting"  # absent, but X's read-back may lag: look again later
+    REVIEW = "needs_review"  # cannot be settled by a machine
+    DEFERRED = "deferred"  # could not read X right now
+    SKIPPED = "skipped"  # someone else settled it first
+
+
+ReadKey = tuple[str, str, str]  # (account, "tweets" | "dms", participant)
+
+
+class Reconciler:
+    """Turns `unknown` (and abandoned `sending`) requests into executed, re-sent or review."""
+
+    def __init__(
+        self,
+        redis: Redis,
+        journal: WriterJournal,
+        client: XApiClient,
+        tokens: TokenManager,
+        settings: WriterSettings,
+        metrics: WriterMetrics,
+    ) -> None:
+        self._redis = redis
+        self._journal = journal
+        self._client = client
+        self._tokens = tokens
+        self._settings = settings
+        self._metrics = metrics
+
+    async def sweep(self) -> dict[Verdict, int]:
+        """One pass: abandoned `sending` become `unknown`, then every `unknown` is looked at."""
+        await self.expire_abandoned_sending()
+        ids = await ledger_index.list_ids(self._redis, S.UNKNOWN, limit=_BATCH, newest_first=False)
+        records = await self._journal.ledger.get_many(ids)
+        cache: dict[ReadKey, list[PostedItem]] = {}
+        verdicts: dict[Verdict, int] = {}
+        for record in records:
+            verdict = await self.reconcile(record, cache)
+            verdicts[verdict] = verdicts.get(verdict, 0) + 1
+            if verdict not in (Verdict.WAITING, Verdict.DEFERRED):
+                self._metrics.reconciliations.labels(result=verdict.value).inc()
+        return verdicts
+
+    async def expire_abandoned_sending(self) -> int:
+        """`sending` older than stale_sending_s was abandoned by a dead worker: make it unknown."""
+        ids = await ledger_index.list_ids(self._redis, S.SENDING, limit=_BATCH, newest_first=False)
+        cutoff = utcnow() - timedelta(seconds=self._settings.stale_sending_s)
+        moved = 0
+        for record in await self._journal.ledger.get_many(ids):
+            started = record.sending_started_at or record.updated_at
+            if record.state is S.SENDING and started < cutoff:
+                change = await self._journal.move(
+                    record.request, S.UNKNOWN, from_states=[S.SENDING], reason="abandoned_sending"
+                )
+                if change.ok:
+                    await self._journal.note(record.request.id, "ambiguous")
+                    moved += 1
+        return moved
+
+    async def reconcile(
+        self, record: LedgerRecord, cache: dict[ReadKey, list[PostedItem]] | None = None
+    ) -> Verdict:
+        """Decide one `unknown` request."""
+        request = record.request
+        if request.action == WriteAction.DELETE:
+            # DELETE is idempotent: sending it again is always safe (404 = already gone).
+            return await self._resend(record, reason="reconcile_delete_again", count=False)
+        account = self._settings.account(request.account)
+        if account is None:
+            return await self._review(record, "unknown_account")
+        if request.action == WriteAction.DM and not account.dm_read_back:
+            # No DM read-back, and X has no duplicate guard for DMs: a human must check.
+            return await self._review(record, "dm_not_readable")
+        try:
+            items = await self._read(record, account.user_id, cache if cache is not None else {})
+        except CredentialsError:
+            return Verdict.DEFERRED
+        except XApiError as exc:
+            if exc.outcome.kind in (OutcomeKind.TRANSIENT_RETRY, OutcomeKind.WAIT_UNTIL):
+                return Verdict.DEFERRED
+            return await self._review(record, f"read_back_failed:{exc.outcome.reason}")
+        match = _find(record, items, account.user_id)
+        if match is not None:
+            key = "tweet_id" if request.action == WriteAction.TWEET else "dm_event_id"
+            change = await self._journal.move(
+                request,
+                S.EXECUTED,
+                from_states=[S.UNKNOWN],
+                reason="reconciled_found",
+                result={key: match.id, "reconciled": True},
+            )
+            return Verdict.FOUND if change.ok else Verdict.SKIPPED
+        started = record.sending_started_at or record.updated_at
+        if utcnow() - started < timedelta(seconds=self._settings.reconcile_grace_s):
+            return Verdict.WAITING
+        return await self._resend(record, reason="reconciled_absent_resend", count=True)
+
+    async def _read(
+        self, record: LedgerRecord, user_id: str, cache: dict[ReadKey, list[PostedItem]]
+    ) -> Sequence[PostedItem]:
+        request = record.request
+        is_dm = request.action == WriteAction.DM
+        participant = str(request.payload["recipient_id"]) if is_dm else user_id
+        key: ReadKey = (request.account, "dms" if is_dm else "tweets", participant)
+        if key not in cache:
+            auth = await self._tokens.auth_for(request.account)
+            if is_dm:
+                cache[key] = await self._client.recent_dms(participant, auth=auth.auth)
+            else:
+                cache[key] = await self._client.recent_tweets(user_id, auth=auth.auth)
+        return cache[key]
+
+    async def _resend(self, record: LedgerRecord, *, reason: str, count: bool) -> Verdict:
+        if count:
+            resends = await self._journal.count(record.request.id, "resends")
+            if resends >= self._settings.max_resend_cycles:
+                return await self._review(record, "absent_after_max_resends")
+            await self._journal.note(record.request.id, "resends")
+        change = await self._journal.later(
+            record.request, not_before=utcnow(), reason=reason, from_states=[S.UNKNOWN]
+        )
+        return Verdict.RESENT if change.ok else Verdict.SKIPPED
+
+    async def _review(self, record: LedgerRecord, reason: str) -> Verdict:
+        change = await self._journal.move(
+            record.request, S.NEEDS_REVIEW, from_states=[S.UNKNOWN], reason=reason
+        )
+        if change.ok:
+            _log.warning(
+                "writer.reconcile_needs_review", request_id=record.request.id, reason=reason
+            )
+        return Verdict.REVIEW if change.ok else Verdict.SKIPPED
+
+
+def _find(record: LedgerRecord, items: Sequence[PostedItem], user_id: str) -> PostedItem | None:
+    sent = str(record.request.payload.get("text", ""))
+    started = record.sending_started_at or record.request.created_at
+    for item in items:
+        if item.author_id is not None and item.author_id != user_id:
+            continue  # the other side of a DM conversation
+        if item.created_at is not None and item.created_at < started - _MATCH_SLACK:
+            continue
+        if texts_match(sent, item.text):
+            return item
+    return None

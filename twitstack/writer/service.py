@@ -1,0 +1,261 @@
+"""The writer service: N workers consuming write_queue reliably, plus its background loops."""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+
+import anyio
+import httpx
+from anyio.abc import TaskStatus
+from prometheus_client import CollectorRegistry
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from twitstack.core.config import Settings
+from twitstack.core.logging import get_logger
+from twitstack.core.metrics import new_registry
+from twitstack.core.secrets import aget_secret
+from twitstack.core.service import ServiceContext
+from twitstack.writer.executor import RequestExecutor
+from twitstack.writer.intake import RequestIntake
+from twitstack.writer.journal import WriterJournal
+from twitstack.writer.metrics import WriterMetrics
+from twitstack.writer.ratelimit import AccountPauses, RateLimitBudgets
+from twitstack.writer.reconcile import Reconciler
+from twitstack.writer.sweeps import expire_due, sample_depths
+from twitstack.writer.tokens import SecretLookup, TokenManager
+from twitstack.writer.xapi_client import XApiClient
+from twitstack.writes.errors import WireFormatError
+from twitstack.writes.ledger import RequestLedger
+from twitstack.writes.queue import ReliableQueue
+from twitstack.writes.schedule import WriteSchedule
+from twitstack.writes.signing import ApprovalVerifier
+from twitstack.writes.wire import decode_write_request
+
+_log = get_logger("twitstack.writer")
+_BACKOFF_START_S = 0.1
+
+
+class WriterService:
+    """Executes approved write requests on X, effectively once, across any number of replicas."""
+
+    name = "writer"
+
+    def __init__(
+        self,
+        settings: Settings,
+        redis: Redis,
+        *,
+        clock: Callable[[], float] = time.time,
+        transport: httpx.AsyncBaseTransport | None = None,
+        secret: SecretLookup = aget_secret,
+    ) -> None:
+        self._settings = settings
+        self._config = settings.writer
+        self._redis = redis
+        self._clock = clock
+        self._transport = transport
+        self._secret = secret
+        self.registry: CollectorRegistry = new_registry()
+        self.metrics = WriterMetrics(self.registry)
+        self.metrics_port: int | None = self._config.metrics_port
+        self.consumer_id = self._config.consumer_id or f"{socket.gethostname()}-{os.getpid()}"
+        self._stopping = False
+        self._stop_event: anyio.Event | None = None
+        self.in_flight = 0
+
+    def request_stop(self) -> None:
+        """Stop taking messages; run() returns once in-flight requests are settled."""
+        self._stopping = True
+        if self._stop_event is not None:
+            self._stop_event.set()
+
+    async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        """Open the HTTP client, recover this consumer's old messages, then work until stopped."""
+        self._stop_event = anyio.Event()
+        if self._stopping:
+            self._stop_event.set()
+        config = self._config
+        timeout = httpx.Timeout(config.read_timeout_s, connect=config.connect_timeout_s)
+        limits = httpx.Limits(max_connections=config.concurrency * 2 + 4)
+        async with httpx.AsyncClient(
+            timeout=timeout, limits=limits, transport=self._transport
+        ) as http:
+            self._build(XApiClient(http, base_url=config.x_api_base_url))
+            await self._until_redis_answers("start", self._start)
+            _log.info(
+                "writer.started",
+                consumer=self.consumer_id,
+                concurrency=config.concurrency,
+                accounts=[account.name for account in config.accounts],
+            )
+            task_status.started()
+            async with anyio.create_task_group() as background:
+                for loop, interval in self._loops():
+                    background.start_soon(self._every, loop, interval)
+                async with anyio.create_task_group() as workers:
+                    for index in range(config.concurrency):
+                        workers.start_soon(self._worker, index)
+                # Workers return only after a stop request, with their messages settled.
+                background.cancel_scope.cancel()
+            with anyio.CancelScope(shield=True), anyio.move_on_after(5):
+                await self._leave()
+        _log.info("writer.stopped", consumer=self.consumer_id)
+
+    def _build(self, client: XApiClient) -> None:
+        config = self._config
+        redis = self._redis
+        self.ledger = RequestLedger(redis)
+        self.queue = ReliableQueue(redis, self.consumer_id, heartbeat_ttl_s=config.heartbeat_ttl_s)
+        self.schedule = WriteSchedule(redis)
+        self.journal = WriterJournal(
+            self.ledger, redis, self.metrics, actor=f"writer:{self.consumer_id}"
+        )
+        self.tokens = TokenManager(
+            redis, client, config.accounts, clock=self._clock, secret=self._secret,
+            leeway_s=config.token_refresh_leeway_s,
+        )  # fmt: skip
+        self.budgets = RateLimitBudgets(redis, clock=self._clock)
+        verifier = (
+            ApprovalVerifier(config.approval_public_keys, max_age_s=config.approval_max_age_s)
+            if config.approval_public_keys
+            else None
+        )
+        pauses = AccountPauses(redis, clock=self._clock)
+        self.executor = RequestExecutor(
+            self.journal, client, self.tokens, self.budgets, pauses, verifier, config,
+            self.metrics, clock=self._clock,
+        )  # fmt: skip
+        self.intake = RequestIntake(
+            self.journal, self.executor, self.metrics, require_approval=config.require_approval
+        )
+        self.reconciler = Reconciler(redis, self.journal, client, self.tokens, config, self.metrics)
+
+    async def _start(self) -> None:
+        await self.queue.heartbeat()
+        report = await self.queue.recover_own()
+        if report.requeued or report.dead_lettered:
+            _log.warning(
+                "writer.recovered_own_messages",
+                consumer=self.consumer_id,
+                requeued=report.requeued,
+                dead_lettered=report.dead_lettered,
+            )
+
+    def _loops(self) -> list[tuple[Callable[[], Awaitable[object]], float]]:
+        config = self._config
+        return [
+            (self.queue.heartbeat, config.heartbeat_interval_s),
+            (self._recover_dead, config.recovery_interval_s),
+            (self._promote, config.schedule_poll_s),
+            (self.reconciler.sweep, config.reconcile_interval_s),
+            (lambda: expire_due(self._redis, self.journal), config.reconcile_interval_s),
+            (lambda: sample_depths(self._redis, self.queue, self.metrics), 5.0),
+        ]
+
+    async def _promote(self) -> int:
+        return await self.schedule.promote_due(now=datetime.fromtimestamp(self._clock(), UTC))
+
+    async def _recover_dead(self) -> None:
+        report = await self.queue.recover_dead()
+        if report.consumers:
+            _log.warning(
+                "writer.recovered_dead_consumers",
+                consumers=report.consumers,
+                requeued=report.requeued,
+                dead_lettered=report.dead_lettered,
+            )
+        if report.dead_lettered:
+            self.metrics.dead_letters.labels(reason="crashed_consumer").inc(report.dead_lettered)
+
+    async def _every(self, loop: Callable[[], Awaitable[object]], interval_s: float) -> None:
+        while True:
+            await self._until_redis_answers(getattr(loop, "__name__", "loop"), loop)
+            await anyio.sleep(interval_s)
+
+    async def _until_redis_answers(self, what: str, step: Callable[[], Awaitable[object]]) -> None:
+        """Run `step`, retrying through Redis outages with capped, logged backoff."""
+        delay = _BACKOFF_START_S
+        while True:
+            try:
+                await step()
+                return
+            except (RedisError, OSError) as exc:
+                self.metrics.redis_errors.inc()
+                self.metrics.worker_backoff.set(delay)
+                _log.warning(
+                    "writer.redis_unavailable",
+                    step=what,
+                    error=type(exc).__name__,
+                    retry_in_s=delay,
+                )
+                await anyio.sleep(delay)
+                delay = min(delay * 2, self._config.redis_backoff_max_s)
+            finally:
+                self.metrics.worker_backoff.set(0)
+
+    async def _worker(self, index: int) -> None:
+        unreleased: list[bytes] = []
+        while not self._stopping or unreleased:
+            if unreleased:
+                # A Redis error interrupted this message: hand it back before anything else.
+                await self._until_redis_answers(
+                    "release", lambda: self.queue.release(unreleased[0])
+                )
+                unreleased.pop()
+                continue
+            try:
+                raw = await self.queue.take(self._config.take_timeout_s)
+            except (RedisError, OSError):
+                await self._until_redis_answers("take", self._redis.ping)
+                continue
+            if raw is None:
+                continue
+            self.in_flight += 1
+            try:
+                # Shielded: a stop (or cancel) must not cut a request between sending and settled.
+                with anyio.CancelScope(shield=True):
+                    await self._handle(raw)
+            except (RedisError, OSError) as exc:
+                _log.warning("writer.message_interrupted", worker=index, error=type(exc).__name__)
+                unreleased.append(raw)
+            finally:
+                self.in_flight -= 1
+
+    async def _handle(self, raw: bytes) -> None:
+        try:
+            request = decode_write_request(raw)
+        except WireFormatError as exc:
+            await self.queue.dead_letter(raw, reason=exc.reason_code, detail=exc.message[:500])
+            self.metrics.dead_letters.labels(reason=exc.reason_code).inc()
+            _log.warning("writer.message_dead_lettered", reason=exc.reason_code, field=exc.field)
+            return
+        try:
+            record = await self.intake.accept(request)
+            if record is not None:
+                await self.executor.execute(record)
+        except (RedisError, OSError):
+            raise
+        except Exception as exc:
+            # A bug must not stop the consumer; the message is kept for an operator, and a
+            # request left `sending` is settled by the reconciler like any abandoned attempt.
+            _log.exception("writer.message_failed", request_id=request.id)
+            await self.queue.dead_letter(raw, reason="handler_error", detail=repr(exc)[:500])
+            self.metrics.dead_letters.labels(reason="handler_error").inc()
+            return
+        await self.queue.ack(raw)
+
+    async def _leave(self) -> None:
+        try:
+            await self.queue.leave()
+        except (RedisError, OSError):
+            _log.warning("writer.leave_failed", consumer=self.consumer_id)
+
+
+def build_writer_service(ctx: ServiceContext) -> WriterService:
+    """The supervisor's builder: a WriterService over the shared Redis client."""
+    return WriterService(ctx.settings, ctx.redis)

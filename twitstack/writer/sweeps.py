@@ -1,0 +1,45 @@
+"""Periodic housekeeping of the writer: expiring overdue requests and sampling queue depths."""
+
+from __future__ import annotations
+
+from redis.asyncio import Redis
+
+from twitstack.writer.journal import WriterJournal
+from twitstack.writer.metrics import WriterMetrics
+from twitstack.writes import keys
+from twitstack.writes.ledger_types import as_text, epoch_ms
+from twitstack.writes.models import ModerationStatus, utcnow
+from twitstack.writes.queue import ReliableQueue
+
+S = ModerationStatus
+_EXPIRABLE = (S.PENDING, S.APPROVED, S.NEEDS_REVIEW)
+_BATCH = 100
+
+
+async def expire_due(redis: Redis, journal: WriterJournal) -> int:
+    """Requests past `expires_at` that were never executed become `expired`."""
+    now = utcnow()
+    ids = await redis.zrangebyscore(keys.EXPIRY, "-inf", epoch_ms(now), start=0, num=_BATCH)
+    expired = 0
+    request_ids = [as_text(i) for i in ids if isinstance(i, bytes | str)]
+    for record in await journal.ledger.get_many(request_ids):
+        if record.state in _EXPIRABLE and record.is_expired(now):
+            moved = await journal.move(
+                record.request, S.EXPIRED, from_states=_EXPIRABLE, reason="expired"
+            )
+            expired += moved.ok
+    return expired
+
+
+async def sample_depths(redis: Redis, queue: ReliableQueue, metrics: WriterMetrics) -> None:
+    """Queue, processing and schedule depths, and the age of the oldest pending request."""
+    depths = await queue.depths()
+    metrics.queue_depth.set(depths.queued)
+    metrics.processing_depth.set(depths.processing)
+    metrics.schedule_depth.set(depths.scheduled)
+    oldest = await redis.zrange(keys.state_index(S.PENDING), 0, 0, withscores=True)
+    if oldest:
+        age_s = (epoch_ms(utcnow()) - float(oldest[0][1])) / 1000
+        metrics.oldest_pending_age.set(max(age_s, 0.0))
+    else:
+        metrics.oldest_pending_age.set(0)
