@@ -104,7 +104,7 @@ def make_scraper(tmp_path: Path, accounts: TwscrapeAccounts, redis: Redis) -> Ca
     @asynccontextmanager
     async def make(
         *, archive: TweetArchive | None = None, holder: str = "a", db: str = "scraper.db",
-        lease_ttl_s: float = 30.0,
+        lease_ttl_s: float = 30.0, batch_size: int = 500,
     ) -> AsyncIterator[Scraper]:  # fmt: skip
         metrics = ScraperMetrics(new_registry())
         health = AccountHealth(
@@ -119,7 +119,7 @@ def make_scraper(tmp_path: Path, accounts: TwscrapeAccounts, redis: Redis) -> Ca
             store = TweetStore(conn)
             runner = JobRunner(
                 client=client, store=store, health=health, metrics=metrics, redis=redis,
-                archive=archive, lease_ttl_s=lease_ttl_s, holder=holder,
+                archive=archive, lease_ttl_s=lease_ttl_s, holder=holder, batch_size=batch_size,
             )  # fmt: skip
             yield Scraper(runner, store, health, accounts, metrics, client)
 

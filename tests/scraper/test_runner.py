@@ -65,7 +65,7 @@ async def test_a_crash_mid_run_loses_and_duplicates_nothing(
     """Cancel a run after its first page is stored; the next run completes the set exactly once
     in the store and in the archive (the crashed run's part is archived under its own key)."""
     expected = {t.id for t in fake_x.fake.corpus.search("python")}
-    async with make_scraper(archive=archive, lease_ttl_s=0.5) as s:
+    async with make_scraper(archive=archive, lease_ttl_s=0.5, batch_size=20) as s:
         stored = s.store.upsert
 
         async def upsert_then_die(*args: Any, **kwargs: Any) -> Any:

@@ -79,6 +79,7 @@ class JobRunner:
         proxies: ProxyPool | None = None,
         lease_ttl_s: float = 60.0,
         holder: str = "scraper",
+        batch_size: int = 500,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._client = client
@@ -90,6 +91,7 @@ class JobRunner:
         self._proxies = proxies or ProxyPool()
         self._lease_ttl_s = lease_ttl_s
         self._holder = holder
+        self._batch_size = batch_size
         self._clock = clock
 
     async def run(self, job: Job) -> RunOutcome:
@@ -117,17 +119,30 @@ class JobRunner:
         fresh: list[ScrapedTweet] = []
         top_id = since_id
         error_kind: str | None = None
+        pending: list[ScrapedTweet] = []
+
+        async def flush() -> None:
+            nonlocal new, duplicates
+            result = await self._store.upsert(
+                pending, job=job.name, run_id=run_id, now=self._clock()
+            )
+            new += len(result.new)
+            duplicates += result.duplicates
+            fresh.extend(result.new)
+            pending.clear()
+
         try:
             async with aclosing(self._batches(job, since_id)) as batches:
                 async for batch in batches:
-                    result = await self._store.upsert(
-                        batch, job=job.name, run_id=run_id, now=self._clock()
-                    )
                     fetched += len(batch)
-                    new += len(result.new)
-                    duplicates += result.duplicates
-                    fresh.extend(result.new)
                     top_id = max(top_id, *(t.id for t in batch))
+                    # Buffered up to batch_size: a crash loses only unstored tweets, which the
+                    # unmoved watermark makes the next run fetch again.
+                    pending.extend(batch)
+                    if len(pending) >= self._batch_size:
+                        await flush()
+            if pending:
+                await flush()
         except NoAccountAvailableError as exc:
             error_kind = "no_account"
             log.warning("scraper.no_account", job=job.name, error=str(exc))

@@ -119,6 +119,7 @@ async def open_scraper(
             proxies=proxies,
             lease_ttl_s=cfg.lease_ttl_s,
             holder=holder,
+            batch_size=cfg.upsert_batch_size,
         )
         yield ScraperParts(store, accounts, health, runner, jobs, archive)
 
