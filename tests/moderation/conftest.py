@@ -4,12 +4,16 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from argon2 import PasswordHasher
 
 from twitstack.moderation.db import Database, open_database
 from twitstack.moderation.passwords import PasswordService
+
+if TYPE_CHECKING:
+    from tests.moderation.harness import Harness
 
 
 class ManualClock:
@@ -43,5 +47,11 @@ async def db(tmp_path: Path) -> AsyncIterator[Database]:
 
 
 @pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
+async def mod(
+    redis_url: str, tmp_path: Path, fast_passwords: PasswordService
+) -> AsyncIterator[Harness]:
+    """A moderation app over the test Redis and a fresh SQLite store."""
+    from tests.moderation.harness import open_harness
+
+    async with open_harness(redis_url, tmp_path, fast_passwords) as harness:
+        yield harness

@@ -59,16 +59,16 @@ CREATE TABLE requests (
     id TEXT PRIMARY KEY,
     action TEXT NOT NULL,
     account TEXT NOT NULL,
-    author TEXT NOT NULL,
+    author TEXT NOT NULL DEFAULT '',
     state TEXT NOT NULL,
     text TEXT NOT NULL DEFAULT '',
     revision INTEGER NOT NULL DEFAULT 1,
     created_at REAL NOT NULL,
     updated_at REAL NOT NULL,
     not_before REAL,
-    x_object_id TEXT,
-    last_error TEXT,
-    approvals TEXT NOT NULL DEFAULT '[]',
+    last_actor TEXT NOT NULL DEFAULT '',
+    last_reason TEXT NOT NULL DEFAULT '',
+    result TEXT,
     data TEXT NOT NULL
 );
 CREATE INDEX requests_by_state_created ON requests(state, created_at);
@@ -76,15 +76,25 @@ CREATE INDEX requests_by_state_updated ON requests(state, updated_at);
 CREATE TABLE request_events (
     stream_id TEXT PRIMARY KEY,
     request_id TEXT NOT NULL,
-    kind TEXT NOT NULL,
-    at REAL NOT NULL,
+    from_state TEXT NOT NULL DEFAULT '',
+    to_state TEXT NOT NULL,
     actor TEXT NOT NULL DEFAULT '',
-    data TEXT NOT NULL
+    reason TEXT NOT NULL DEFAULT '',
+    at REAL NOT NULL,
+    revision INTEGER NOT NULL DEFAULT 0,
+    result TEXT
 );
-CREATE INDEX request_events_by_request ON request_events(request_id, at);
+CREATE INDEX request_events_by_request ON request_events(request_id, stream_id);
 CREATE TABLE ingest_cursor (
     stream TEXT PRIMARY KEY,
     last_id TEXT NOT NULL
+);
+CREATE TABLE first_approvals (
+    request_id TEXT NOT NULL,
+    revision INTEGER NOT NULL,
+    approver TEXT NOT NULL,
+    at REAL NOT NULL,
+    PRIMARY KEY (request_id, revision, approver)
 );
 """
 

@@ -1,0 +1,186 @@
+"""The Starlette app factory: routes (all guarded by the role table), middleware, error pages."""
+
+from __future__ import annotations
+
+import time
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from twitstack.core.logging import get_logger
+from twitstack.moderation import api, health, openapi
+from twitstack.moderation.access import Endpoint, guarded
+from twitstack.moderation.auth_router import get_auth_router
+from twitstack.moderation.deps import ModerationDeps
+from twitstack.moderation.metrics import ModerationMetrics
+from twitstack.moderation.security import SecurityHeadersMiddleware
+from twitstack.moderation.views import admin_pages, auth_pages, queue_pages, status_pages
+
+log = get_logger("twitstack.moderation.app")
+
+
+async def _home(request: Request) -> Response:
+    return RedirectResponse("/queue", status_code=303)
+
+
+# (path, methods, endpoint). Access rules live in roles.ROUTE_RULES, never here.
+_PAGES: tuple[tuple[str, tuple[str, ...], Endpoint], ...] = (
+    ("/healthz", ("GET",), health.healthz),
+    ("/readyz", ("GET",), health.readyz),
+    ("/metrics", ("GET",), health.metrics),
+    ("/openapi.json", ("GET",), openapi.openapi_json),
+    ("/login", ("GET",), auth_pages.login_page),
+    ("/login", ("POST",), auth_pages.login_submit),
+    ("/logout", ("POST",), auth_pages.logout),
+    ("/", ("GET",), _home),
+    ("/queue", ("GET",), queue_pages.queue_page),
+    ("/queue/rows", ("GET",), queue_pages.queue_rows),
+    ("/requests/new", ("GET",), queue_pages.new_page),
+    ("/requests/new", ("POST",), queue_pages.new_submit),
+    ("/requests/{request_id}", ("GET",), queue_pages.detail_page),
+    ("/requests/{request_id}/edit", ("GET",), queue_pages.edit_page),
+    ("/requests/{request_id}/edit", ("POST",), queue_pages.edit_submit),
+    ("/requests/{request_id}/approve", ("POST",), queue_pages.approve_submit),
+    ("/requests/{request_id}/reject", ("POST",), queue_pages.reject_submit),
+    ("/scheduled", ("GET",), status_pages.scheduled_page),
+    ("/history", ("GET",), status_pages.history_page),
+    ("/accounts", ("GET",), status_pages.accounts_page),
+    ("/dead-letters", ("GET",), status_pages.dead_letters_page),
+    ("/dead-letters/{entry_id}/retry", ("POST",), status_pages.dead_letter_retry),
+    ("/dead-letters/{entry_id}/discard", ("POST",), status_pages.dead_letter_discard),
+    ("/users", ("GET",), admin_pages.users_page),
+    ("/users", ("POST",), admin_pages.user_create),
+    ("/users/{user_id}/role", ("POST",), admin_pages.user_role),
+    ("/users/{user_id}/disable", ("POST",), admin_pages.user_disable),
+    ("/users/{user_id}/enable", ("POST",), admin_pages.user_enable),
+    ("/users/{user_id}/password", ("POST",), admin_pages.user_password),
+    ("/audit", ("GET",), admin_pages.audit_page),
+    ("/apikeys", ("GET",), admin_pages.apikeys_page),
+    ("/apikeys", ("POST",), admin_pages.apikey_create),
+    ("/apikeys/{key_id}/revoke", ("POST",), admin_pages.apikey_revoke),
+    ("/api/requests", ("GET",), api.list_requests),
+    ("/api/requests", ("POST",), api.create_request),
+    ("/api/requests/{request_id}", ("GET",), api.get_request),
+    ("/api/requests/{request_id}", ("PATCH",), api.edit_request),
+    ("/api/requests/{request_id}/approve", ("POST",), api.approve_request),
+    ("/api/requests/{request_id}/reject", ("POST",), api.reject_request),
+)
+
+
+def build_routes() -> list[BaseRoute]:
+    """Every route of the app, each endpoint wrapped by the access guard."""
+    routes: list[BaseRoute] = [
+        Route(path, guarded(path, endpoint), methods=list(methods))
+        for path, methods, endpoint in _PAGES
+    ]
+    routes.extend(get_auth_router())
+    routes.append(
+        Mount("/static", StaticFiles(packages=[("twitstack.moderation", "static")]), name="static")
+    )
+    return routes
+
+
+class RequestMetricsMiddleware:
+    """Counts and times every request by route template (never the raw path: bounded labels)."""
+
+    def __init__(self, app: ASGIApp, *, metrics: ModerationMetrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def record_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            await send(message)
+
+        try:
+            await self.app(scope, receive, record_status)
+        finally:
+            path = str(scope.get("path", ""))
+            route = scope.get("twitstack.route") or (
+                "/static" if path.startswith("/static/") else "unmatched"
+            )
+            method = str(scope.get("method", ""))
+            self.metrics.http_requests.labels(method, route, str(status)).inc()
+            self.metrics.http_latency.labels(method, route).observe(time.perf_counter() - started)
+
+
+def _wants_json(request: Request) -> bool:
+    return request.url.path.startswith("/api/") or request.url.path == "/openapi.json"
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    if _wants_json(request):
+        return JSONResponse({"detail": exc.detail}, status_code=exc.status_code)
+    return Response(
+        f"{exc.status_code}: {exc.detail}", status_code=exc.status_code, media_type="text/plain"
+    )
+
+
+class InternalErrorMiddleware:
+    """Turns a crash into a bare 500 *inside* the security-headers middleware.
+
+    Starlette's own handler for `Exception` runs outermost, where our headers would be missing.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def track(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, track)
+        except Exception as exc:
+            # The type only: exception text can carry request data; the page says nothing.
+            log.error("moderation.request_failed", path=scope.get("path"), error=type(exc).__name__)
+            if started:
+                raise
+            api_call = str(scope.get("path", "")).startswith("/api/")
+            response: Response = (
+                JSONResponse({"detail": "internal error"}, status_code=500)
+                if api_call
+                else Response("500: internal error", status_code=500, media_type="text/plain")
+            )
+            await response(scope, receive, send)
+
+
+def create_app(deps: ModerationDeps) -> Starlette:
+    """The moderation app over `deps` (which the caller opened and will close)."""
+    app = Starlette(
+        routes=build_routes(),
+        middleware=[
+            Middleware(SecurityHeadersMiddleware, hsts=deps.settings.secure_cookies),
+            Middleware(RequestMetricsMiddleware, metrics=deps.metrics),
+            Middleware(InternalErrorMiddleware),
+        ],
+        exception_handlers={HTTPException: _http_error},
+    )
+    app.state.deps = deps
+    return app
+
+
+get_application = create_app

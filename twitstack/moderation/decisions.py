@@ -1,0 +1,241 @@
+"""Moderator decisions on write requests: create, edit, approve (signed), reject; all audited."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from twitstack.core.logging import get_logger
+from twitstack.moderation.audit import AuditLog
+from twitstack.moderation.db import Database
+from twitstack.moderation.history import HistoryIngester
+from twitstack.moderation.metrics import ModerationMetrics
+from twitstack.moderation.roles import Role
+from twitstack.moderation.users import User
+from twitstack.writes.errors import WireFormatError
+from twitstack.writes.ledger import RequestLedger
+from twitstack.writes.ledger_types import LedgerRecord, TransitionResult
+from twitstack.writes.models import ModerationStatus, WriteRequest
+from twitstack.writes.signing import ApprovalSigner
+from twitstack.writes.wire import decode_write_request
+
+S = ModerationStatus
+log = get_logger("twitstack.moderation.decisions")
+MAX_REASON_CHARS = 1000
+APPROVABLE = frozenset({S.PENDING, S.NEEDS_REVIEW})
+REJECTABLE = frozenset({S.PENDING, S.APPROVED, S.NEEDS_REVIEW})
+
+
+class DecisionError(Exception):
+    """A decision was refused; `status` is the HTTP status that fits, the message says why."""
+
+    def __init__(self, status: int, message: str, *, field: str | None = None) -> None:
+        self.status = status
+        self.message = message
+        self.field = field
+        super().__init__(message)
+
+
+@dataclass(frozen=True)
+class ApproveOutcome:
+    """What an approval did: sent to the writer, or recorded as the first of two."""
+
+    request_id: str
+    approved: bool
+    approvers: tuple[str, ...]
+    needed: int
+
+
+def _conflict(result: TransitionResult, verb: str) -> DecisionError:
+    if result.found_state is None:
+        return DecisionError(404, f"request {result.request_id} not found")
+    if result.status.value == "revision_mismatch":
+        return DecisionError(
+            409, f"cannot {verb}: the request was edited (now revision {result.revision}); reload"
+        )
+    return DecisionError(
+        409, f"cannot {verb}: the request is {result.found_state.value}, not awaiting review"
+    )
+
+
+class RequestDecisions:
+    """The moderation service's side of the ledger, one method per decision."""
+
+    def __init__(
+        self,
+        *,
+        db: Database,
+        ledger: RequestLedger,
+        signer: ApprovalSigner,
+        audit: AuditLog,
+        history: HistoryIngester,
+        metrics: ModerationMetrics,
+        clock: Callable[[], float],
+        two_person_actions: frozenset[str],
+    ) -> None:
+        self._db = db
+        self._ledger = ledger
+        self._signer = signer
+        self._audit = audit
+        self._history = history
+        self._metrics = metrics
+        self._clock = clock
+        self._two_person = two_person_actions
+
+    @property
+    def ledger(self) -> RequestLedger:
+        return self._ledger
+
+    async def _current(self, request_id: str) -> LedgerRecord:
+        record = await self._ledger.get(request_id)
+        if record is None:
+            raise DecisionError(404, f"request {request_id} not found")
+        return record
+
+    async def get(self, request_id: str) -> LedgerRecord | None:
+        return await self._ledger.get(request_id)
+
+    async def create(self, raw: bytes, *, user: User, ip: str = "") -> tuple[WriteRequest, bool]:
+        """Validate a queue-format message and record it as pending; (request, created)."""
+        try:
+            request = decode_write_request(raw, allowed_states=frozenset({S.PENDING}))
+        except WireFormatError as exc:
+            raise DecisionError(422, exc.message, field=exc.field) from None
+        if request.approval is not None:
+            raise DecisionError(422, "approval: a new request cannot carry an approval")
+        # The author is whoever is authenticated; the body cannot claim someone else.
+        request = dataclasses.replace(request, author=user.username)
+        result = await self._ledger.record(request, actor=user.username, reason="submitted")
+        if result.created:
+            await self._audit.record(
+                user.username, "request.create", request.id, {"action": str(request.action)}, ip=ip
+            )
+        await self._history.catch_up()
+        return request, result.created
+
+    async def edit(
+        self,
+        request_id: str,
+        payload: Mapping[str, Any],
+        *,
+        expected_revision: int,
+        user: User,
+        ip: str = "",
+    ) -> int:
+        """A new revision with `payload`; voids any approval. Returns the new revision."""
+        record = await self._current(request_id)
+        author = record.request.author or ""
+        if user.role < Role.MODERATOR and author != user.username:
+            raise DecisionError(403, "authors may only edit their own requests")
+        try:
+            result = await self._ledger.edit(
+                request_id, payload, expected_revision=expected_revision, actor=user.username
+            )
+        except WireFormatError as exc:
+            raise DecisionError(422, exc.message, field=exc.field) from None
+        if not result.ok:
+            raise _conflict(result, "edit")
+        await self._audit.record(
+            user.username,
+            "request.edit",
+            request_id,
+            {"from_revision": expected_revision, "to_revision": result.revision},
+            ip=ip,
+        )
+        self._metrics.decisions.labels(decision="edit").inc()
+        await self._history.catch_up()
+        return result.revision
+
+    async def approve(
+        self, request_id: str, *, expected_revision: int, user: User, ip: str = ""
+    ) -> ApproveOutcome:
+        """Sign the current revision and hand it to the writer (or record a first approval)."""
+        record = await self._current(request_id)
+        request = record.request
+        if record.state not in APPROVABLE:
+            raise DecisionError(409, f"cannot approve: the request is {record.state.value}")
+        if request.revision != expected_revision:
+            raise DecisionError(
+                409, f"cannot approve: the request was edited (now revision {request.revision})"
+            )
+        if request.author and request.author == user.username:
+            raise DecisionError(403, "you cannot approve your own request")
+        needed = 2 if str(request.action) in self._two_person else 1
+        approvers = await self._record_approver(request, user.username, needed)
+        if len(approvers) < needed:
+            await self._audit.record(
+                user.username,
+                "request.approve_first",
+                request_id,
+                {"revision": request.revision, "needed": needed},
+                ip=ip,
+            )
+            return ApproveOutcome(request_id, False, approvers, needed)
+        approval = self._signer.sign(request, approver=",".join(approvers))
+        result = await self._ledger.approve(
+            request_id, approval, expected_revision=expected_revision, actor=user.username
+        )
+        if not result.ok:
+            raise _conflict(result, "approve")
+        await self._audit.record(
+            user.username,
+            "request.approve",
+            request_id,
+            {"revision": request.revision, "approvers": ",".join(approvers)},
+            ip=ip,
+        )
+        self._metrics.decisions.labels(decision="approve").inc()
+        self._metrics.approval_latency.observe(
+            max(0.0, self._clock() - request.created_at.timestamp())
+        )
+        log.info("moderation.request_approved", request_id=request_id, approver=user.username)
+        await self._history.catch_up()
+        return ApproveOutcome(request_id, True, approvers, needed)
+
+    async def _record_approver(
+        self, request: WriteRequest, approver: str, needed: int
+    ) -> tuple[str, ...]:
+        if needed == 1:
+            return (approver,)
+        async with self._db.transaction() as tx:
+            await tx.execute(
+                "INSERT OR IGNORE INTO first_approvals (request_id, revision, approver, at)"
+                " VALUES (?, ?, ?, ?)",
+                (request.id, request.revision, approver, self._clock()),
+            )
+            rows = await tx.fetchall(
+                "SELECT approver FROM first_approvals WHERE request_id = ? AND revision = ?"
+                " ORDER BY at, approver",
+                (request.id, request.revision),
+            )
+        return tuple(str(r[0]) for r in rows)
+
+    async def pending_approvers(self, request_id: str, revision: int) -> list[str]:
+        rows = await self._db.fetchall(
+            "SELECT approver FROM first_approvals WHERE request_id = ? AND revision = ?"
+            " ORDER BY at",
+            (request_id, revision),
+        )
+        return [str(r[0]) for r in rows]
+
+    async def reject(self, request_id: str, *, reason: str, user: User, ip: str = "") -> None:
+        """Reject with a reason (required, at most MAX_REASON_CHARS)."""
+        reason = reason.strip()
+        if not reason:
+            raise DecisionError(422, "reason: a rejection needs a reason", field="reason")
+        if len(reason) > MAX_REASON_CHARS:
+            raise DecisionError(
+                422, f"reason: at most {MAX_REASON_CHARS} characters, got {len(reason)}"
+            )
+        result = await self._ledger.transition(
+            request_id, S.REJECTED, from_states=REJECTABLE, actor=user.username, reason=reason
+        )
+        if not result.ok:
+            raise _conflict(result, "reject")
+        await self._audit.record(
+            user.username, "request.reject", request_id, {"reason": reason}, ip=ip
+        )
+        self._metrics.decisions.labels(decision="reject").inc()
+        await self._history.catch_up()

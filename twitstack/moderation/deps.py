@@ -1,0 +1,74 @@
+"""ModerationDeps: everything the web app's endpoints use, built once by the service."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from jinja2 import Environment
+from prometheus_client import CollectorRegistry
+
+from twitstack.core.sections.moderation import ModerationSettings
+from twitstack.moderation.apikeys import ApiKeyStore
+from twitstack.moderation.audit import AuditLog
+from twitstack.moderation.db import Database
+from twitstack.moderation.dead_letters import DeadLetterBox
+from twitstack.moderation.decisions import RequestDecisions
+from twitstack.moderation.history import HistoryIngester
+from twitstack.moderation.metrics import ModerationMetrics
+from twitstack.moderation.passwords import PasswordService
+from twitstack.moderation.security import LoginThrottle
+from twitstack.moderation.sessions import SessionStore
+from twitstack.moderation.tokens import TokenIssuer
+from twitstack.moderation.users import UserStore
+from twitstack.writes.signing import ApprovalSigner
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
+
+Clock = Callable[[], float]
+
+
+@dataclass(frozen=True)
+class CookieNames:
+    """Cookie names and flags: `__Host-` and Secure over TLS, plain names for the dev switch."""
+
+    secure: bool
+
+    @property
+    def session_name(self) -> str:
+        return "__Host-twitstack" if self.secure else "twitstack_session"
+
+    @property
+    def csrf_name(self) -> str:
+        return "__Host-twitstack-csrf" if self.secure else "twitstack_csrf"
+
+
+@dataclass
+class ModerationDeps:
+    """The app's collaborators; the service opens and closes the resources behind them."""
+
+    settings: ModerationSettings
+    db: Database
+    redis: Redis
+    clock: Clock
+    registry: CollectorRegistry
+    metrics: ModerationMetrics
+    passwords: PasswordService
+    users: UserStore
+    sessions: SessionStore
+    audit: AuditLog
+    apikeys: ApiKeyStore
+    tokens: TokenIssuer
+    throttle: LoginThrottle
+    templates: Environment
+    signer: ApprovalSigner
+    history: HistoryIngester
+    decisions: RequestDecisions
+    dead_letters: DeadLetterBox
+    known_accounts: tuple[str, ...] = ()
+
+    @property
+    def cookies(self) -> CookieNames:
+        return CookieNames(secure=self.settings.secure_cookies)

@@ -1,0 +1,212 @@
+"""Read side of the request history: filtered, paginated lists and one request's events."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from twitstack.moderation.db import Database, Row
+
+ACTIONS = ("tweet", "dm", "delete")
+# Age filter name -> (comparison, seconds): "older than" / "newer than".
+AGES: Mapping[str, tuple[str, int]] = {
+    "lt1h": ("newer", 3600),
+    "gt1h": ("older", 3600),
+    "gt24h": ("older", 86400),
+    "gt7d": ("older", 7 * 86400),
+}
+SORTS = ("newest", "oldest")
+
+
+@dataclass(frozen=True)
+class RequestRow:
+    """One request as the history holds it (the latest ingested ledger record)."""
+
+    id: str
+    action: str
+    account: str
+    author: str
+    state: str
+    text: str
+    revision: int
+    created_at: float
+    updated_at: float
+    not_before: float | None
+    last_actor: str
+    last_reason: str
+    result: dict[str, Any] | None
+    data: dict[str, Any]
+
+    @classmethod
+    def from_row(cls, row: Row) -> RequestRow:
+        return cls(
+            id=str(row["id"]),
+            action=str(row["action"]),
+            account=str(row["account"]),
+            author=str(row["author"]),
+            state=str(row["state"]),
+            text=str(row["text"]),
+            revision=int(row["revision"]),
+            created_at=float(row["created_at"]),
+            updated_at=float(row["updated_at"]),
+            not_before=None if row["not_before"] is None else float(row["not_before"]),
+            last_actor=str(row["last_actor"]),
+            last_reason=str(row["last_reason"]),
+            result=json.loads(row["result"]) if row["result"] else None,
+            data=json.loads(row["data"]),
+        )
+
+    def summary(self) -> dict[str, Any]:
+        """The JSON shape of a request in API lists."""
+        return {
+            "id": self.id,
+            "action": self.action,
+            "account": self.account,
+            "author": self.author or None,
+            "state": self.state,
+            "text": self.text,
+            "revision": self.revision,
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+        }
+
+
+@dataclass(frozen=True)
+class EventRow:
+    """One state change of a request."""
+
+    stream_id: str
+    from_state: str
+    to_state: str
+    actor: str
+    reason: str
+    at: float
+    revision: int
+    result: dict[str, Any] | None
+
+
+@dataclass(frozen=True)
+class RequestFilter:
+    """What a list shows: states, optional action/account/author/age filters and the order."""
+
+    states: tuple[str, ...]
+    action: str | None = None
+    account: str | None = None
+    author: str | None = None
+    age: str | None = None
+    sort: str = "newest"
+    order_by: str = "created_at"
+
+    @classmethod
+    def from_query(
+        cls, query: Mapping[str, str], *, states: tuple[str, ...], order_by: str = "created_at"
+    ) -> RequestFilter:
+        """Parse ?action=&account=&author=&age=&sort= leniently: unknown values are ignored."""
+        action = query.get("action") or None
+        age = query.get("age") or None
+        sort = query.get("sort", "newest")
+        return cls(
+            states=states,
+            action=action if action in ACTIONS else None,
+            account=(query.get("account") or "").strip()[:64] or None,
+            author=(query.get("author") or "").strip()[:256] or None,
+            age=age if age in AGES else None,
+            sort=sort if sort in SORTS else "newest",
+            order_by=order_by,
+        )
+
+    def as_query(self) -> dict[str, str]:
+        """The filter as URL query parameters (for links that keep it)."""
+        pairs = {
+            "action": self.action,
+            "account": self.account,
+            "author": self.author,
+            "age": self.age,
+            "sort": None if self.sort == "newest" else self.sort,
+        }
+        return {k: v for k, v in pairs.items() if v}
+
+
+class RequestQueryset:
+    """A `Queryset` over the history's requests table for one filter."""
+
+    def __init__(self, db: Database, flt: RequestFilter, *, now: float) -> None:
+        self._db = db
+        self._filter = flt
+        clauses = [f"state IN ({','.join('?' for _ in flt.states)})"]
+        params: list[Any] = list(flt.states)
+        for column, value in (
+            ("action", flt.action),
+            ("account", flt.account),
+            ("author", flt.author),
+        ):
+            if value:
+                clauses.append(f"{column} = ?")
+                params.append(value)
+        if flt.age:
+            direction, seconds = AGES[flt.age]
+            clauses.append("created_at >= ?" if direction == "newer" else "created_at < ?")
+            params.append(now - seconds)
+        self._where = " AND ".join(clauses)
+        self._params = params
+        # order_by is chosen by code, never by the URL; the direction is one of two literals.
+        order_column = "updated_at" if flt.order_by == "updated_at" else "created_at"
+        direction = "ASC" if flt.sort == "oldest" else "DESC"
+        self._order = f"{order_column} {direction}, id {direction}"
+
+    async def count(self) -> int:
+        return int(
+            await self._db.fetchval(
+                f"SELECT count(*) FROM requests WHERE {self._where}", self._params
+            )
+        )
+
+    async def fetch(self, limit: int, offset: int) -> list[RequestRow]:
+        rows = await self._db.fetchall(
+            f"SELECT * FROM requests WHERE {self._where} ORDER BY {self._order} LIMIT ? OFFSET ?",
+            (*self._params, limit, offset),
+        )
+        return [RequestRow.from_row(r) for r in rows]
+
+
+async def get_request_row(db: Database, request_id: str) -> RequestRow | None:
+    row = await db.fetchone("SELECT * FROM requests WHERE id = ?", (request_id,))
+    return None if row is None else RequestRow.from_row(row)
+
+
+async def events_for(db: Database, request_id: str) -> list[EventRow]:
+    """Every ingested event of a request, oldest first."""
+    rows = await db.fetchall(
+        "SELECT * FROM request_events WHERE request_id = ? ORDER BY at, stream_id", (request_id,)
+    )
+    return [
+        EventRow(
+            stream_id=str(r["stream_id"]),
+            from_state=str(r["from_state"]),
+            to_state=str(r["to_state"]),
+            actor=str(r["actor"]),
+            reason=str(r["reason"]),
+            at=float(r["at"]),
+            revision=int(r["revision"]),
+            result=json.loads(r["result"]) if r["result"] else None,
+        )
+        for r in rows
+    ]
+
+
+async def count_in_state(db: Database, state: str) -> int:
+    return int(await db.fetchval("SELECT count(*) FROM requests WHERE state = ?", (state,)))
+
+
+async def distinct_values(db: Database, column: str, state: str) -> list[str]:
+    """Distinct accounts or authors among requests in `state` (for filter drop-downs)."""
+    if column not in ("account", "author"):
+        raise ValueError(f"expected account or author, found {column!r}")
+    rows = await db.fetchall(
+        f"SELECT DISTINCT {column} FROM requests WHERE state = ? AND {column} != ''"
+        f" ORDER BY {column} LIMIT 200",
+        (state,),
+    )
+    return [str(r[0]) for r in rows]

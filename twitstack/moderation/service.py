@@ -1,0 +1,96 @@
+"""ModerationService: serves the moderation app and keeps the request history in sync."""
+
+from __future__ import annotations
+
+from functools import partial
+
+import anyio
+from anyio.abc import TaskStatus
+from redis.exceptions import RedisError
+
+from twitstack.core.http_server import serve_asgi
+from twitstack.core.logging import get_logger
+from twitstack.core.metrics import new_registry
+from twitstack.core.service import ServiceContext
+from twitstack.moderation.app import create_app
+from twitstack.moderation.deps import ModerationDeps
+from twitstack.moderation.wiring import open_moderation_deps
+
+log = get_logger("twitstack.moderation")
+_BACKOFF_MAX_S = 10.0
+_SESSION_PURGE_EVERY_S = 600.0
+
+
+class ModerationService:
+    """The web UI + JSON API on api_host:api_port, with /metrics on the same port."""
+
+    name = "moderation"
+    metrics_port: int | None = None
+
+    def __init__(self, ctx: ServiceContext) -> None:
+        self._ctx = ctx
+        self.registry = new_registry()
+        self._stop = anyio.Event()
+        self.bound_port: int | None = None
+
+    def request_stop(self) -> None:
+        self._stop.set()
+
+    async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        settings = self._ctx.settings
+        known = tuple(account.name for account in settings.writer.accounts)
+        async with open_moderation_deps(
+            settings.moderation,
+            redis=self._ctx.redis,
+            data_dir=self._ctx.data_dir,
+            registry=self.registry,
+            known_accounts=known,
+        ) as deps:
+            app = create_app(deps)
+            async with anyio.create_task_group() as tg:
+                self.bound_port = await tg.start(
+                    partial(
+                        serve_asgi,
+                        app,
+                        host=settings.api_host,
+                        port=settings.api_port,
+                        name="moderation",
+                    )
+                )
+                tg.start_soon(self._ingest_loop, deps)
+                tg.start_soon(self._purge_loop, deps)
+                log.info("moderation.started", host=settings.api_host, port=self.bound_port)
+                task_status.started()
+                await self._stop.wait()
+                tg.cancel_scope.cancel()
+        log.info("moderation.stopped")
+
+    async def _ingest_loop(self, deps: ModerationDeps) -> None:
+        """Follow the ledger's event stream; Redis outages back off instead of crashing."""
+        backoff = 0.5
+        prepared = False
+        while not self._stop.is_set():
+            try:
+                if not prepared:
+                    await deps.history.prepare()
+                    prepared = True
+                await deps.history.sync_once(block_ms=deps.settings.history_poll_block_ms)
+                backoff = 0.5
+            except (RedisError, OSError) as exc:
+                log.warning(
+                    "moderation.history_ingest_failed", error=type(exc).__name__, retry_in=backoff
+                )
+                await anyio.sleep(backoff)
+                backoff = min(_BACKOFF_MAX_S, backoff * 2)
+
+    async def _purge_loop(self, deps: ModerationDeps) -> None:
+        while not self._stop.is_set():
+            purged = await deps.sessions.purge_expired()
+            if purged:
+                log.info("moderation.sessions_purged", count=purged)
+            await anyio.sleep(_SESSION_PURGE_EVERY_S)
+
+
+def build_moderation_service(ctx: ServiceContext) -> ModerationService:
+    """The supervisor's builder for the moderation service."""
+    return ModerationService(ctx)

@@ -1,0 +1,1 @@
+"""Server-rendered pages of the moderation UI, one module per area."""

@@ -1,0 +1,266 @@
+"""The queue, a request's detail page, and the edit / approve / reject / new-request forms."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import quote, urlencode
+
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+
+from twitstack.moderation.access import client_ip, deps_of, principal_of
+from twitstack.moderation.decisions import APPROVABLE, REJECTABLE, DecisionError
+from twitstack.moderation.pagination import PageParams, paginate
+from twitstack.moderation.policy import check_request
+from twitstack.moderation.queries import (
+    AGES,
+    RequestFilter,
+    RequestQueryset,
+    count_in_state,
+    distinct_values,
+    events_for,
+)
+from twitstack.moderation.roles import Role
+from twitstack.moderation.views.render import render
+from twitstack.writes.states import EDITABLE_STATES
+from twitstack.writes.text import MAX_TWEET_WEIGHTED_LENGTH, tweet_weighted_length
+
+_AGE_LABELS = {
+    "lt1h": "newer than 1 h",
+    "gt1h": "older than 1 h",
+    "gt24h": "older than 24 h",
+    "gt7d": "older than 7 d",
+}
+
+
+def _redirect(path: str, *, notice: str = "", error: str = "") -> RedirectResponse:
+    query = urlencode({k: v for k, v in (("notice", notice), ("error", error)) if v})
+    return RedirectResponse(f"{path}?{query}" if query else path, status_code=303)
+
+
+async def _queue_context(request: Request) -> dict[str, Any]:
+    deps = deps_of(request)
+    flt = RequestFilter.from_query(request.query_params, states=("pending",))
+    params = PageParams.from_query(request.query_params, default_size=deps.settings.page_size)
+    page = await paginate(RequestQueryset(deps.db, flt, now=deps.clock()), params)
+    return {"page": page, "filter": flt, "filter_query": urlencode(flt.as_query())}
+
+
+async def queue_page(request: Request) -> Response:
+    """Pending requests, filtered and paginated; rows refresh themselves via /queue/rows."""
+    deps = deps_of(request)
+    context = await _queue_context(request)
+    request.state.pending_count = (
+        context["page"].total
+        if not context["filter"].as_query()
+        else (await count_in_state(deps.db, "pending"))
+    )
+    context.update(
+        {
+            "nav": "queue",
+            "accounts": await distinct_values(deps.db, "account", "pending"),
+            "authors": await distinct_values(deps.db, "author", "pending"),
+            "ages": [(key, _AGE_LABELS[key]) for key in AGES],
+            "refresh_ms": int(deps.settings.queue_refresh_interval_s * 1000),
+            "rows_url": "/queue/rows?" + urlencode(dict(request.query_params)),
+        }
+    )
+    return render(request, "queue.html", context)
+
+
+async def queue_rows(request: Request) -> Response:
+    """Just the queue's table rows (for the auto-refresh script); the total in a header."""
+    deps = deps_of(request)
+    context = await _queue_context(request)
+    body = deps.templates.get_template("_queue_rows.html").render({**context, "now": deps.clock()})
+    return HTMLResponse(body, headers={"x-total-count": str(context["page"].total)})
+
+
+def _text_of(payload: dict[str, Any]) -> str:
+    text = payload.get("text")
+    return text if isinstance(text, str) else ""
+
+
+async def detail_page(request: Request) -> Response:
+    """One request: text as it will look, weighted count, warnings, source and history."""
+    deps = deps_of(request)
+    request_id = str(request.path_params["request_id"])
+    record = await deps.decisions.get(request_id)
+    events = await events_for(deps.db, request_id)
+    if record is None:
+        return render(
+            request,
+            "error.html",
+            {"status": 404, "message": f"No request {request_id} in the ledger."},
+            status_code=404,
+        )
+    req = record.request
+    payload = dict(req.payload)
+    principal = principal_of(request)
+    text = _text_of(payload)
+    approvers = await deps.decisions.pending_approvers(req.id, req.revision)
+    two_person = str(req.action) in deps.settings.two_person_actions
+    can_moderate = principal.user.role >= Role.MODERATOR
+    return render(
+        request,
+        "detail.html",
+        {
+            "record": record,
+            "req": req,
+            "payload_json": json.dumps(payload, indent=2, ensure_ascii=False),
+            "text": text,
+            "weighted": tweet_weighted_length(text) if str(req.action) == "tweet" else None,
+            "max_weighted": MAX_TWEET_WEIGHTED_LENGTH,
+            "warnings": check_request(
+                str(req.action), payload, account=req.account, source=req.source
+            ),
+            "events": events,
+            "own": bool(req.author) and req.author == principal.user.username,
+            "can_approve": can_moderate and record.state in APPROVABLE,
+            "can_reject": can_moderate and record.state in REJECTABLE,
+            "can_edit": record.state in EDITABLE_STATES
+            and (can_moderate or req.author == principal.user.username)
+            and principal.user.role >= Role.AUTHOR,
+            "approvers": approvers,
+            "two_person": two_person,
+            "nav": "queue",
+        },
+    )
+
+
+async def edit_page(request: Request, *, error: str = "", status_code: int = 200) -> Response:
+    """The edit form for the current revision."""
+    deps = deps_of(request)
+    request_id = str(request.path_params["request_id"])
+    record = await deps.decisions.get(request_id)
+    if record is None:
+        return render(
+            request, "error.html", {"status": 404, "message": "No such request."}, status_code=404
+        )
+    return render(
+        request,
+        "edit.html",
+        {
+            "req": record.request,
+            "record": record,
+            "text": _text_of(dict(record.request.payload)),
+            "error": error,
+            "nav": "queue",
+        },
+        status_code=status_code,
+    )
+
+
+def _revision(form_value: object) -> int:
+    try:
+        return int(str(form_value))
+    except ValueError:
+        raise DecisionError(422, "revision: expected the revision number you reviewed") from None
+
+
+async def edit_submit(request: Request) -> Response:
+    """Save a new revision (back to pending; any approval is void)."""
+    deps = deps_of(request)
+    request_id = str(request.path_params["request_id"])
+    form = await request.form()
+    record = await deps.decisions.get(request_id)
+    if record is None:
+        return _redirect("/queue", error=f"No request {request_id}.")
+    payload = dict(record.request.payload)
+    if "text" in form:
+        payload["text"] = str(form["text"]).replace("\r\n", "\n")
+    try:
+        revision = await deps.decisions.edit(
+            request_id,
+            payload,
+            expected_revision=_revision(form.get("revision", "")),
+            user=principal_of(request).user,
+            ip=client_ip(request),
+        )
+    except DecisionError as exc:
+        return await edit_page(request, error=exc.message, status_code=exc.status)
+    return _redirect(f"/requests/{quote(request_id)}", notice=f"Saved as revision {revision}.")
+
+
+async def approve_submit(request: Request) -> Response:
+    """Approve the revision the moderator looked at."""
+    deps = deps_of(request)
+    request_id = str(request.path_params["request_id"])
+    form = await request.form()
+    try:
+        outcome = await deps.decisions.approve(
+            request_id,
+            expected_revision=_revision(form.get("revision", "")),
+            user=principal_of(request).user,
+            ip=client_ip(request),
+        )
+    except DecisionError as exc:
+        return _redirect(f"/requests/{quote(request_id)}", error=exc.message)
+    if not outcome.approved:
+        return _redirect(
+            f"/requests/{quote(request_id)}",
+            notice=f"Approval recorded ({len(outcome.approvers)} of {outcome.needed}); "
+            "a second moderator must approve.",
+        )
+    return _redirect("/queue", notice=f"Approved {request_id}; sent to the writer.")
+
+
+async def reject_submit(request: Request) -> Response:
+    """Reject with a reason (the form requires one; so does the server)."""
+    deps = deps_of(request)
+    request_id = str(request.path_params["request_id"])
+    form = await request.form()
+    try:
+        await deps.decisions.reject(
+            request_id,
+            reason=str(form.get("reason", "")),
+            user=principal_of(request).user,
+            ip=client_ip(request),
+        )
+    except DecisionError as exc:
+        return _redirect(f"/requests/{quote(request_id)}", error=exc.message)
+    return _redirect("/queue", notice=f"Rejected {request_id}.")
+
+
+async def new_page(request: Request, *, error: str = "", status_code: int = 200) -> Response:
+    """A form to draft a tweet for review."""
+    return render(
+        request,
+        "new.html",
+        {"error": error, "nav": "new", "accounts": deps_of(request).known_accounts},
+        status_code=status_code,
+    )
+
+
+async def new_submit(request: Request) -> Response:
+    deps = deps_of(request)
+    form = await request.form()
+    message: dict[str, Any] = {
+        "action": "tweet",
+        "payload": {"text": str(form.get("text", "")).replace("\r\n", "\n")},
+    }
+    account = str(form.get("account", "")).strip()
+    if account:
+        message["account"] = account
+    reply_to = str(form.get("reply_to", "")).strip()
+    if reply_to:
+        message["payload"]["reply"] = {"in_reply_to_tweet_id": reply_to}
+    not_before = str(form.get("not_before", "")).strip()
+    if not_before:
+        try:
+            when = datetime.fromisoformat(not_before).replace(tzinfo=UTC)
+        except ValueError:
+            return await new_page(
+                request, error="Schedule: expected a date and time.", status_code=422
+            )
+        message["not_before"] = when.strftime("%Y-%m-%dT%H:%M:%SZ")
+    raw = json.dumps(message).encode("utf-8")
+    try:
+        created, _ = await deps.decisions.create(
+            raw, user=principal_of(request).user, ip=client_ip(request)
+        )
+    except DecisionError as exc:
+        return await new_page(request, error=exc.message, status_code=exc.status)
+    return _redirect(f"/requests/{quote(created.id)}", notice="Submitted for review.")

@@ -1,0 +1,83 @@
+"""Rendering pages: the Jinja2 environment, its filters, and the context every page gets."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlencode
+
+from jinja2 import Environment, PackageLoader, select_autoescape
+from starlette.requests import Request
+from starlette.responses import HTMLResponse
+
+from twitstack.moderation.access import Principal, deps_of
+
+
+def _when(value: float | datetime | None) -> str:
+    if value is None:
+        return "—"
+    moment = value if isinstance(value, datetime) else datetime.fromtimestamp(value, UTC)
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _age(value: float | None, now: float) -> str:
+    if value is None:
+        return "—"
+    seconds = max(0, int(now - value))
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+def new_environment() -> Environment:
+    """The template environment; autoescaping is on for every template."""
+    env = Environment(
+        loader=PackageLoader("twitstack.moderation", "templates"),
+        autoescape=select_autoescape(default=True, default_for_string=True),
+        trim_blocks=True,
+        lstrip_blocks=True,
+        auto_reload=False,
+    )
+    env.filters["when"] = _when
+    env.filters["age"] = _age
+    return env
+
+
+def page_url(request: Request, **changes: Any) -> str:
+    """The current URL with some query parameters replaced (None removes one)."""
+    query = dict(request.query_params)
+    for key, value in changes.items():
+        if value is None:
+            query.pop(key, None)
+        else:
+            query[key] = str(value)
+    return f"{request.url.path}?{urlencode(query)}" if query else request.url.path
+
+
+def render(
+    request: Request,
+    template: str,
+    context: Mapping[str, Any] | None = None,
+    *,
+    status_code: int = 200,
+    headers: Mapping[str, str] | None = None,
+) -> HTMLResponse:
+    """Render a page with the caller, their CSRF token and the navigation filled in."""
+    deps = deps_of(request)
+    principal: Principal | None = getattr(request.state, "principal", None)
+    base: dict[str, Any] = {
+        "principal": principal,
+        "role": int(principal.user.role) if principal else 0,
+        "csrf_token": principal.session.csrf_token if principal and principal.session else "",
+        "notice": request.query_params.get("notice", "")[:300],
+        "error": request.query_params.get("error", "")[:300],
+        "nav": "",
+        "pending_count": getattr(request.state, "pending_count", None),
+        "now": deps.clock(),
+        "page_url": lambda number: page_url(request, page=number),
+    }
+    base.update(context or {})
+    body = deps.templates.get_template(template).render(base)
+    return HTMLResponse(body, status_code=status_code, headers=dict(headers or {}))
