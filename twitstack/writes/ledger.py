@@ -1,0 +1,320 @@
+"""The request ledger in Redis: records, atomic state transitions and their event stream.
+
+Every writer replica, the moderation service and auditors share it. Each request is one hash
+(`keys.request(id)`) holding the current revision's message JSON and its state; each state has a
+sorted-set index scored by creation time; every change appends an event to `keys.EVENTS` in the
+same Lua call, so the state and its history never disagree.
+
+Retention: terminal requests (rejected, executed, failed, expired) get an EXPIRE of
+`retention_s`; after it, the id is forgotten and a re-push of the same id would be a new request.
+The event stream is capped at about `events_maxlen` entries (MAXLEN ~), oldest dropped first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+from dataclasses import replace
+from datetime import datetime
+from typing import Any
+
+from redis.asyncio import Redis
+
+from twitstack.writes import keys, ledger_index, scripts
+from twitstack.writes.errors import WriteRequestError
+from twitstack.writes.events import STREAM_START, LedgerEvent, read_events
+from twitstack.writes.ledger_types import (
+    LedgerRecord,
+    RecordPage,
+    RecordResult,
+    TransitionResult,
+    as_text,
+    epoch_ms,
+    parse_record,
+)
+from twitstack.writes.models import Approval, ModerationStatus, WriteRequest, format_time, utcnow
+from twitstack.writes.states import EDITABLE_STATES, INITIAL_STATES
+from twitstack.writes.transitions import Change, TransitionScript, dispatch_for
+from twitstack.writes.validation import validate_payload
+from twitstack.writes.wire import encode_write_request
+
+S = ModerationStatus
+DEFAULT_RETENTION_S = 30 * 24 * 3600
+DEFAULT_EVENTS_MAXLEN = 500_000
+
+
+class RequestLedger:
+    """Request state in Redis, changed only by compare-and-set transitions.
+
+    A transition names the states it expects to find (and optionally the revision); if Redis holds
+    something else, nothing changes and the TransitionResult says what was found. Moves the table
+    in `states.TRANSITIONS` forbids raise InvalidTransitionError before touching Redis.
+    """
+
+    def __init__(
+        self,
+        redis: Redis,
+        *,
+        retention_s: int = DEFAULT_RETENTION_S,
+        events_maxlen: int = DEFAULT_EVENTS_MAXLEN,
+    ) -> None:
+        if retention_s < 1 or events_maxlen < 1:
+            raise ValueError("retention_s and events_maxlen must be positive")
+        self._redis = redis
+        self.retention_s = retention_s
+        self.events_maxlen = events_maxlen
+        self._record = scripts.register(redis, "record")
+        self._transitions = TransitionScript(
+            redis, retention_s=retention_s, events_maxlen=events_maxlen
+        )
+
+    async def record(
+        self, request: WriteRequest, *, actor: str, reason: str = "recorded"
+    ) -> RecordResult:
+        """Store `request` in its `moderation` state, once; the same id again changes nothing.
+
+        An approved request whose `not_before` is in the future is put in the schedule
+        (`scheduled=True`): the writer must not execute it now.
+        """
+        state = S(request.moderation)
+        if state not in INITIAL_STATES:
+            raise WriteRequestError(
+                f"expected a new request in {', '.join(sorted(INITIAL_STATES))}, found {state}"
+            )
+        now = utcnow()
+        due = request.not_before
+        scheduled = state is S.APPROVED and due is not None and due > now
+        raw = await self._record(
+            keys=[keys.request(request.id), keys.EVENTS, keys.SCHEDULE, keys.EXPIRY],
+            args=[
+                request.id,
+                encode_write_request(request),
+                state.value,
+                request.revision,
+                epoch_ms(request.created_at),
+                format_time(now),
+                actor,
+                reason,
+                self.events_maxlen,
+                keys.STATE_INDEX_PREFIX,
+                epoch_ms(due) if scheduled and due is not None else "",
+                "" if request.expires_at is None else epoch_ms(request.expires_at),
+            ],
+        )
+        created = as_text(raw[0]) == "created"
+        return RecordResult(
+            request_id=request.id,
+            created=created,
+            state=S(as_text(raw[1])),
+            revision=int(raw[2]),
+            scheduled=created and scheduled,
+        )
+
+    async def get(self, request_id: str) -> LedgerRecord | None:
+        """The request as the ledger holds it now, or None if unknown (or past retention)."""
+        fields = await self._redis.hgetall(keys.request(request_id))
+        return parse_record(fields) if fields else None
+
+    async def get_many(self, request_ids: Collection[str]) -> list[LedgerRecord]:
+        """Records for the ids that still exist, in the order given."""
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for request_id in request_ids:
+                pipe.hgetall(keys.request(request_id))
+            rows: list[dict[bytes | str, bytes | str]] = await pipe.execute()
+        return [parse_record(row) for row in rows if row]
+
+    async def transition(
+        self,
+        request_id: str,
+        to_state: ModerationStatus,
+        *,
+        from_states: Collection[ModerationStatus],
+        actor: str,
+        reason: str,
+        expected_revision: int | None = None,
+        result: Mapping[str, Any] | None = None,
+    ) -> TransitionResult:
+        """Move `request_id` to `to_state` if it is in one of `from_states` (and at the revision).
+
+        `result` (e.g. {"tweet_id": "..."}) is stored on the record and carried by the event.
+        Use the named helpers below for moves that carry more (sending, approve, edit, retry).
+        """
+        return await self._transitions.run(
+            request_id,
+            frozenset(from_states),
+            S(to_state),
+            actor=actor,
+            reason=reason,
+            expected_revision=expected_revision,
+            change=Change(result=result),
+        )
+
+    async def mark_sending(
+        self, request_id: str, *, actor: str, expected_revision: int | None = None
+    ) -> TransitionResult:
+        """approved -> sending, counting the attempt and its start time; commit before any I/O."""
+        return await self._transitions.run(
+            request_id,
+            frozenset({S.APPROVED}),
+            S.SENDING,
+            actor=actor,
+            reason="sending",
+            expected_revision=expected_revision,
+            change=Change(bump_attempt=True),
+        )
+
+    async def approve(
+        self,
+        request_id: str,
+        approval: Approval,
+        *,
+        expected_revision: int,
+        actor: str,
+        reason: str = "approved",
+    ) -> TransitionResult:
+        """pending|needs_review -> approved with `approval`, then hand it to the writer.
+
+        The approved message is pushed onto `write_queue` in the same atomic step, or put in the
+        schedule if its `not_before` is still ahead. `approval` must sign `expected_revision`.
+        """
+        current = await self.get(request_id)
+        if current is None:
+            return TransitionResult.missing(request_id, S.APPROVED)
+        approved = replace(current.request, moderation=S.APPROVED, approval=approval)
+        dispatch, due = dispatch_for(approved.not_before)
+        return await self._transitions.run(
+            request_id,
+            frozenset({S.PENDING, S.NEEDS_REVIEW}),
+            S.APPROVED,
+            actor=actor,
+            reason=reason,
+            expected_revision=expected_revision,
+            change=Change(new_request=approved, dispatch=dispatch, due=due),
+        )
+
+    async def retry_later(
+        self,
+        request_id: str,
+        *,
+        not_before: datetime,
+        actor: str,
+        reason: str,
+        from_states: Collection[ModerationStatus] = (S.SENDING, S.UNKNOWN),
+    ) -> TransitionResult:
+        """Back to approved, to be sent again once `not_before` has passed (429, re-send).
+
+        The request re-enters `write_queue` through the schedule; no worker sleeps on it.
+        """
+        dispatch, due = dispatch_for(not_before)
+        return await self._transitions.run(
+            request_id,
+            frozenset(from_states),
+            S.APPROVED,
+            actor=actor,
+            reason=reason,
+            expected_revision=None,
+            change=Change(dispatch=dispatch, due=due),
+        )
+
+    async def edit(
+        self,
+        request_id: str,
+        payload: Mapping[str, Any],
+        *,
+        expected_revision: int,
+        actor: str,
+        account: str | None = None,
+        reason: str = "edited",
+    ) -> TransitionResult:
+        """Replace the payload (and account): a new revision, back to pending, approval void.
+
+        Raises PayloadError if the new payload breaks its action's rules.
+        """
+        current = await self.get(request_id)
+        if current is None:
+            return TransitionResult.missing(request_id, S.PENDING)
+        validate_payload(current.request.action, payload)
+        edited = replace(
+            current.request,
+            payload=dict(payload),
+            account=account or current.request.account,
+            revision=expected_revision + 1,
+            moderation=S.PENDING,
+            approval=None,
+        )
+        return await self._transitions.run(
+            request_id,
+            EDITABLE_STATES,
+            S.PENDING,
+            actor=actor,
+            reason=reason,
+            expected_revision=expected_revision,
+            change=Change(new_request=edited),
+        )
+
+    async def expire_due(self, *, now: datetime | None = None, limit: int = 100) -> int:
+        """Move pending/approved requests whose `expires_at` has passed to expired; count them.
+
+        Safe to run from every replica: each move is a compare-and-set.
+        """
+        current = now or utcnow()
+        due = await self._redis.zrangebyscore(
+            keys.EXPIRY, "-inf", epoch_ms(current), start=0, num=limit
+        )
+        expired = 0
+        for member in due:
+            request_id = as_text(member) if isinstance(member, bytes | str) else str(member)
+            result = await self.transition(
+                request_id,
+                S.EXPIRED,
+                from_states=(S.PENDING, S.APPROVED),
+                actor="ledger",
+                reason="expires_at_passed",
+            )
+            expired += result.ok
+            if not result.ok:
+                # In flight, under review or gone: the terminal move (if any) cleans it up.
+                await self._redis.zrem(keys.EXPIRY, request_id)
+        return expired
+
+    async def count(self, state: ModerationStatus) -> int:
+        """How many requests are in `state`."""
+        return await ledger_index.count(self._redis, state)
+
+    async def counts(self) -> dict[ModerationStatus, int]:
+        """Requests per state, every state listed."""
+        return await ledger_index.counts(self._redis)
+
+    async def list_records(
+        self,
+        state: ModerationStatus,
+        *,
+        offset: int = 0,
+        limit: int = 50,
+        newest_first: bool = True,
+    ) -> list[LedgerRecord]:
+        """Records in `state` by creation time, skipping `offset`."""
+        ids = await ledger_index.list_ids(
+            self._redis, state, offset=offset, limit=limit, newest_first=newest_first
+        )
+        return await self.get_many(ids)
+
+    async def page(
+        self,
+        state: ModerationStatus,
+        *,
+        limit: int = 50,
+        cursor: str | None = None,
+        newest_first: bool = True,
+    ) -> RecordPage:
+        """A page of records in `state`; pass its cursors back to move forward or back."""
+        ids = await ledger_index.page_ids(
+            self._redis, state, limit=limit, cursor=cursor, newest_first=newest_first
+        )
+        records = await self.get_many(ids.ids)
+        return RecordPage(records, ids.next_cursor, ids.prev_cursor)
+
+    async def read_events(
+        self, *, after: str = STREAM_START, count: int = 100, block_ms: int | None = None
+    ) -> list[LedgerEvent]:
+        """State-change events newer than stream id `after` (see `events.read_events`)."""
+        return await read_events(self._redis, after=after, count=count, block_ms=block_ms)
