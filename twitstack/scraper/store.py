@@ -31,6 +31,8 @@ _EXPORT_COLUMNS = (
     "in_reply_to_id", "in_reply_to_user_id", "quoted_id", "job", "first_run_id",
     "first_seen", "last_seen", "seen_count",
 )  # fmt: skip
+# One encoder for every row: json.dumps(**kwargs) would build a new one per tweet.
+_encode_raw = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 _MAX_IN_PARAMS = 900  # SQLite's default limit on host parameters is 999
 
 
@@ -67,7 +69,7 @@ def _row_values(t: ScrapedTweet, job: str, run_id: int, now: float) -> tuple[Any
         t.id, t.author_id, t.author_username, t.text, t.created_at.isoformat(), t.lang,
         t.reply_count, t.retweet_count, t.like_count, t.quote_count, t.view_count,
         t.conversation_id, t.in_reply_to_id, t.in_reply_to_user_id, t.quoted_id,
-        json.dumps(t.raw, separators=(",", ":"), ensure_ascii=False), job, run_id, now, now,
+        _encode_raw(t.raw), job, run_id, now, now,
     )  # fmt: skip
 
 
