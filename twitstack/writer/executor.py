@@ -169,9 +169,6 @@ class RequestExecutor:
                 fresh = await self._tokens.refresh(request.account, auth.access_token)
             except CredentialsError:
                 return reply
-            self._metrics.token_refreshes.labels(account=request.account).inc()
-            if fresh.expires_at is not None:
-                self._metrics.token_expiry.labels(account=request.account).set(fresh.expires_at)
             reply = await self._once(request, call, fresh)
             if reply.outcome.kind is OutcomeKind.AUTH_REFRESH:
                 return XReply(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from redis.asyncio import Redis
 
@@ -59,13 +59,17 @@ class Reconciler:
         self._tokens = tokens
         self._settings = settings
         self._metrics = metrics
+        self._since = 0.0  # earliest attempt time of the batch being swept (epoch s)
 
     async def sweep(self) -> dict[Verdict, int]:
         """One pass: abandoned `sending` become `unknown`, then every `unknown` is looked at."""
         await self.expire_abandoned_sending()
         ids = await ledger_index.list_ids(self._redis, S.UNKNOWN, limit=_BATCH, newest_first=False)
         records = await self._journal.ledger.get_many(ids)
+        # One read per account and sweep, reaching back to the earliest attempt in the batch.
+        since = min((_started(r) for r in records), default=utcnow()) - _MATCH_SLACK
         cache: dict[ReadKey, list[PostedItem]] = {}
+        self._since = since.timestamp()
         verdicts: dict[Verdict, int] = {}
         for record in records:
             verdict = await self.reconcile(record, cache)
@@ -123,8 +127,7 @@ class Reconciler:
                 result={key: match.id, "reconciled": True},
             )
             return Verdict.FOUND if change.ok else Verdict.SKIPPED
-        started = record.sending_started_at or record.updated_at
-        if utcnow() - started < timedelta(seconds=self._settings.reconcile_grace_s):
+        if utcnow() - _started(record) < timedelta(seconds=self._settings.reconcile_grace_s):
             return Verdict.WAITING
         return await self._resend(record, reason="reconciled_absent_resend", count=True)
 
@@ -140,7 +143,8 @@ class Reconciler:
             if is_dm:
                 cache[key] = await self._client.recent_dms(participant, auth=auth.auth)
             else:
-                cache[key] = await self._client.recent_tweets(user_id, auth=auth.auth)
+                since = min(self._since, (_started(record) - _MATCH_SLACK).timestamp())
+                cache[key] = await self._client.recent_tweets(user_id, auth=auth.auth, since=since)
         return cache[key]
 
     async def _resend(self, record: LedgerRecord, *, reason: str, count: bool) -> Verdict:
@@ -163,6 +167,10 @@ class Reconciler:
                 "writer.reconcile_needs_review", request_id=record.request.id, reason=reason
             )
         return Verdict.REVIEW if change.ok else Verdict.SKIPPED
+
+
+def _started(record: LedgerRecord) -> datetime:
+    return record.sending_started_at or record.updated_at
 
 
 def _find(record: LedgerRecord, items: Sequence[PostedItem], user_id: str) -> PostedItem | None:

@@ -117,7 +117,7 @@ class WriterService:
         )
         self.tokens = TokenManager(
             redis, client, config.accounts, clock=self._clock, secret=self._secret,
-            leeway_s=config.token_refresh_leeway_s,
+            leeway_s=config.token_refresh_leeway_s, metrics=self.metrics,
         )  # fmt: skip
         self.budgets = RateLimitBudgets(redis, clock=self._clock)
         verifier = (

@@ -15,6 +15,7 @@ from twitstack.core.errors import TwitstackError
 from twitstack.core.logging import get_logger, register_secret
 from twitstack.core.secrets import aget_secret
 from twitstack.core.sections.writer import XAccountSettings
+from twitstack.writer.metrics import WriterMetrics
 from twitstack.writer.outcome import AuthKind
 from twitstack.writer.xapi_client import OAuth2Tokens, TokenRefreshRejected, XApiClient
 
@@ -117,6 +118,7 @@ class TokenManager:
         prefix: str = "twitstack:writer",
         leeway_s: float = 60.0,
         lock_ttl_s: float = 30.0,
+        metrics: WriterMetrics | None = None,
     ) -> None:
         self._redis = redis
         self._client = client
@@ -131,7 +133,7 @@ class TokenManager:
         self._unlock = redis.register_script(_UNLOCK)
         self._local_locks: dict[str, anyio.Lock] = {}
         self._oauth1: dict[str, AccountAuth] = {}
-        self.refreshes = 0  # refreshes this process performed, for metrics and tests
+        self._metrics = metrics
 
     def _key(self, account: str) -> str:
         return f"{self._prefix}:token:{account}"
@@ -269,6 +271,8 @@ class TokenManager:
         args = [stored.refresh_token, tokens.access_token, tokens.refresh_token, repr(expires_at)]
         if not await self._rotate(keys=[self._key(account.name)], args=args):
             raise CredentialsError(f"account {account.name!r}: token store changed during refresh")
-        self.refreshes += 1
+        if self._metrics is not None:
+            self._metrics.token_refreshes.labels(account=account.name).inc()
+            self._metrics.token_expiry.labels(account=account.name).set(expires_at)
         _log.info("writer.token_refreshed", account=account.name, expires_at=expires_at)
         return _Stored(tokens.access_token, tokens.refresh_token, expires_at)

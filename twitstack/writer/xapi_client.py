@@ -181,13 +181,22 @@ class XApiClient:
             raise XApiError(Outcome(OutcomeKind.TRANSIENT_RETRY, "bad_json", 200)) from exc
 
     async def recent_tweets(
-        self, user_id: str, *, auth: httpx.Auth, since: float | None = None
+        self, user_id: str, *, auth: httpx.Auth, since: float | None = None, max_pages: int = 5
     ) -> list[PostedItem]:
-        """The account's most recent tweets (up to 100), newest first, optionally since `since`."""
+        """The account's tweets newest first, since `since` (epoch s), up to `max_pages` pages."""
         params = {"max_results": "100", "tweet.fields": "author_id,created_at,entities"}
         if since is not None:
             params["start_time"] = _iso(since)
-        return _items(await self._read(f"/2/users/{user_id}/tweets", params, auth))
+        items: list[PostedItem] = []
+        for _ in range(max_pages):
+            page = await self._read(f"/2/users/{user_id}/tweets", params, auth)
+            items.extend(_items(page))
+            meta = page.get("meta") if isinstance(page, dict) else None
+            token = meta.get("next_token") if isinstance(meta, dict) else None
+            if not isinstance(token, str):
+                break
+            params["pagination_token"] = token
+        return items
 
     async def recent_dms(self, participant_id: str, *, auth: httpx.Auth) -> list[PostedItem]:
         """Recent events of the one-to-one DM conversation with `participant_id`."""
