@@ -1,0 +1,138 @@
+"""Ed25519 approvals: valid signatures verify, any tampering or unknown key does not."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from twitstack.writes.errors import ApprovalError, KeyFormatError
+from twitstack.writes.models import ModerationStatus, WriteAction, WriteRequest
+from twitstack.writes.signing import (
+    ApprovalFailure,
+    ApprovalSigner,
+    ApprovalVerifier,
+    generate_key_pair,
+    generate_private_key,
+    load_private_key,
+    load_public_key,
+    private_key_to_pem,
+    public_key_to_base64,
+    public_key_to_pem,
+)
+
+REQUEST = WriteRequest(action=WriteAction.TWEET, payload={"text": "ship it"}, id="req-7")
+
+
+@pytest.fixture
+def signer() -> ApprovalSigner:
+    """A signer with a fresh key."""
+    return ApprovalSigner(generate_private_key())
+
+
+def test_signed_request_verifies(signer: ApprovalSigner) -> None:
+    """An approval made by a trusted key verifies and names that key."""
+    approved = signer.approve(REQUEST, approver="mod@example.org")
+    verifier = ApprovalVerifier([signer.public_key])
+    check = verifier.check(approved)
+    assert check.ok
+    assert check.key_id == signer.key_id
+    assert approved.moderation is ModerationStatus.APPROVED
+    verifier.verify(approved)
+
+
+def test_approval_survives_the_wire(signer: ApprovalSigner) -> None:
+    """to_dict -> from_dict keeps the signature valid (time is signed in its wire form)."""
+    approved = signer.approve(
+        REQUEST, approver="m", approved_at=datetime(2025, 1, 1, 0, 0, 0, 999999, tzinfo=UTC)
+    )
+    again = WriteRequest.from_dict(approved.to_dict())
+    assert ApprovalVerifier([signer.public_key]).check(again).ok
+
+
+@pytest.mark.parametrize(
+    "tamper",
+    [
+        lambda r: replace(r, payload={"text": "ship it!"}),
+        lambda r: replace(r, account="other"),
+        lambda r: replace(r, revision=r.revision + 1),
+        lambda r: replace(r, id="req-8"),
+        lambda r: replace(r, action=WriteAction.DM),
+        lambda r: replace(r, approval=replace(r.approval, approver="mallory")),
+        lambda r: replace(
+            r, approval=replace(r.approval, approved_at=r.approval.approved_at + timedelta(1))
+        ),
+    ],
+    ids=["text", "account", "revision", "id", "action", "approver", "approved_at"],
+)
+def test_tampering_breaks_the_signature(signer: ApprovalSigner, tamper: object) -> None:
+    """Changing any signed part after approval makes verification fail."""
+    approved = signer.approve(REQUEST, approver="mod")
+    tampered = tamper(approved)  # type: ignore[operator]
+    check = ApprovalVerifier([signer.public_key]).check(tampered)
+    assert not check.ok
+    assert check.reason is ApprovalFailure.BAD_SIGNATURE
+    with pytest.raises(ApprovalError) as caught:
+        ApprovalVerifier([signer.public_key]).verify(tampered)
+    assert caught.value.reason == "bad_signature"
+
+
+def test_unsigned_and_forged_approvals_fail(signer: ApprovalSigner) -> None:
+    """No approval, a stranger's key and a garbled signature each fail with their reason."""
+    verifier = ApprovalVerifier([signer.public_key])
+    forged = ApprovalSigner(generate_private_key()).approve(REQUEST, approver="mod")
+    approved = signer.approve(REQUEST, approver="mod")
+    assert approved.approval is not None
+    garbled = replace(approved, approval=replace(approved.approval, signature="AAAA"))
+    assert verifier.check(replace(REQUEST, moderation=ModerationStatus.APPROVED)).reason is (
+        ApprovalFailure.MISSING
+    )
+    assert verifier.check(forged).reason is ApprovalFailure.UNKNOWN_KEY
+    assert verifier.check(garbled).reason is ApprovalFailure.MALFORMED
+
+
+def test_key_rotation_accepts_old_and_new_keys() -> None:
+    """A verifier holding both keys accepts both; dropping the old key refuses its approvals."""
+    old, new = ApprovalSigner(generate_private_key()), ApprovalSigner(generate_private_key())
+    by_old = old.approve(REQUEST, approver="mod")
+    by_new = new.approve(REQUEST, approver="mod")
+    both = ApprovalVerifier([old.public_key, new.public_key])
+    assert both.check(by_old).ok
+    assert both.check(by_new).ok
+    only_new = ApprovalVerifier([new.public_key])
+    assert only_new.check(by_new).ok
+    assert only_new.check(by_old).reason is ApprovalFailure.UNKNOWN_KEY
+    assert both.key_ids == {old.key_id, new.key_id}
+
+
+def test_max_age_refuses_stale_approvals(signer: ApprovalSigner) -> None:
+    """With max_age_s, old (or future-dated) approvals are refused as stale."""
+    approved_at = datetime(2025, 1, 1, tzinfo=UTC)
+    approved = signer.approve(REQUEST, approver="mod", approved_at=approved_at)
+    verifier = ApprovalVerifier([signer.public_key], max_age_s=3600)
+    assert verifier.check(approved, now=approved_at + timedelta(minutes=59)).ok
+    stale = verifier.check(approved, now=approved_at + timedelta(hours=2))
+    assert stale.reason is ApprovalFailure.STALE
+    early = verifier.check(approved, now=approved_at - timedelta(hours=1))
+    assert early.reason is ApprovalFailure.STALE
+
+
+def test_keys_load_from_pem_and_base64() -> None:
+    """Both encodings of both halves load to the same key."""
+    private_b64, public_b64 = generate_key_pair()
+    key = load_private_key(private_b64)
+    assert public_key_to_base64(key.public_key()) == public_b64
+    pem_signer = ApprovalSigner(private_key_to_pem(key))
+    approved = pem_signer.approve(REQUEST, approver="mod")
+    assert ApprovalVerifier([public_b64]).check(approved).ok
+    assert ApprovalVerifier([public_key_to_pem(load_public_key(public_b64))]).check(approved).ok
+
+
+@pytest.mark.parametrize("text", ["", "not base64!", "QUJD", "-----BEGIN PUBLIC KEY-----\nxx"])
+def test_bad_keys_raise_key_format_error(text: str) -> None:
+    """Malformed key text raises KeyFormatError, never a library exception."""
+    with pytest.raises(KeyFormatError):
+        load_public_key(text)
+    with pytest.raises(KeyFormatError):
+        load_private_key(text)
