@@ -52,14 +52,16 @@ async def test_exhausted_account_does_not_block_others(redis: Redis) -> None:
 
 @pytest.mark.anyio
 async def test_observe_keeps_the_lower_count_within_a_window(redis: Redis) -> None:
-    """In-flight reservations are not in X's count yet, so the lower value wins."""
+    """Answers arrive out of order; within a window X's lowest count wins."""
     budgets = RateLimitBudgets(redis, clock=FakeClock())
     await budgets.observe("a", "e", window(100, 10, 1900))
     for _ in range(4):
         assert await budgets.reserve("a", "e") is None
-    assert await budgets.observe("a", "e", window(100, 9, 1900)) == {"window": 6}
+    assert await budgets.observe("a", "e", window(100, 9, 1900)) == {"window": 9}
+    # An answer that arrives late (a higher count, same window) does not raise it again.
+    assert await budgets.observe("a", "e", window(100, 10, 1900)) == {"window": 9}
     # An answer from an older window is stale and ignored.
-    assert await budgets.observe("a", "e", window(100, 99, 1000)) == {"window": 6}
+    assert await budgets.observe("a", "e", window(100, 99, 1000)) == {"window": 9}
     # A new window replaces the old one.
     assert await budgets.observe("a", "e", window(100, 99, 2800)) == {"window": 99}
 
@@ -121,3 +123,29 @@ async def test_pause_until_expiry_or_resume(redis: Redis) -> None:
     assert await pauses.paused("b") is None
     assert await pauses.resume("a")
     assert await pauses.paused("a") is None
+
+
+@pytest.mark.anyio
+async def test_requests_in_flight_are_counted_against_the_window(redis: Redis) -> None:
+    """Sends made before X's first answer still count: exactly the limit is granted."""
+    budgets = RateLimitBudgets(redis, clock=FakeClock())
+    for _ in range(4):  # four workers send while the window is unknown
+        assert await budgets.reserve("a", "e") is None
+    await budgets.observe("a", "e", window(100, 99, 1900))  # X has seen only the first
+    granted = 0
+    for _ in range(200):
+        if await budgets.reserve("a", "e") is not None:
+            break
+        granted += 1
+    assert granted == 96
+
+
+@pytest.mark.anyio
+async def test_release_returns_an_unused_reservation(redis: Redis) -> None:
+    """A request that got no headers back frees its room for the next one."""
+    budgets = RateLimitBudgets(redis, clock=FakeClock())
+    await budgets.observe("a", "e", window(100, 1, 1900), reserved=False)
+    assert await budgets.reserve("a", "e") is None
+    assert await budgets.reserve("a", "e") == 1900
+    await budgets.release("a", "e")
+    assert await budgets.reserve("a", "e") is None

@@ -122,6 +122,7 @@ class RequestExecutor:
         try:
             auth = await self._tokens.auth_for(request.account)
         except CredentialsError as exc:
+            await self._budgets.release(request.account, call.endpoint)
             await self._pause(request.account, "credentials", str(exc))
             await self._journal.later(
                 request, not_before=self._at(self._clock() + self._settings.paused_recheck_s),
@@ -130,6 +131,7 @@ class RequestExecutor:
             return
         started = await self._journal.sending(request)
         if not started.ok:
+            await self._budgets.release(request.account, call.endpoint)
             return  # another worker or replica got there first
         reply = await self._send(request, call, auth)
         await self._settle(request, call, reply)
@@ -147,29 +149,37 @@ class RequestExecutor:
             request, S.NEEDS_REVIEW, from_states=[S.APPROVED], reason=f"approval_{reason}"
         )
 
-    async def _once(self, request: WriteRequest, call: XCall, auth: AccountAuth) -> XReply:
+    async def _once(
+        self, request: WriteRequest, call: XCall, auth: AccountAuth, *, reserved: bool
+    ) -> XReply:
+        """One call to X; `reserved` says whether it spends the reservation made for it."""
         reply = await self._client.execute(call, auth=auth.auth, auth_kind=auth.kind)
         action = str(request.action)
         self._metrics.request_latency.labels(action=action).observe(reply.elapsed_s)
         outcome = reply.outcome
         self._metrics.outcomes.labels(action=action, kind=outcome.kind, reason=outcome.reason).inc()
+        remaining: dict[str, int] = {}
         if reply.headers:
-            remaining = await self._budgets.observe(request.account, call.endpoint, reply.headers)
-            if "window" in remaining:
-                self._metrics.rate_limit_remaining.labels(
-                    account=request.account, endpoint=call.endpoint
-                ).set(remaining["window"])
+            remaining = await self._budgets.observe(
+                request.account, call.endpoint, reply.headers, reserved=reserved
+            )
+        elif reserved:
+            await self._budgets.release(request.account, call.endpoint)
+        if "window" in remaining:
+            self._metrics.rate_limit_remaining.labels(
+                account=request.account, endpoint=call.endpoint
+            ).set(remaining["window"])
         return reply
 
     async def _send(self, request: WriteRequest, call: XCall, auth: AccountAuth) -> XReply:
-        reply = await self._once(request, call, auth)
+        reply = await self._once(request, call, auth, reserved=True)
         if reply.outcome.kind is OutcomeKind.AUTH_REFRESH:
             # X refused the token, so nothing was created: refresh once and try once more.
             try:
                 fresh = await self._tokens.refresh(request.account, auth.access_token)
             except CredentialsError:
                 return reply
-            reply = await self._once(request, call, fresh)
+            reply = await self._once(request, call, fresh, reserved=False)
             if reply.outcome.kind is OutcomeKind.AUTH_REFRESH:
                 return XReply(
                     Outcome(OutcomeKind.AUTH_FATAL, "unauthorized_after_refresh", 401),
@@ -196,7 +206,7 @@ class RequestExecutor:
                 wait_max=self._settings.transient_retry_s,
             ):
                 with attempt:
-                    last = await self._once(request, call, auth)
+                    last = await self._once(request, call, auth, reserved=False)
                     if last.outcome.kind is OutcomeKind.TRANSIENT_RETRY:
                         raise _TransientError(last)
         except _TransientError as exc:

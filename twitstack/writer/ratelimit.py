@@ -7,39 +7,55 @@ from dataclasses import dataclass
 
 from redis.asyncio import Redis
 
-# Grant a send unless a bucket we know about is exhausted and its window has not reset yet.
-# A bucket whose window has passed is unknown territory: send, and learn the new window from
-# X's headers. Decrementing here (not on the response) keeps concurrent replicas honest.
+# Grant a send unless a bucket we know about has no room left before its reset. Room is X's
+# last reported `remaining` minus our requests still in flight (`pending`, shared by every
+# replica): X's count does not include those yet. A bucket whose window has passed is unknown
+# territory: send, and learn the new window from X's headers.
 _RESERVE = """
 local now = tonumber(ARGV[1])
+local pending_key = KEYS[#KEYS]
+local pending = tonumber(redis.call('GET', pending_key) or '0')
 local blocked = 0
-for _, key in ipairs(KEYS) do
-  local reset = tonumber(redis.call('HGET', key, 'reset') or '0')
-  local remaining = tonumber(redis.call('HGET', key, 'remaining') or '1')
-  if reset > now and remaining <= 0 and reset > blocked then blocked = reset end
+for i = 1, #KEYS - 1 do
+  local reset = tonumber(redis.call('HGET', KEYS[i], 'reset') or '0')
+  if reset > now then
+    local remaining = tonumber(redis.call('HGET', KEYS[i], 'remaining') or '1')
+    if remaining - pending <= 0 and reset > blocked then blocked = reset end
+  end
 end
 if blocked > 0 then return tostring(blocked) end
-for _, key in ipairs(KEYS) do
-  local reset = tonumber(redis.call('HGET', key, 'reset') or '0')
-  if reset > now then redis.call('HINCRBY', key, 'remaining', -1) end
-end
+redis.call('INCR', pending_key)
+redis.call('PEXPIRE', pending_key, ARGV[2])
 return '0'
 """
 
-# Record X's view of a bucket. Within one window keep the lower of ours and X's count, since
-# our reservations for requests still in flight are not in X's count yet; an answer from an
-# older window is stale and ignored.
+# Record X's view of each bucket and retire one in-flight request. Within one window X's count
+# only grows, so the lower `remaining` wins (answers can arrive out of order); an answer from
+# an older window is stale and ignored.
 _OBSERVE = """
-local limit, remaining, reset = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
-local old_reset = tonumber(redis.call('HGET', KEYS[1], 'reset') or '0')
-if old_reset > reset then return redis.call('HGET', KEYS[1], 'remaining') end
-if old_reset == reset then
-  local old = tonumber(redis.call('HGET', KEYS[1], 'remaining') or ARGV[2])
-  if old < remaining then remaining = old end
+local function update(key, limit, remaining, reset, ttl)
+  if limit == '' then return -1 end
+  remaining = tonumber(remaining)
+  local new_reset = tonumber(reset)
+  local old_reset = tonumber(redis.call('HGET', key, 'reset') or '0')
+  if old_reset > new_reset then return tonumber(redis.call('HGET', key, 'remaining')) end
+  if old_reset == new_reset then
+    local old = tonumber(redis.call('HGET', key, 'remaining') or remaining)
+    if old < remaining then remaining = old end
+  end
+  redis.call('HSET', key, 'limit', limit, 'remaining', remaining, 'reset', reset)
+  redis.call('EXPIRE', key, ttl)
+  return remaining
 end
-redis.call('HSET', KEYS[1], 'limit', limit, 'remaining', remaining, 'reset', ARGV[3])
-redis.call('EXPIRE', KEYS[1], ARGV[4])
-return tostring(remaining)
+local window = update(KEYS[1], ARGV[1], ARGV[2], ARGV[3], ARGV[7])
+local daily = update(KEYS[2], ARGV[4], ARGV[5], ARGV[6], ARGV[7])
+if ARGV[8] == '1' and redis.call('DECR', KEYS[3]) < 0 then redis.call('SET', KEYS[3], 0) end
+return {window, daily}
+"""
+
+_RELEASE = """
+if redis.call('DECR', KEYS[1]) < 0 then redis.call('SET', KEYS[1], 0) end
+return 1
 """
 
 _KEY_TTL_S = 2 * 24 * 3600  # longer than the longest (24-hour) window
@@ -78,40 +94,65 @@ class RateLimitBudgets:
     """Shared per-(account, endpoint) budgets: reserve before sending, learn from every answer."""
 
     def __init__(
-        self, redis: Redis, *, clock: Callable[[], float], prefix: str = "twitstack:writer"
+        self,
+        redis: Redis,
+        *,
+        clock: Callable[[], float],
+        prefix: str = "twitstack:writer",
+        pending_ttl_s: float = 120.0,
     ) -> None:
         self._redis = redis
         self._clock = clock
         self._prefix = prefix
+        self._pending_ttl_ms = int(pending_ttl_s * 1000)
         self._reserve = redis.register_script(_RESERVE)
         self._observe = redis.register_script(_OBSERVE)
+        self._release = redis.register_script(_RELEASE)
 
     def _key(self, account: str, endpoint: str, window: str) -> str:
         return f"{self._prefix}:rl:{account}:{endpoint}:{window}"
 
+    def _pending_key(self, account: str, endpoint: str) -> str:
+        return f"{self._prefix}:rl:{account}:{endpoint}:pending"
+
     async def reserve(self, account: str, endpoint: str) -> float | None:
-        """Take one unit of every bucket; None when granted, else the epoch it is blocked until."""
+        """Claim room for one request; None when granted, else the epoch it is blocked until.
+
+        Every grant must be followed by `observe(..., reserved=True)` with X's answer, or by
+        `release()` when no answer with headers came back.
+        """
         keys = [self._key(account, endpoint, window) for window in _WINDOWS]
-        blocked = float(await self._reserve(keys=keys, args=[repr(self._clock())]))
+        keys.append(self._pending_key(account, endpoint))
+        args: list[str | int] = [repr(self._clock()), self._pending_ttl_ms]
+        blocked = float(await self._reserve(keys=keys, args=args))
         return blocked if blocked > 0 else None
 
+    async def release(self, account: str, endpoint: str) -> None:
+        """Give back a reservation whose request got no rate-limit headers from X."""
+        await self._release(keys=[self._pending_key(account, endpoint)])
+
     async def observe(
-        self, account: str, endpoint: str, headers: Mapping[str, str]
+        self, account: str, endpoint: str, headers: Mapping[str, str], *, reserved: bool = True
     ) -> dict[str, int]:
         """Record X's rate-limit headers; returns the remaining count per window seen."""
         lowered = {k.lower(): v for k, v in headers.items()}
-        seen: dict[str, int] = {}
-        for window, prefix in _WINDOWS.items():
-            limit = _int(lowered.get(f"{prefix}-limit"))
-            remaining = _int(lowered.get(f"{prefix}-remaining"))
-            reset = _int(lowered.get(f"{prefix}-reset"))
-            if limit is None or remaining is None or reset is None:
-                continue
-            key = self._key(account, endpoint, window)
-            args = [limit, remaining, reset, _KEY_TTL_S]
-            result = await self._observe(keys=[key], args=args)
-            seen[window] = int(float(result))
-        return seen
+        args: list[str | int] = []
+        for prefix in _WINDOWS.values():
+            values = [lowered.get(f"{prefix}-{part}") for part in ("limit", "remaining", "reset")]
+            numbers = [_int(value) for value in values]
+            if any(number is None for number in numbers):
+                args.extend(["", "", ""])
+            else:
+                args.extend(str(number) for number in numbers)
+        args.extend([_KEY_TTL_S, "1" if reserved else "0"])
+        keys = [self._key(account, endpoint, window) for window in _WINDOWS]
+        keys.append(self._pending_key(account, endpoint))
+        result = await self._observe(keys=keys, args=args)
+        return {
+            window: int(value)
+            for window, value in zip(_WINDOWS, result, strict=True)
+            if int(value) >= 0
+        }
 
     async def exhaust_until(self, account: str, endpoint: str, until: float) -> None:
         """Block a bucket until `until` (a 429 that carried no usable headers)."""
