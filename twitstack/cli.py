@@ -22,7 +22,10 @@ EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 Handler = Callable[[argparse.Namespace, Settings], int]
 
 # Modules that add their own subcommands through `add_commands(subparsers)`.
-COMMAND_MODULES: tuple[str, ...] = ("twitstack.sandbox.xapi.commands",)
+COMMAND_MODULES: tuple[str, ...] = (
+    "twitstack.scraper.commands",
+    "twitstack.sandbox.xapi.commands",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -148,10 +148,12 @@ def configure_logging(
     root.setLevel(level.upper())
     for name in _QUIET_LOGGERS:
         logging.getLogger(name).setLevel(logging.WARNING)
-    # uvicorn's loggers propagate to the root handler; its access log is off by config.
+    # uvicorn's loggers propagate to the root handler; its access log is off by config, and
+    # its lifecycle chatter at INFO repeats our own `<service>.started/stopped` events.
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logging.getLogger(name).handlers.clear()
         logging.getLogger(name).propagate = True
+    logging.getLogger("uvicorn.error").setLevel(max(root.level, logging.WARNING))
 
     structlog.configure(
         processors=[
