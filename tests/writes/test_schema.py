@@ -1,0 +1,67 @@
+"""docs/write-request.schema.json agrees with the decoder on what a valid message is."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from jsonschema import Draft202012Validator
+
+from twitstack.writes.errors import WireFormatError
+from twitstack.writes.models import WriteAction, WriteRequest
+from twitstack.writes.wire import decode_write_request
+
+POLL = {"options": ["a", "b"], "duration_minutes": 60}
+SCHEMA_PATH = Path(__file__).parents[2] / "docs" / "write-request.schema.json"
+GOOD: list[dict[str, Any]] = [
+    dict(WriteRequest(action=WriteAction.TWEET, payload={"text": "hello world"}).to_dict()),
+    {"action": "tweet", "payload": {"text": "hi", "reply": {"in_reply_to_tweet_id": "1"}}},
+    {"action": "tweet", "payload": {"media": {"media_ids": ["1", "2"]}}},
+    {"action": "tweet", "payload": {"text": "q", "poll": POLL}},
+    {"action": "dm", "payload": {"recipient_id": "42", "text": "hi"}, "account": "brand"},
+    {"action": "delete", "payload": {"tweet_id": "9"}, "not_before": "2025-07-14T12:00:00+02:00"},
+    {"action": "tweet", "payload": {"text": "x"}, "source": {"id": "1", "counts": {"likes": 3}}},
+]  # fmt: skip
+BAD: list[dict[str, Any]] = [
+    {"action": "retweet", "payload": {"tweet_id": "1"}},
+    {"action": "tweet", "payload": {"text": "a"}, "extra": True},
+    {"action": "tweet", "payload": {}},
+    {"action": "tweet", "payload": {"text": "a", "quote_tweet_id": "1", "poll": POLL}},
+    {"action": "tweet", "payload": {"media": {"media_ids": ["1", "2", "3", "4", "5"]}}},
+    {"action": "dm", "payload": {"recipient_id": "abc", "text": "hi"}},
+    {"action": "dm", "payload": {"recipient_id": "1", "text": "x" * 10_001}},
+    {"action": "delete", "payload": {"tweet_id": 5}},
+    {"action": "delete", "payload": {"tweet_id": "5"}, "moderation": "executed"},
+    {"action": "delete", "payload": {"tweet_id": "5"}, "revision": 0},
+    {"action": "delete", "payload": {"tweet_id": "5"}, "created_at": "2025-07-14T12:00:00"},
+    {"action": "delete", "payload": {"tweet_id": "5"}, "id": "white space"},
+]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def validator() -> Draft202012Validator:
+    """The published schema, itself checked against the 2020-12 metaschema."""
+    schema = json.loads(SCHEMA_PATH.read_text())
+    Draft202012Validator.check_schema(schema)
+    return Draft202012Validator(schema)
+
+
+@pytest.mark.parametrize("message", GOOD)
+def test_schema_and_decoder_accept(
+    validator: Draft202012Validator, message: dict[str, Any]
+) -> None:
+    """Messages the decoder accepts are valid under the schema."""
+    decode_write_request(json.dumps(message).encode())
+    assert list(validator.iter_errors(message)) == []
+
+
+@pytest.mark.parametrize("message", BAD)
+def test_schema_and_decoder_refuse(
+    validator: Draft202012Validator, message: dict[str, Any]
+) -> None:
+    """Messages the decoder refuses are invalid under the schema too."""
+    with pytest.raises(WireFormatError):
+        decode_write_request(json.dumps(message).encode())
+    assert list(validator.iter_errors(message)) != []
