@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -23,6 +23,18 @@ from twitstack.core.http_server import serve_asgi
 from twitstack.moderation.passwords import PasswordService
 
 Setup = Callable[[Harness], Awaitable[dict[str, Any]]]
+Extra = Callable[[Harness], AbstractAsyncContextManager[Any]]
+
+
+@asynccontextmanager
+async def _nothing(_: Harness) -> AsyncIterator[None]:
+    yield None
+
+
+async def _follow_history(harness: Harness, stop: threading.Event) -> None:
+    """What the service's ingest loop does: keep the history in step with the ledger."""
+    while not stop.is_set():
+        await harness.deps.history.sync_once(block_ms=100)
 
 
 @dataclass(frozen=True)
@@ -35,8 +47,16 @@ class LiveApp:
 
 
 @contextmanager
-def serve_live(redis_url: str, data_dir: Path, setup: Setup, **settings: Any) -> Iterator[LiveApp]:
-    """Serve the app until the block ends; `setup` runs on the app's loop before serving."""
+def serve_live(
+    redis_url: str,
+    data_dir: Path,
+    setup: Setup,
+    *,
+    extra: Extra = _nothing,
+    **settings: Any,
+) -> Iterator[LiveApp]:
+    """Serve the app until the block ends; `setup` runs on the app's loop before serving,
+    and `extra` (e.g. a writer and the fake X API) runs alongside it on the same loop."""
     started: queue.Queue[tuple[int, dict[str, Any]] | BaseException] = queue.Queue()
     calls: queue.Queue[tuple[Callable[[Harness], Awaitable[Any]], queue.Queue[Any]]] = queue.Queue()
     stop = threading.Event()
@@ -47,7 +67,8 @@ def serve_live(redis_url: str, data_dir: Path, setup: Setup, **settings: Any) ->
             redis_url, data_dir, passwords, secure_cookies=False, **settings
         ) as harness:
             info = await setup(harness)
-            async with anyio.create_task_group() as tg:
+            async with extra(harness), anyio.create_task_group() as tg:
+                tg.start_soon(_follow_history, harness, stop)
                 port = await tg.start(
                     partial(serve_asgi, harness.app, host="127.0.0.1", port=0, name="live")
                 )

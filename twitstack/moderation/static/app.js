@@ -30,7 +30,11 @@
               if (id && id === selectedId) row.classList.add("selected");
             });
           }
-          if (live) live.textContent = "live · " + total + " pending · " + new Date().toLocaleTimeString();
+          var shown = document.getElementById("pending-total");
+          if (shown && total !== null) shown.textContent = total;
+          var badge = document.querySelector(".top nav .count");
+          if (badge && total !== null && !table.getAttribute("data-rows-url").match(/[?&](action|account|author|age)=[^&]/)) badge.textContent = total;
+          if (live) live.textContent = "live · updated " + new Date().toLocaleTimeString();
         })
         .catch(function () { if (live) live.textContent = "live updates paused (offline?)"; })
         .then(function () { busy = false; });
