@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -29,10 +29,6 @@ from twitstack.writes.wire import encode_write_request
 SECRETS = {"DEMO_ACCESS": DEFAULT_BEARER_TOKEN, "DEMO_REFRESH": DEFAULT_REFRESH_TOKEN}
 PRIVATE_KEY, PUBLIC_KEY = generate_key_pair()
 SIGNER = ApprovalSigner(PRIVATE_KEY)
-
-
-async def lookup(name: str) -> str | None:
-    return SECRETS.get(name)
 
 
 def writer_settings(
@@ -104,12 +100,20 @@ class WriterHarness:
     async def wait_states(
         self, ids: list[str], states: set[ModerationStatus], *, timeout_s: float = 20
     ) -> None:
-        """Wait until every request is in one of `states`."""
+        """Wait until every request is in one of `states`; on timeout, say which are not."""
+        behind: dict[str, ModerationStatus | None] = {}
 
         async def done() -> bool:
-            return all([await self.state(i) in states for i in ids])
+            records = {r.request.id: r.state for r in await self.ledger.get_many(ids)}
+            behind.clear()
+            behind.update({i: records.get(i) for i in ids if records.get(i) not in states})
+            return not behind
 
-        await wait_until(done, timeout_s=timeout_s)
+        try:
+            await wait_until(done, timeout_s=timeout_s)
+        except TimeoutError:
+            sample = dict(list(behind.items())[:5])
+            raise AssertionError(f"{len(behind)} requests not in {states}: {sample}") from None
 
     async def dead_letters(self) -> list[dict[str, Any]]:
         return [json.loads(item) for item in await self.redis.lrange(keys.DEAD_LETTER, 0, -1)]
@@ -138,8 +142,14 @@ async def running_writer(
     sandbox: RunningSandbox,
     *,
     clock: Callable[[], float] | None = None,
+    secrets: Mapping[str, str] | None = None,
 ) -> AsyncIterator[WriterHarness]:
     """Run a WriterService until the block ends, then stop it gracefully."""
+    known = {**SECRETS, **(secrets or {})}
+
+    async def lookup(name: str) -> str | None:
+        return known.get(name)
+
     service = WriterService(settings, redis, secret=lookup, clock=clock or sandbox.state.clock.now)
     async with anyio.create_task_group() as tg:
         with anyio.fail_after(10):
