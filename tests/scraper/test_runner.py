@@ -9,7 +9,6 @@ import pytest
 
 from twitstack.core.sections.scraper import DraftRuleSpec
 from twitstack.scraper.archive import TweetArchive
-from twitstack.scraper.drafts import REFUSAL_FLAGS
 from twitstack.scraper.jobs import Job
 from twitstack.scraper.lease import JobLease
 from twitstack.writes.keys import WRITE_QUEUE
@@ -153,7 +152,6 @@ async def test_drafts_carry_the_source_tweet_and_flag_refusals(
             outcome = await s.runner.run(_job(draft=rule))
     raw = await redis.lrange(WRITE_QUEUE, 0, -1)
     assert outcome.drafts == len(raw) > 0
-    flags = await redis.hgetall(REFUSAL_FLAGS)
     corpus = fake_x.fake.corpus
     for message in raw:
         request = decode_write_request(message)
@@ -168,4 +166,4 @@ async def test_drafts_carry_the_source_tweet_and_flag_refusals(
         assert source["counts"]["likes"] == synth.likes
         assert request.payload["reply"]["in_reply_to_tweet_id"] == str(synth.id)
         mentions_team = any(m.screen_name == "team" for m in synth.mentions)
-        assert (request.id.encode() in flags) is not mentions_team
+        assert (source.get("refusal") is not None) is not mentions_team

@@ -24,8 +24,6 @@ if TYPE_CHECKING:
     from redis.asyncio import Redis
 
 log = get_logger("twitstack.scraper.drafts")
-# Scraper-owned record of drafts X would refuse: request id -> reason.
-REFUSAL_FLAGS = "twitstack:scraper:draft_refusals"
 _env = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
 
 
@@ -100,6 +98,10 @@ def build_drafts(
             payload["reply"] = {"in_reply_to_tweet_id": str(tweet.id)}
         else:
             payload["quote_tweet_id"] = str(tweet.id)
+        refusal = refusal_reason(rule, tweet)
+        source = source_record(tweet, job=job, scraped_at=now)
+        if refusal is not None:
+            source["refusal"] = refusal
         request = WriteRequest(
             action=WriteAction.TWEET,
             payload=payload,
@@ -107,25 +109,23 @@ def build_drafts(
             moderation=ModerationStatus.PENDING,
             account=rule.writer_account,
             author=f"scraper:{job}",
-            source=source_record(tweet, job=job, scraped_at=now),
+            source=source,
         )
         try:
             validate_request(request)
         except PayloadError as exc:
             log.warning("scraper.draft_invalid", job=job, tweet_id=tweet.id, error=str(exc))
             continue
-        drafts.append(Draft(request, refusal_reason(rule, tweet)))
+        drafts.append(Draft(request, refusal))
     return drafts
 
 
 async def push_drafts(redis: Redis, drafts: Sequence[Draft]) -> None:
-    """RPUSH the drafts onto write_queue in the writer's wire format (and flag refusals)."""
+    """RPUSH the drafts onto write_queue in the writer's wire format."""
     if not drafts:
         return
     async with redis.pipeline(transaction=True) as pipe:
         for draft in drafts:
-            if draft.refusal is not None:
-                pipe.hset(REFUSAL_FLAGS, draft.request.id, draft.refusal)
             pipe.rpush(WRITE_QUEUE, encode_write_request(draft.request))
         await pipe.execute()
 

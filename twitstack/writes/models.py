@@ -31,6 +31,8 @@ SOURCE_FIELDS: Mapping[str, type | tuple[type, ...]] = {
     "created_at": str,
     "scraped_at": str,
     "job": str,
+    # Why X would refuse the draft (e.g. a reply to an author who never mentioned the account).
+    "refusal": str,
 }
 MAX_SOURCE_STRING_CHARS = 20_000
 
