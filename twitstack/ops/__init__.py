@@ -1,0 +1,1 @@
+"""Operator tools: `twitstack doctor`, `enqueue`, `queue stats` and `dlq list|retry|purge`."""

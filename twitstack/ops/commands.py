@@ -1,0 +1,75 @@
+"""`add_commands`: registers `doctor`, `enqueue`, `queue` and `dlq` with the main parser."""
+
+from __future__ import annotations
+
+import argparse
+
+from twitstack.ops import queue_commands
+from twitstack.writes.models import WriteAction
+
+DEFAULT_DLQ_LIMIT = 50
+
+
+def _positive(value: str) -> int:
+    number = int(value)
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer of at least 1, found {value}")
+    return number
+
+
+def _add_request_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--account", metavar="NAME", help="X account (default: writer's default)")
+    parser.add_argument("--not-before", metavar="ISO", help="earliest time, e.g. 2030-01-01T09:00Z")
+    parser.add_argument("--expires-at", metavar="ISO", help="drop the request if not sent by then")
+    parser.add_argument("--author", metavar="NAME", help="author shown to moderators")
+
+
+def _add_enqueue(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    enqueue = sub.add_parser("enqueue", help="put a write request on write_queue (pending)")
+    kinds = enqueue.add_subparsers(dest="action", required=True, metavar="ACTION")
+    tweet = kinds.add_parser(WriteAction.TWEET.value, help="post a tweet")
+    tweet.add_argument("text", metavar="TEXT", help="the tweet's text ('-' reads stdin)")
+    tweet.add_argument("--reply-to", metavar="ID", help="id of the tweet this replies to")
+    tweet.add_argument("--quote", metavar="ID", help="id of the tweet this quotes")
+    dm = kinds.add_parser(WriteAction.DM.value, help="send a direct message")
+    dm.add_argument("recipient_id", metavar="RECIPIENT_ID")
+    dm.add_argument("text", metavar="TEXT", help="the message ('-' reads stdin)")
+    delete = kinds.add_parser(WriteAction.DELETE.value, help="delete a tweet")
+    delete.add_argument("tweet_id", metavar="TWEET_ID")
+    for parser in (tweet, dm, delete):
+        _add_request_options(parser)
+        parser.set_defaults(handler=queue_commands.enqueue_command)
+
+
+def _add_queue(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    queue = sub.add_parser("queue", help="inspect the write queue")
+    actions = queue.add_subparsers(dest="queue_command", required=True, metavar="ACTION")
+    stats = actions.add_parser("stats", help="depths, requests per state, oldest ages")
+    stats.add_argument("--json", action="store_true", help="machine-readable output")
+    stats.set_defaults(handler=queue_commands.stats_command)
+
+
+def _add_dlq(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    dlq = sub.add_parser("dlq", help="list, retry or purge dead letters (audited)")
+    actions = dlq.add_subparsers(dest="dlq_command", required=True, metavar="ACTION")
+    listing = actions.add_parser("list", help="dead letters with reason and a short preview")
+    listing.add_argument("--limit", type=_positive, default=DEFAULT_DLQ_LIMIT, metavar="N")
+    listing.add_argument("--json", action="store_true", help="machine-readable output")
+    listing.set_defaults(handler=queue_commands.dlq_list_command)
+    changes = (
+        ("retry", "push the original message back onto write_queue", "dlq_retry_command"),
+        ("purge", "remove the entry for good", "dlq_purge_command"),
+    )
+    for name, help_text, handler in changes:
+        change = actions.add_parser(name, help=help_text)
+        target = change.add_mutually_exclusive_group(required=True)
+        target.add_argument("entry_id", nargs="?", metavar="ID", help="id from `dlq list`")
+        target.add_argument("--all", action="store_true", help="every dead letter")
+        change.set_defaults(handler=getattr(queue_commands, handler))
+
+
+def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Register the operator commands with the main parser."""
+    _add_enqueue(subparsers)
+    _add_queue(subparsers)
+    _add_dlq(subparsers)
