@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
+from twitstack.core.config import Settings
 from twitstack.core.sections.scraper import ScraperSettings
 from twitstack.core.sections.writer import WriterSettings
 
@@ -163,7 +164,11 @@ def test_prometheus_scrapes_the_ports_the_services_listen_on() -> None:
     }
     assert ports["twitstack-writer"] == {WriterSettings().metrics_port}
     assert ports["twitstack-scraper"] == {ScraperSettings().metrics_port}
-    assert ports["twitstack-moderation"] == {8000}
+    assert ports["twitstack-moderation"] == {Settings.model_fields["api_port"].default}
+    moderation = next(
+        j for j in config["scrape_configs"] if j["job_name"] == "twitstack-moderation"
+    )
+    assert moderation.get("metrics_path", "/metrics") == "/metrics"
     assert config["rule_files"] == ["alerts.yml"]
 
 
