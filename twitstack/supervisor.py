@@ -31,31 +31,27 @@ SERVICE_NAMES = ("scraper", "writer", "moderation")
 HANDLED_SIGNALS = (signal.SIGINT, signal.SIGTERM)  # Ctrl+C, and systemd's stop
 
 
+def _build_scraper(context: ServiceContext) -> Service:
+    from twitstack.scraper.service import build_scraper_service
+
+    return build_scraper_service(context)
+
+
+def _build_writer(context: ServiceContext) -> Service:
+    from twitstack.writer.service import build_writer_service
+
+    return build_writer_service(context)
+
+
+def _build_moderation(context: ServiceContext) -> Service:
+    from twitstack.moderation.service import build_moderation_service
+
+    return build_moderation_service(context)
+
+
 def default_catalog() -> dict[str, ServiceBuilder]:
-    """The real services, imported only when the daemon runs."""
-    catalog: dict[str, ServiceBuilder] = {}
-    try:
-        from twitstack.scraper.service import build_scraper_service
-
-        catalog["scraper"] = build_scraper_service
-    except ModuleNotFoundError as exc:
-        if not (exc.name or "").startswith("twitstack.scraper"):
-            raise
-    try:
-        from twitstack.writer.service import build_writer_service
-
-        catalog["writer"] = build_writer_service
-    except ModuleNotFoundError as exc:
-        if not (exc.name or "").startswith("twitstack.writer"):
-            raise
-    try:
-        from twitstack.moderation.service import build_moderation_service
-
-        catalog["moderation"] = build_moderation_service
-    except ModuleNotFoundError as exc:
-        if not (exc.name or "").startswith("twitstack.moderation"):
-            raise
-    return catalog
+    """The real services; each is imported only when selected (`--only writer` skips twscrape)."""
+    return {"scraper": _build_scraper, "writer": _build_writer, "moderation": _build_moderation}
 
 
 def prepare_data_dir(settings: Settings) -> None:
@@ -224,6 +220,26 @@ class Supervisor:
             )
 
 
+def trust_local_approver(settings: Settings, names: Sequence[str]) -> Settings:
+    """Let a writer in this process accept the approvals of the moderation service beside it.
+
+    With both services in one process and no writer keys configured, the writer trusts the
+    moderation service's public key (created in data_dir on first use), so a single-host
+    `twitstack run` works without copying keys around. Configured keys are never replaced.
+    """
+    if not {"writer", "moderation"} <= set(names) or settings.writer.approval_public_keys:
+        return settings
+    from twitstack.moderation.keyfiles import approval_private_key
+    from twitstack.writes.signing import load_private_key, public_key_to_base64
+
+    prepare_data_dir(settings)
+    key_text, _ = approval_private_key(settings.moderation, settings.state_dir)
+    public = public_key_to_base64(load_private_key(key_text).public_key())
+    log.info("supervisor.local_approver_trusted", public_key=public)
+    writer = settings.writer.model_copy(update={"approval_public_keys": (public,)})
+    return settings.model_copy(update={"writer": writer})
+
+
 def select_services(catalog: Mapping[str, ServiceBuilder], only: Sequence[str] | None) -> list[str]:
     """The service names to run, in catalog order; `only` is validated by the CLI."""
     return [name for name in catalog if not only or name in only]
@@ -258,6 +274,7 @@ async def run_daemon(
     """Open shared resources, build the selected services and supervise them until stopped."""
     catalog = default_catalog() if catalog is None else catalog
     names = select_services(catalog, only)
+    settings = trust_local_approver(settings, names)
     async with open_shared_resources(settings, redis=redis) as context:
         services = [catalog[name](context) for name in names]
         supervisor = Supervisor(
