@@ -87,3 +87,29 @@ async def test_projection_follows_state_changes(mod: Harness) -> None:
     )
     assert row is not None
     assert (row["state"], row["last_reason"]) == ("rejected", "no")
+
+
+async def test_state_counts_match_the_rows_through_transitions(mod: Harness) -> None:
+    """The trigger-kept counts equal count(*) per state after inserts, moves and re-ingest."""
+    ids = await _record(mod, 6)
+    await mod.deps.history.catch_up()
+    for request_id in ids[:2]:
+        await mod.deps.decisions.ledger.transition(
+            request_id,
+            ModerationStatus.REJECTED,
+            from_states=[ModerationStatus.PENDING],
+            actor="mo",
+            reason="no",
+        )
+    await mod.deps.history.catch_up()
+    await mod.deps.db.execute("UPDATE ingest_cursor SET last_id = '0-0'")
+    await mod.deps.history.catch_up()
+    actual = dict(
+        (r[0], r[1])
+        for r in await mod.deps.db.fetchall("SELECT state, count(*) FROM requests GROUP BY state")
+    )
+    kept = dict(
+        (r[0], r[1])
+        for r in await mod.deps.db.fetchall("SELECT state, n FROM state_counts WHERE n")
+    )
+    assert kept == actual == {"pending": 4, "rejected": 2}

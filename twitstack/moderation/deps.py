@@ -18,6 +18,7 @@ from twitstack.moderation.decisions import RequestDecisions
 from twitstack.moderation.history import HistoryIngester
 from twitstack.moderation.metrics import ModerationMetrics
 from twitstack.moderation.passwords import PasswordService
+from twitstack.moderation.queries import FilterOptions
 from twitstack.moderation.security import LoginThrottle
 from twitstack.moderation.sessions import SessionStore
 from twitstack.moderation.tokens import TokenIssuer
@@ -67,6 +68,7 @@ class ModerationDeps:
     history: HistoryIngester
     decisions: RequestDecisions
     dead_letters: DeadLetterBox
+    filter_options: FilterOptions
     known_accounts: tuple[str, ...] = ()
 
     @property

@@ -22,6 +22,7 @@ from twitstack.moderation.deps import ModerationDeps
 from twitstack.moderation.history import HistoryIngester
 from twitstack.moderation.metrics import ModerationMetrics
 from twitstack.moderation.passwords import PasswordService
+from twitstack.moderation.queries import FilterOptions
 from twitstack.moderation.security import LoginThrottle
 from twitstack.moderation.sessions import SessionStore
 from twitstack.moderation.tokens import TokenIssuer
@@ -106,5 +107,6 @@ async def open_moderation_deps(
             history=history,
             decisions=decisions,
             dead_letters=DeadLetterBox(redis),
+            filter_options=FilterOptions(db, clock),
             known_accounts=known_accounts,
         )

@@ -19,7 +19,6 @@ from twitstack.moderation.queries import (
     RequestFilter,
     RequestQueryset,
     count_in_state,
-    distinct_values,
     events_for,
 )
 from twitstack.moderation.roles import Role
@@ -60,8 +59,8 @@ async def queue_page(request: Request) -> Response:
     context.update(
         {
             "nav": "queue",
-            "accounts": await distinct_values(deps.db, "account", "pending"),
-            "authors": await distinct_values(deps.db, "author", "pending"),
+            "accounts": await deps.filter_options.values("account"),
+            "authors": await deps.filter_options.values("author"),
             "ages": [(key, _AGE_LABELS[key]) for key in AGES],
             "refresh_ms": int(deps.settings.queue_refresh_interval_s * 1000),
             "rows_url": "/queue/rows?" + urlencode(dict(request.query_params)),
