@@ -9,10 +9,23 @@ from twitstack.writer.executor import RequestExecutor
 from twitstack.writer.journal import WriterJournal
 from twitstack.writer.metrics import WriterMetrics
 from twitstack.writes.ledger_types import LedgerRecord
-from twitstack.writes.models import ModerationStatus, WriteRequest
+from twitstack.writes.models import ModerationStatus, WriteRequest, utcnow
 
 S = ModerationStatus
 _log = get_logger("twitstack.writer.intake")
+
+
+def fresh_record(request: WriteRequest) -> LedgerRecord:
+    """The ledger record `record()` just created for `request`."""
+    return LedgerRecord(
+        request=request,
+        attempt=0,
+        sending_started_at=None,
+        updated_at=utcnow(),
+        last_actor="",
+        last_reason="received",
+        result=None,
+    )
 
 
 class RequestIntake:
@@ -36,8 +49,12 @@ class RequestIntake:
         self._metrics = metrics
         self._require_approval = require_approval
 
-    async def accept(self, request: WriteRequest) -> LedgerRecord | None:
-        """Record `request` once; return the ledger record if it is approved and due now."""
+    async def accept(self, request: WriteRequest) -> tuple[LedgerRecord, bool] | None:
+        """Record `request` once; the ledger record if it is approved and due now.
+
+        The flag says whether that record's approval was already verified here (it is this very
+        message), so the executor need not verify it twice.
+        """
         ledger = self._journal.ledger
         actor = self._journal.actor
         if request.moderation is S.APPROVED:
@@ -62,6 +79,9 @@ class RequestIntake:
             self._journal.log_recorded(request, "received")
         if recorded.scheduled:
             return None
+        if recorded.created and request.moderation is S.APPROVED:
+            # The ledger now holds exactly this (already verified) message: no need to read it.
+            return fresh_record(request), self._require_approval
         record = await ledger.get(request.id)
         if record is None:
             return None
@@ -73,4 +93,4 @@ class RequestIntake:
             record = await ledger.get(request.id) if moved.ok else None
         if record is None or record.state is not S.APPROVED:
             return None
-        return record
+        return record, False

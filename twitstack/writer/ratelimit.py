@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
@@ -177,26 +178,50 @@ class AccountPauses:
     """Accounts the writer must not act for, shared by every replica."""
 
     def __init__(
-        self, redis: Redis, *, clock: Callable[[], float], prefix: str = "twitstack:writer"
+        self,
+        redis: Redis,
+        *,
+        clock: Callable[[], float],
+        prefix: str = "twitstack:writer",
+        cache_s: float = 1.0,
     ) -> None:
         self._redis = redis
         self._clock = clock
         self._prefix = prefix
+        self._cache_s = cache_s
+        self._seen: dict[str, tuple[float, AccountPause | None]] = {}
 
     def _key(self, account: str) -> str:
         return f"{self._prefix}:paused:{account}"
 
     async def pause(self, account: str, reason: str, until: float | None = None) -> None:
         """Take `account` out of service until `until` (or until `resume`)."""
+        self._seen.pop(account, None)
         until_text = repr(until) if until is not None else ""
         await self._redis.hset(self._key(account), mapping={"reason": reason, "until": until_text})
 
     async def resume(self, account: str) -> bool:
         """Put `account` back in service; True if it was paused."""
+        self._seen.pop(account, None)
         return bool(await self._redis.delete(self._key(account)))
 
     async def paused(self, account: str) -> AccountPause | None:
-        """The pause in force for `account`, if any (expired pauses are cleared)."""
+        """The pause in force for `account`, if any (expired pauses are cleared).
+
+        Answers are reused for `cache_s`: a pause another replica sets is seen that late, which
+        costs at most a few requests that X refuses the same way.
+        """
+        seen = self._seen.get(account)
+        now = time.monotonic()
+        if seen is not None and now - seen[0] < self._cache_s:
+            pause = seen[1]
+            if pause is None or pause.until is None or pause.until > self._clock():
+                return pause
+        found = await self._read(account)
+        self._seen[account] = (now, found)
+        return found
+
+    async def _read(self, account: str) -> AccountPause | None:
         raw = await self._redis.hgetall(self._key(account))
         if not raw:
             return None

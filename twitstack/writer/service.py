@@ -235,9 +235,10 @@ class WriterService:
             _log.warning("writer.message_dead_lettered", reason=exc.reason_code, field=exc.field)
             return
         try:
-            record = await self.intake.accept(request)
-            if record is not None:
-                await self.executor.execute(record)
+            accepted = await self.intake.accept(request)
+            if accepted is not None:
+                record, checked = accepted
+                await self.executor.execute(record, approval_checked=checked)
         except (RedisError, OSError):
             raise
         except Exception as exc:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+import time
 import warnings
 from collections.abc import Awaitable, Callable, Generator, Sequence
 from dataclasses import dataclass
@@ -119,6 +120,7 @@ class TokenManager:
         leeway_s: float = 60.0,
         lock_ttl_s: float = 30.0,
         metrics: WriterMetrics | None = None,
+        cache_s: float = 5.0,
     ) -> None:
         self._redis = redis
         self._client = client
@@ -134,6 +136,8 @@ class TokenManager:
         self._local_locks: dict[str, anyio.Lock] = {}
         self._oauth1: dict[str, AccountAuth] = {}
         self._metrics = metrics
+        self._cache_s = cache_s
+        self._cache: dict[str, tuple[float, _Stored]] = {}
 
     def _key(self, account: str) -> str:
         return f"{self._prefix}:token:{account}"
@@ -156,7 +160,7 @@ class TokenManager:
         account = self._config(name)
         if account.auth == "oauth1":
             return await self._oauth1_auth(account)
-        stored = await self._load(account)
+        stored = await self._cached(account)
         if stored.expires_at is not None and stored.expires_at - self._leeway_s <= self._clock():
             return await self.refresh(name, stored.access_token)
         return self._as_auth(name, stored)
@@ -184,6 +188,15 @@ class TokenManager:
             name, "oauth2", BearerAuth(stored.access_token), stored.access_token, stored.expires_at
         )
 
+    async def _cached(self, account: XAccountSettings) -> _Stored:
+        # Re-read Redis at most every cache_s: a pair another replica rotated is picked up then,
+        # or at once when X answers 401 to the old token (refresh() always reads Redis).
+        hit = self._cache.get(account.name)
+        now = time.monotonic()
+        if hit is not None and now - hit[0] < self._cache_s:
+            return hit[1]
+        return await self._load(account)
+
     async def _load(self, account: XAccountSettings) -> _Stored:
         key = self._key(account.name)
         raw = await self._redis.hgetall(key)
@@ -198,11 +211,13 @@ class TokenManager:
             raw = await self._redis.hgetall(key)
         fields = {_text(k): _text(v) for k, v in raw.items()}
         expires = fields.get("expires_at", "")
-        return _Stored(
+        stored = _Stored(
             access_token=fields["access_token"],
             refresh_token=fields.get("refresh_token", ""),
             expires_at=float(expires) if expires else None,
         )
+        self._cache[account.name] = (time.monotonic(), stored)
+        return stored
 
     async def refresh(self, name: str, failed_access_token: str | None) -> AccountAuth:
         """Replace the access token X refused (or that is expiring), once across all replicas.
@@ -275,4 +290,6 @@ class TokenManager:
             self._metrics.token_refreshes.labels(account=account.name).inc()
             self._metrics.token_expiry.labels(account=account.name).set(expires_at)
         _log.info("writer.token_refreshed", account=account.name, expires_at=expires_at)
-        return _Stored(tokens.access_token, tokens.refresh_token, expires_at)
+        fresh = _Stored(tokens.access_token, tokens.refresh_token, expires_at)
+        self._cache[account.name] = (time.monotonic(), fresh)
+        return fresh
