@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 
 from twitstack.ops import queue_commands
+from twitstack.ops.doctor import doctor_command
+from twitstack.ops.doctor_report import DEFAULT_TIMEOUT_S
 from twitstack.writes.models import WriteAction
 
 DEFAULT_DLQ_LIMIT = 50
@@ -22,6 +24,18 @@ def _add_request_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--not-before", metavar="ISO", help="earliest time, e.g. 2030-01-01T09:00Z")
     parser.add_argument("--expires-at", metavar="ISO", help="drop the request if not sent by then")
     parser.add_argument("--author", metavar="NAME", help="author shown to moderators")
+
+
+def _add_doctor(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    doctor = sub.add_parser("doctor", help="check config, Redis, X accounts, clocks, ports, dirs")
+    doctor.add_argument(
+        "--timeout",
+        type=float,
+        default=DEFAULT_TIMEOUT_S,
+        metavar="S",
+        help=f"limit for each network check in seconds (default {DEFAULT_TIMEOUT_S:g})",
+    )
+    doctor.set_defaults(handler=doctor_command)
 
 
 def _add_enqueue(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -70,6 +84,7 @@ def _add_dlq(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Register the operator commands with the main parser."""
+    _add_doctor(subparsers)
     _add_enqueue(subparsers)
     _add_queue(subparsers)
     _add_dlq(subparsers)
