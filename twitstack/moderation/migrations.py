@@ -106,6 +106,9 @@ CREATE TABLE state_counts (
     n INTEGER NOT NULL
 );
 INSERT INTO state_counts (state, n) SELECT state, count(*) FROM requests GROUP BY state;
+-- Covering indexes for the queue's author/account filters and their drop-downs.
+CREATE INDEX requests_by_state_author ON requests(state, author);
+CREATE INDEX requests_by_state_account ON requests(state, account);
 CREATE TRIGGER requests_count_insert AFTER INSERT ON requests
 BEGIN
     INSERT INTO state_counts (state, n) VALUES (NEW.state, 1)

@@ -1,0 +1,54 @@
+"""ModerationService under the supervisor's seam: serves, follows the ledger, stops."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import anyio
+import httpx
+import pytest
+from redis.asyncio import Redis
+
+from twitstack.core.config import Settings
+from twitstack.core.service import ServiceContext
+from twitstack.moderation.service import build_moderation_service
+from twitstack.writes.ledger import RequestLedger
+from twitstack.writes.models import WriteAction, WriteRequest
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_service_serves_and_ingests_until_stopped(
+    redis_url: str, tmp_path: Path, make_settings: Callable[..., Settings]
+) -> None:
+    settings = make_settings(
+        api_host="127.0.0.1",
+        api_port=0,
+        data_dir=tmp_path,
+        moderation={"secure_cookies": False, "history_poll_block_ms": 50},
+    )
+    redis = Redis.from_url(redis_url)
+    service = build_moderation_service(ServiceContext(settings, redis, tmp_path))
+    assert service.metrics_port is None
+    try:
+        async with anyio.create_task_group() as tg:
+            with anyio.fail_after(10):
+                await tg.start(lambda task_status: service.run(task_status=task_status))
+            base = f"http://127.0.0.1:{service.bound_port}"
+            request = WriteRequest(action=WriteAction.TWEET, payload={"text": "hi"}, author="a")
+            await RequestLedger(redis).record(request, actor="a")
+            async with httpx.AsyncClient(base_url=base) as client:
+                assert (await client.get("/healthz")).json() == {"status": "ok"}
+                assert (await client.get("/readyz")).status_code == 200
+                with anyio.fail_after(10):
+                    for _ in range(200):
+                        metrics = (await client.get("/metrics")).text
+                        if "twitstack_moderation_pending_requests 1.0" in metrics:
+                            break
+                        await anyio.sleep(0.05)
+                    else:
+                        raise AssertionError("the service never ingested the new request")
+            service.request_stop()
+    finally:
+        await redis.aclose()
