@@ -291,3 +291,37 @@ def test_doctor_command_prints_one_line_per_check_and_a_summary(
     assert any(line.startswith("[warn] x accounts: none configured") for line in out)
     assert out[-1].endswith("failed")
     assert "doctor found problems" in captured.err
+
+
+async def test_token_expiry_from_the_token_store(
+    doctor_settings: Callable[..., Settings], sandbox: XApiSandbox, durable_redis: RedisServer
+) -> None:
+    """After a refresh the store knows the expiry; without a way to refresh, 2 h left is a warn."""
+    import httpx
+    from redis.asyncio import Redis
+
+    from twitstack.core.sections.writer import XAccountSettings
+    from twitstack.writer.tokens import TokenManager
+    from twitstack.writer.xapi_client import XApiClient
+
+    redis = Redis.from_url(durable_redis.url)
+    try:
+        async with httpx.AsyncClient() as http:
+            manager = TokenManager(
+                redis,
+                XApiClient(http, base_url=sandbox.base_url),
+                [XAccountSettings(**MAIN)],
+                clock=time.time,
+                secret=_secret,
+            )
+            with anyio.fail_after(10):
+                await manager.refresh("main", DEFAULT_BEARER_TOKEN)
+    finally:
+        await redis.aclose()
+    line = _line(await _doctor(doctor_settings(accounts=(MAIN,))), "x account main")
+    assert line.status is CheckStatus.OK, line
+    assert "token valid for 120 min" in line.message
+    stuck = {k: v for k, v in MAIN.items() if k not in ("refresh_token_secret", "client_id")}
+    line = _line(await _doctor(doctor_settings(accounts=(stuck,))), "x account main")
+    assert line.status is CheckStatus.WARN
+    assert "token expires in 2.0 h and cannot be refreshed" in line.message
