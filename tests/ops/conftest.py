@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Awaitable, Callable, Iterator
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import anyio
 import pytest
@@ -52,6 +52,3 @@ def sync_redis(redis_url: str) -> Iterator[redis.Redis]:
 def lines(text: str) -> list[str]:
     """Non-empty lines of captured output."""
     return [line for line in text.splitlines() if line.strip()]
-
-
-__all__: list[Any] = ["invoke", "lines", "run_async"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sqlite3
 import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -75,8 +76,11 @@ def _run(work: Callable[[], Awaitable[int]]) -> int:
         return anyio.run(work)
     except RedisUnavailableError as exc:
         return _fail(str(exc))
-    except (RedisError, OSError) as exc:
-        return _fail(f"Redis failed mid-command ({type(exc).__name__}: {exc}); nothing was lost")
+    except RedisError as exc:
+        return _fail(f"Redis failed mid-command ({type(exc).__name__}: {exc})")
+    except (OSError, sqlite3.Error) as exc:
+        # The data directory or the moderation database (the audit log) is not usable.
+        return _fail(f"{type(exc).__name__}: {exc}")
 
 
 def _text_arg(value: str) -> str:
