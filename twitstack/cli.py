@@ -23,6 +23,8 @@ Handler = Callable[[argparse.Namespace, Settings], int]
 
 # Modules that add their own subcommands through `add_commands(subparsers)`.
 COMMAND_MODULES: tuple[str, ...] = (
+    "twitstack.demo.commands",
+    "twitstack.moderation.commands",
     "twitstack.scraper.commands",
     "twitstack.sandbox.xapi.commands",
 )

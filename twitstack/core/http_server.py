@@ -30,7 +30,9 @@ class _EmbeddedServer(uvicorn.Server):
 def bind_socket(host: str, port: int, *, name: str) -> socket.socket:
     """Bind a listening TCP socket, turning "address in use" into a one-line error."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # IPPROTO_TCP explicitly: asyncio only sets TCP_NODELAY on sockets whose protocol says
+    # TCP, and without it a response written in two parts stalls ~40 ms (Nagle + delayed ACK).
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))

@@ -1,0 +1,122 @@
+"""`twitstack demo` as a newcomer runs it: one command, log in, approve, see the post, Ctrl-C."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import free_port
+
+pytestmark = pytest.mark.slow
+_CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+_LOGIN = re.compile(r"log in as\s+(\S+) / (\S+)")
+_XAPI = re.compile(r"fake X API\s+(http://\S+)/_sandbox/posts")
+_REQUEST_LINK = re.compile(r'href="/requests/([0-9a-f]{32})"')
+SEEDED_TWEET = "Shipping twitstack today"
+
+
+def read_banner(proc: subprocess.Popen[str], timeout_s: float = 60) -> str:
+    """stdout up to the end of the banner (the line that says how to approve)."""
+    assert proc.stdout is not None
+    deadline = time.monotonic() + timeout_s
+    seen: list[str] = []
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        seen.append(line)
+        if line.startswith("Approve a request in the UI"):
+            return "".join(seen)
+    raise AssertionError("demo printed no banner:\n" + "".join(seen[-40:]))
+
+
+def form_fields(html: str, action: str) -> dict[str, str]:
+    """The hidden inputs of the form posting to `action`, as a browser would submit them."""
+    start = html.index(f'action="{action}"')
+    form = html[start : html.index("</form>", start)]
+    return dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', form))
+
+
+def csrf(html: str) -> str:
+    found = _CSRF.search(html)
+    assert found is not None
+    return found.group(1)
+
+
+def test_demo_approve_posts_to_fake_x_and_ctrl_c_exits_0(tmp_path: Path) -> None:
+    """Log in with the printed password, approve a seeded request, find it at the fake X."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TWITSTACK_")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "twitstack", "demo", "--port", str(port)],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        banner = read_banner(proc)
+        login = _LOGIN.search(banner)
+        xapi = _XAPI.search(banner)
+        assert login is not None
+        assert xapi is not None
+        base = f"http://127.0.0.1:{port}"
+        with httpx.Client(base_url=base, timeout=10, follow_redirects=False) as ui:
+            form = ui.get("/login")
+            answer = ui.post(
+                "/login",
+                data={
+                    "username": login.group(1),
+                    "password": login.group(2),
+                    "csrf_token": csrf(form.text),
+                },
+            )
+            assert answer.status_code == 303, answer.text
+            request_id, detail_html = None, ""
+            deadline = time.monotonic() + 30
+            while request_id is None and time.monotonic() < deadline:
+                queue = ui.get("/queue")
+                assert queue.status_code == 200
+                for candidate in _REQUEST_LINK.findall(queue.text):
+                    page = ui.get(f"/requests/{candidate}")
+                    if SEEDED_TWEET in page.text:
+                        request_id, detail_html = candidate, page.text
+                if request_id is None:
+                    time.sleep(0.2)
+            assert request_id is not None, "the seeded tweet never reached the queue"
+            action = f"/requests/{request_id}/approve"
+            approved = ui.post(action, data=form_fields(detail_html, action))
+            assert approved.status_code == 303, approved.text
+            assert "error" not in approved.headers["location"], approved.headers["location"]
+
+            posts: list[dict[str, object]] = []
+            deadline = time.monotonic() + 30
+            while not posts and time.monotonic() < deadline:
+                posts = httpx.get(f"{xapi.group(1)}/_sandbox/posts", timeout=5).json()["posts"]
+                if not posts:
+                    time.sleep(0.2)
+            assert len(posts) == 1, posts
+            post_id = str(posts[0]["id"])
+
+            deadline = time.monotonic() + 30
+            history = ""
+            while post_id not in history and time.monotonic() < deadline:
+                history = ui.get("/history").text
+                if post_id not in history:
+                    time.sleep(0.2)
+            assert post_id in history, "the history page does not show the post id"
+        proc.send_signal(signal.SIGINT)
+        output, _ = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, output[-3000:]
+    assert login.group(2) not in output.split("Approve a request in the UI")[-1]

@@ -1,0 +1,175 @@
+"""The whole daemon with nothing installed: fakeredis, the fake X API and GraphQL on loopback."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import anyio
+from anyio.abc import TaskStatus
+
+from twitstack.core.config import Settings
+from twitstack.core.http_server import serve_asgi
+from twitstack.core.logging import get_logger, register_secret
+from twitstack.core.service import ServiceContext
+from twitstack.demo.fake_redis import BlockingFakeRedis
+from twitstack.demo.seed import SAMPLE_REQUESTS, seed_admin, seed_requests, seed_scraper_accounts
+from twitstack.sandbox.graphql import GraphQLFake, SynthCorpus
+from twitstack.sandbox.graphql import create_app as create_graphql_app
+from twitstack.sandbox.xapi import DEFAULT_BEARER_TOKEN, open_xapi_sandbox
+from twitstack.supervisor import Supervisor, default_catalog, prepare_data_dir
+from twitstack.writes.signing import generate_key_pair
+
+log = get_logger("twitstack.demo")
+
+# The environment variable holding the demo account's token, named by writer.accounts.
+TOKEN_SECRET_NAME = "TWITSTACK_DEMO_X_ACCESS_TOKEN"
+DEMO_USER_ID = "1000"  # the sandbox's default user, @twitstack_demo
+
+
+@dataclass(frozen=True)
+class DemoOptions:
+    """What `twitstack demo` can be told."""
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    data_dir: Path | None = None
+    scrape_interval_s: float = 60.0
+
+
+@dataclass(frozen=True)
+class DemoEndpoints:
+    """Where the running demo can be reached, and the admin's one-time password."""
+
+    ui_url: str
+    metrics_urls: dict[str, str]
+    x_api_url: str
+    graphql_url: str
+    data_dir: Path
+    admin_user: str
+    admin_password: str
+
+
+def demo_settings(
+    options: DemoOptions, *, data_dir: Path, x_api_url: str, graphql_url: str
+) -> Settings:
+    """Settings for the embedded run: loopback only, keys generated, the fake X as X."""
+    private_key, public_key = generate_key_pair()
+    register_secret(private_key)
+    values: dict[str, Any] = {
+        "data_dir": data_dir,
+        "api_host": options.host,
+        "api_port": options.port,
+        "supervisor": {"metrics_host": options.host, "shutdown_grace_s": 5},
+        "writer": {
+            "x_api_base_url": x_api_url,
+            "metrics_port": 0,
+            "approval_public_keys": [public_key],
+            # The fake answers at once: ambiguous outcomes can be settled quickly.
+            "reconcile_grace_s": 5,
+            "accounts": [
+                {
+                    "name": "default",
+                    "user_id": DEMO_USER_ID,
+                    "auth": "oauth2",
+                    "access_token_secret": TOKEN_SECRET_NAME,
+                }
+            ],
+        },
+        "moderation": {
+            "approval_private_key": private_key,
+            # The demo serves plain http on loopback, where browsers drop Secure cookies.
+            "secure_cookies": False,
+        },
+        "scraper": {
+            "metrics_port": 0,
+            "graphql_url_override": graphql_url,
+            "account_wait_timeout_s": 5,
+            "jobs": [
+                {
+                    "name": "python-watch",
+                    "kind": "search",
+                    "target": "python",
+                    "interval_s": options.scrape_interval_s,
+                    "limit": 40,
+                    "draft": {
+                        "action": "reply",
+                        "template": "Thanks @{{ tweet.author }}, we read this one!",
+                        "as_account": "twitstack_demo",
+                        "match_any": ["release", "bug"],
+                        "max_per_run": 3,
+                    },
+                }
+            ],
+        },
+    }
+    return Settings(_env_file=None, **values)
+
+
+async def run_demo(
+    options: DemoOptions,
+    *,
+    announce: Callable[[DemoEndpoints], None],
+    task_status: TaskStatus[DemoEndpoints] = anyio.TASK_STATUS_IGNORED,
+) -> None:
+    """Start everything, seed it, announce where to go, and run until SIGINT/SIGTERM."""
+    data_dir = options.data_dir or Path(tempfile.mkdtemp(prefix="twitstack-demo-"))
+    os.environ[TOKEN_SECRET_NAME] = DEFAULT_BEARER_TOKEN
+    redis = BlockingFakeRedis()
+    async with open_xapi_sandbox(host=options.host) as xapi, anyio.create_task_group() as tg:
+        graphql = GraphQLFake(SynthCorpus.generate(seed=2026, users=16, tweets=300))
+        graphql_port: int = await tg.start(
+            partial(
+                serve_asgi,
+                create_graphql_app(graphql),
+                host=options.host,
+                port=0,
+                name="graphql-sandbox",
+            )
+        )
+        graphql_url = f"http://{options.host}:{graphql_port}"
+        settings = demo_settings(
+            options, data_dir=data_dir, x_api_url=xapi.base_url, graphql_url=graphql_url
+        )
+        prepare_data_dir(settings)
+        admin_password = secrets.token_urlsafe(12)
+        register_secret(admin_password)
+        await seed_admin(settings, "admin", admin_password)
+        await seed_scraper_accounts(settings)
+        await seed_requests(redis, SAMPLE_REQUESTS)
+
+        context = ServiceContext(settings=settings, redis=redis, data_dir=settings.state_dir)
+        services = [build(context) for build in default_catalog().values()]
+        supervisor = Supervisor(services, settings.supervisor, metrics_host=options.host)
+        async with anyio.create_task_group() as daemon:
+            # Returns once the supervisor has shut down (SIGINT/SIGTERM, as with `run`).
+            await daemon.start(supervisor.run)
+            endpoints = DemoEndpoints(
+                ui_url=f"http://{options.host}:{_moderation_port(services, options.port)}/",
+                metrics_urls={
+                    name: f"http://{options.host}:{port}/metrics"
+                    for name, port in supervisor.metrics_ports.items()
+                },
+                x_api_url=xapi.base_url,
+                graphql_url=graphql_url,
+                data_dir=data_dir,
+                admin_user="admin",
+                admin_password=admin_password,
+            )
+            announce(endpoints)
+            task_status.started(endpoints)
+        tg.cancel_scope.cancel()
+    await redis.aclose()
+
+
+def _moderation_port(services: list[Any], configured: int) -> int:
+    for service in services:
+        if service.name == "moderation" and getattr(service, "bound_port", None):
+            return int(service.bound_port)
+    return configured
