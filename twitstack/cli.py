@@ -9,6 +9,7 @@ from importlib import import_module
 from typing import Any
 
 import anyio
+from pydantic import BaseModel
 
 from twitstack import __version__
 from twitstack.core.config import Settings, load
@@ -19,12 +20,14 @@ from twitstack.core.secrets import configure_secrets
 from twitstack.core.service import ServiceBuilder
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
+LONG_RUNNING_COMMANDS = frozenset({"run", "demo", "sandbox"})
 Handler = Callable[[argparse.Namespace, Settings], int]
 
 # Modules that add their own subcommands through `add_commands(subparsers)`.
 COMMAND_MODULES: tuple[str, ...] = (
     "twitstack.demo.commands",
     "twitstack.moderation.commands",
+    "twitstack.ops.commands",
     "twitstack.scraper.commands",
     "twitstack.sandbox.xapi.commands",
 )
@@ -88,7 +91,11 @@ def main(
         return EXIT_USAGE
     args.loaded_settings = loaded
     settings = loaded.settings
-    configure_logging(settings.env, settings.log_level, secrets=_secret_values(settings))
+    # The daemons log to stdout (journald, jq); one-shot commands keep stdout for their output.
+    log_stream = sys.stdout if args.command in LONG_RUNNING_COMMANDS else sys.stderr
+    configure_logging(
+        settings.env, settings.log_level, secrets=_secret_values(settings), stream=log_stream
+    )
     configure_secrets(settings)
     handler: Handler = args.handler
     try:
@@ -125,7 +132,7 @@ def _secret_values(settings: Settings) -> list[str]:
         getter = getattr(value, "get_secret_value", None)
         if getter is not None:
             found.append(getter())
-        elif hasattr(value, "model_fields"):
+        elif isinstance(value, BaseModel):
             for name in type(value).model_fields:
                 walk(getattr(value, name))
         elif isinstance(value, list | tuple):

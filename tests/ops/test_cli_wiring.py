@@ -1,4 +1,4 @@
-"""The ops commands through `twitstack.cli.main`, as the lead will wire them."""
+"""The ops commands through `twitstack.cli.main`, as operators run them."""
 
 from __future__ import annotations
 
@@ -11,16 +11,10 @@ from twitstack import cli
 from twitstack.writes import keys
 from twitstack.writes.wire import decode_write_request
 
-# cli._secret_values calls hasattr(instance, "model_fields"), which pydantic 2.11 deprecates;
-# in-process calls of cli.main trip pytest's warnings-as-errors until the lead changes it.
-pytestmark = pytest.mark.filterwarnings("ignore::pydantic.warnings.PydanticDeprecatedSince211")
-
 
 @pytest.fixture
 def wired(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, redis_url: str) -> list[str]:
-    """COMMAND_MODULES plus ours, settings from the environment, a clean working directory."""
-    modules = (*cli.COMMAND_MODULES, "twitstack.ops.commands")
-    monkeypatch.setattr(cli, "COMMAND_MODULES", modules)
+    """Settings from the environment, a clean working directory."""
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("TWITSTACK_REDIS_URL", redis_url)
     monkeypatch.setenv("TWITSTACK_DATA_DIR", str(tmp_path / "data"))

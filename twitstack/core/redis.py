@@ -55,13 +55,13 @@ async def wait_for_redis(redis: Redis, url: str, *, timeout_s: float) -> None:
             remaining = deadline - anyio.current_time()
             if remaining <= 0:
                 raise RedisUnavailableError(
-                    f"cannot reach Redis at {_safe_url(url)} ({exc.__class__.__name__}: {exc}); "
+                    f"cannot reach Redis at {redact_url(url)} ({exc.__class__.__name__}: {exc}); "
                     "start Redis or set redis_url, or try `twitstack demo` for an embedded setup"
                 ) from None
             wait = min(delay, remaining)
             log.warning(
                 "redis.unavailable",
-                url=_safe_url(url),
+                url=redact_url(url),
                 error=str(exc),
                 retry_in_s=round(wait, 2),
                 retries_remaining=_retries_left(remaining, delay),
@@ -80,7 +80,7 @@ def _retries_left(remaining_s: float, delay_s: float) -> int:
     return max(count, 1) if math.isfinite(remaining_s) else 0
 
 
-def _safe_url(url: str) -> str:
+def redact_url(url: str) -> str:
     """The URL without its password, for logs and error messages."""
     scheme, sep, rest = url.partition("://")
     if not sep or "@" not in rest:

@@ -14,7 +14,7 @@ import anyio
 from redis.asyncio import Redis
 from redis.exceptions import RedisError, ResponseError
 
-from twitstack.core.redis import _safe_url
+from twitstack.core.redis import redact_url
 from twitstack.ops.doctor_report import (
     CheckResult,
     DoctorContext,
@@ -63,7 +63,7 @@ def check_config(ctx: DoctorContext) -> list[CheckResult]:
 
 async def check_redis(ctx: DoctorContext, redis: Redis) -> tuple[list[CheckResult], bool]:
     """Reachable, recent enough, not a cluster, durable, not evicting, and its clock; reachable?"""
-    url = _safe_url(ctx.settings.redis_url)
+    url = redact_url(ctx.settings.redis_url)
     try:
         with anyio.fail_after(ctx.timeout_s):
             sent = ctx.clock()
