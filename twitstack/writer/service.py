@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import socket
 import time
@@ -21,6 +22,7 @@ from twitstack.core.metrics import new_registry
 from twitstack.core.secrets import aget_secret
 from twitstack.core.service import ServiceContext
 from twitstack.writer.executor import RequestExecutor
+from twitstack.writer.inflight import InFlight
 from twitstack.writer.intake import RequestIntake
 from twitstack.writer.journal import WriterJournal
 from twitstack.writer.metrics import WriterMetrics
@@ -66,7 +68,7 @@ class WriterService:
         self.consumer_id = self._config.consumer_id or f"{socket.gethostname()}-{os.getpid()}"
         self._stopping = False
         self._stop_event: anyio.Event | None = None
-        self.in_flight = 0
+        self.held = InFlight()
 
     def request_stop(self) -> None:
         """Stop taking messages; run() returns once in-flight requests are settled."""
@@ -151,6 +153,7 @@ class WriterService:
         return [
             (self.queue.heartbeat, config.heartbeat_interval_s),
             (self._recover_dead, config.recovery_interval_s),
+            (self._reclaim_orphans, config.recovery_interval_s),
             (self._promote, config.schedule_poll_s),
             (self.reconciler.sweep, config.reconcile_interval_s),
             (lambda: expire_due(self._redis, self.journal), config.reconcile_interval_s),
@@ -203,28 +206,32 @@ class WriterService:
         while not self._stopping or unreleased:
             if unreleased:
                 # A Redis error interrupted this message: hand it back before anything else.
-                await self._until_redis_answers(
-                    "release", lambda: self.queue.release(unreleased[0])
-                )
-                unreleased.pop()
+                release = functools.partial(self.queue.release, unreleased[0])
+                await self._until_redis_answers("release", release)
+                self.held.drop(unreleased.pop())
                 continue
             try:
-                raw = await self.queue.take(self._config.take_timeout_s)
+                taken = await self.queue.take(self._config.take_timeout_s)
             except (RedisError, OSError):
                 await self._until_redis_answers("take", self._redis.ping)
                 continue
-            if raw is None:
+            if taken is None:
                 continue
-            self.in_flight += 1
+            self.held.hold(taken)
             try:
                 # Shielded: a stop (or cancel) must not cut a request between sending and settled.
                 with anyio.CancelScope(shield=True):
-                    await self._handle(raw)
+                    await self._handle(taken)
             except (RedisError, OSError) as exc:
                 _log.warning("writer.message_interrupted", worker=index, error=type(exc).__name__)
-                unreleased.append(raw)
-            finally:
-                self.in_flight -= 1
+                unreleased.append(taken)
+            else:
+                self.held.drop(taken)
+
+    async def _reclaim_orphans(self) -> None:
+        released = await self.held.reclaim(self.queue)
+        if released:
+            _log.warning("writer.orphans_requeued", consumer=self.consumer_id, count=released)
 
     async def _handle(self, raw: bytes) -> None:
         try:
