@@ -1,0 +1,93 @@
+"""CLI: `writer status` (queue, ledger, accounts, budgets) and `writer resume ACCOUNT`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from typing import TYPE_CHECKING
+
+import anyio
+from redis.exceptions import RedisError
+
+from twitstack.core.redis import open_redis
+from twitstack.writer.ratelimit import AccountPauses, RateLimitBudgets
+from twitstack.writes import ledger_index
+from twitstack.writes.queue import ReliableQueue
+
+if TYPE_CHECKING:
+    from twitstack.core.config import Settings
+
+_ENDPOINTS = ("tweets.create", "tweets.delete", "dm.create")
+_CLI_STARTUP_TIMEOUT_S = 5.0
+
+
+def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Register `twitstack writer ...` on the CLI parser."""
+    writer = subparsers.add_parser("writer", help="inspect and operate the writer")
+    actions = writer.add_subparsers(dest="writer_command", required=True, metavar="ACTION")
+    status = actions.add_parser("status", help="queue depths, requests by state, accounts")
+    status.set_defaults(handler=_status)
+    resume = actions.add_parser("resume", help="put a paused X account back in service")
+    resume.add_argument("account")
+    resume.set_defaults(handler=_resume)
+
+
+def _status(args: argparse.Namespace, settings: Settings) -> int:
+    try:
+        lines = anyio.run(_status_lines, settings)
+    except (RedisError, OSError) as exc:
+        print(
+            f"writer status: Redis at {settings.redis_url} is not answering: {exc}", file=sys.stderr
+        )
+        return 1
+    print("\n".join(lines))
+    return 0
+
+
+async def _status_lines(settings: Settings) -> list[str]:
+    async with open_redis(settings.redis_url, startup_timeout_s=_CLI_STARTUP_TIMEOUT_S) as redis:
+        depths = await ReliableQueue(redis, "cli-status").depths()
+        counts = await ledger_index.counts(redis)
+        pauses = AccountPauses(redis, clock=time.time)
+        budgets = RateLimitBudgets(redis, clock=time.time)
+        lines = [
+            f"queue {depths.queued}   processing {depths.processing}   "
+            f"scheduled {depths.scheduled}   dead letters {depths.dead}",
+            "requests: " + "   ".join(f"{state.value} {n}" for state, n in counts.items()),
+        ]
+        for account in settings.writer.accounts:
+            pause = await pauses.paused(account.name)
+            state = "active" if pause is None else f"PAUSED ({pause.reason})"
+            lines.append(
+                f"account {account.name} ({account.auth}, user {account.user_id}): {state}"
+            )
+            for endpoint in _ENDPOINTS:
+                budget = await budgets.budget(account.name, endpoint)
+                if budget is not None:
+                    left = max(budget.reset - time.time(), 0)
+                    lines.append(
+                        f"  {endpoint}: {budget.remaining}/{budget.limit} left, "
+                        f"resets in {left:.0f} s"
+                    )
+        return lines
+
+
+def _resume(args: argparse.Namespace, settings: Settings) -> int:
+    if settings.writer.account(args.account) is None:
+        print(f"writer resume: no account named {args.account!r} is configured", file=sys.stderr)
+        return 2
+    try:
+        resumed = anyio.run(_resume_account, settings, args.account)
+    except (RedisError, OSError) as exc:
+        print(
+            f"writer resume: Redis at {settings.redis_url} is not answering: {exc}", file=sys.stderr
+        )
+        return 1
+    print(f"account {args.account}: " + ("resumed" if resumed else "was not paused"))
+    return 0
+
+
+async def _resume_account(settings: Settings, account: str) -> bool:
+    async with open_redis(settings.redis_url, startup_timeout_s=_CLI_STARTUP_TIMEOUT_S) as redis:
+        return await AccountPauses(redis, clock=time.time).resume(account)
