@@ -10,6 +10,7 @@ import stamina
 
 from twitstack.core.logging import get_logger
 from twitstack.core.sections.writer import WriterSettings
+from twitstack.writer.crashpoints import crash_point
 from twitstack.writer.journal import WriterJournal
 from twitstack.writer.metrics import WriterMetrics
 from twitstack.writer.outcome import Outcome, OutcomeKind
@@ -136,7 +137,10 @@ class RequestExecutor:
         if not started.ok:
             await self._budgets.release(request.account, call.endpoint)
             return  # another worker or replica got there first
+        crash_point("after_sending")
         reply = await self._send(request, call, auth)
+        if reply.outcome.kind is OutcomeKind.SUCCESS:
+            crash_point("after_x_accepted")
         await self._settle(request, call, reply)
 
     async def _refuse(self, request: WriteRequest, reason: str) -> None:

@@ -21,6 +21,7 @@ from twitstack.core.logging import get_logger
 from twitstack.core.metrics import new_registry
 from twitstack.core.secrets import aget_secret
 from twitstack.core.service import ServiceContext
+from twitstack.writer.crashpoints import crash_point
 from twitstack.writer.executor import RequestExecutor
 from twitstack.writer.inflight import InFlight
 from twitstack.writer.intake import RequestIntake
@@ -218,6 +219,7 @@ class WriterService:
             if taken is None:
                 continue
             self.held.hold(taken)
+            crash_point("after_take")
             try:
                 # Shielded: a stop (or cancel) must not cut a request between sending and settled.
                 with anyio.CancelScope(shield=True):
@@ -246,6 +248,7 @@ class WriterService:
             if accepted is not None:
                 record, checked = accepted
                 await self.executor.execute(record, approval_checked=checked)
+                crash_point("after_executed")
         except (RedisError, OSError):
             raise
         except Exception as exc:

@@ -180,6 +180,20 @@ class XApiClient:
         except ValueError as exc:
             raise XApiError(Outcome(OutcomeKind.TRANSIENT_RETRY, "bad_json", 200)) from exc
 
+    async def _pages(
+        self, path: str, params: dict[str, str], auth: httpx.Auth, max_pages: int
+    ) -> list[PostedItem]:
+        items: list[PostedItem] = []
+        for _ in range(max_pages):
+            page = await self._read(path, params, auth)
+            items.extend(_items(page))
+            meta = page.get("meta") if isinstance(page, dict) else None
+            token = meta.get("next_token") if isinstance(meta, dict) else None
+            if not isinstance(token, str):
+                break
+            params = {**params, "pagination_token": token}
+        return items
+
     async def recent_tweets(
         self, user_id: str, *, auth: httpx.Auth, since: float | None = None, max_pages: int = 5
     ) -> list[PostedItem]:
@@ -187,22 +201,15 @@ class XApiClient:
         params = {"max_results": "100", "tweet.fields": "author_id,created_at,entities"}
         if since is not None:
             params["start_time"] = _iso(since)
-        items: list[PostedItem] = []
-        for _ in range(max_pages):
-            page = await self._read(f"/2/users/{user_id}/tweets", params, auth)
-            items.extend(_items(page))
-            meta = page.get("meta") if isinstance(page, dict) else None
-            token = meta.get("next_token") if isinstance(meta, dict) else None
-            if not isinstance(token, str):
-                break
-            params["pagination_token"] = token
-        return items
+        return await self._pages(f"/2/users/{user_id}/tweets", params, auth, max_pages)
 
-    async def recent_dms(self, participant_id: str, *, auth: httpx.Auth) -> list[PostedItem]:
-        """Recent events of the one-to-one DM conversation with `participant_id`."""
+    async def recent_dms(
+        self, participant_id: str, *, auth: httpx.Auth, max_pages: int = 5
+    ) -> list[PostedItem]:
+        """Recent events of the one-to-one DM conversation with `participant_id`, newest first."""
         params = {"max_results": "100", "dm_event.fields": "created_at,sender_id,text"}
         path = f"/2/dm_conversations/with/{participant_id}/dm_events"
-        return _items(await self._read(path, params, auth))
+        return await self._pages(path, params, auth, max_pages)
 
     async def refresh_oauth2(
         self, *, client_id: str, client_secret: str | None, refresh_token: str
