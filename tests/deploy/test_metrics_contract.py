@@ -301,10 +301,10 @@ def test_contract_rejects_unknown_names_wrong_suffixes_and_labels(
     assert problems(Selector("writer_queue_depth", frozenset()), exported) == []
     assert problems(Selector("writer_queue_depth_total", frozenset()), exported)
     assert problems(Selector("scraper_run_errors", frozenset()), exported)
+    assert problems(Selector("scraper_run_errors_total", frozenset({"scrape_job"})), exported) == []
+    # `job` there is the scrape target's name; no series of ours is stored as exported_job.
     assert problems(Selector("scraper_run_errors_total", frozenset({"job"})), exported) == []
-    assert (
-        problems(Selector("scraper_run_errors_total", frozenset({"exported_job"})), exported) == []
-    )
+    assert problems(Selector("scraper_run_errors_total", frozenset({"exported_job"})), exported)
     assert problems(Selector("writer_outcomes_total", frozenset({"account"})), exported)
     assert (
         problems(Selector("writer_request_duration_seconds_bucket", frozenset({"le"})), exported)
@@ -315,6 +315,22 @@ def test_contract_rejects_unknown_names_wrong_suffixes_and_labels(
     # prometheus_client names a counter's creation time x_created, not x_total_created.
     assert problems(Selector("twitstack_service_restarts_created", frozenset()), exported) == []
     assert problems(Selector("twitstack_service_restarts_total_created", frozenset()), exported)
+
+
+def test_no_exported_label_clashes_with_a_target_label() -> None:
+    """No series of ours carries `job` or `instance`, which Prometheus would rename exported_*."""
+    clashes = [
+        f"{name} has label {label!r}"
+        for registry in daemon_registries()
+        for name, labels in _declared_labels(registry).items()
+        for label in sorted(labels & TARGET_LABELS)
+    ]
+    assert clashes == []
+    assert any(
+        "scrape_job" in labels
+        for registry in daemon_registries()
+        for labels in _declared_labels(registry).values()
+    )
 
 
 def test_alert_rules_name_only_exported_series(exported: dict[str, Family]) -> None:

@@ -47,5 +47,6 @@ async def test_service_runs_a_job_and_stops_between_runs(
                 await anyio.sleep(0.05)
             service.request_stop()
     text = generate_latest(service.registry).decode()
-    assert 'scraper_tweets_stored_total{job="py"}' in text
+    assert 'scraper_tweets_stored_total{scrape_job="py"}' in text
+    assert 'scraper_job_interval_seconds{scrape_job="py"} 0.2' in text
     assert 'scraper_accounts{state="active"} 1.0' in text

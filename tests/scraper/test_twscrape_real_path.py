@@ -143,7 +143,7 @@ async def test_html_503_counts_as_a_block_not_as_no_results(fake_x: Any, make_sc
         with anyio.fail_after(20):
             outcome = await s.runner.run(_job("search", "python"))
         assert (outcome.status, outcome.error_kind) == ("failed", "blocked")
-        errors = s.metrics.run_errors.labels(job="t-search", kind="blocked")._value.get()
+        errors = s.metrics.run_errors.labels(scrape_job="t-search", kind="blocked")._value.get()
         assert errors == 1
         assert (await s.store.job_state("t-search")).watermark is None
 

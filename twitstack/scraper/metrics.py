@@ -8,39 +8,53 @@ from twitstack.scraper.models import AccountState
 
 
 class ScraperMetrics:
-    """Accounts, fetches, stores, runs and GraphQL drift."""
+    """Accounts, fetches, stores, runs and GraphQL drift.
+
+    Per-job series carry `scrape_job`, not `job`: Prometheus owns `job` (the scrape target's
+    name) and would store ours as `exported_job`.
+    """
 
     def __init__(self, registry: CollectorRegistry) -> None:
         # The seed's name, kept: tweets handed back by ScraperClient.get_tweets and by jobs.
         self.tweets_fetched = Counter(
-            "tweets_fetched", "Tweets fetched from X.", ["job"], registry=registry
+            "tweets_fetched", "Tweets fetched from X.", ["scrape_job"], registry=registry
         )
         self.tweets_stored = Counter(
-            "scraper_tweets_stored", "Tweets stored for the first time.", ["job"], registry=registry
+            "scraper_tweets_stored",
+            "Tweets stored for the first time.",
+            ["scrape_job"],
+            registry=registry,
         )
         self.tweets_duplicate = Counter(
             "scraper_tweets_duplicate",
             "Fetched tweets already in the store (counts and last_seen updated).",
-            ["job"],
+            ["scrape_job"],
             registry=registry,
         )
         self.run_duration = Histogram(
             "scraper_run_duration_seconds",
             "Wall time of one job run.",
-            ["job"],
+            ["scrape_job"],
             buckets=(0.5, 1, 2, 5, 10, 30, 60, 120, 300, 900),
             registry=registry,
         )
         self.run_errors = Counter(
             "scraper_run_errors",
             "Runs that ended badly, by kind (blocked, no_account, suspect_empty, ...).",
-            ["job", "kind"],
+            ["scrape_job", "kind"],
             registry=registry,
         )
         self.last_success = Gauge(
             "scraper_job_last_success_timestamp_seconds",
             "When each job last completed a run.",
-            ["job"],
+            ["scrape_job"],
+            registry=registry,
+        )
+        # With last_success, lets one alert rule judge every job against its own schedule.
+        self.job_interval = Gauge(
+            "scraper_job_interval_seconds",
+            "Each job's configured interval between runs (before jitter).",
+            ["scrape_job"],
             registry=registry,
         )
         self.accounts = Gauge(
@@ -64,7 +78,7 @@ class ScraperMetrics:
             registry=registry,
         )
         self.drafts = Counter(
-            "scraper_drafts", "Drafts queued from scraped tweets.", ["job", "refusable"],
+            "scraper_drafts", "Drafts queued from scraped tweets.", ["scrape_job", "refusable"],
             registry=registry,
         )  # fmt: skip
         for state in AccountState:

@@ -194,14 +194,14 @@ class JobRunner:
         self, job: Job, status: str, kind: str | None, fetched: int, new: int, dup: int, s: float
     ) -> None:
         m = self._metrics
-        m.tweets_fetched.labels(job=job.name).inc(fetched)
-        m.tweets_stored.labels(job=job.name).inc(new)
-        m.tweets_duplicate.labels(job=job.name).inc(dup)
-        m.run_duration.labels(job=job.name).observe(s)
+        m.tweets_fetched.labels(scrape_job=job.name).inc(fetched)
+        m.tweets_stored.labels(scrape_job=job.name).inc(new)
+        m.tweets_duplicate.labels(scrape_job=job.name).inc(dup)
+        m.run_duration.labels(scrape_job=job.name).observe(s)
         if status == "ok":
-            m.last_success.labels(job=job.name).set(self._clock())
+            m.last_success.labels(scrape_job=job.name).set(self._clock())
         elif kind:
-            m.run_errors.labels(job=job.name, kind=kind).inc()
+            m.run_errors.labels(scrape_job=job.name, kind=kind).inc()
 
     async def _draft(self, job: Job, fresh: list[ScrapedTweet], now: float) -> int:
         if job.draft is None or not fresh:
@@ -212,7 +212,7 @@ class JobRunner:
         await push_drafts(self._redis, drafts)
         for draft in drafts:
             refusable = "true" if draft.refusal else "false"
-            self._metrics.drafts.labels(job=job.name, refusable=refusable).inc()
+            self._metrics.drafts.labels(scrape_job=job.name, refusable=refusable).inc()
         return len(drafts)
 
     async def archive_pending(self, job: str) -> None:
@@ -224,7 +224,7 @@ class JobRunner:
             try:
                 key = await self._archive.put_run(job, run.run_id, run.started_at, rows)
             except Exception as exc:  # any storage failure: retried next run
-                self._metrics.run_errors.labels(job=job, kind="archive").inc()
+                self._metrics.run_errors.labels(scrape_job=job, kind="archive").inc()
                 log.warning("scraper.archive_failed", job=job, run_id=run.run_id, error=str(exc))
                 return
             await self._store.mark_archived(job, run.run_id, key)

@@ -158,6 +158,7 @@ class ScraperService:
             await parts.health.refresh_metrics()
             async with anyio.create_task_group() as tg:
                 for job in parts.jobs:
+                    self.metrics.job_interval.labels(scrape_job=job.name).set(job.interval_s)
                     tg.start_soon(self._job_loop, parts, job)
                 tg.start_soon(self._health_loop, parts)
                 tg.start_soon(self._retention_loop, parts)
