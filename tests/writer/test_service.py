@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from redis.asyncio import Redis
@@ -214,3 +215,34 @@ async def _metric_at_least(value: float) -> bool:
 async def _some_executed(ledger: RequestLedger, ids: list[str]) -> bool:
     records = await ledger.get_many(ids)
     return any(r.state is S.EXECUTED for r in records)
+
+
+async def test_not_before_waits_in_the_schedule(
+    make_settings: Callable[..., Settings], redis: Redis, sandbox: RunningSandbox
+) -> None:
+    """A request due in a second is not posted before then, and is posted after."""
+    settings = writer_settings(make_settings, sandbox.base_url)
+    due = datetime.now(UTC) + timedelta(seconds=1)
+    request = approved(tweet("later", not_before=due))
+    async with running_writer(settings, redis, sandbox) as writer:
+        await writer.push(request)
+        await wait_until(lambda: _queue_empty(redis))
+        assert await redis.zscore(keys.SCHEDULE, request.id) is not None
+        assert sandbox.state.content.posts == {}
+        await writer.wait_states([request.id], {S.EXECUTED})
+    post = next(iter(sandbox.state.content.posts.values()))
+    assert post.created_at >= due.timestamp()
+
+
+async def test_requests_past_expiry_become_expired(
+    make_settings: Callable[..., Settings], redis: Redis, sandbox: RunningSandbox
+) -> None:
+    """An approved request already past expires_at, and a pending one that lapses, expire."""
+    settings = writer_settings(make_settings, sandbox.base_url)
+    now = datetime.now(UTC)
+    stale = approved(tweet("too late", expires_at=now - timedelta(seconds=1)))
+    lapsing = tweet("nobody approved me", expires_at=now + timedelta(seconds=0.5))
+    async with running_writer(settings, redis, sandbox) as writer:
+        await writer.push(stale, lapsing)
+        await writer.wait_states([stale.id, lapsing.id], {S.EXPIRED})
+    assert sandbox.state.content.posts == {}

@@ -98,8 +98,8 @@ class WriterService:
             )
             task_status.started()
             async with anyio.create_task_group() as background:
-                for loop, interval in self._loops():
-                    background.start_soon(self._every, loop, interval)
+                for name, loop, interval in self._loops():
+                    background.start_soon(self._every, name, loop, interval)
                 async with anyio.create_task_group() as workers:
                     for index in range(config.concurrency):
                         workers.start_soon(self._worker, index)
@@ -149,17 +149,19 @@ class WriterService:
                 dead_lettered=report.dead_lettered,
             )
 
-    def _loops(self) -> list[tuple[Callable[[], Awaitable[object]], float]]:
+    def _loops(self) -> list[tuple[str, Callable[[], Awaitable[object]], float]]:
         config = self._config
         return [
-            (self.queue.heartbeat, config.heartbeat_interval_s),
-            (self._recover_dead, config.recovery_interval_s),
-            (self._reclaim_orphans, config.recovery_interval_s),
-            (self._promote, config.schedule_poll_s),
-            (self.reconciler.sweep, config.reconcile_interval_s),
-            (lambda: expire_due(self._redis, self.journal), config.reconcile_interval_s),
-            (lambda: sample_depths(self._redis, self.queue, self.metrics), 5.0),
-        ]
+            ("heartbeat", self.queue.heartbeat, config.heartbeat_interval_s),
+            ("recover_dead", self._recover_dead, config.recovery_interval_s),
+            ("reclaim_orphans", self._reclaim_orphans, config.recovery_interval_s),
+            ("promote", self._promote, config.schedule_poll_s),
+            ("reconcile", self.reconciler.sweep, config.reconcile_interval_s),
+            ("expire", functools.partial(expire_due, self._redis, self.journal),
+             config.reconcile_interval_s),
+            ("sample_depths", functools.partial(sample_depths, self._redis, self.queue,
+                                                self.metrics), 5.0),
+        ]  # fmt: skip
 
     async def _promote(self) -> int:
         return await self.schedule.promote_due(now=datetime.fromtimestamp(self._clock(), UTC))
@@ -176,9 +178,15 @@ class WriterService:
         if report.dead_lettered:
             self.metrics.dead_letters.labels(reason="crashed_consumer").inc(report.dead_lettered)
 
-    async def _every(self, loop: Callable[[], Awaitable[object]], interval_s: float) -> None:
+    async def _every(
+        self, name: str, loop: Callable[[], Awaitable[object]], interval_s: float
+    ) -> None:
         while True:
-            await self._until_redis_answers(getattr(loop, "__name__", "loop"), loop)
+            try:
+                await self._until_redis_answers(name, loop)
+            except Exception:
+                # A bug in housekeeping must not take the consumers down with it.
+                _log.exception("writer.loop_failed", loop=name)
             await anyio.sleep(interval_s)
 
     async def _until_redis_answers(self, what: str, step: Callable[[], Awaitable[object]]) -> None:

@@ -12,7 +12,8 @@ from twitstack.writes.models import ModerationStatus, utcnow
 from twitstack.writes.queue import ReliableQueue
 
 S = ModerationStatus
-_EXPIRABLE = (S.PENDING, S.APPROVED, S.NEEDS_REVIEW)
+# needs_review waits for a human even past its expiry (the transition table says so).
+_EXPIRABLE = (S.PENDING, S.APPROVED)
 _BATCH = 100
 
 
