@@ -20,7 +20,13 @@ from twitstack.moderation.auth_router import get_auth_router
 from twitstack.moderation.deps import ModerationDeps
 from twitstack.moderation.metrics import ModerationMetrics
 from twitstack.moderation.security import SecurityHeadersMiddleware
-from twitstack.moderation.views import admin_pages, auth_pages, queue_pages, status_pages
+from twitstack.moderation.views import (
+    admin_pages,
+    auth_pages,
+    dead_letter_pages,
+    queue_pages,
+    status_pages,
+)
 
 log = get_logger("twitstack.moderation.app")
 
@@ -51,9 +57,10 @@ _PAGES: tuple[tuple[str, tuple[str, ...], Endpoint], ...] = (
     ("/scheduled", ("GET",), status_pages.scheduled_page),
     ("/history", ("GET",), status_pages.history_page),
     ("/accounts", ("GET",), status_pages.accounts_page),
-    ("/dead-letters", ("GET",), status_pages.dead_letters_page),
-    ("/dead-letters/{entry_id}/retry", ("POST",), status_pages.dead_letter_retry),
-    ("/dead-letters/{entry_id}/discard", ("POST",), status_pages.dead_letter_discard),
+    ("/dead-letters", ("GET",), dead_letter_pages.dead_letters_page),
+    ("/dead-letters/{entry_id}", ("GET",), dead_letter_pages.dead_letter_detail),
+    ("/dead-letters/{entry_id}/retry", ("POST",), dead_letter_pages.dead_letter_retry),
+    ("/dead-letters/{entry_id}/discard", ("POST",), dead_letter_pages.dead_letter_discard),
     ("/users", ("GET",), admin_pages.users_page),
     ("/users", ("POST",), admin_pages.user_create),
     ("/users/{user_id}/role", ("POST",), admin_pages.user_role),

@@ -75,6 +75,7 @@ ROUTE_RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/history"): VIEWER,
     ("GET", "/accounts"): VIEWER,
     ("GET", "/dead-letters"): MODERATOR,
+    ("GET", "/dead-letters/{entry_id}"): MODERATOR,
     ("POST", "/dead-letters/{entry_id}/retry"): MODERATOR,
     ("POST", "/dead-letters/{entry_id}/discard"): MODERATOR,
     ("GET", "/users"): ADMIN,

@@ -1,4 +1,4 @@
-"""Read-mostly pages: scheduled requests, history, X accounts, and the dead-letter list."""
+"""Read-only pages: scheduled requests, history and X accounts."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ from typing import Any
 from urllib.parse import urlencode
 
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import Response
 
-from twitstack.moderation.access import client_ip, deps_of, principal_of
+from twitstack.moderation.access import deps_of
 from twitstack.moderation.accounts import account_statuses
 from twitstack.moderation.pagination import PageParams, paginate
 from twitstack.moderation.queries import RequestFilter, RequestQueryset, RequestRow
@@ -82,46 +82,3 @@ async def accounts_page(request: Request) -> Response:
     deps = deps_of(request)
     statuses = await account_statuses(deps.redis, list(deps.known_accounts))
     return render(request, "accounts.html", {"accounts": statuses, "nav": "accounts"})
-
-
-async def dead_letters_page(request: Request) -> Response:
-    """Messages the writer could not take, with why."""
-    deps = deps_of(request)
-    entries = await deps.dead_letters.list()
-    return render(
-        request,
-        "dead_letters.html",
-        {"entries": entries, "total": await deps.dead_letters.count(), "nav": "dead"},
-    )
-
-
-async def _dead_letter_action(request: Request, action: str) -> Response:
-    deps = deps_of(request)
-    entry_id = str(request.path_params["entry_id"])
-    entry = await deps.dead_letters.find(entry_id)
-    if entry is None:
-        return RedirectResponse("/dead-letters?error=Entry+already+handled.", status_code=303)
-    if action == "retry":
-        done = await deps.dead_letters.retry(entry)
-        notice = "Message put back on the queue." if done else "Could not retry this entry."
-    else:
-        done = await deps.dead_letters.discard(entry)
-        notice = "Entry discarded." if done else "Entry already handled."
-    if done:
-        await deps.audit.record(
-            principal_of(request).user.username,
-            f"dead_letter.{action}",
-            entry_id,
-            {"reason": entry.reason},
-            ip=client_ip(request),
-        )
-    key = "notice" if done else "error"
-    return RedirectResponse(f"/dead-letters?{urlencode({key: notice})}", status_code=303)
-
-
-async def dead_letter_retry(request: Request) -> Response:
-    return await _dead_letter_action(request, "retry")
-
-
-async def dead_letter_discard(request: Request) -> Response:
-    return await _dead_letter_action(request, "discard")
