@@ -148,6 +148,19 @@ def test_systemd_unit_is_hardened_and_watched(unit: str) -> None:
     assert any("twitstack run" in line for line in directives["ExecStart"])
 
 
+@pytest.mark.parametrize("unit", ["twitstack.service", "twitstack-writer@.service"])
+def test_systemd_unit_hands_the_root_only_config_to_its_dynamic_user(unit: str) -> None:
+    """/etc/twitstack stays root's (0750), so --config names a LoadCredential copy of it."""
+    directives = unit_directives(DEPLOY / "systemd" / unit)
+    [exec_start] = directives["ExecStart"]
+    config = exec_start.split("--config", 1)[1].split()[0]
+    credential_dir, _, credential = config.partition("/")
+    assert credential_dir in ("${CREDENTIALS_DIRECTORY}", "%d"), config
+    loaded = dict(line.split(":", 1) for line in directives["LoadCredential"])
+    assert loaded[credential] == "/etc/twitstack/twitstack.toml"
+    assert directives["ConfigurationDirectoryMode"] == ["0750"]
+
+
 # --- Prometheus and Grafana ----------------------------------------------------------------
 
 
