@@ -17,6 +17,7 @@ from redis.asyncio import Redis
 from twitstack.core.logging import get_logger
 from twitstack.moderation.db import Database, Transaction
 from twitstack.moderation.metrics import ModerationMetrics
+from twitstack.moderation.policy import refusal_of
 from twitstack.writes import keys
 from twitstack.writes.events import STREAM_START, LedgerEvent, read_events
 from twitstack.writes.ledger import RequestLedger
@@ -46,14 +47,14 @@ def _stream_id_key(stream_id: str) -> tuple[int, int]:
 
 _UPSERT = """
 INSERT INTO requests (id, action, account, author, state, text, revision, created_at, updated_at,
-    not_before, last_actor, last_reason, result, data)
-VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)
+    not_before, last_actor, last_reason, result, data, refusal)
+VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
 ON CONFLICT(id) DO UPDATE SET
     action=excluded.action, account=excluded.account, author=excluded.author,
     state=excluded.state, text=excluded.text, revision=excluded.revision,
     updated_at=excluded.updated_at, not_before=excluded.not_before,
     last_actor=excluded.last_actor, last_reason=excluded.last_reason,
-    result=excluded.result, data=excluded.data
+    result=excluded.result, data=excluded.data, refusal=excluded.refusal
 WHERE excluded.updated_at >= requests.updated_at
 """
 
@@ -77,6 +78,7 @@ def _row(record: LedgerRecord) -> tuple[Any, ...]:
         record.last_reason,
         None if record.result is None else json.dumps(record.result, sort_keys=True),
         json.dumps(data, sort_keys=True),
+        refusal_of(request.source),
     )
 
 

@@ -127,4 +127,12 @@ BEGIN
 END;
 """
 
-MIGRATIONS: tuple[str, ...] = (_V1_AUTH, _V2_HISTORY, _V3_STATE_COUNTS)
+# Why X would refuse a draft (the scraper's `source.refusal`), as a column: the queue shows it on
+# every row, and list queries never parse the full record.
+_V4_REFUSAL = """
+ALTER TABLE requests ADD COLUMN refusal TEXT NOT NULL DEFAULT '';
+UPDATE requests SET refusal = coalesce(json_extract(data, '$.source.refusal'), '')
+WHERE json_type(data, '$.source.refusal') = 'text';
+"""
+
+MIGRATIONS: tuple[str, ...] = (_V1_AUTH, _V2_HISTORY, _V3_STATE_COUNTS, _V4_REFUSAL)

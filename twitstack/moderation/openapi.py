@@ -65,6 +65,10 @@ _SCHEMAS: dict[str, Any] = {
             "revision": {"type": "integer", "minimum": 1},
             "created_at": {"type": "number"},
             "updated_at": {"type": "number"},
+            "refusal": {
+                "type": ["string", "null"],
+                "description": "Why X would refuse this draft (the scraper's source.refusal).",
+            },
         },
     },
     "RequestPage": {

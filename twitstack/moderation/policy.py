@@ -1,4 +1,4 @@
-"""Policy warnings shown to moderators: length, cashtags, URL pricing, reply eligibility."""
+"""Policy warnings shown to moderators: X refusals, length, cashtags, URL price, reply rules."""
 
 from __future__ import annotations
 
@@ -26,6 +26,12 @@ class PolicyWarning:
     level: Literal["block", "warn", "info"]
 
 
+def refusal_of(source: Mapping[str, Any] | None) -> str:
+    """Why X would refuse the draft, as the scraper recorded it in `source.refusal` ('' if none)."""
+    refusal = source.get("refusal") if source is not None else None
+    return refusal.strip() if isinstance(refusal, str) else ""
+
+
 def cashtags(text: str) -> list[str]:
     return _CASHTAG.findall(text)
 
@@ -37,11 +43,14 @@ def check_request(
     account: str,
     source: Mapping[str, Any] | None,
 ) -> list[PolicyWarning]:
-    """Warnings for one request as it would be sent (empty for deletes)."""
+    """Warnings for one request as it would be sent; X's refusal reason (from the source) first."""
+    warnings: list[PolicyWarning] = []
+    refusal = refusal_of(source)
+    if refusal:
+        warnings.append(PolicyWarning("x_refusal", f"X would refuse this: {refusal}", "block"))
     text = payload.get("text")
     if action != "tweet" or not isinstance(text, str):
-        return []
-    warnings: list[PolicyWarning] = []
+        return warnings
     weighted = tweet_weighted_length(text)
     if weighted > MAX_TWEET_WEIGHTED_LENGTH:
         warnings.append(

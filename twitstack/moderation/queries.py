@@ -20,7 +20,7 @@ AGES: Mapping[str, tuple[str, int]] = {
 SORTS = ("newest", "oldest")
 _LIST_COLUMNS = (
     "id, action, account, author, state, text, revision, created_at, updated_at, not_before,"
-    " last_actor, last_reason, result"
+    " last_actor, last_reason, result, refusal"
 )
 
 
@@ -42,6 +42,7 @@ class RequestRow:
     last_reason: str
     result: dict[str, Any] | None
     data: dict[str, Any]
+    refusal: str = ""  # why X would refuse it, from the scraper's source record
 
     @classmethod
     def from_row(cls, row: Row) -> RequestRow:
@@ -61,6 +62,7 @@ class RequestRow:
             result=json.loads(row["result"]) if row["result"] else None,
             # List queries leave the full record out: parsing it per row is most of their cost.
             data=json.loads(row["data"]) if "data" in row.keys() else {},  # noqa: SIM118
+            refusal=str(row["refusal"] or ""),
         )
 
     def summary(self) -> dict[str, Any]:
@@ -75,6 +77,7 @@ class RequestRow:
             "revision": self.revision,
             "created_at": self.created_at,
             "updated_at": self.updated_at,
+            "refusal": self.refusal or None,
         }
 
 

@@ -13,7 +13,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from twitstack.moderation.access import client_ip, deps_of, principal_of
 from twitstack.moderation.decisions import APPROVABLE, REJECTABLE, DecisionError
 from twitstack.moderation.pagination import PageParams, paginate
-from twitstack.moderation.policy import check_request
+from twitstack.moderation.policy import check_request, refusal_of
 from twitstack.moderation.queries import (
     AGES,
     RequestFilter,
@@ -115,6 +115,7 @@ async def detail_page(request: Request) -> Response:
             "warnings": check_request(
                 str(req.action), payload, account=req.account, source=req.source
             ),
+            "refusal": refusal_of(req.source),
             "events": events,
             "own": bool(req.author) and req.author == principal.user.username,
             "can_approve": can_moderate and record.state in APPROVABLE,
