@@ -10,6 +10,7 @@ from structlog.testing import capture_logs
 
 from tests.moderation.harness import PASSWORD, Harness
 from twitstack.moderation.roles import Role
+from twitstack.writer.ratelimit import RateLimitBudgets
 from twitstack.writes import keys
 from twitstack.writes.models import ModerationStatus as S
 
@@ -185,3 +186,22 @@ async def test_secrets_never_reach_pages_or_logs(mod: Harness) -> None:
             assert secret not in page
     rows = await mod.deps.db.fetchall("SELECT * FROM audit_log")
     assert all(secret not in repr(tuple(r)) for r in rows for secret in secrets)
+
+
+async def test_accounts_page_renders_while_the_writer_has_requests_in_flight(
+    mod: Harness,
+) -> None:
+    """The writer's `rl:<account>:<endpoint>:pending` key is a counter, not a budget hash."""
+    await mod.add_user("vi", Role.VIEWER)
+    budgets = RateLimitBudgets(mod.redis, clock=mod.clock)
+    assert await budgets.reserve("default", "post_tweets") is None
+    await mod.redis.hset(
+        "twitstack:writer:rl:default:post_tweets:window",
+        mapping={"limit": 200, "remaining": 150, "reset": 1_900_000_000},
+    )
+    async with mod.client() as client:
+        await mod.login(client, "vi")
+        page = await client.get("/accounts")
+    assert page.status_code == 200
+    assert "In flight: <code>post_tweets</code> 1" in page.text
+    assert "<td>pending</td>" not in page.text
