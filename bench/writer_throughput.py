@@ -177,12 +177,15 @@ async def lean_consumer(redis: Redis, http: httpx.AsyncClient, base_url: str, me
         done += 1
 
 
-async def run_lean(redis_url: str, base_url: str, messages: list[bytes], workers: int) -> float:
+async def run_lean(
+    redis_url: str, base_url: str, messages: list[bytes], workers: int
+) -> tuple[float, float]:
     redis = Redis.from_url(redis_url, max_connections=workers + 4)
     await redis.rpush(keys.WRITE_QUEUE, *messages)
-    limits = httpx.Limits(max_connections=workers * 2)
+    limits = httpx.Limits(max_connections=workers + 2)  # as the writer sizes its pool
     async with httpx.AsyncClient(limits=limits) as http:
         started = time.perf_counter()
+        cpu = time.process_time()
         counts: list[int] = []
 
         async def one(i: int) -> None:
@@ -193,15 +196,18 @@ async def run_lean(redis_url: str, base_url: str, messages: list[bytes], workers
                 for i in range(workers):
                     tg.start_soon(one, i)
         elapsed = time.perf_counter() - started - 0.2  # the final idle BLMOVE timeout
+        cpu = time.process_time() - cpu
     await redis.aclose()
     assert sum(counts) == len(messages), f"lean handled {sum(counts)} of {len(messages)}"
-    return len(messages) / elapsed
+    return len(messages) / elapsed, cpu * 1000 / len(messages)
 
 
 # --- end of the lean reference --------------------------------------------------------------
 
 
-async def run_writer(settings: Settings, redis_url: str, messages: list[bytes]) -> float:
+async def run_writer(
+    settings: Settings, redis_url: str, messages: list[bytes]
+) -> tuple[float, float]:
     redis = Redis.from_url(redis_url, max_connections=settings.writer.concurrency * 2 + 16)
     await redis.rpush(keys.WRITE_QUEUE, *messages)
     service = WriterService(settings, redis, secret=bench_secret)
@@ -210,15 +216,17 @@ async def run_writer(settings: Settings, redis_url: str, messages: list[bytes]) 
         async with anyio.create_task_group() as tg:
             await tg.start(lambda task_status: service.run(task_status=task_status))
             started = time.perf_counter()
+            cpu = time.process_time()
             # Polled coarsely: the poll shares the writer's CPU (50 ms on a multi-second run).
             for _ in range(int(RUN_TIMEOUT_S / 0.05)):
                 if await redis.zcard(executed) >= len(messages):
                     break
                 await anyio.sleep(0.05)
             elapsed = time.perf_counter() - started
+            cpu = time.process_time() - cpu
             service.request_stop()
     await redis.aclose()
-    return len(messages) / elapsed
+    return len(messages) / elapsed, cpu * 1000 / len(messages)
 
 
 def reset_phase(redis_client: redis.Redis, base_url: str) -> None:
@@ -250,14 +258,17 @@ def main() -> None:
         for round_no in range(args.rounds):
             reset_phase(flush, base_url)
             lean_messages = approved_tweets(signer, args.requests, f"lean r{round_no}")
-            lean = anyio.run(run_lean, redis_url, base_url, lean_messages, args.concurrency)
+            lean, lean_cpu = anyio.run(
+                run_lean, redis_url, base_url, lean_messages, args.concurrency
+            )
             reset_phase(flush, base_url)
             writer_messages = approved_tweets(signer, args.requests, f"writer r{round_no}")
-            writer = anyio.run(run_writer, settings, redis_url, writer_messages)
+            writer, writer_cpu = anyio.run(run_writer, settings, redis_url, writer_messages)
             ratios.append(writer / lean)
             print(
-                f"round {round_no + 1}: lean {lean:8.1f} req/s   writer {writer:8.1f} req/s"
-                f"   ratio {writer / lean:.2f}"
+                f"round {round_no + 1}: lean {lean:7.1f} req/s ({lean_cpu:.2f} ms CPU/req)   "
+                f"writer {writer:7.1f} req/s ({writer_cpu:.2f} ms CPU/req)   "
+                f"ratio {writer / lean:.2f}"
             )
         flush.close()
     print(f"ratio writer/lean: best {max(ratios):.2f}, worst {min(ratios):.2f} (target >= 0.8)")

@@ -84,7 +84,8 @@ class WriterService:
             self._stop_event.set()
         config = self._config
         timeout = httpx.Timeout(config.read_timeout_s, connect=config.connect_timeout_s)
-        limits = httpx.Limits(max_connections=config.concurrency * 2 + 4)
+        # One connection per worker: httpcore scans the whole pool on every request.
+        limits = httpx.Limits(max_connections=config.concurrency + 2)
         async with httpx.AsyncClient(
             timeout=timeout, limits=limits, transport=self._transport
         ) as http:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 import time
 import warnings
-from collections.abc import Awaitable, Callable, Generator, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 import anyio
@@ -18,7 +18,7 @@ from twitstack.core.secrets import aget_secret
 from twitstack.core.sections.writer import XAccountSettings
 from twitstack.writer.metrics import WriterMetrics
 from twitstack.writer.outcome import AuthKind
-from twitstack.writer.xapi_client import OAuth2Tokens, TokenRefreshRejected, XApiClient
+from twitstack.writer.xapi_client import BearerAuth, OAuth2Tokens, TokenRefreshRejected, XApiClient
 
 SecretLookup = Callable[[str], Awaitable[str | None]]
 _log = get_logger("twitstack.writer.tokens")
@@ -51,17 +51,6 @@ def _text(value: bytes | str) -> str:
 
 class CredentialsError(TwitstackError):
     """An account's credentials are missing, or X refused them; an operator must act."""
-
-
-class BearerAuth(httpx.Auth):
-    """Sends an OAuth 2.0 user access token."""
-
-    def __init__(self, token: str) -> None:
-        self._header = f"Bearer {token}"
-
-    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
-        request.headers["Authorization"] = self._header
-        yield request
 
 
 def oauth1_auth(

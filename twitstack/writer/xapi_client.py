@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Generator, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Self
@@ -30,6 +30,17 @@ class XApiError(TwitstackError):
 
 class TokenRefreshRejected(TwitstackError):
     """X's token endpoint refused the refresh token (400/401): spent, revoked or never valid."""
+
+
+class BearerAuth(httpx.Auth):
+    """Sends an OAuth 2.0 user access token."""
+
+    def __init__(self, token: str) -> None:
+        self.header = f"Bearer {token}"
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        request.headers["Authorization"] = self.header
+        yield request
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,9 +156,15 @@ class XApiClient:
     async def execute(self, call: XCall, *, auth: httpx.Auth, auth_kind: AuthKind) -> XReply:
         """Send one call and classify the result; network errors become outcomes, not raises."""
         started = time.perf_counter()
+        # A bearer token is a plain header: skipping httpx's auth-flow machinery saves CPU.
+        headers = {"Authorization": auth.header} if isinstance(auth, BearerAuth) else None
         try:
             response = await self._http.request(
-                call.method, self._base + call.path, json=call.body, auth=auth
+                call.method,
+                self._base + call.path,
+                json=call.body,
+                headers=headers,
+                auth=httpx.USE_CLIENT_DEFAULT if headers else auth,
             )
         except httpx.HTTPError as exc:
             outcome = classify(method=call.method, exception=exc, auth=auth_kind)
