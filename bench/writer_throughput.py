@@ -1,6 +1,7 @@
 """Requests/s through the real writer vs a lean reference consumer, same fake X, same run.
 
 Usage: python bench/writer_throughput.py [--requests 2000] [--concurrency 16] [--rounds 2]
+                                        [--x-latency-ms 0]
 
 Both consumers take approved tweets from `write_queue` in a private redis-server and POST them
 to the fake X API (a child process, no rate limits). The lean reference is the minimum that is
@@ -79,12 +80,12 @@ def redis_server() -> Iterator[str]:
 
 
 @contextmanager
-def fake_x(*, limit: int = 0, window_s: float = 900.0, clock_start: float = 0.0) -> Iterator[str]:
+def fake_x(*, limit: int = 0, window_s: float = 900.0, latency_s: float = 0.0) -> Iterator[str]:
     """The fake X API in a child process (it must not share our CPU); yields its base URL."""
     port = free_port()
     here = os.path.abspath(__file__)
     args = [sys.executable, here, "--serve-fake", str(port), str(limit), str(window_s),
-            str(clock_start)]  # fmt: skip
+            str(latency_s)]  # fmt: skip
     process = subprocess.Popen(args)
     base_url = f"http://127.0.0.1:{port}"
     try:
@@ -105,12 +106,14 @@ def fake_x(*, limit: int = 0, window_s: float = 900.0, clock_start: float = 0.0)
         process.wait(timeout=10)
 
 
-def serve_fake(port: int, limit: int, window_s: float, clock_start: float) -> None:
-    """Child process body: the fake X API, optionally with a per-user window on POST /2/tweets."""
+def serve_fake(port: int, limit: int, window_s: float, latency_s: float) -> None:
+    """Child process body: the fake X API, optionally windowed and slowed like the real X."""
     from twitstack.core.http_server import serve_asgi
     from twitstack.sandbox.xapi.app import create_xapi_app
     from twitstack.sandbox.xapi.config import (
         Endpoint,
+        FaultKind,
+        FaultSettings,
         LimitScope,
         WindowLimit,
         XApiSandboxConfig,
@@ -120,7 +123,9 @@ def serve_fake(port: int, limit: int, window_s: float, clock_start: float) -> No
     config = XApiSandboxConfig(
         rate_limits={Endpoint.CREATE_TWEET: window if limit else ()},  # () = unlimited
         duplicate_lookback_posts=0,  # texts are unique anyway; keep the fake's work flat
-        clock_start=clock_start or None,
+        faults=FaultSettings(rates={FaultKind.LATENCY: 1.0}, latency_s=latency_s)
+        if latency_s
+        else FaultSettings(),
     )
     app = create_xapi_app(config)
     anyio.run(lambda: serve_asgi(app, host="127.0.0.1", port=port, name="bench-fake-x"))
@@ -240,19 +245,28 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--rounds", type=int, default=2)
-    parser.add_argument("--serve-fake", nargs=4, metavar=("PORT", "LIMIT", "WINDOW", "START"))
+    parser.add_argument(
+        "--x-latency-ms",
+        type=float,
+        default=0.0,
+        help="make the fake answer every write this late (real X takes ~100-300 ms)",
+    )
+    parser.add_argument("--serve-fake", nargs=4, metavar=("PORT", "LIMIT", "WINDOW", "LATENCY"))
     args = parser.parse_args()
     if args.serve_fake:
-        port, limit, window, start = args.serve_fake
-        serve_fake(int(port), int(limit), float(window), float(start))
+        port, limit, window, latency = args.serve_fake
+        serve_fake(int(port), int(limit), float(window), float(latency))
         return
     # Production logging (JSON lines), to /dev/null: its cost counts, a terminal's does not.
     configure_logging("prod", "info", stream=open(os.devnull, "w"))  # noqa: SIM115
     private, public = generate_key_pair()
     signer = ApprovalSigner(private)
-    print(f"{args.requests} tweets per run, {args.concurrency} concurrent consumers")
+    print(
+        f"{args.requests} tweets per run, {args.concurrency} concurrent consumers, "
+        f"fake X latency {args.x_latency_ms:g} ms"
+    )
     ratios = []
-    with redis_server() as redis_url, fake_x() as base_url:
+    with redis_server() as redis_url, fake_x(latency_s=args.x_latency_ms / 1000) as base_url:
         settings = writer_settings(redis_url, base_url, public, concurrency=args.concurrency)
         flush = redis.Redis.from_url(redis_url)
         for round_no in range(args.rounds):
