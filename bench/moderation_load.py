@@ -37,7 +37,6 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse
 from starlette.routing import Route
 
-from twitstack.core import http_server
 from twitstack.core.http_server import serve_asgi
 from twitstack.core.logging import configure_logging
 from twitstack.core.metrics import new_registry
@@ -185,34 +184,9 @@ def _pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
 
 
-def _patch_nodelay() -> None:
-    """Listen on a socket created with IPPROTO_TCP so asyncio sets TCP_NODELAY on connections.
-
-    core.http_server.bind_socket creates it with proto 0; asyncio then skips TCP_NODELAY, and
-    Nagle + delayed ACK add ~40 ms to every response written in two parts. Opt-in here until
-    the core module is fixed, so the bench can show both.
-    """
-    original = http_server.bind_socket
-
-    def bind_socket(host: str, port: int, *, name: str) -> socket.socket:
-        probe = original(host, port, name=name)
-        family = probe.family
-        probe.close()
-        sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((host, port if port else 0))
-        sock.listen(2048)
-        sock.setblocking(False)
-        return sock
-
-    http_server.bind_socket = bind_socket  # type: ignore[assignment]
-
-
 async def serve(args: argparse.Namespace) -> None:
     """Child process: seed, serve both apps, print where (one JSON line), run until stdin closes."""
     configure_logging("prod", "warning")
-    if args.patch_nodelay:
-        _patch_nodelay()
     directory = Path(args.data_dir)
     redis = Redis.from_url(args.redis_url)
     passwords = PasswordService(PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
@@ -266,7 +240,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             command = [
                 sys.executable, __file__, "--serve", "--redis-url", url, "--data-dir", tmp,
                 "--pending", str(args.pending), "--approvals", str(args.approvals),
-            ] + (["--patch-nodelay"] if args.patch_nodelay else [])  # fmt: skip
+            ]  # fmt: skip
             async with await anyio.open_process(command) as child:
                 assert child.stdout is not None
                 assert child.stdin is not None
@@ -346,11 +320,6 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=50, help="per client and target")
     parser.add_argument("--approvals", type=int, default=500)
     parser.add_argument("--redis-url", default=None)
-    parser.add_argument(
-        "--patch-nodelay",
-        action="store_true",
-        help="serve with TCP_NODELAY (works around core.http_server's 40 ms Nagle stall)",
-    )
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--data-dir", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -364,9 +333,8 @@ def main() -> None:
 
     results = anyio.run(bounded)
     bare = results["bare"]
-    mode = "TCP_NODELAY patched" if args.patch_nodelay else "core.http_server as is"
     print(
-        f"[{mode}] {results['pending']} pending, {results['clients']} clients"
+        f"{results['pending']} pending, {results['clients']} clients"
         f" x {results['requests']} requests per target (seeded in {results['seed_s']:.1f} s)"
     )
     print(f"{'target':<12} {'p50 ms':>8} {'p99 ms':>8} {'p99 / bare':>11}")

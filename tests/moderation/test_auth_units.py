@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+import anyio
 import jwt
 import pytest
 
@@ -38,6 +39,29 @@ async def test_session_idle_and_absolute_timeouts(
         clock.advance(60)
         await sessions.resolve(token)
     assert await sessions.resolve(token) is None  # 300 s > absolute 250 s
+
+
+async def test_concurrent_requests_of_one_session_touch_it_once(
+    db: Database, clock: ManualClock, fast_passwords: PasswordService
+) -> None:
+    """Each touch is an fsync'd write: twenty parallel page views must not queue twenty."""
+    user = await UserStore(db, fast_passwords, clock).create("busy", "long enough pw", Role.VIEWER)
+    sessions = SessionStore(db, clock, idle_s=3600, absolute_s=7200)
+    token, _ = await sessions.create(user.id)
+    await db.execute("CREATE TABLE touches (at REAL NOT NULL)")
+    await db.execute(
+        "CREATE TRIGGER count_touches AFTER UPDATE OF last_seen ON sessions"
+        " BEGIN INSERT INTO touches (at) VALUES (NEW.last_seen); END"
+    )
+    clock.advance(60)
+    with anyio.fail_after(10):
+        async with anyio.create_task_group() as tg:
+            for _ in range(20):
+                tg.start_soon(sessions.resolve, token)
+    assert await db.fetchval("SELECT count(*) FROM touches") == 1
+    clock.advance(60)
+    assert await sessions.resolve(token) is not None
+    assert await db.fetchval("SELECT count(*) FROM touches") == 2
 
 
 async def test_only_the_hash_of_a_session_id_is_stored(

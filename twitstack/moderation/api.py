@@ -12,6 +12,7 @@ from starlette.responses import JSONResponse, Response
 from twitstack.moderation.access import client_ip, deps_of, principal_of
 from twitstack.moderation.decisions import DecisionError
 from twitstack.moderation.idempotency import run_idempotent
+from twitstack.moderation.list_cache import RenderedList
 from twitstack.moderation.pagination import MAX_PAGE_SIZE, PageParams, paginate
 from twitstack.moderation.policy import check_request
 from twitstack.moderation.queries import (
@@ -64,16 +65,22 @@ async def list_requests(request: Request) -> Response:
     state = request.query_params.get("state", "pending")
     flt = RequestFilter.from_query(request.query_params, states=(state,))
     params = PageParams.from_query(request.query_params, default_size=deps.settings.page_size)
-    page = await paginate(RequestQueryset(deps.db, flt, now=deps.clock()), params)
-    return JSONResponse(
-        {
+
+    async def compute() -> RenderedList:
+        page = await paginate(RequestQueryset(deps.db, flt, now=deps.clock()), params)
+        document = {
             "items": [row.summary() for row in page.items],
             "total": page.total,
             "page": page.page,
             "size": page.size,
             "pages": page.pages,
         }
-    )
+        body = json.dumps(document, ensure_ascii=False, separators=(",", ":"))
+        return RenderedList(body=body, total=page.total, pages=page.pages)
+
+    # The same page for every caller allowed to list: reused until the projection changes.
+    cached = await deps.lists.fetch(("api", flt, params.page, params.size), compute)
+    return Response(cached.body, media_type="application/json")
 
 
 def _detail(record: LedgerRecord) -> dict[str, Any]:

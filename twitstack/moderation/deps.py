@@ -16,6 +16,7 @@ from twitstack.moderation.db import Database
 from twitstack.moderation.dead_letters import DeadLetterBox
 from twitstack.moderation.decisions import RequestDecisions
 from twitstack.moderation.history import HistoryIngester
+from twitstack.moderation.list_cache import ListCache, RenderedList
 from twitstack.moderation.metrics import ModerationMetrics
 from twitstack.moderation.passwords import PasswordService
 from twitstack.moderation.queries import FilterOptions
@@ -69,6 +70,7 @@ class ModerationDeps:
     decisions: RequestDecisions
     dead_letters: DeadLetterBox
     filter_options: FilterOptions
+    lists: ListCache[RenderedList]
     known_accounts: tuple[str, ...] = ()
 
     @property

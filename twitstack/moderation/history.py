@@ -106,6 +106,8 @@ class HistoryIngester:
         self._batch = batch
         # The background loop and post-action syncs must not interleave batches.
         self._lock = anyio.Lock()
+        # Bumped after every commit that may change the `requests` table (see ListCache).
+        self.generation = 0
 
     async def cursor(self) -> str:
         value = await self._db.fetchval(
@@ -148,6 +150,7 @@ class HistoryIngester:
                 records = await self._ledger.get_many(ids)
                 async with self._db.transaction() as tx:
                     await upsert_records(tx, records)
+                self.generation += 1
                 total += len(records)
                 start += _INDEX_CHUNK
         await self.refresh_pending_gauge()
@@ -212,6 +215,7 @@ class HistoryIngester:
                 " ON CONFLICT(stream) DO UPDATE SET last_id = excluded.last_id",
                 (keys.EVENTS, events[-1].stream_id),
             )
+        self.generation += 1
         self._metrics.events_ingested.inc(len(events))
         await self.refresh_pending_gauge()
 

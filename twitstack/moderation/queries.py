@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from twitstack.moderation.db import Database, Row
+from twitstack.moderation.list_cache import ListCache
 
 ACTIONS = ("tweet", "dm", "delete")
 # Age filter name -> (comparison, seconds): "older than" / "newer than".
@@ -217,28 +218,27 @@ async def count_in_state(db: Database, state: str) -> int:
 class FilterOptions:
     """Distinct accounts and authors among pending requests, for the queue's drop-downs.
 
-    Computing them scans every pending row, so they are cached for `ttl_s`: a new author shows
-    up in the drop-down a few seconds late, which nobody notices, and the queue stays fast.
+    Computing them scans every pending row, so they are cached for `ttl_s` (a new author shows
+    up in the drop-down a few seconds late, which nobody notices) and computed by one caller
+    while concurrent ones wait: an expiry under load must not start one scan per request.
     """
 
     def __init__(self, db: Database, clock: Callable[[], float], *, ttl_s: float = 10.0) -> None:
         self._db = db
-        self._clock = clock
-        self._ttl_s = ttl_s
-        self._cached: dict[tuple[str, str], tuple[float, list[str]]] = {}
+        # Time alone decides freshness here: every approval changes the projection, and
+        # rescanning for each would cost more than the drop-downs are worth.
+        self._cache: ListCache[list[str]] = ListCache(clock, lambda: 0, ttl_s=ttl_s)
 
     async def values(self, column: str, state: str = "pending") -> list[str]:
         if column not in ("account", "author"):
             raise ValueError(f"expected account or author, found {column!r}")
-        now = self._clock()
-        hit = self._cached.get((column, state))
-        if hit is not None and now - hit[0] < self._ttl_s:
-            return hit[1]
-        rows = await self._db.fetchall(
-            f"SELECT DISTINCT {column} FROM requests WHERE state = ? AND {column} != ''"
-            f" ORDER BY {column} LIMIT 200",
-            (state,),
-        )
-        values = [str(r[0]) for r in rows]
-        self._cached[(column, state)] = (now, values)
-        return values
+
+        async def scan() -> list[str]:
+            rows = await self._db.fetchall(
+                f"SELECT DISTINCT {column} FROM requests WHERE state = ? AND {column} != ''"
+                f" ORDER BY {column} LIMIT 200",
+                (state,),
+            )
+            return [str(r[0]) for r in rows]
+
+        return await self._cache.fetch((column, state), scan)

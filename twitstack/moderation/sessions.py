@@ -15,6 +15,7 @@ Clock = Callable[[], float]
 # Touching last_seen on every request would turn each page view into a write; a coarse
 # step keeps the idle timeout accurate to within this many seconds.
 _TOUCH_STEP_S = 30.0
+_MAX_REMEMBERED_TOUCHES = 10_000
 
 
 def _digest(token: str) -> str:
@@ -38,6 +39,9 @@ class SessionStore:
         self._clock = clock
         self._idle_s = idle_s
         self._absolute_s = absolute_s
+        # id_hash -> when this process last wrote its last_seen: concurrent requests of one
+        # session would otherwise each see a stale row and queue one fsync'd UPDATE apiece.
+        self._touched: dict[str, float] = {}
 
     async def create(self, user_id: int) -> tuple[str, Session]:
         """A new session for `user_id`; returns the cookie token (shown once) and the session."""
@@ -74,7 +78,9 @@ class SessionStore:
         if expired or row["disabled"]:
             await self._db.execute("DELETE FROM sessions WHERE id_hash = ?", (id_hash,))
             return None
-        if now - float(row["last_seen"]) > _TOUCH_STEP_S:
+        last_seen = max(float(row["last_seen"]), self._touched.get(id_hash, 0.0))
+        if now - last_seen > _TOUCH_STEP_S:
+            self._remember_touch(id_hash, now)
             await self._db.execute(
                 "UPDATE sessions SET last_seen = ? WHERE id_hash = ?", (now, id_hash)
             )
@@ -88,6 +94,12 @@ class SessionStore:
             }
         )
         return Session(id_hash=id_hash, user=user, csrf_token=str(row["csrf_token"]))
+
+    def _remember_touch(self, id_hash: str, now: float) -> None:
+        if len(self._touched) >= _MAX_REMEMBERED_TOUCHES:
+            # Forgetting only costs one extra UPDATE for a session; keep the map bounded.
+            self._touched.clear()
+        self._touched[id_hash] = now
 
     async def end(self, id_hash: str) -> None:
         """Delete one session: its cookie is worthless from now on."""

@@ -20,6 +20,7 @@ from twitstack.moderation.dead_letters import DeadLetterBox
 from twitstack.moderation.decisions import RequestDecisions
 from twitstack.moderation.deps import ModerationDeps
 from twitstack.moderation.history import HistoryIngester
+from twitstack.moderation.list_cache import ListCache
 from twitstack.moderation.metrics import ModerationMetrics
 from twitstack.moderation.passwords import PasswordService
 from twitstack.moderation.queries import FilterOptions
@@ -108,5 +109,6 @@ async def open_moderation_deps(
             decisions=decisions,
             dead_letters=DeadLetterBox(redis),
             filter_options=FilterOptions(db, clock),
+            lists=ListCache(clock, lambda: history.generation),
             known_accounts=known_accounts,
         )

@@ -7,17 +7,20 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote, urlencode
 
+from markupsafe import Markup
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from twitstack.moderation.access import client_ip, deps_of, principal_of
 from twitstack.moderation.decisions import APPROVABLE, REJECTABLE, DecisionError
-from twitstack.moderation.pagination import PageParams, paginate
+from twitstack.moderation.list_cache import RenderedList
+from twitstack.moderation.pagination import Page, PageParams, paginate
 from twitstack.moderation.policy import check_request, refusal_of
 from twitstack.moderation.queries import (
     AGES,
     RequestFilter,
     RequestQueryset,
+    RequestRow,
     count_in_state,
     events_for,
 )
@@ -40,11 +43,28 @@ def _redirect(path: str, *, notice: str = "", error: str = "") -> RedirectRespon
 
 
 async def _queue_context(request: Request) -> dict[str, Any]:
+    """The filter, the pager's numbers and the rendered rows (reused until the data changes)."""
     deps = deps_of(request)
     flt = RequestFilter.from_query(request.query_params, states=("pending",))
     params = PageParams.from_query(request.query_params, default_size=deps.settings.page_size)
-    page = await paginate(RequestQueryset(deps.db, flt, now=deps.clock()), params)
-    return {"page": page, "filter": flt, "filter_query": urlencode(flt.as_query())}
+
+    async def compute() -> RenderedList:
+        now = deps.clock()
+        page = await paginate(RequestQueryset(deps.db, flt, now=now), params)
+        body = deps.templates.get_template("_queue_rows.html").render({"page": page, "now": now})
+        return RenderedList(body=body, total=page.total, pages=page.pages)
+
+    rows = await deps.lists.fetch(("queue", flt, params.page, params.size), compute)
+    return {
+        "page": Page[RequestRow](
+            items=[], total=rows.total, page=params.page, size=params.size, pages=rows.pages
+        ),
+        "rows": rows,
+        # Safe: produced by our autoescaping _queue_rows.html template, never by a caller.
+        "rows_html": Markup(rows.body),
+        "filter": flt,
+        "filter_query": urlencode(flt.as_query()),
+    }
 
 
 async def queue_page(request: Request) -> Response:
@@ -71,10 +91,9 @@ async def queue_page(request: Request) -> Response:
 
 async def queue_rows(request: Request) -> Response:
     """Just the queue's table rows (for the auto-refresh script); the total in a header."""
-    deps = deps_of(request)
     context = await _queue_context(request)
-    body = deps.templates.get_template("_queue_rows.html").render({**context, "now": deps.clock()})
-    return HTMLResponse(body, headers={"x-total-count": str(context["page"].total)})
+    rows: RenderedList = context["rows"]
+    return HTMLResponse(rows.body, headers={"x-total-count": str(rows.total)})
 
 
 def _text_of(payload: dict[str, Any]) -> str:
