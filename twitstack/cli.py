@@ -30,6 +30,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "twitstack.ops.commands",
     "twitstack.scraper.commands",
     "twitstack.sandbox.xapi.commands",
+    "twitstack.writer.commands",
+    "twitstack.writes.key_commands",
 )
 
 
@@ -68,7 +70,21 @@ def build_parser() -> argparse.ArgumentParser:
 
     for module_name in COMMAND_MODULES:
         import_module(module_name).add_commands(sub)
+    _accept_config_anywhere(parser)
     return parser
+
+
+def _accept_config_anywhere(parser: argparse.ArgumentParser) -> None:
+    """Let `--config PATH` stand after any (sub)command too: `twitstack doctor --config P`."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in action.choices.values():
+                if "--config" not in child._option_string_actions:
+                    child.add_argument(
+                        "--config", metavar="PATH", default=argparse.SUPPRESS,
+                        help="TOML config file (see `twitstack --help`)",
+                    )  # fmt: skip
+                _accept_config_anywhere(child)
 
 
 def main(
