@@ -148,6 +148,8 @@ async def running_writer(
     known = {**SECRETS, **(secrets or {})}
 
     async def lookup(name: str) -> str | None:
+        if name == "RAISE":
+            raise RuntimeError("a bug in a secret backend")
         return known.get(name)
 
     service = WriterService(settings, redis, secret=lookup, clock=clock or sandbox.state.clock.now)

@@ -246,3 +246,22 @@ async def test_requests_past_expiry_become_expired(
         await writer.push(stale, lapsing)
         await writer.wait_states([stale.id, lapsing.id], {S.EXPIRED})
     assert sandbox.state.content.posts == {}
+
+
+async def test_a_crashing_handler_dead_letters_and_flags_the_request(
+    make_settings: Callable[..., Settings], redis: Redis, sandbox: RunningSandbox
+) -> None:
+    """An unexpected error is dead-lettered (handler_error), flagged for review; work goes on."""
+    base = writer_settings(make_settings, sandbox.base_url)
+    broken = {"name": "broken", "user_id": "1001", "access_token_secret": "RAISE"}
+    accounts = [a.model_dump() for a in base.writer.accounts] + [broken]
+    settings = writer_settings(make_settings, sandbox.base_url, accounts=accounts)
+    bad = approved(tweet("breaks the handler", account="broken"))
+    good = approved(tweet("unaffected"))
+    async with running_writer(settings, redis, sandbox) as writer:
+        await writer.push(bad, good)
+        await writer.wait_states([bad.id], {S.NEEDS_REVIEW})
+        await writer.wait_states([good.id], {S.EXECUTED})
+        dead = await writer.dead_letters()
+    assert [d["reason"] for d in dead] == ["handler_error"]
+    assert "a bug in a secret backend" in dead[0]["detail"]

@@ -34,11 +34,13 @@ from twitstack.writer.tokens import SecretLookup, TokenManager
 from twitstack.writer.xapi_client import XApiClient
 from twitstack.writes.errors import WireFormatError
 from twitstack.writes.ledger import RequestLedger
+from twitstack.writes.models import ModerationStatus
 from twitstack.writes.queue import ReliableQueue
 from twitstack.writes.schedule import WriteSchedule
 from twitstack.writes.signing import ApprovalVerifier
 from twitstack.writes.wire import decode_write_request
 
+S = ModerationStatus
 _log = get_logger("twitstack.writer")
 _BACKOFF_START_S = 0.1
 
@@ -266,6 +268,10 @@ class WriterService:
             _log.exception("writer.message_failed", request_id=request.id)
             await self.queue.dead_letter(raw, reason="handler_error", detail=repr(exc)[:500])
             self.metrics.dead_letters.labels(reason="handler_error").inc()
+            # Its trigger is gone: an approved request must not wait silently for ever.
+            await self.journal.move(
+                request, S.NEEDS_REVIEW, from_states=[S.APPROVED], reason="handler_error"
+            )
             return
         await self.queue.ack(raw)
 
