@@ -10,14 +10,16 @@ import pytest
 from twitstack.cli import build_parser
 
 
-def leaf_commands(
-    parser: argparse.ArgumentParser, path: tuple[str, ...] = ()
-) -> list[tuple[str, ...]]:
-    found = []
+Leaf = tuple[tuple[str, ...], argparse.ArgumentParser]
+
+
+def leaf_commands(parser: argparse.ArgumentParser, path: tuple[str, ...] = ()) -> list[Leaf]:
+    """Every runnable command: its words and its parser."""
+    found: list[Leaf] = []
     for action in parser._actions:
         if isinstance(action, argparse._SubParsersAction):
             for name, child in action.choices.items():
-                found += leaf_commands(child, (*path, name)) or [(*path, name)]
+                found += leaf_commands(child, (*path, name)) or [((*path, name), child)]
     return found
 
 
