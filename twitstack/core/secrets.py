@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import threading
 import time
@@ -13,7 +14,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import anyio
-import sniffio
 
 from twitstack.core.dotenv import load_dotenv
 from twitstack.core.errors import SecretError
@@ -177,8 +177,9 @@ def get_secret(name: str, *, default: str | None = None) -> str | None:
 
 
 def _in_event_loop() -> bool:
+    # twitstack runs on asyncio (aiosqlite, redis.asyncio and twscrape require it).
     try:
-        sniffio.current_async_library()
-    except sniffio.AsyncLibraryNotFoundError:
+        asyncio.get_running_loop()
+    except RuntimeError:
         return False
     return True
