@@ -135,4 +135,25 @@ UPDATE requests SET refusal = coalesce(json_extract(data, '$.source.refusal'), '
 WHERE json_type(data, '$.source.refusal') = 'text';
 """
 
-MIGRATIONS: tuple[str, ...] = (_V1_AUTH, _V2_HISTORY, _V3_STATE_COUNTS, _V4_REFUSAL)
+# Indexes that match each list's filter *and* order (created_at or updated_at, then id), so a
+# filtered page is an index range read instead of a scan of every pending row plus a sort.
+# The (state, author|account, ...) ones also serve the drop-downs' DISTINCT and the counts.
+_V5_LIST_INDEXES = """
+DROP INDEX requests_by_state_created;
+DROP INDEX requests_by_state_updated;
+DROP INDEX requests_by_state_author;
+DROP INDEX requests_by_state_account;
+CREATE INDEX requests_by_state_created ON requests(state, created_at, id);
+CREATE INDEX requests_by_state_updated ON requests(state, updated_at, id);
+CREATE INDEX requests_by_state_author ON requests(state, author, created_at, id);
+CREATE INDEX requests_by_state_account ON requests(state, account, created_at, id);
+CREATE INDEX requests_by_state_action ON requests(state, action, created_at, id);
+"""
+
+MIGRATIONS: tuple[str, ...] = (
+    _V1_AUTH,
+    _V2_HISTORY,
+    _V3_STATE_COUNTS,
+    _V4_REFUSAL,
+    _V5_LIST_INDEXES,
+)

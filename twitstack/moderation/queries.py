@@ -176,9 +176,12 @@ class RequestQueryset:
         )
 
     async def fetch(self, limit: int, offset: int) -> list[RequestRow]:
+        # The page's rowids come from the covering index alone; only those rows are then read.
+        # A plain LIMIT/OFFSET would load every skipped row's text and record from the table.
         rows = await self._db.fetchall(
-            f"SELECT {_LIST_COLUMNS} FROM requests WHERE {self._where}"
-            f" ORDER BY {self._order} LIMIT ? OFFSET ?",
+            f"SELECT {_LIST_COLUMNS} FROM requests WHERE rowid IN"
+            f" (SELECT rowid FROM requests WHERE {self._where}"
+            f" ORDER BY {self._order} LIMIT ? OFFSET ?) ORDER BY {self._order}",
             (*self._params, limit, offset),
         )
         return [RequestRow.from_row(r) for r in rows]
