@@ -11,6 +11,8 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 
 import anyio
+import stamina
+import stamina.instrumentation
 from anyio.abc import TaskStatus
 from redis.asyncio import Redis
 from starlette.applications import Starlette
@@ -38,9 +40,13 @@ def _build_scraper(context: ServiceContext) -> Service:
 
 
 def _build_writer(context: ServiceContext) -> Service:
+    from twitstack.writer.retry_hooks import writer_retry_hook
     from twitstack.writer.service import build_writer_service
 
-    return build_writer_service(context)
+    service = build_writer_service(context)
+    # stamina is process-global: count the writer's retries in the writer's own registry.
+    stamina.instrumentation.set_on_retry_hooks([writer_retry_hook(service.registry)])
+    return service
 
 
 def _build_moderation(context: ServiceContext) -> Service:
@@ -274,6 +280,9 @@ async def run_daemon(
     """Open shared resources, build the selected services and supervise them until stopped."""
     catalog = default_catalog() if catalog is None else catalog
     names = select_services(catalog, only)
+    # stamina's default hooks count into the global Prometheus registry and log the retried
+    # call's arguments; services that want retry metrics install their own hook.
+    stamina.instrumentation.set_on_retry_hooks([])
     settings = trust_local_approver(settings, names)
     async with open_shared_resources(settings, redis=redis) as context:
         services = [catalog[name](context) for name in names]

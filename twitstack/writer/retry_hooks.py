@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from prometheus_client import CollectorRegistry, Counter
-from stamina.instrumentation import RetryDetails
+from stamina.instrumentation import RetryDetails, RetryHook
 
 from twitstack.core.logging import get_logger
 
 _log = get_logger("twitstack.writer.retries")
 
 
-def writer_retry_hook(registry: CollectorRegistry) -> Callable[[RetryDetails], None]:
+def writer_retry_hook(registry: CollectorRegistry) -> RetryHook:
     """A stamina on-retry hook counting `writer_retries_total{callable}` in `registry`.
 
     stamina's own Prometheus hook registers in the global registry, which twitstack never uses;
