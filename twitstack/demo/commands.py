@@ -5,11 +5,14 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import anyio
 
 from twitstack.core.config import Settings
-from twitstack.demo.runner import DemoEndpoints, DemoOptions, run_demo
+
+if TYPE_CHECKING:
+    from twitstack.demo.runner import DemoEndpoints
 
 
 def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -33,6 +36,9 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
 
 
 def _demo(args: argparse.Namespace, settings: Settings) -> int:
+    # Imported here: fakeredis, twscrape and the fakes are only needed when the demo runs.
+    from twitstack.demo.runner import DemoOptions, run_demo
+
     options = DemoOptions(
         host=args.host,
         port=args.port,

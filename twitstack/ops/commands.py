@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import argparse
 
-from twitstack.ops import queue_commands
-from twitstack.ops.doctor import doctor_command
-from twitstack.ops.doctor_report import DEFAULT_TIMEOUT_S
+from twitstack.core.commands import lazy_handler
 from twitstack.writes.models import WriteAction
+
+DEFAULT_TIMEOUT_S = 5.0  # each network check of `doctor`
+_QUEUE = "twitstack.ops.queue_commands"
 
 DEFAULT_DLQ_LIMIT = 50
 
@@ -35,7 +36,7 @@ def _add_doctor(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
         metavar="S",
         help=f"limit for each network check in seconds (default {DEFAULT_TIMEOUT_S:g})",
     )
-    doctor.set_defaults(handler=doctor_command)
+    doctor.set_defaults(handler=lazy_handler("twitstack.ops.doctor", "doctor_command"))
 
 
 def _add_enqueue(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -52,7 +53,7 @@ def _add_enqueue(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     delete.add_argument("tweet_id", metavar="TWEET_ID")
     for parser in (tweet, dm, delete):
         _add_request_options(parser)
-        parser.set_defaults(handler=queue_commands.enqueue_command)
+        parser.set_defaults(handler=lazy_handler(_QUEUE, "enqueue_command"))
 
 
 def _add_queue(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -60,7 +61,7 @@ def _add_queue(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     actions = queue.add_subparsers(dest="queue_command", required=True, metavar="ACTION")
     stats = actions.add_parser("stats", help="depths, requests per state, oldest ages")
     stats.add_argument("--json", action="store_true", help="machine-readable output")
-    stats.set_defaults(handler=queue_commands.stats_command)
+    stats.set_defaults(handler=lazy_handler(_QUEUE, "stats_command"))
 
 
 def _add_dlq(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -69,7 +70,7 @@ def _add_dlq(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     listing = actions.add_parser("list", help="dead letters with reason and a short preview")
     listing.add_argument("--limit", type=_positive, default=DEFAULT_DLQ_LIMIT, metavar="N")
     listing.add_argument("--json", action="store_true", help="machine-readable output")
-    listing.set_defaults(handler=queue_commands.dlq_list_command)
+    listing.set_defaults(handler=lazy_handler(_QUEUE, "dlq_list_command"))
     changes = (
         ("retry", "push the original message back onto write_queue", "dlq_retry_command"),
         ("purge", "remove the entry for good", "dlq_purge_command"),
@@ -79,7 +80,7 @@ def _add_dlq(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         target = change.add_mutually_exclusive_group(required=True)
         target.add_argument("entry_id", nargs="?", metavar="ID", help="id from `dlq list`")
         target.add_argument("--all", action="store_true", help="every dead letter")
-        change.set_defaults(handler=getattr(queue_commands, handler))
+        change.set_defaults(handler=lazy_handler(_QUEUE, handler))
 
 
 def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -13,9 +13,9 @@ import httpx
 
 from twitstack.core.config import Settings
 from twitstack.core.secrets import aget_secret
+from twitstack.ops.commands import DEFAULT_TIMEOUT_S
 from twitstack.writer.tokens import SecretLookup
 
-DEFAULT_TIMEOUT_S = 5.0
 # Above this many seconds of disagreement, signed OAuth 1.0a requests and token expiry
 # arithmetic start to go wrong (X rejects OAuth1 timestamps a few minutes off).
 MAX_CLOCK_SKEW_S = 3.0
