@@ -9,18 +9,13 @@ from __future__ import annotations
 
 import enum
 import getpass
-import json
 import os
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from twitstack.moderation.audit import AuditLog
 from twitstack.moderation.dead_letters import DeadLetter, DeadLetterBox
 
-PREVIEW_CHARS = 40
-DM_PREVIEW_CHARS = 20  # DMs are private: show barely enough to recognise one
-DETAIL_CHARS = 200
 # The audit actions the moderation UI records for the same operations.
 RETRY_ACTION = "dead_letter.retry"
 PURGE_ACTION = "dead_letter.discard"
@@ -70,39 +65,16 @@ def cli_actor() -> str:
     return f"cli:{user}"
 
 
-def preview(message: str | None) -> str:
-    """A short, recognisable preview of a queue message (DM text cut shortest)."""
-    if message is None:
-        return "(not UTF-8 text)"
-    try:
-        data = json.loads(message)
-    except ValueError:
-        return _clip(message, PREVIEW_CHARS)
-    if not isinstance(data, Mapping):
-        return _clip(message, PREVIEW_CHARS)
-    payload = data.get("payload")
-    payload = payload if isinstance(payload, Mapping) else {}
-    action = data.get("action")
-    if action == "tweet":
-        return f"tweet {_clip(str(payload.get('text', '')), PREVIEW_CHARS)!r}"
-    if action == "dm":
-        text = _clip(str(payload.get("text", "")), DM_PREVIEW_CHARS)
-        return f"dm to {_clip(str(payload.get('recipient_id', '?')), 19)} {text!r}"
-    if action == "delete":
-        return f"delete {_clip(str(payload.get('tweet_id', '?')), 19)}"
-    return _clip(message, PREVIEW_CHARS)
-
-
 def summarize(entry: DeadLetter) -> DeadLetterSummary:
     """The listing view of one entry."""
     record = entry.record
     return DeadLetterSummary(
         id=entry.id,
         reason=entry.reason,
-        detail=_clip(entry.detail, DETAIL_CHARS),
+        detail=entry.short_detail,
         time=_text_or_none(record.get("time")),
         consumer=_text_or_none(record.get("consumer")),
-        preview=preview(entry.message),
+        preview=entry.preview,
         retryable=entry.message is not None,
     )
 
@@ -128,8 +100,8 @@ class DeadLetterTools:
         return await self._box.list(max(await self._box.count(), 1))
 
     async def find(self, entry_id: str) -> DeadLetter | None:
-        """The entry with this id, searching the whole list."""
-        return next((entry for entry in await self.entries() if entry.id == entry_id), None)
+        """The entry with this id, searching the whole list (in bounded chunks)."""
+        return await self._box.find(entry_id)
 
     async def retry(self, entry: DeadLetter) -> DeadLetterOutcome:
         """Put the original message back on write_queue and drop the entry, atomically."""
@@ -150,10 +122,6 @@ class DeadLetterTools:
     async def _record(self, action: str, entry: DeadLetter) -> None:
         # The same row the UI writes (target = entry id, detail = reason); the actor says cli.
         await self._audit.record(self.actor, action, entry.id, {"reason": entry.reason})
-
-
-def _clip(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _text_or_none(value: object) -> str | None:

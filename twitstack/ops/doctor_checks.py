@@ -112,7 +112,7 @@ def _version_result(url: str, version: str, mode: str) -> CheckResult:
         return fail(
             "redis",
             f"{url} is a Redis Cluster node: the queue scripts need all keys on one server",
-            "point redis_url at a standalone Redis (or a primary behind Sentinel)",
+            "point redis_url at one standalone Redis (Sentinel and Cluster are not supported)",
         )
     return ok("redis", f"{url} reachable, Redis {version} ({mode})")
 
