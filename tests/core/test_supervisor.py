@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import stat
 from collections.abc import Callable
 from pathlib import Path
 
@@ -15,7 +16,8 @@ from twitstack.core.errors import CrashLoopError, PortInUseError
 from twitstack.core.sdnotify import SystemdNotifier
 from twitstack.core.sections.supervisor import SupervisorSettings
 from twitstack.core.service import Service
-from twitstack.supervisor import Supervisor
+from twitstack.core.config import Settings
+from twitstack.supervisor import Supervisor, prepare_data_dir
 
 FAST = SupervisorSettings(
     shutdown_grace_s=2,
@@ -163,3 +165,24 @@ async def test_grace_period_bounds_the_drain(tmp_path: Path) -> None:
             await wait_until(lambda: journal.exists())
             sup.request_stop()
     assert journal.read_text().splitlines() == ["slow job 1 started"]
+
+
+def test_data_dir_is_created_private(
+    make_settings: Callable[..., Settings], tmp_path: Path
+) -> None:
+    """data_dir is created with mode 0700 (it holds sessions, keys and tokens)."""
+    settings = make_settings(data_dir=tmp_path / "state" / "twitstack")
+    prepare_data_dir(settings)
+    assert settings.state_dir.is_dir()
+    assert stat.S_IMODE(settings.state_dir.stat().st_mode) == 0o700
+
+
+def test_existing_data_dir_is_made_private(
+    make_settings: Callable[..., Settings], tmp_path: Path
+) -> None:
+    """A data_dir left world-readable is tightened at start."""
+    loose = tmp_path / "loose"
+    loose.mkdir(mode=0o755)
+    loose.chmod(0o755)
+    prepare_data_dir(make_settings(data_dir=loose))
+    assert stat.S_IMODE(loose.stat().st_mode) == 0o700
