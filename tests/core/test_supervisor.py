@@ -12,11 +12,11 @@ import httpx
 import pytest
 
 from tests.support.services import CrashingService, FailingStartService, JobService
+from twitstack.core.config import Settings
 from twitstack.core.errors import CrashLoopError, PortInUseError
 from twitstack.core.sdnotify import SystemdNotifier
 from twitstack.core.sections.supervisor import SupervisorSettings
 from twitstack.core.service import Service
-from twitstack.core.config import Settings
 from twitstack.supervisor import Supervisor, prepare_data_dir
 
 FAST = SupervisorSettings(
