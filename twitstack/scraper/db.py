@@ -61,6 +61,19 @@ _MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (job, run_id)
     );
     """,
+    # 2: the drafts outbox, written in the transaction that stores the drafted tweets
+    """
+    CREATE TABLE draft_outbox (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        request_id TEXT NOT NULL UNIQUE,
+        job TEXT NOT NULL,
+        run_id INTEGER NOT NULL,
+        message BLOB NOT NULL,
+        refusable INTEGER NOT NULL,
+        created_at REAL NOT NULL
+    );
+    CREATE INDEX draft_outbox_by_job ON draft_outbox (job, seq);
+    """,
 )
 
 

@@ -1,4 +1,4 @@
-"""Draft rules: new matching tweets become pending reply/quote requests on `write_queue`."""
+"""Draft rules: new matching tweets become pending reply/quote requests for `write_queue`."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from jinja2 import StrictUndefined, TemplateError
 from jinja2.sandbox import SandboxedEnvironment
@@ -14,14 +14,11 @@ from jinja2.sandbox import SandboxedEnvironment
 from twitstack.core.logging import get_logger
 from twitstack.core.sections.scraper import DraftRuleSpec
 from twitstack.scraper.models import ScrapedTweet
+from twitstack.scraper.outbox import OutboxMessage
 from twitstack.writes.errors import PayloadError
-from twitstack.writes.keys import WRITE_QUEUE
 from twitstack.writes.models import ModerationStatus, WriteAction, WriteRequest, format_time
 from twitstack.writes.validation import validate_request
 from twitstack.writes.wire import encode_write_request
-
-if TYPE_CHECKING:
-    from redis.asyncio import Redis
 
 log = get_logger("twitstack.scraper.drafts")
 _env = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
@@ -80,13 +77,19 @@ def source_record(tweet: ScrapedTweet, *, job: str, scraped_at: datetime) -> dic
 
 
 def build_drafts(
-    rule: DraftRuleSpec, tweets: Sequence[ScrapedTweet], *, job: str, now: datetime
+    rule: DraftRuleSpec,
+    tweets: Sequence[ScrapedTweet],
+    *,
+    job: str,
+    now: datetime,
+    limit: int | None = None,
 ) -> list[Draft]:
-    """Drafts for the new tweets that match, oldest first, at most `max_per_run`."""
+    """Drafts for the new tweets that match, oldest first, at most `limit` (`max_per_run`)."""
     template = _env.from_string(rule.template)
+    most = rule.max_per_run if limit is None else min(limit, rule.max_per_run)
     drafts: list[Draft] = []
     for tweet in sorted(tweets, key=lambda t: t.id):
-        if len(drafts) >= rule.max_per_run or not matches(rule, tweet):
+        if len(drafts) >= most or not matches(rule, tweet):
             continue
         try:
             text = template.render(tweet=_template_view(tweet), job=job).strip()
@@ -120,14 +123,18 @@ def build_drafts(
     return drafts
 
 
-async def push_drafts(redis: Redis, drafts: Sequence[Draft]) -> None:
-    """RPUSH the drafts onto write_queue in the writer's wire format."""
-    if not drafts:
-        return
-    async with redis.pipeline(transaction=True) as pipe:
-        for draft in drafts:
-            pipe.rpush(WRITE_QUEUE, encode_write_request(draft.request))
-        await pipe.execute()
+def outbox_messages(drafts: Sequence[Draft], *, job: str, run_id: int) -> list[OutboxMessage]:
+    """The drafts as outbox rows: wire bytes encoded once, so every push carries the same id."""
+    return [
+        OutboxMessage(
+            request_id=d.request.id,
+            job=job,
+            run_id=run_id,
+            message=encode_write_request(d.request),
+            refusable=d.refusal is not None,
+        )
+        for d in drafts
+    ]
 
 
 def _template_view(tweet: ScrapedTweet) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""One run of one job: lease, recover, fetch page by page, store, judge, draft, archive."""
+"""One run of one job: lease, recover, fetch page by page, store with drafts, judge, archive."""
 
 from __future__ import annotations
 
@@ -10,9 +10,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+from redis.exceptions import RedisError
+
 from twitstack.core.logging import get_logger
 from twitstack.scraper.archive import TweetArchive
-from twitstack.scraper.drafts import build_drafts, push_drafts
+from twitstack.scraper.drafts import build_drafts, outbox_messages
 from twitstack.scraper.health import AccountHealth
 from twitstack.scraper.jobs import Job
 from twitstack.scraper.lease import JobLease, hold_lease
@@ -25,6 +27,7 @@ from twitstack.scraper.models import (
     ScrapedTweet,
     Signal,
 )
+from twitstack.scraper.outbox import DraftOutbox, OutboxMessage
 from twitstack.scraper.proxies import ProxyPool
 from twitstack.scraper.store import TweetStore
 from twitstack.scraper.twscrape_adapter import ResponseObserver, TwscrapeClient
@@ -93,6 +96,7 @@ class JobRunner:
         self._holder = holder
         self._batch_size = batch_size
         self._clock = clock
+        self.outbox = DraftOutbox(store.connection, redis, on_pushed=self._count_pushed)
 
     async def run(self, job: Job) -> RunOutcome:
         """Run `job` once unless another replica holds its lease."""
@@ -109,27 +113,39 @@ class JobRunner:
         crashed = await self._store.mark_crashed_runs(job.name, now=started)
         if crashed:
             log.warning("scraper.runs_recovered", job=job.name, run_ids=crashed)
+        # Drafts a crash left committed but unpushed; the writer dedupes any pushed twice.
+        await self.deliver_drafts(job.name)
         await self.archive_pending(job.name)
         state = await self._store.job_state(job.name)
         since_id = int(state.watermark) if state.watermark else 0
         run_id = await self._store.begin_run(job.name, now=started)
         events: list[ResponseEvent] = []
         token = _run_events.set(events)
-        fetched = new = duplicates = 0
-        fresh: list[ScrapedTweet] = []
+        fetched = new = duplicates = drafts = 0
         top_id = since_id
         error_kind: str | None = None
         pending: list[ScrapedTweet] = []
 
+        def draft(fresh: list[ScrapedTweet]) -> list[OutboxMessage]:
+            if job.draft is None:
+                return []
+            now = datetime.fromtimestamp(self._clock(), tz=UTC)
+            built = build_drafts(
+                job.draft, fresh, job=job.name, now=now, limit=job.draft.max_per_run - drafts
+            )
+            return outbox_messages(built, job=job.name, run_id=run_id)
+
         async def flush() -> None:
-            nonlocal new, duplicates
+            nonlocal new, duplicates, drafts
             result = await self._store.upsert(
-                pending, job=job.name, run_id=run_id, now=self._clock()
+                pending, job=job.name, run_id=run_id, now=self._clock(), drafts=draft
             )
             new += len(result.new)
             duplicates += result.duplicates
-            fresh.extend(result.new)
+            drafts += result.drafts
             pending.clear()
+            if result.drafts:
+                await self.deliver_drafts(job.name)
 
         try:
             async with aclosing(self._batches(job, since_id)) as batches:
@@ -170,7 +186,6 @@ class JobRunner:
         )
         if job.proxy_group and any(e.signal is Signal.TRANSPORT for e in events):
             self._proxies.rotate(job.proxy_group)
-        drafts = await self._draft(job, fresh, finished)
         await self.archive_pending(job.name)
         self._record(job, status, error_kind, fetched, new, duplicates, finished - started)
         log.info(
@@ -203,17 +218,19 @@ class JobRunner:
         elif kind:
             m.run_errors.labels(scrape_job=job.name, kind=kind).inc()
 
-    async def _draft(self, job: Job, fresh: list[ScrapedTweet], now: float) -> int:
-        if job.draft is None or not fresh:
+    async def deliver_drafts(self, job: str | None = None) -> int:
+        """Push the outbox's drafts (of one job) to write_queue; a Redis failure leaves them
+        in the outbox for the next attempt instead of failing the run."""
+        try:
+            return await self.outbox.deliver(job)
+        except (RedisError, OSError) as exc:
+            self._metrics.run_errors.labels(scrape_job=job or "-", kind="drafts_push").inc()
+            log.warning("scraper.drafts_push_failed", job=job, error=str(exc))
             return 0
-        drafts = build_drafts(
-            job.draft, fresh, job=job.name, now=datetime.fromtimestamp(now, tz=UTC)
-        )
-        await push_drafts(self._redis, drafts)
-        for draft in drafts:
-            refusable = "true" if draft.refusal else "false"
-            self._metrics.drafts.labels(scrape_job=job.name, refusable=refusable).inc()
-        return len(drafts)
+
+    def _count_pushed(self, message: OutboxMessage) -> None:
+        refusable = "true" if message.refusable else "false"
+        self._metrics.drafts.labels(scrape_job=message.job, refusable=refusable).inc()
 
     async def archive_pending(self, job: str) -> None:
         """Archive every finished run not yet archived (this one, and any a crash left)."""

@@ -155,6 +155,10 @@ class ScraperService:
         ) as parts:
             # Locks left by a crash or a cancelled request would idle accounts for 15 minutes.
             await parts.accounts.reset_locks()
+            # Drafts committed by a process that died before pushing them (no job runs yet).
+            pushed = await parts.runner.deliver_drafts()
+            if pushed:
+                log.info("scraper.drafts_recovered", drafts=pushed)
             await parts.health.refresh_metrics()
             async with anyio.create_task_group() as tg:
                 for job in parts.jobs:

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from twitstack.scraper.db import Connection, Row, transaction
 from twitstack.scraper.models import ScrapedTweet
+from twitstack.scraper.outbox import OutboxMessage, insert_messages
 
 _COLUMNS = (
     "id, author_id, author_username, text, created_at, lang, reply_count, retweet_count, "
@@ -34,12 +35,15 @@ _EXPORT_COLUMNS = (
 # One encoder for every row: json.dumps(**kwargs) would build a new one per tweet.
 _encode_raw = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 _MAX_IN_PARAMS = 900  # SQLite's default limit on host parameters is 999
+# Called with a batch's new tweets inside its transaction; returns the drafts to commit with it.
+DraftMaker = Callable[[list[ScrapedTweet]], Sequence[OutboxMessage]]
 
 
 @dataclass(frozen=True, slots=True)
 class UpsertResult:
     new: list[ScrapedTweet]
     duplicates: int
+    drafts: int = 0  # outbox messages committed with the batch
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,20 +83,38 @@ class TweetStore:
     def __init__(self, conn: Connection) -> None:
         self._conn = conn
 
+    @property
+    def connection(self) -> Connection:
+        """The database connection, for parts sharing the store's file (the drafts outbox)."""
+        return self._conn
+
     # tweets ---------------------------------------------------------------------------------
 
     async def upsert(
-        self, tweets: Sequence[ScrapedTweet], *, job: str, run_id: int, now: float
+        self,
+        tweets: Sequence[ScrapedTweet],
+        *,
+        job: str,
+        run_id: int,
+        now: float,
+        drafts: DraftMaker | None = None,
     ) -> UpsertResult:
-        """Store a batch in one transaction; existing ids only get counts and last_seen."""
+        """Store a batch in one transaction; existing ids only get counts and last_seen.
+
+        `drafts` sees the batch's new tweets inside the transaction; the outbox messages it
+        returns commit (or roll back) together with the tweets.
+        """
         unique = list({t.id: t for t in tweets}.values())
         if not unique:
             return UpsertResult([], len(tweets))
         async with transaction(self._conn) as conn:
             existing = await self._existing_ids(conn, [t.id for t in unique])
             await conn.executemany(_UPSERT, [_row_values(t, job, run_id, now) for t in unique])
-        new = [t for t in unique if t.id not in existing]
-        return UpsertResult(new, len(tweets) - len(new))
+            new = [t for t in unique if t.id not in existing]
+            messages = drafts(new) if drafts is not None and new else ()
+            if messages:
+                await insert_messages(conn, messages, now)
+        return UpsertResult(new, len(tweets) - len(new), len(messages))
 
     async def _existing_ids(self, conn: Connection, ids: list[int]) -> set[int]:
         found: set[int] = set()
