@@ -22,6 +22,7 @@ from twitstack.scraper.db import open_database
 from twitstack.scraper.health import AccountHealth
 from twitstack.scraper.jobs import Job, load_jobs
 from twitstack.scraper.metrics import ScraperMetrics
+from twitstack.scraper.paths import resolve
 from twitstack.scraper.proxies import ProxyPool
 from twitstack.scraper.runner import JobRunner, make_observer
 from twitstack.scraper.schedule import JobSchedule
@@ -42,11 +43,6 @@ if TYPE_CHECKING:
 log = get_logger("twitstack.scraper")
 _HEALTH_TICK_S = 60.0
 _DRIFT_PAUSE_S = 3600.0  # after GraphQL drift, retrying before an upgrade only burns accounts
-
-
-def resolve(path: Path, data_dir: Path) -> Path:
-    """Absolute paths as given; relative ones under the data directory."""
-    return path if path.is_absolute() else (data_dir / path).absolute()
 
 
 @dataclass
@@ -228,3 +224,7 @@ class ScraperService:
 def build_scraper_service(ctx: ServiceContext) -> ScraperService:
     """The supervisor's builder for the scraper."""
     return ScraperService(ctx.settings, ctx.redis, ctx.data_dir)
+
+
+# `resolve` stays importable from here for twitstack.ops.doctor_checks (its home is paths.py).
+__all__ = ["ScraperParts", "ScraperService", "build_scraper_service", "open_scraper", "resolve"]
