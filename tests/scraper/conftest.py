@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
@@ -20,9 +21,15 @@ from twitstack.scraper.archive import TweetArchive, open_archive
 from twitstack.scraper.db import open_database
 from twitstack.scraper.health import AccountHealth
 from twitstack.scraper.metrics import ScraperMetrics
+from twitstack.scraper.proxies import ProxyPool
 from twitstack.scraper.runner import JobRunner, make_observer
 from twitstack.scraper.store import TweetStore
-from twitstack.scraper.twscrape_adapter import TwscrapeAccounts, TwscrapeClient, configure_twscrape
+from twitstack.scraper.twscrape_adapter import (
+    TwscrapeAccounts,
+    TwscrapeClient,
+    configure_twscrape,
+    set_transport_observer,
+)
 
 
 @dataclass
@@ -65,6 +72,14 @@ async def redis(redis_url: str) -> AsyncIterator[Redis]:
 
 
 @pytest.fixture
+def refused_port() -> Iterator[int]:
+    """A loopback port that refuses connections (bound, never listening): a proxy that is down."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        yield int(sock.getsockname()[1])
+
+
+@pytest.fixture
 def moto_s3() -> Iterator[str]:
     """An S3 (moto server mode) on a free loopback port; yields its endpoint URL."""
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
@@ -104,14 +119,16 @@ def make_scraper(tmp_path: Path, accounts: TwscrapeAccounts, redis: Redis) -> Ca
     @asynccontextmanager
     async def make(
         *, archive: TweetArchive | None = None, holder: str = "a", db: str = "scraper.db",
-        lease_ttl_s: float = 30.0, batch_size: int = 500,
+        lease_ttl_s: float = 30.0, batch_size: int = 500, proxies: ProxyPool | None = None,
     ) -> AsyncIterator[Scraper]:  # fmt: skip
         metrics = ScraperMetrics(new_registry())
         health = AccountHealth(
             accounts, metrics, suspect_window_s=600, probe_screen_name="team",
-            scratch_dir=tmp_path / "probes",
+            scratch_dir=tmp_path / "probes", proxies=proxies,
         )  # fmt: skip
         observer = make_observer(health)
+        # Transport errors reach us only through twscrape's log, hence a process-wide hook.
+        set_transport_observer(observer)
         client = TwscrapeClient(
             accounts.accounts_db, wait_timeout_s=0.5, wait_interval_s=0.05, observer=observer
         )
@@ -119,8 +136,12 @@ def make_scraper(tmp_path: Path, accounts: TwscrapeAccounts, redis: Redis) -> Ca
             store = TweetStore(conn)
             runner = JobRunner(
                 client=client, store=store, health=health, metrics=metrics, redis=redis,
-                archive=archive, lease_ttl_s=lease_ttl_s, holder=holder, batch_size=batch_size,
+                archive=archive, proxies=proxies, lease_ttl_s=lease_ttl_s, holder=holder,
+                batch_size=batch_size,
             )  # fmt: skip
-            yield Scraper(runner, store, health, accounts, metrics, client)
+            try:
+                yield Scraper(runner, store, health, accounts, metrics, client)
+            finally:
+                set_transport_observer(None)
 
     return make

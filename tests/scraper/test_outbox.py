@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import socket
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -49,14 +47,6 @@ def _message(request_id: str, job: str = "watch") -> OutboxMessage:
 
 async def _queued_ids(redis: Redis) -> list[str]:
     return [decode_write_request(m).id for m in await redis.lrange(WRITE_QUEUE, 0, -1)]
-
-
-@pytest.fixture
-def refused_port() -> Iterator[int]:
-    """A loopback port that refuses connections (bound, never listening)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        yield int(sock.getsockname()[1])
 
 
 async def test_a_crash_between_commit_and_push_loses_no_draft(

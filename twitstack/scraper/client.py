@@ -11,6 +11,7 @@ from prometheus_client import CollectorRegistry, Counter
 
 from twitstack.core.metrics import new_registry
 from twitstack.scraper.cookies import load_cookie_file
+from twitstack.scraper.paths import accounts_db_path
 from twitstack.scraper.twscrape_adapter import TwscrapeAccounts, TwscrapeClient
 
 
@@ -65,6 +66,5 @@ class ScraperClient:
 def _configured_accounts_db() -> Path:
     from twitstack.core.config import load_settings
 
-    settings = load_settings()
-    path = settings.scraper.accounts_db
-    return path if path.is_absolute() else (settings.state_dir / path).absolute()
+    # The data directory may not exist yet when the seed's client is the first thing to run.
+    return accounts_db_path(load_settings())

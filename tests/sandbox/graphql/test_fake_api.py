@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 
+import anyio
 import httpx
 import pytest
 
-from twitstack.sandbox.graphql import create_app
+from twitstack.core.http_server import serve_asgi
+from twitstack.sandbox.graphql import GraphQLFake, SynthCorpus, create_app
 
 pytestmark = pytest.mark.anyio
 _AUTH = {"authorization": "Bearer x", "x-csrf-token": "c1"}
@@ -62,3 +64,28 @@ async def test_added_tweets_are_searchable_and_unknown_ops_are_not_404() -> None
            ["timeline"]["instructions"][0]["entries"]]  # fmt: skip
     assert [f"tweet-{i}" for i in reversed(added.json()["ids"])] == ids[:2]
     assert unknown.status_code == 400  # a 404 would make twscrape refetch x.com
+
+
+async def test_serves_absolute_form_requests_as_a_forward_proxy() -> None:
+    """Through the fake as an HTTP proxy, a request gets the same answer, marked via_proxy."""
+    fake = GraphQLFake(SynthCorpus.generate(seed=3))
+    path = "/i/api/graphql/q/SearchTimeline"
+    with anyio.fail_after(20):
+        async with anyio.create_task_group() as tg:
+            port = await tg.start(
+                lambda task_status: serve_asgi(
+                    create_app(fake), host="127.0.0.1", port=0, name="graphql-fake",
+                    task_status=task_status,
+                )
+            )  # fmt: skip
+            url = f"http://127.0.0.1:{port}"
+            async with httpx.AsyncClient(cookies=_COOKIES, headers=_AUTH) as direct:
+                plain = await direct.get(url + path, params=_search("python"))
+            async with httpx.AsyncClient(cookies=_COOKIES, headers=_AUTH, proxy=url) as proxied:
+                through = await proxied.get(url + path, params=_search("python"))
+            tg.cancel_scope.cancel()
+    assert plain.status_code == through.status_code == 200
+    assert plain.json() == through.json()
+    assert [(r.op, r.via_proxy) for r in fake.seen()] == [
+        ("SearchTimeline", False), ("SearchTimeline", True),
+    ]  # fmt: skip

@@ -8,11 +8,14 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, cast
+from urllib.parse import urlsplit
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from twitstack.sandbox.graphql import shapes
 from twitstack.sandbox.graphql.corpus import SynthCorpus, SynthTweet
@@ -20,6 +23,7 @@ from twitstack.sandbox.graphql.faults import FAULT_KINDS, Fault, FaultKind, faul
 
 _RATE_WINDOW_S = 900
 _REPLIES_PAGE = 10
+_VIA_PROXY = "twitstack.via_proxy"
 
 
 @dataclass(frozen=True)
@@ -30,6 +34,7 @@ class SeenRequest:
     account: str | None
     variables: dict[str, Any]
     status: int
+    via_proxy: bool = False  # arrived in absolute form, i.e. through the fake acting as a proxy
 
 
 @dataclass
@@ -54,10 +59,12 @@ class GraphQLFake:
     def seen(self, op: str | None = None) -> list[SeenRequest]:
         return [r for r in self.requests if op is None or r.op == op]
 
-    def answer(self, op: str, variables: dict[str, Any], account: str | None) -> Response:
+    def answer(
+        self, op: str, variables: dict[str, Any], account: str | None, *, via_proxy: bool = False
+    ) -> Response:
         """Answer one GraphQL operation (already authenticated) and log it."""
         rep = self._fault(op, account) or self._data(op, variables, account)
-        self.requests.append(SeenRequest(op, account, variables, rep.status_code))
+        self.requests.append(SeenRequest(op, account, variables, rep.status_code, via_proxy))
         return rep
 
     def _fault(self, op: str, account: str | None) -> Response | None:
@@ -143,6 +150,24 @@ def _page(tweets: Sequence[SynthTweet], cursor: str | None, count: int) -> list[
     return entries
 
 
+class ForwardProxyMiddleware:
+    """Lets the fake double as a loopback HTTP forward proxy.
+
+    A client configured with the fake as its proxy sends `GET http://host/path` (absolute
+    form); such a request is served as if asked directly and marked `via_proxy`, so tests can
+    route a scraping account through a "proxy" and see which requests went through it.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and "://" in scope["path"]:
+            path = urlsplit(scope["path"]).path or "/"
+            scope = {**scope, "path": path, "raw_path": path.encode(), _VIA_PROXY: True}
+        await self.app(scope, receive, send)
+
+
 def _account_of(request: Request) -> tuple[str | None, Response | None]:
     """The auth_token identifying the account, or an X-style refusal of the request."""
     token = request.cookies.get("auth_token")
@@ -161,15 +186,16 @@ def create_app(fake: GraphQLFake | None = None, *, seed: int = 0) -> Starlette:
 
     async def graphql(request: Request) -> Response:
         op = request.path_params["op"]
+        via_proxy = bool(request.scope.get(_VIA_PROXY))
         account, refusal = _account_of(request)
         if refusal is not None:
-            state.requests.append(SeenRequest(op, account, {}, refusal.status_code))
+            state.requests.append(SeenRequest(op, account, {}, refusal.status_code, via_proxy))
             return refusal
         try:
             variables = json.loads(request.query_params.get("variables", "{}"))
         except json.JSONDecodeError:
             return JSONResponse(shapes.error_body(0, "variables is not JSON"), 400)
-        return state.answer(op, variables, account)
+        return state.answer(op, variables, account, via_proxy=via_proxy)
 
     async def list_requests(_: Request) -> Response:
         return JSONResponse([asdict(r) for r in state.requests])
@@ -206,7 +232,8 @@ def create_app(fake: GraphQLFake | None = None, *, seed: int = 0) -> Starlette:
             Route("/_sandbox/stats", stats, methods=["GET"]),
             Route("/_sandbox/faults", faults, methods=["POST", "DELETE"]),
             Route("/_sandbox/tweets", add_tweets, methods=["POST"]),
-        ]
+        ],
+        middleware=[Middleware(ForwardProxyMiddleware)],
     )
     app.state.fake = state
     return app
