@@ -24,7 +24,7 @@ from twitstack.ops.doctor_report import (
     warn,
 )
 from twitstack.scraper.models import AccountInfo
-from twitstack.scraper.service import resolve
+from twitstack.scraper.paths import resolve
 
 MIN_REDIS_VERSION = (6, 2)  # BLMOVE, and GETDEL/ZRANGE BYSCORE forms the Lua scripts use
 _REDIS_TIME_RESOLUTION_S = 1e-6

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import stamina
 
@@ -15,6 +17,7 @@ from twitstack.writer.journal import WriterJournal
 from twitstack.writer.metrics import WriterMetrics
 from twitstack.writer.outcome import Outcome, OutcomeKind
 from twitstack.writer.ratelimit import AccountPauses, RateLimitBudgets
+from twitstack.writer.send_steps import BeginOutcome, Observation, QueueTicket
 from twitstack.writer.tokens import AccountAuth, CredentialsError, TokenManager
 from twitstack.writer.xapi_client import XApiClient, XCall, XReply, call_for
 from twitstack.writes.ledger_types import LedgerRecord
@@ -24,6 +27,23 @@ from twitstack.writes.signing import ApprovalVerifier
 S = ModerationStatus
 _log = get_logger("twitstack.writer.executor")
 _PAUSING = {OutcomeKind.AUTH_FATAL, OutcomeKind.CONFIG_FATAL, OutcomeKind.ACCOUNT_PAUSED}
+# Outcomes settled by one move out of `sending` (a duplicate-content PERMANENT excepted),
+# which can therefore carry the headers and the ack in the same Redis call.
+_FINAL_MOVES = {
+    OutcomeKind.SUCCESS,
+    OutcomeKind.ALREADY_GONE,
+    OutcomeKind.PERMANENT,
+    OutcomeKind.NEEDS_REVIEW,
+}
+_WITH_DETAIL = {OutcomeKind.PERMANENT, OutcomeKind.NEEDS_REVIEW}
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """Why an approval was not believed, and which key it named (None if it named none)."""
+
+    reason: str
+    key_id: str | None
 
 
 class _TransientError(Exception):
@@ -61,14 +81,14 @@ class RequestExecutor:
         self._clock = clock
         self._rng = rng or random.Random()
 
-    def approval_problem(self, request: WriteRequest) -> str | None:
+    def approval_refusal(self, request: WriteRequest) -> Refusal | None:
         """Why `request` may not be executed on its approval, or None when it may."""
         if not self._settings.require_approval:
             return None
         if self._verifier is None:
-            return "no_approval_keys_configured"
+            return Refusal("no_approval_keys_configured", None)
         check = self._verifier.check(request)
-        return None if check.ok else str(check.reason)
+        return None if check.ok else Refusal(str(check.reason), check.key_id)
 
     def _at(self, epoch_s: float) -> datetime:
         # X's reset times are on the writer's clock; the ledger schedules in UTC datetimes.
@@ -79,17 +99,61 @@ class RequestExecutor:
         jitter = self._rng.uniform(0, self._settings.rate_limit_jitter_s)
         return self._at(base + self._settings.rate_limit_margin_s + jitter)
 
-    async def execute(self, record: LedgerRecord, *, approval_checked: bool = False) -> None:
+    async def execute_message(self, request: WriteRequest, ticket: QueueTicket) -> bool | None:
+        """The fast path for an approved message whose approval the caller just verified.
+
+        Records it, reserves budget and commits `sending` in one call, then calls X and
+        settles with the ack in another. None when the message needs the general path
+        (`execute` on the ledger's record): it is expired, not yet due, for an unknown or
+        paused account, has no usable credentials, or the ledger holds it differently.
+        Otherwise True when the message was acked along with the settle.
+        """
+        now = utcnow()
+        if (request.expires_at is not None and now >= request.expires_at) or (
+            request.not_before is not None and request.not_before > now
+        ):
+            return None
+        if self._settings.account(request.account) is None:
+            return None
+        if await self._pauses.paused(request.account) is not None:
+            return None
+        try:
+            auth = await self._tokens.auth_for(request.account)
+        except CredentialsError:
+            return None
+        call = call_for(str(request.action), request.payload)
+        begun = await self._journal.begin_sending(request, ticket.raw, call.endpoint)
+        if begun.outcome is BeginOutcome.DIFFERS:
+            return None
+        if begun.outcome is BeginOutcome.BLOCKED:
+            await self._journal.later(
+                request, not_before=self._after_reset(begun.blocked_until),
+                reason="rate_limit_budget", from_states=[S.APPROVED],
+            )  # fmt: skip
+            return False
+        if begun.outcome is not BeginOutcome.SENDING:
+            return False  # another worker or replica got there first
+        crash_point("after_sending")
+        return await self._call_and_settle(request, call, auth, ticket)
+
+    async def execute(
+        self,
+        record: LedgerRecord,
+        *,
+        approval_checked: bool = False,
+        ticket: QueueTicket | None = None,
+    ) -> bool:
         """Take an `approved` request as far as it can go now; never sleeps on a rate limit.
 
         `approval_checked` skips verifying a signature the caller verified on this same record.
+        With a `ticket`, the final move acks that message too; returns True if it did.
         """
         request = record.request
         if record.state is not S.APPROVED:
-            return
+            return False
         if record.is_expired(utcnow()):
             await self._journal.move(request, S.EXPIRED, from_states=[S.APPROVED], reason="expired")
-            return
+            return False
         if request.not_before is not None and request.not_before > utcnow():
             await self._journal.later(
                 request,
@@ -97,16 +161,16 @@ class RequestExecutor:
                 reason="not_before",
                 from_states=[S.APPROVED],
             )
-            return
-        problem = None if approval_checked else self.approval_problem(request)
-        if problem is not None:
-            await self._refuse(request, problem)
-            return
+            return False
+        refusal = None if approval_checked else self.approval_refusal(request)
+        if refusal is not None:
+            await self._refuse(request, refusal)
+            return False
         if self._settings.account(request.account) is None:
             await self._journal.move(
                 request, S.FAILED, from_states=[S.APPROVED], reason="unknown_account"
             )
-            return
+            return False
         pause = await self._pauses.paused(request.account)
         if pause is not None:
             until = pause.until or self._clock() + self._settings.paused_recheck_s
@@ -114,7 +178,7 @@ class RequestExecutor:
                 request, not_before=self._at(until), reason=f"account_paused:{pause.reason}",
                 from_states=[S.APPROVED],
             )  # fmt: skip
-            return
+            return False
         call = call_for(str(request.action), request.payload)
         blocked = await self._budgets.reserve(request.account, call.endpoint)
         if blocked is not None:
@@ -122,7 +186,7 @@ class RequestExecutor:
                 request, not_before=self._after_reset(blocked), reason="rate_limit_budget",
                 from_states=[S.APPROVED],
             )  # fmt: skip
-            return
+            return False
         try:
             auth = await self._tokens.auth_for(request.account)
         except CredentialsError as exc:
@@ -132,43 +196,49 @@ class RequestExecutor:
                 request, not_before=self._at(self._clock() + self._settings.paused_recheck_s),
                 reason="credentials", from_states=[S.APPROVED],
             )  # fmt: skip
-            return
+            return False
         started = await self._journal.sending(request)
         if not started.ok:
             await self._budgets.release(request.account, call.endpoint)
-            return  # another worker or replica got there first
+            return False  # another worker or replica got there first
         crash_point("after_sending")
-        reply = await self._send(request, call, auth)
+        return await self._call_and_settle(request, call, auth, ticket)
+
+    async def _call_and_settle(
+        self, request: WriteRequest, call: XCall, auth: AccountAuth, ticket: QueueTicket | None
+    ) -> bool:
+        reply, observation = await self._send(request, call, auth)
         if reply.outcome.kind is OutcomeKind.SUCCESS:
             crash_point("after_x_accepted")
-        await self._settle(request, call, reply)
+        acked = await self._settle(request, call, reply, observation, ticket)
+        crash_point("after_executed")
+        return acked
 
-    async def _refuse(self, request: WriteRequest, reason: str) -> None:
-        self._metrics.security_events.labels(reason=reason).inc()
-        _log.warning(
-            "writer.security_approval_refused",
-            request_id=request.id,
-            account=request.account,
-            action=str(request.action),
-            reason=reason,
-        )
+    async def _refuse(self, request: WriteRequest, refusal: Refusal) -> None:
+        log_refusal(self._metrics, request, refusal)
         await self._journal.move(
-            request, S.NEEDS_REVIEW, from_states=[S.APPROVED], reason=f"approval_{reason}"
+            request, S.NEEDS_REVIEW, from_states=[S.APPROVED], reason=f"approval_{refusal.reason}"
         )
 
     async def _once(
         self, request: WriteRequest, call: XCall, auth: AccountAuth, *, reserved: bool
     ) -> XReply:
-        """One call to X; `reserved` says whether it spends the reservation made for it."""
+        """One call to X, counted; its headers are left for the caller to record."""
         reply = await self._client.execute(call, auth=auth.auth, auth_kind=auth.kind)
         action = str(request.action)
         self._metrics.request_latency.labels(action=action).observe(reply.elapsed_s)
         outcome = reply.outcome
         self._metrics.outcomes.labels(action=action, kind=outcome.kind, reason=outcome.reason).inc()
+        return reply
+
+    async def _observe(
+        self, request: WriteRequest, call: XCall, headers: Mapping[str, str], *, reserved: bool
+    ) -> None:
+        """Record X's rate-limit headers now (or give back the reservation when none came)."""
         remaining: dict[str, int] = {}
-        if reply.headers:
+        if headers:
             remaining = await self._budgets.observe(
-                request.account, call.endpoint, reply.headers, reserved=reserved
+                request.account, call.endpoint, headers, reserved=reserved
             )
         elif reserved:
             await self._budgets.release(request.account, call.endpoint)
@@ -176,26 +246,34 @@ class RequestExecutor:
             self._metrics.rate_limit_remaining.labels(
                 account=request.account, endpoint=call.endpoint
             ).set(remaining["window"])
-        return reply
 
-    async def _send(self, request: WriteRequest, call: XCall, auth: AccountAuth) -> XReply:
+    async def _send(
+        self, request: WriteRequest, call: XCall, auth: AccountAuth
+    ) -> tuple[XReply, Observation | None]:
+        """X's final answer, and its reserved headers when they still have to be recorded."""
         reply = await self._once(request, call, auth, reserved=True)
+        kind = reply.outcome.kind
+        if kind is not OutcomeKind.AUTH_REFRESH and kind is not OutcomeKind.TRANSIENT_RETRY:
+            # The usual case: recorded together with the settle, in one round trip.
+            return reply, Observation(request.account, call.endpoint, reply.headers)
+        await self._observe(request, call, reply.headers, reserved=True)
         if reply.outcome.kind is OutcomeKind.AUTH_REFRESH:
             # X refused the token, so nothing was created: refresh once and try once more.
             try:
                 fresh = await self._tokens.refresh(request.account, auth.access_token)
             except CredentialsError:
-                return reply
+                return reply, None
             reply = await self._once(request, call, fresh, reserved=False)
+            await self._observe(request, call, reply.headers, reserved=False)
             if reply.outcome.kind is OutcomeKind.AUTH_REFRESH:
                 return XReply(
                     Outcome(OutcomeKind.AUTH_FATAL, "unauthorized_after_refresh", 401),
                     reply.headers,
                     reply.elapsed_s,
-                )
+                ), None
         if reply.outcome.kind is not OutcomeKind.TRANSIENT_RETRY:
-            return reply
-        return await self._retry_transient(request, call, auth, reply)
+            return reply, None
+        return await self._retry_transient(request, call, auth, reply), None
 
     async def _retry_transient(
         self, request: WriteRequest, call: XCall, auth: AccountAuth, first: XReply
@@ -214,6 +292,7 @@ class RequestExecutor:
             ):
                 with attempt:
                     last = await self._once(request, call, auth, reserved=False)
+                    await self._observe(request, call, last.headers, reserved=False)
                     if last.outcome.kind is OutcomeKind.TRANSIENT_RETRY:
                         raise _TransientError(last)
         except _TransientError as exc:
@@ -226,37 +305,35 @@ class RequestExecutor:
         # An operator must act (top up credits, fix permissions, re-authorise): say so loudly.
         _log.error("writer.account_paused", account=account, reason=reason, detail=detail)
 
-    async def _settle(self, request: WriteRequest, call: XCall, reply: XReply) -> None:
+    async def _settle(
+        self,
+        request: WriteRequest,
+        call: XCall,
+        reply: XReply,
+        observation: Observation | None,
+        ticket: QueueTicket | None,
+    ) -> bool:
+        """Record X's answer; True if the message was acked in the same call."""
         outcome = reply.outcome
         kind = outcome.kind
         sending = [S.SENDING]
-        if kind is OutcomeKind.SUCCESS:
+        if kind in _FINAL_MOVES and not outcome.is_duplicate:
+            to_state, reason, result = _final_move(request, call, outcome)
             await self._journal.move(
-                request, S.EXECUTED, from_states=sending, reason=outcome.reason,
-                result=_result(call, outcome),
+                request, to_state, from_states=sending, reason=reason, result=result,
+                detail=outcome.detail if kind in _WITH_DETAIL else None,
+                observation=observation, ticket=ticket,
             )  # fmt: skip
-        elif kind is OutcomeKind.ALREADY_GONE:
-            await self._journal.move(
-                request, S.EXECUTED, from_states=sending, reason="already_gone",
-                result={"tweet_id": str(request.payload.get("tweet_id")), "already_gone": True},
-            )  # fmt: skip
-        elif kind is OutcomeKind.PERMANENT and outcome.is_duplicate:
+            return ticket is not None
+        if observation is not None:
+            await self._observe(request, call, observation.headers, reserved=True)
+        if kind is OutcomeKind.PERMANENT:  # duplicate content
             await self._duplicate(request, outcome)
-        elif kind is OutcomeKind.PERMANENT:
-            await self._journal.move(
-                request, S.FAILED, from_states=sending, reason=outcome.reason,
-                detail=outcome.detail,
-            )  # fmt: skip
         elif kind is OutcomeKind.AMBIGUOUS:
             await self._journal.note(request.id, "ambiguous")
             await self._journal.move(
                 request, S.UNKNOWN, from_states=sending, reason=f"ambiguous:{outcome.reason}"
             )
-        elif kind is OutcomeKind.NEEDS_REVIEW:
-            await self._journal.move(
-                request, S.NEEDS_REVIEW, from_states=sending, reason=outcome.reason,
-                detail=outcome.detail,
-            )  # fmt: skip
         elif kind is OutcomeKind.WAIT_UNTIL:
             if outcome.retry_at is None:
                 await self._budgets.exhaust_until(
@@ -272,6 +349,7 @@ class RequestExecutor:
         else:  # TRANSIENT_RETRY after the inline retries, or AUTH_REFRESH with no refresh
             retry = self._at(self._clock() + self._settings.transient_retry_s)
             await self._journal.later(request, not_before=retry, reason=outcome.reason)
+        return False
 
     async def _duplicate(self, request: WriteRequest, outcome: Outcome) -> None:
         if await self._journal.count(request.id, "ambiguous") > 0:
@@ -284,6 +362,34 @@ class RequestExecutor:
             request, S.FAILED, from_states=[S.SENDING], reason="duplicate_content",
             detail=outcome.detail,
         )  # fmt: skip
+
+
+def _final_move(
+    request: WriteRequest, call: XCall, outcome: Outcome
+) -> tuple[S, str, dict[str, Any] | None]:
+    """State, reason and result for an outcome in `_FINAL_MOVES`."""
+    kind = outcome.kind
+    if kind is OutcomeKind.SUCCESS:
+        return S.EXECUTED, outcome.reason, _result(call, outcome)
+    if kind is OutcomeKind.ALREADY_GONE:
+        gone = {"tweet_id": str(request.payload.get("tweet_id")), "already_gone": True}
+        return S.EXECUTED, "already_gone", gone
+    if kind is OutcomeKind.PERMANENT:
+        return S.FAILED, outcome.reason, None
+    return S.NEEDS_REVIEW, outcome.reason, None
+
+
+def log_refusal(metrics: WriterMetrics, request: WriteRequest, refusal: Refusal) -> None:
+    """Count and log an approval the writer refused (its key id, never the signature)."""
+    metrics.security_events.labels(reason=refusal.reason).inc()
+    _log.warning(
+        "writer.security_approval_refused",
+        request_id=request.id,
+        account=request.account,
+        action=str(request.action),
+        reason=refusal.reason,
+        key_id=refusal.key_id,
+    )
 
 
 def _result(call: XCall, outcome: Outcome) -> dict[str, str]:

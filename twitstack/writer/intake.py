@@ -4,15 +4,14 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from twitstack.core.logging import get_logger
-from twitstack.writer.executor import RequestExecutor
+from twitstack.writer.executor import Refusal, RequestExecutor, log_refusal
 from twitstack.writer.journal import WriterJournal
 from twitstack.writer.metrics import WriterMetrics
+from twitstack.writer.send_steps import QueueTicket
 from twitstack.writes.ledger_types import LedgerRecord
 from twitstack.writes.models import ModerationStatus, WriteRequest, utcnow
 
 S = ModerationStatus
-_log = get_logger("twitstack.writer.intake")
 
 
 def fresh_record(request: WriteRequest) -> LedgerRecord:
@@ -49,31 +48,41 @@ class RequestIntake:
         self._metrics = metrics
         self._require_approval = require_approval
 
+    async def handle(self, request: WriteRequest, ticket: QueueTicket) -> bool:
+        """Record `request` and execute it if it is approved and due; True if it was acked."""
+        if request.moderation is S.APPROVED:
+            refusal = self._executor.approval_refusal(request)
+            if refusal is not None:
+                await self._hold_for_review(request, refusal)
+                return False
+            # Verified this very message: the fast path, unless the ledger holds it otherwise.
+            fast = await self._executor.execute_message(request, ticket)
+            if fast is not None:
+                return fast
+        accepted = await self.accept(request)
+        if accepted is None:
+            return False
+        record, checked = accepted
+        return await self._executor.execute(record, approval_checked=checked, ticket=ticket)
+
+    async def _hold_for_review(self, request: WriteRequest, refusal: Refusal) -> None:
+        # Someone who can write to Redis is not a moderator: keep it visible, never run it.
+        log_refusal(self._metrics, request, refusal)
+        held = replace(request, moderation=S.NEEDS_REVIEW, approval=None)
+        reason = f"approval_{refusal.reason}"
+        recorded = await self._journal.ledger.record(held, actor=self._journal.actor, reason=reason)
+        if recorded.created:
+            self._journal.log_recorded(held, reason)
+
     async def accept(self, request: WriteRequest) -> tuple[LedgerRecord, bool] | None:
         """Record `request` once; the ledger record if it is approved and due now.
 
         The flag says whether that record's approval was already verified here (it is this very
-        message), so the executor need not verify it twice.
+        message), so the executor need not verify it twice. A refused approval is the caller's
+        to check first (`handle` does).
         """
         ledger = self._journal.ledger
         actor = self._journal.actor
-        if request.moderation is S.APPROVED:
-            problem = self._executor.approval_problem(request)
-            if problem is not None:
-                # Someone who can write to Redis is not a moderator: keep it visible, never run it.
-                self._metrics.security_events.labels(reason=problem).inc()
-                _log.warning(
-                    "writer.security_approval_refused",
-                    request_id=request.id,
-                    account=request.account,
-                    action=str(request.action),
-                    reason=problem,
-                )
-                held = replace(request, moderation=S.NEEDS_REVIEW, approval=None)
-                recorded = await ledger.record(held, actor=actor, reason=f"approval_{problem}")
-                if recorded.created:
-                    self._journal.log_recorded(held, f"approval_{problem}")
-                return None
         recorded = await ledger.record(request, actor=actor, reason="received")
         if recorded.created:
             self._journal.log_recorded(request, "received")

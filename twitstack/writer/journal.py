@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -10,14 +11,23 @@ from redis.asyncio import Redis
 
 from twitstack.core.logging import get_logger
 from twitstack.writer.metrics import WriterMetrics
+from twitstack.writer.ratelimit import RateLimitBudgets
+from twitstack.writer.send_steps import (
+    BeginOutcome,
+    BeginResult,
+    Observation,
+    QueueTicket,
+    SendSteps,
+)
+from twitstack.writes import keys
 from twitstack.writes.ledger import RequestLedger
-from twitstack.writes.ledger_types import TransitionResult
+from twitstack.writes.ledger_types import TransitionResult, TransitionStatus
 from twitstack.writes.models import ModerationStatus, WriteRequest
 from twitstack.writes.states import TERMINAL_STATES
 
 S = ModerationStatus
 _log = get_logger("twitstack.writer")
-_NOTES_TTL_S = 35 * 24 * 3600  # outlives the ledger's default 30-day retention
+_NOTES_OUTLIVE_S = 5 * 24 * 3600  # notes outlive the ledger record they are about
 
 
 class WriterJournal:
@@ -32,15 +42,16 @@ class WriterJournal:
         ledger: RequestLedger,
         redis: Redis,
         metrics: WriterMetrics,
+        budgets: RateLimitBudgets,
         *,
         actor: str,
-        prefix: str = "twitstack:writer",
     ) -> None:
         self.ledger = ledger
         self._redis = redis
         self._metrics = metrics
         self.actor = actor
-        self._prefix = prefix
+        self._notes_ttl_s = ledger.retention_s + _NOTES_OUTLIVE_S
+        self.steps = SendSteps(redis, ledger, budgets)
 
     def _log_change(self, request: WriteRequest, state: S, reason: str, **fields: Any) -> None:
         # One line per state change; the payload (tweet or DM text) is never logged.
@@ -69,19 +80,35 @@ class WriterJournal:
         reason: str,
         result: Mapping[str, Any] | None = None,
         detail: str | None = None,
+        observation: Observation | None = None,
+        ticket: QueueTicket | None = None,
     ) -> TransitionResult:
-        """Move `request` if it is in `from_states`; logs only when this call made the change."""
+        """Move `request` if it is in `from_states`; logs only when this call made the change.
+
+        With an `observation` (X's headers for a reserved call) or a `ticket` (the message to
+        ack), those are recorded in the same atomic call as the move.
+        """
         stored = dict(result or {})
         if detail:
             stored["detail"] = detail[:500]
-        moved = await self.ledger.transition(
-            request.id,
-            to_state,
-            from_states=from_states,
-            actor=self.actor,
-            reason=reason,
-            result=stored or None,
-        )
+        if observation is None and ticket is None:
+            moved = await self.ledger.transition(
+                request.id,
+                to_state,
+                from_states=from_states,
+                actor=self.actor,
+                reason=reason,
+                result=stored or None,
+            )
+        else:
+            moved, remaining = await self.steps.settle(
+                request.id, to_state, from_states=from_states, actor=self.actor, reason=reason,
+                result=stored or None, observation=observation, ticket=ticket,
+            )  # fmt: skip
+            if observation is not None and "window" in remaining:
+                self._metrics.rate_limit_remaining.labels(
+                    account=observation.account, endpoint=observation.endpoint
+                ).set(remaining["window"])
         if moved.ok:
             self._log_change(request, to_state, reason, **({"result": stored} if stored else {}))
         return moved
@@ -94,6 +121,31 @@ class WriterJournal:
         if moved.ok:
             self._log_change(request, S.SENDING, "sending", attempt=moved.attempt)
         return moved
+
+    async def flag_stranded(self, request: WriteRequest, reason: str) -> TransitionResult | None:
+        """An approved request whose message is gone (dead-lettered): needs_review, not lost.
+
+        Its trigger is gone, so it must not wait silently for ever as `approved`; if the crash
+        came before the ledger held it at all, it is recorded for review.
+        """
+        if request.moderation is not S.APPROVED:
+            return None
+        moved = await self.move(request, S.NEEDS_REVIEW, from_states=[S.APPROVED], reason=reason)
+        if moved.status is TransitionStatus.NOT_FOUND:
+            held = replace(request, moderation=S.NEEDS_REVIEW, approval=None)
+            recorded = await self.ledger.record(held, actor=self.actor, reason=reason)
+            if recorded.created:
+                self.log_recorded(held, reason)
+        return moved
+
+    async def begin_sending(self, request: WriteRequest, raw: bytes, endpoint: str) -> BeginResult:
+        """Record (once), reserve budget and commit `sending` for a verified approved message."""
+        begun = await self.steps.begin(request, raw, endpoint, actor=self.actor)
+        if begun.created:
+            self.log_recorded(request, "received")
+        if begun.outcome is BeginOutcome.SENDING:
+            self._log_change(request, S.SENDING, "sending", attempt=begun.attempt)
+        return begun
 
     async def later(
         self,
@@ -115,19 +167,16 @@ class WriterJournal:
             self._log_change(request, S.APPROVED, reason, not_before=not_before.isoformat())
         return moved
 
-    def _notes(self, request_id: str) -> str:
-        return f"{self._prefix}:notes:{request_id}"
-
     async def note(self, request_id: str, field: str) -> int:
         """Count one more `field` event ("ambiguous", "resends") for the request."""
-        key = self._notes(request_id)
+        key = keys.writer_notes(request_id)
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.hincrby(key, field, 1)
-            pipe.expire(key, _NOTES_TTL_S)
+            pipe.expire(key, self._notes_ttl_s)
             value, _ = await pipe.execute()
         return int(value)
 
     async def count(self, request_id: str, field: str) -> int:
         """How many `field` events were noted for the request."""
-        value = await self._redis.hget(self._notes(request_id), field)
+        value = await self._redis.hget(keys.writer_notes(request_id), field)
         return int(value) if value is not None else 0

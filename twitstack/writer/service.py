@@ -29,6 +29,7 @@ from twitstack.writer.journal import WriterJournal
 from twitstack.writer.metrics import WriterMetrics
 from twitstack.writer.ratelimit import AccountPauses, RateLimitBudgets
 from twitstack.writer.reconcile import Reconciler
+from twitstack.writer.send_steps import QueueTicket
 from twitstack.writer.sweeps import expire_due, sample_depths
 from twitstack.writer.tokens import SecretLookup, TokenManager
 from twitstack.writer.xapi_client import XApiClient
@@ -115,17 +116,19 @@ class WriterService:
     def _build(self, client: XApiClient) -> None:
         config = self._config
         redis = self._redis
-        self.ledger = RequestLedger(redis)
+        self.ledger = RequestLedger(
+            redis, retention_s=config.ledger_retention_s, events_maxlen=config.events_maxlen
+        )
         self.queue = ReliableQueue(redis, self.consumer_id, heartbeat_ttl_s=config.heartbeat_ttl_s)
         self.schedule = WriteSchedule(redis)
+        self.budgets = RateLimitBudgets(redis, clock=self._clock)
         self.journal = WriterJournal(
-            self.ledger, redis, self.metrics, actor=f"writer:{self.consumer_id}"
+            self.ledger, redis, self.metrics, self.budgets, actor=f"writer:{self.consumer_id}"
         )
         self.tokens = TokenManager(
             redis, client, config.accounts, clock=self._clock, secret=self._secret,
             leeway_s=config.token_refresh_leeway_s, metrics=self.metrics,
         )  # fmt: skip
-        self.budgets = RateLimitBudgets(redis, clock=self._clock)
         verifier = (
             ApprovalVerifier(config.approval_public_keys, max_age_s=config.approval_max_age_s)
             if config.approval_public_keys
@@ -255,11 +258,7 @@ class WriterService:
             _log.warning("writer.message_dead_lettered", reason=exc.reason_code, field=exc.field)
             return
         try:
-            accepted = await self.intake.accept(request)
-            if accepted is not None:
-                record, checked = accepted
-                await self.executor.execute(record, approval_checked=checked)
-                crash_point("after_executed")
+            acked = await self.intake.handle(request, QueueTicket(self.queue.processing, raw))
         except (RedisError, OSError):
             raise
         except Exception as exc:
@@ -268,12 +267,10 @@ class WriterService:
             _log.exception("writer.message_failed", request_id=request.id)
             await self.queue.dead_letter(raw, reason="handler_error", detail=repr(exc)[:500])
             self.metrics.dead_letters.labels(reason="handler_error").inc()
-            # Its trigger is gone: an approved request must not wait silently for ever.
-            await self.journal.move(
-                request, S.NEEDS_REVIEW, from_states=[S.APPROVED], reason="handler_error"
-            )
+            await self.journal.flag_stranded(request, "handler_error")
             return
-        await self.queue.ack(raw)
+        if not acked:
+            await self.queue.ack(raw)
 
     async def _leave(self) -> None:
         try:

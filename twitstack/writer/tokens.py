@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 import time
 import warnings
@@ -19,6 +20,7 @@ from twitstack.core.sections.writer import XAccountSettings
 from twitstack.writer.metrics import WriterMetrics
 from twitstack.writer.outcome import AuthKind
 from twitstack.writer.xapi_client import BearerAuth, OAuth2Tokens, TokenRefreshRejected, XApiClient
+from twitstack.writes import keys
 
 SecretLookup = Callable[[str], Awaitable[str | None]]
 _log = get_logger("twitstack.writer.tokens")
@@ -105,7 +107,6 @@ class TokenManager:
         *,
         clock: Callable[[], float],
         secret: SecretLookup = aget_secret,
-        prefix: str = "twitstack:writer",
         leeway_s: float = 60.0,
         lock_ttl_s: float = 30.0,
         metrics: WriterMetrics | None = None,
@@ -116,7 +117,6 @@ class TokenManager:
         self._accounts = {account.name: account for account in accounts}
         self._clock = clock
         self._secret = secret
-        self._prefix = prefix
         self._leeway_s = leeway_s
         self._lock_ttl_s = lock_ttl_s
         self._seed = redis.register_script(_SEED)
@@ -127,9 +127,6 @@ class TokenManager:
         self._metrics = metrics
         self._cache_s = cache_s
         self._cache: dict[str, tuple[float, _Stored]] = {}
-
-    def _key(self, account: str) -> str:
-        return f"{self._prefix}:token:{account}"
 
     def _config(self, name: str) -> XAccountSettings:
         account = self._accounts.get(name)
@@ -187,7 +184,7 @@ class TokenManager:
         return await self._load(account)
 
     async def _load(self, account: XAccountSettings) -> _Stored:
-        key = self._key(account.name)
+        key = keys.oauth2_tokens(account.name)
         raw = await self._redis.hgetall(key)
         if not raw:
             access = await self._required_secret(account.access_token_secret, account.name)
@@ -206,7 +203,20 @@ class TokenManager:
             expires_at=float(expires) if expires else None,
         )
         self._cache[account.name] = (time.monotonic(), stored)
+        self._expiry_seen(account.name, stored.expires_at)
         return stored
+
+    def _expiry_seen(self, account: str, expires_at: float | None) -> None:
+        # Every load and refresh, so the alert sees a rotated pair from another replica too.
+        if self._metrics is None:
+            return
+        gauge = self._metrics.token_expiry
+        if expires_at is not None:
+            gauge.labels(account=account).set(expires_at)
+        else:
+            # Seeded from the secrets, expiry unknown: no series rather than a wrong one.
+            with contextlib.suppress(KeyError):
+                gauge.remove(account)
 
     async def refresh(self, name: str, failed_access_token: str | None) -> AccountAuth:
         """Replace the access token X refused (or that is expiring), once across all replicas.
@@ -227,7 +237,7 @@ class TokenManager:
     async def _refresh_across_replicas(
         self, account: XAccountSettings, failed: str | None
     ) -> AccountAuth:
-        lock_key = f"{self._key(account.name)}:lock"
+        lock_key = keys.token_refresh_lock(account.name)
         owner = secrets.token_hex(16)
         ttl_ms = int(self._lock_ttl_s * 1000)
         with anyio.fail_after(self._lock_ttl_s * 2):
@@ -273,11 +283,11 @@ class TokenManager:
         expires_at = self._clock() + tokens.expires_in_s
         # Persist the rotated pair BEFORE using it: the old refresh token is already spent.
         args = [stored.refresh_token, tokens.access_token, tokens.refresh_token, repr(expires_at)]
-        if not await self._rotate(keys=[self._key(account.name)], args=args):
+        if not await self._rotate(keys=[keys.oauth2_tokens(account.name)], args=args):
             raise CredentialsError(f"account {account.name!r}: token store changed during refresh")
         if self._metrics is not None:
             self._metrics.token_refreshes.labels(account=account.name).inc()
-            self._metrics.token_expiry.labels(account=account.name).set(expires_at)
+        self._expiry_seen(account.name, expires_at)
         _log.info("writer.token_refreshed", account=account.name, expires_at=expires_at)
         fresh = _Stored(tokens.access_token, tokens.refresh_token, expires_at)
         self._cache[account.name] = (time.monotonic(), fresh)

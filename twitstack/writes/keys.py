@@ -6,6 +6,8 @@ replicas), and the ledger's Lua scripts touch several of these keys at once.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from twitstack.writes.models import ModerationStatus
 
 # Producers RPUSH JSON messages here (the seed's name); consumers take from the left.
@@ -32,6 +34,14 @@ EXPIRY = "writes:expiry"
 # Terminal requests whose hash has an EXPIRE (score = when it lapses, ms), to prune indexes.
 RETENTION = "writes:retention"
 
+# The writer's shared per-account state lives under this prefix (see the functions below).
+WRITER_PREFIX = "twitstack:writer"
+# Rate-limit windows the writer tracks per (account, endpoint): X's `x-rate-limit-*` window and
+# the `x-user-limit-24hour-*` one. Each is a hash {limit, remaining, reset (epoch s)}.
+RATE_LIMIT_WINDOWS = ("window", "24h")
+# Not a window: a string counting the requests that reserved budget and await X's answer.
+IN_FLIGHT_WINDOW = "pending"  # the key suffix deployed writers already use
+
 
 def processing_list(consumer: str) -> str:
     """The list holding the messages `consumer` has taken but not yet acked."""
@@ -51,3 +61,57 @@ def request(request_id: str) -> str:
 def state_index(state: ModerationStatus | str) -> str:
     """The sorted set of request ids currently in `state`."""
     return STATE_INDEX_PREFIX + ModerationStatus(state).value
+
+
+def rate_limit_budget(account: str, endpoint: str, window: str) -> str:
+    """The hash {limit, remaining, reset} of one rate-limit window (`RATE_LIMIT_WINDOWS`)."""
+    return f"{WRITER_PREFIX}:rl:{account}:{endpoint}:{window}"
+
+
+def rate_limit_in_flight(account: str, endpoint: str) -> str:
+    """The counter (a string) of requests holding a reservation on (account, endpoint)."""
+    return rate_limit_budget(account, endpoint, IN_FLIGHT_WINDOW)
+
+
+def account_paused(account: str) -> str:
+    """The hash {reason, until} present while the writer must not act for `account`."""
+    return f"{WRITER_PREFIX}:paused:{account}"
+
+
+def oauth2_tokens(account: str) -> str:
+    """The hash {access_token, refresh_token, expires_at, version} of an OAuth 2.0 account."""
+    return f"{WRITER_PREFIX}:token:{account}"
+
+
+def token_refresh_lock(account: str) -> str:
+    """The lock one replica holds while it spends `account`'s refresh token."""
+    return oauth2_tokens(account) + ":lock"
+
+
+def writer_notes(request_id: str) -> str:
+    """The hash of per-request counters the writer keeps (ambiguous attempts, re-sends)."""
+    return f"{WRITER_PREFIX}:notes:{request_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class WriterKey:
+    """What a key under `WRITER_PREFIX` is about; `kind` is rl, in_flight, paused or token."""
+
+    kind: str
+    account: str
+    endpoint: str | None = None
+    window: str | None = None
+
+
+def parse_writer_key(key: str) -> WriterKey | None:
+    """The account-state key `key` names, or None for other keys (notes, locks, unknown)."""
+    if not key.startswith(WRITER_PREFIX + ":"):
+        return None
+    parts = key[len(WRITER_PREFIX) + 1 :].split(":")
+    if parts[0] == "rl" and len(parts) == 4:
+        if parts[3] == IN_FLIGHT_WINDOW:
+            return WriterKey("in_flight", parts[1], parts[2])
+        return WriterKey("rl", parts[1], parts[2], parts[3])
+    if parts[0] in ("paused", "token") and len(parts) == 2:
+        return WriterKey(parts[0], parts[1])
+    return None

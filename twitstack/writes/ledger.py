@@ -42,6 +42,39 @@ DEFAULT_RETENTION_S = 30 * 24 * 3600
 DEFAULT_EVENTS_MAXLEN = 500_000
 
 
+def record_keys_and_args(
+    request: WriteRequest, *, actor: str, reason: str, events_maxlen: int
+) -> tuple[list[str], list[str | int | bytes], bool]:
+    """KEYS, ARGV of `ledger_record` (lua/record_core.lua), and whether it will be scheduled.
+
+    An approved request whose `not_before` is in the future goes into the schedule.
+    """
+    state = S(request.moderation)
+    if state not in INITIAL_STATES:
+        raise WriteRequestError(
+            f"expected a new request in {', '.join(sorted(INITIAL_STATES))}, found {state}"
+        )
+    now = utcnow()
+    due = request.not_before
+    scheduled = state is S.APPROVED and due is not None and due > now
+    redis_keys = [keys.request(request.id), keys.EVENTS, keys.SCHEDULE, keys.EXPIRY]
+    args: list[str | int | bytes] = [
+        request.id,
+        encode_write_request(request),
+        state.value,
+        request.revision,
+        epoch_ms(request.created_at),
+        format_time(now),
+        actor,
+        reason,
+        events_maxlen,
+        keys.STATE_INDEX_PREFIX,
+        epoch_ms(due) if scheduled and due is not None else "",
+        "" if request.expires_at is None else epoch_ms(request.expires_at),
+    ]
+    return redis_keys, args, scheduled
+
+
 class RequestLedger:
     """Request state in Redis, changed only by compare-and-set transitions.
 
@@ -75,31 +108,10 @@ class RequestLedger:
         An approved request whose `not_before` is in the future is put in the schedule
         (`scheduled=True`): the writer must not execute it now.
         """
-        state = S(request.moderation)
-        if state not in INITIAL_STATES:
-            raise WriteRequestError(
-                f"expected a new request in {', '.join(sorted(INITIAL_STATES))}, found {state}"
-            )
-        now = utcnow()
-        due = request.not_before
-        scheduled = state is S.APPROVED and due is not None and due > now
-        raw = await self._record(
-            keys=[keys.request(request.id), keys.EVENTS, keys.SCHEDULE, keys.EXPIRY],
-            args=[
-                request.id,
-                encode_write_request(request),
-                state.value,
-                request.revision,
-                epoch_ms(request.created_at),
-                format_time(now),
-                actor,
-                reason,
-                self.events_maxlen,
-                keys.STATE_INDEX_PREFIX,
-                epoch_ms(due) if scheduled and due is not None else "",
-                "" if request.expires_at is None else epoch_ms(request.expires_at),
-            ],
+        redis_keys, args, scheduled = record_keys_and_args(
+            request, actor=actor, reason=reason, events_maxlen=self.events_maxlen
         )
+        raw = await self._record(keys=redis_keys, args=args)
         created = as_text(raw[0]) == "created"
         return RecordResult(
             request_id=request.id,
@@ -108,6 +120,11 @@ class RequestLedger:
             revision=int(raw[2]),
             scheduled=created and scheduled,
         )
+
+    @property
+    def transitions(self) -> TransitionScript:
+        """The transition script, for callers that fuse a transition with their own steps."""
+        return self._transitions
 
     async def get(self, request_id: str) -> LedgerRecord | None:
         """The request as the ledger holds it now, or None if unknown (or past retention)."""

@@ -85,6 +85,11 @@ class WriterSettings(BaseModel):
     transient_attempts: int = Field(default=5, ge=1, le=20)
     transient_retry_s: float = Field(default=5.0, ge=0)
     redis_backoff_max_s: float = Field(default=10.0, gt=0)
+    # The shared ledger: how long executed/failed/rejected/expired requests are kept, and the
+    # approximate cap of the `writes:events` stream (oldest events dropped first). Every
+    # service that writes the ledger (writer, moderation) uses these two values.
+    ledger_retention_s: int = Field(default=30 * 24 * 3600, ge=3600)
+    events_maxlen: int = Field(default=500_000, ge=1000)
 
     @model_validator(mode="after")
     def _unique_accounts(self) -> Self:

@@ -1,0 +1,139 @@
+"""The writer's hot path in Redis: begin sending, and settle with the ack, one Lua call each.
+
+Executing one approved message used to take seven round trips (record, read back, reserve,
+`sending`, observe headers, settle, ack). `begin` records the message, reserves rate-limit
+room and commits `sending` atomically; `settle` records X's headers, makes the final
+transition and acks the message atomically. Nothing is weakened: `sending` is still committed
+before the first byte goes to X, and an ack can no longer happen without its transition.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from redis.asyncio import Redis
+
+from twitstack.writer.ratelimit import RateLimitBudgets, budget_keys, observe_args, observed
+from twitstack.writes import keys, scripts
+from twitstack.writes.ledger import RequestLedger, record_keys_and_args
+from twitstack.writes.ledger_types import TransitionResult, as_text
+from twitstack.writes.models import ModerationStatus, WriteRequest
+from twitstack.writes.queue import message_digest
+from twitstack.writes.transitions import Change, parse_transition
+
+S = ModerationStatus
+
+
+@dataclass(frozen=True, slots=True)
+class QueueTicket:
+    """The queue message a request arrived in, so its settle can ack it in the same call."""
+
+    processing: str  # the consumer's processing list holding it
+    raw: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Observation:
+    """X's answer to a call that held a reservation, not yet recorded in the budgets."""
+
+    account: str
+    endpoint: str
+    headers: Mapping[str, str]
+
+
+class BeginOutcome(enum.StrEnum):
+    """How `SendSteps.begin` ended."""
+
+    SENDING = "ok"  # `sending` is committed: call X
+    BLOCKED = "blocked"  # no rate-limit room: the request is still approved
+    DIFFERS = "differs"  # the ledger holds another state, revision or content: read it
+    MOVED = "moved"  # someone else moved it between the checks (a lost race)
+
+
+@dataclass(frozen=True, slots=True)
+class BeginResult:
+    """What `begin` did; `created` says whether it recorded the request."""
+
+    outcome: BeginOutcome
+    created: bool
+    attempt: int = 0
+    blocked_until: float | None = None
+
+
+class SendSteps:
+    """The two fused steps, over the ledger's transition and the shared budgets."""
+
+    def __init__(self, redis: Redis, ledger: RequestLedger, budgets: RateLimitBudgets) -> None:
+        self._ledger = ledger
+        self._budgets = budgets
+        self._begin = scripts.register(redis, "begin_sending")
+        self._settle = scripts.register(redis, "settle_sending")
+
+    async def begin(
+        self, request: WriteRequest, raw: bytes, endpoint: str, *, actor: str
+    ) -> BeginResult:
+        """Record `request` (once), reserve room on `endpoint`, commit approved -> sending.
+
+        The caller has verified the approval of exactly these message bytes; the step goes
+        on only if the ledger holds this message, approved, at its revision.
+        """
+        transition_keys, transition_args = self._ledger.transitions.keys_and_args(
+            request.id, frozenset({S.APPROVED}), S.SENDING, actor=actor, reason="sending",
+            expected_revision=request.revision, change=Change(bump_attempt=True),
+        )  # fmt: skip
+        _, record_args, _ = record_keys_and_args(
+            request, actor=actor, reason="received", events_maxlen=self._ledger.events_maxlen
+        )
+        reply = await self._begin(
+            keys=[*transition_keys, *budget_keys(request.account, endpoint)],
+            args=[*transition_args, *record_args, raw, *self._budgets.reserve_args()],
+        )
+        status, created = as_text(reply[0]), as_text(reply[1]) == "created"
+        if status == BeginOutcome.BLOCKED:
+            return BeginResult(BeginOutcome.BLOCKED, created, blocked_until=float(reply[2]))
+        if status == BeginOutcome.DIFFERS:
+            return BeginResult(BeginOutcome.DIFFERS, created)
+        if status == BeginOutcome.SENDING:
+            return BeginResult(BeginOutcome.SENDING, created, attempt=int(reply[4]))
+        return BeginResult(BeginOutcome.MOVED, created)
+
+    async def settle(
+        self,
+        request_id: str,
+        to_state: ModerationStatus,
+        *,
+        from_states: Collection[ModerationStatus],
+        actor: str,
+        reason: str,
+        result: Mapping[str, Any] | None,
+        observation: Observation | None,
+        ticket: QueueTicket | None,
+    ) -> tuple[TransitionResult, dict[str, int]]:
+        """Record `observation`, move the request, ack `ticket`: one atomic call.
+
+        Returns the transition's result and the remaining budget per window X reported.
+        """
+        transition_keys, transition_args = self._ledger.transitions.keys_and_args(
+            request_id, frozenset(from_states), to_state, actor=actor, reason=reason,
+            expected_revision=None, change=Change(result=result),
+        )  # fmt: skip
+        # Keys of a part that is switched off are never touched: empty names stand in.
+        if observation is None:
+            budget = ["", "", ""]
+            observe: list[str | int] = ["0", *["" for _ in range(8)]]
+        else:
+            budget = budget_keys(observation.account, observation.endpoint)
+            observe = ["1", *observe_args(observation.headers, reserved=True)]
+        ack_args: list[str | bytes] = ["", ""]
+        processing = ""
+        if ticket is not None:
+            ack_args = [ticket.raw, message_digest(ticket.raw)]
+            processing = ticket.processing
+        reply = await self._settle(
+            keys=[*transition_keys, *budget, processing, keys.CRASH_COUNTS],
+            args=[*transition_args, *observe, *ack_args],
+        )
+        return parse_transition(reply[:4], request_id, to_state), observed(reply[4:6])

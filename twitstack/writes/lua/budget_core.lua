@@ -1,0 +1,52 @@
+-- Rate-limit budgets per (account, endpoint), shared by every writer replica.
+-- A window key is a hash {limit, remaining, reset (epoch s)}; the in-flight key is a counter
+-- of requests that reserved room and have not been answered yet.
+
+-- budget_reserve(windows, in_flight, now, ttl_ms): '0' when granted (the in-flight counter
+-- goes up), else the reset time it is blocked until. Room is X's last reported `remaining`
+-- minus our requests still in flight: X's count does not include those yet. A window whose
+-- reset has passed is unknown territory: send, and learn the new window from X's headers.
+local function budget_reserve(windows, in_flight, now, ttl_ms)
+  now = tonumber(now)
+  local pending = tonumber(redis.call('GET', in_flight) or '0')
+  local blocked = 0
+  for _, key in ipairs(windows) do
+    local reset = tonumber(redis.call('HGET', key, 'reset') or '0')
+    if reset > now then
+      local remaining = tonumber(redis.call('HGET', key, 'remaining') or '1')
+      if remaining - pending <= 0 and reset > blocked then blocked = reset end
+    end
+  end
+  if blocked > 0 then return tostring(blocked) end
+  redis.call('INCR', in_flight)
+  redis.call('PEXPIRE', in_flight, ttl_ms)
+  return '0'
+end
+
+local function budget_update(key, limit, remaining, reset, ttl)
+  if limit == '' then return -1 end
+  remaining = tonumber(remaining)
+  local new_reset = tonumber(reset)
+  local old_reset = tonumber(redis.call('HGET', key, 'reset') or '0')
+  if old_reset > new_reset then return tonumber(redis.call('HGET', key, 'remaining')) end
+  if old_reset == new_reset then
+    local old = tonumber(redis.call('HGET', key, 'remaining') or remaining)
+    if old < remaining then remaining = old end
+  end
+  redis.call('HSET', key, 'limit', limit, 'remaining', remaining, 'reset', reset)
+  redis.call('EXPIRE', key, ttl)
+  return remaining
+end
+
+-- budget_observe(window, daily, in_flight, A): record X's view of each window and retire one
+-- in-flight request. A: 1-3 window limit/remaining/reset, 4-6 the same for the 24-hour
+-- window ('' when X sent none), 7 key ttl s, 8 '1' if the request held a reservation.
+-- Within one window X's count only grows, so the lower `remaining` wins (answers can arrive
+-- out of order); an answer from an older window is stale and ignored.
+-- Returns {window remaining, daily remaining}, -1 for a window X did not report.
+local function budget_observe(window, daily, in_flight, A)
+  local w = budget_update(window, A[1], A[2], A[3], A[7])
+  local d = budget_update(daily, A[4], A[5], A[6], A[7])
+  if A[8] == '1' and redis.call('DECR', in_flight) < 0 then redis.call('SET', in_flight, 0) end
+  return {w, d}
+end

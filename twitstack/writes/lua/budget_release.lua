@@ -1,0 +1,3 @@
+-- Give back a reservation whose request got no rate-limit headers. KEYS: 1 in-flight counter
+if redis.call('DECR', KEYS[1]) < 0 then redis.call('SET', KEYS[1], 0) end
+return 1

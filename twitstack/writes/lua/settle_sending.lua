@@ -1,0 +1,22 @@
+-- The writer's last step for one request: record X's rate-limit headers, make the ledger
+-- transition, and ack the queue message, all in one atomic call (no acked-but-unsettled gap).
+-- KEYS: 1-6 as ledger_transition, 7 window budget, 8 24-hour budget, 9 in-flight counter,
+--       10 processing list, 11 crash counts hash
+-- ARGV: 1-22 as ledger_transition, 23 observe '1'/'0', 24-31 as budget_observe's A[1..8],
+--       32 the message to ack or '' (none), 33 its sha1
+-- Returns {status, state found, revision, attempt, window remaining, daily remaining}.
+--#include budget_core
+--#include transition_core
+local seen = {-1, -1}
+if ARGV[23] == '1' then
+  local O = {}
+  for i = 1, 8 do O[i] = ARGV[23 + i] end
+  seen = budget_observe(KEYS[7], KEYS[8], KEYS[9], O)
+end
+local moved = ledger_transition(KEYS, ARGV)
+-- The ledger is the truth, so the message is done with whether or not this call moved it.
+if ARGV[32] ~= '' then
+  redis.call('LREM', KEYS[10], 1, ARGV[32])
+  redis.call('HDEL', KEYS[11], ARGV[33])
+end
+return {moved[1], moved[2], moved[3], moved[4], seen[1], seen[2]}

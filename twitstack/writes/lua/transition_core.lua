@@ -1,0 +1,72 @@
+-- ledger_transition(K, A): compare-and-set one request's state, move its index entry and
+-- append the event, atomically.
+-- K: 1 request hash, 2 events stream, 3 schedule zset, 4 expiry zset, 5 retention zset,
+--    6 write queue
+-- A: 1 id, 2 allowed from-states (space separated), 3 to-state, 4 expected revision or '',
+--    5 actor, 6 reason, 7 now_iso, 8 now_ms, 9 result json or '', 10 events maxlen,
+--    11 retention s, 12 retention-until ms, 13 terminal '1'/'0', 14 state index prefix,
+--    15 bump attempt '1'/'0', 16 new request json or '', 17 new revision or '',
+--    18 dispatch 'none'|'queue'|'schedule', 19 schedule due ms, 20 expires ms, '' or '-',
+--    21 request hash prefix, 22 terminal states (space separated)
+-- Returns {status, state found, revision, attempt}.
+local function ledger_transition(K, A)
+  local found = redis.call('HMGET', K[1], 'state', 'revision', 'attempt', 'created_ms')
+  local state, revision, attempt, created = found[1], found[2], found[3] or '0', found[4]
+  if not state then return {'not_found', '', '0', '0'} end
+  local allowed = false
+  for s in string.gmatch(A[2], '%S+') do
+    if s == state then allowed = true end
+  end
+  if not allowed then return {'state_mismatch', state, revision, attempt} end
+  if A[4] ~= '' and A[4] ~= revision then
+    return {'revision_mismatch', state, revision, attempt}
+  end
+  local id, to = A[1], A[3]
+  redis.call('ZREM', A[14] .. state, id)
+  redis.call('ZADD', A[14] .. to, created, id)
+  redis.call('HSET', K[1], 'state', to, 'updated_at', A[7], 'last_actor', A[5],
+    'last_reason', A[6])
+  if A[15] == '1' then
+    attempt = tostring(redis.call('HINCRBY', K[1], 'attempt', 1))
+    redis.call('HSET', K[1], 'sending_started_at', A[7])
+  end
+  if A[9] ~= '' then redis.call('HSET', K[1], 'result', A[9]) end
+  if A[16] ~= '' then redis.call('HSET', K[1], 'request', A[16]) end
+  if A[17] ~= '' then
+    revision = A[17]
+    redis.call('HSET', K[1], 'revision', revision)
+  end
+  -- Only approved requests wait in the schedule; any other move cancels a pending promotion.
+  if to ~= 'approved' then redis.call('ZREM', K[3], id) end
+  if A[18] == 'queue' then
+    redis.call('RPUSH', K[6], redis.call('HGET', K[1], 'request'))
+  elseif A[18] == 'schedule' then
+    redis.call('ZADD', K[3], A[19], id)
+  end
+  if A[20] == '-' then
+    redis.call('ZREM', K[4], id)
+  elseif A[20] ~= '' then
+    redis.call('ZADD', K[4], A[20], id)
+  end
+  if A[13] == '1' then
+    redis.call('ZREM', K[4], id)
+    redis.call('EXPIRE', K[1], A[11])
+    redis.call('ZADD', K[5], A[12], id)
+    -- Drop index entries of terminal requests whose hash has lapsed (a few per call).
+    local lapsed = redis.call('ZRANGEBYSCORE', K[5], '-inf', A[8], 'LIMIT', 0, 20)
+    for _, old in ipairs(lapsed) do
+      if redis.call('EXISTS', A[21] .. old) == 0 then
+        for s in string.gmatch(A[22], '%S+') do redis.call('ZREM', A[14] .. s, old) end
+      end
+      redis.call('ZREM', K[5], old)
+    end
+  end
+  local fields = {'id', id, 'from', state, 'to', to, 'actor', A[5], 'reason', A[6],
+    'time', A[7], 'revision', revision, 'attempt', attempt}
+  if A[9] ~= '' then
+    fields[#fields + 1] = 'result'
+    fields[#fields + 1] = A[9]
+  end
+  redis.call('XADD', K[2], 'MAXLEN', '~', A[10], '*', unpack(fields))
+  return {'ok', state, revision, attempt}
+end
