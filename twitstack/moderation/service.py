@@ -45,6 +45,8 @@ class ModerationService:
             data_dir=self._ctx.data_dir,
             registry=self.registry,
             known_accounts=known,
+            ledger_retention_s=settings.writer.ledger_retention_s,
+            events_maxlen=settings.writer.events_maxlen,
         ) as deps:
             app = create_app(deps)
             async with anyio.create_task_group() as tg:

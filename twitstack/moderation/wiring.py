@@ -29,7 +29,7 @@ from twitstack.moderation.sessions import SessionStore
 from twitstack.moderation.tokens import TokenIssuer
 from twitstack.moderation.users import UserStore
 from twitstack.moderation.views.render import new_environment
-from twitstack.writes.ledger import RequestLedger
+from twitstack.writes.ledger import DEFAULT_EVENTS_MAXLEN, DEFAULT_RETENTION_S, RequestLedger
 from twitstack.writes.signing import ApprovalSigner, public_key_to_base64
 
 if TYPE_CHECKING:
@@ -48,8 +48,14 @@ async def open_moderation_deps(
     clock: Callable[[], float] = time.time,
     passwords: PasswordService | None = None,
     known_accounts: tuple[str, ...] = (),
+    ledger_retention_s: int = DEFAULT_RETENTION_S,
+    events_maxlen: int = DEFAULT_EVENTS_MAXLEN,
 ) -> AsyncIterator[ModerationDeps]:
-    """Open the store, load or create key material and build every collaborator."""
+    """Open the store, load or create key material and build every collaborator.
+
+    `ledger_retention_s` and `events_maxlen` are the writer section's, so both services keep
+    terminal requests and cap the events stream alike.
+    """
     secret = keyfiles.jwt_secret(settings, data_dir)
     register_secret(secret.decode("utf-8"))
     key_text, generated = keyfiles.approval_private_key(settings, data_dir)
@@ -65,7 +71,7 @@ async def open_moderation_deps(
         pw = passwords or PasswordService()
         metrics = ModerationMetrics(registry)
         audit = AuditLog(db, clock)
-        ledger = RequestLedger(redis)
+        ledger = RequestLedger(redis, retention_s=ledger_retention_s, events_maxlen=events_maxlen)
         history = HistoryIngester(db, redis, ledger, metrics)
         decisions = RequestDecisions(
             db=db,

@@ -1,0 +1,139 @@
+"""The writer's fused Redis steps: begin (record, reserve, sending), settle (observe, move, ack)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+from redis.asyncio import Redis
+
+from tests.writer.harness import approved, tweet
+from twitstack.writer.ratelimit import RateLimitBudgets
+from twitstack.writer.send_steps import BeginOutcome, Observation, QueueTicket, SendSteps
+from twitstack.writes import keys
+from twitstack.writes.ledger import RequestLedger
+from twitstack.writes.models import ModerationStatus as S
+from twitstack.writes.queue import message_digest
+from twitstack.writes.wire import encode_write_request
+
+pytestmark = pytest.mark.anyio
+ENDPOINT = "tweets.create"
+IN_FLIGHT = keys.rate_limit_in_flight("default", ENDPOINT)
+
+
+def steps_for(redis: Redis, now: float = 1_000.0) -> tuple[SendSteps, RequestLedger]:
+    ledger = RequestLedger(redis)
+    return SendSteps(redis, ledger, RateLimitBudgets(redis, clock=lambda: now)), ledger
+
+
+async def test_begin_records_reserves_and_commits_sending_at_once(redis: Redis) -> None:
+    """A verified approved message is recorded, holds a reservation and is `sending`."""
+    steps, ledger = steps_for(redis)
+    request = approved(tweet("fused"))
+    begun = await steps.begin(request, encode_write_request(request), ENDPOINT, actor="w")
+    assert (begun.outcome, begun.created, begun.attempt) == (BeginOutcome.SENDING, True, 1)
+    record = await ledger.get(request.id)
+    assert record is not None
+    assert record.state is S.SENDING
+    assert record.attempt == 1
+    assert record.sending_started_at is not None
+    assert await redis.get(IN_FLIGHT) == b"1"
+    events = await ledger.read_events()
+    assert [(e.from_state, e.to_state) for e in events] == [
+        (None, S.APPROVED),
+        (S.APPROVED, S.SENDING),
+    ]
+
+
+async def test_begin_on_an_exhausted_window_leaves_it_approved(redis: Redis) -> None:
+    """No room before the reset: recorded approved, nothing reserved, the reset returned."""
+    steps, ledger = steps_for(redis)
+    window = keys.rate_limit_budget("default", ENDPOINT, "window")
+    await redis.hset(window, mapping={"limit": 1, "remaining": 0, "reset": 1_900})
+    request = approved(tweet("no room"))
+    begun = await steps.begin(request, encode_write_request(request), ENDPOINT, actor="w")
+    assert (begun.outcome, begun.created, begun.blocked_until) == (BeginOutcome.BLOCKED, True, 1900)
+    assert (await ledger.get(request.id)).state is S.APPROVED  # type: ignore[union-attr]
+    assert await redis.get(IN_FLIGHT) is None
+
+
+async def test_begin_refuses_when_the_ledger_holds_another_revision(redis: Redis) -> None:
+    """A message whose content or state the ledger does not hold is not sent: `differs`."""
+    steps, ledger = steps_for(redis)
+    pending = tweet("held for review")
+    await ledger.record(pending, actor="moderation")
+    signed = approved(pending)
+    begun = await steps.begin(signed, encode_write_request(signed), ENDPOINT, actor="w")
+    assert begun.outcome is BeginOutcome.DIFFERS
+    assert not begun.created
+    assert (await ledger.get(pending.id)).state is S.PENDING  # type: ignore[union-attr]
+    assert await redis.get(IN_FLIGHT) is None
+    # Same id and revision, approved, but other bytes than the ledger stored: still refused.
+    other = approved(tweet("first text"))
+    await ledger.record(other, actor="w")
+    forged = replace(other, payload={"text": "swapped text"})
+    begun = await steps.begin(forged, encode_write_request(forged), ENDPOINT, actor="w")
+    assert begun.outcome is BeginOutcome.DIFFERS
+    assert (await ledger.get(other.id)).state is S.APPROVED  # type: ignore[union-attr]
+
+
+async def test_begin_of_a_message_the_ledger_already_holds_sends_once(redis: Redis) -> None:
+    """Two workers with the same stored message: one sends, the other finds it moved."""
+    steps, _ledger = steps_for(redis)
+    request = approved(tweet("twice"))
+    raw = encode_write_request(request)
+    first = await steps.begin(request, raw, ENDPOINT, actor="w1")
+    second = await steps.begin(request, raw, ENDPOINT, actor="w2")
+    assert first.outcome is BeginOutcome.SENDING
+    assert second.outcome is BeginOutcome.DIFFERS  # it is `sending` now, not approved
+    assert await redis.get(IN_FLIGHT) == b"1"
+
+
+async def test_settle_observes_moves_and_acks_in_one_call(redis: Redis) -> None:
+    """X's headers land in the budget, the request is executed and the message is acked."""
+    steps, ledger = steps_for(redis)
+    request = approved(tweet("settled"))
+    raw = encode_write_request(request)
+    processing = keys.processing_list("w")
+    await redis.rpush(processing, raw)
+    await redis.hset(keys.CRASH_COUNTS, message_digest(raw), 2)
+    await steps.begin(request, raw, ENDPOINT, actor="w")
+    headers = {"x-rate-limit-limit": "100", "x-rate-limit-remaining": "42",
+               "x-rate-limit-reset": "1900"}  # fmt: skip
+    moved, remaining = await steps.settle(
+        request.id, S.EXECUTED, from_states=[S.SENDING], actor="w", reason="created",
+        result={"tweet_id": "7"}, observation=Observation("default", ENDPOINT, headers),
+        ticket=QueueTicket(processing, raw),
+    )  # fmt: skip
+    assert moved.ok
+    assert remaining == {"window": 42}
+    record = await ledger.get(request.id)
+    assert record is not None
+    assert record.state is S.EXECUTED
+    assert record.result == {"tweet_id": "7"}
+    window = await redis.hgetall(keys.rate_limit_budget("default", ENDPOINT, "window"))
+    assert window[b"remaining"] == b"42"
+    assert await redis.get(IN_FLIGHT) == b"0"
+    assert await redis.llen(processing) == 0
+    assert await redis.hexists(keys.CRASH_COUNTS, message_digest(raw)) == 0
+
+
+async def test_settle_acks_even_when_someone_else_moved_the_request(redis: Redis) -> None:
+    """The ledger is the truth: a lost race still retires the message, and says it lost."""
+    steps, ledger = steps_for(redis)
+    request = approved(tweet("raced"))
+    raw = encode_write_request(request)
+    processing = keys.processing_list("w")
+    await redis.rpush(processing, raw)
+    await steps.begin(request, raw, ENDPOINT, actor="w")
+    await ledger.transition(request.id, S.UNKNOWN, from_states=[S.SENDING], actor="reconciler",
+                            reason="abandoned_sending")  # fmt: skip
+    moved, remaining = await steps.settle(
+        request.id, S.EXECUTED, from_states=[S.SENDING], actor="w", reason="created",
+        result=None, observation=None, ticket=QueueTicket(processing, raw),
+    )  # fmt: skip
+    assert not moved.ok
+    assert moved.found_state is S.UNKNOWN
+    assert remaining == {}
+    assert await redis.llen(processing) == 0
+    assert (await ledger.get(request.id)).state is S.UNKNOWN  # type: ignore[union-attr]
