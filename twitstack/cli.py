@@ -29,7 +29,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "twitstack.moderation.commands",
     "twitstack.ops.commands",
     "twitstack.scraper.commands",
-    "twitstack.sandbox.xapi.commands",
+    "twitstack.sandbox.commands",
     "twitstack.writer.commands",
     "twitstack.writes.key_commands",
 )

@@ -6,8 +6,8 @@ import argparse
 
 import pytest
 
+from twitstack.sandbox.commands import add_commands, run_sandbox, sandbox_config
 from twitstack.sandbox.xapi import FaultKind
-from twitstack.sandbox.xapi.commands import add_commands, run_sandbox, sandbox_config
 
 
 def parser() -> argparse.ArgumentParser:
@@ -38,3 +38,28 @@ def test_unknown_fault_kind_is_a_usage_error(capsys: pytest.CaptureFixture[str])
     with pytest.raises(SystemExit):
         parser().parse_args(["sandbox", "--fault", "explode=1"])
     assert "commit_then_503" in capsys.readouterr().err
+
+
+def test_load_test_switches_lift_limits_and_duplicate_guard() -> None:
+    """--no-rate-limits empties every window; --duplicate-window 0 turns the guard off."""
+    from twitstack.sandbox.xapi.config import Endpoint
+
+    args = parser().parse_args(["sandbox", "--no-rate-limits", "--duplicate-window", "0"])
+    config = sandbox_config(args)
+    assert config.rate_limits == {endpoint: () for endpoint in Endpoint}
+    assert config.duplicate_window_s == 0
+    assert config.duplicate_lookback_posts == 0
+
+
+def test_building_the_cli_does_not_import_the_fake() -> None:
+    """`twitstack --help` stays cheap: the Starlette fake loads only when `sandbox` runs."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, twitstack.cli as c; c.build_parser(); "
+        "print([m for m in ('twitstack.sandbox.xapi.app', 'twscrape', 'fakeredis', 'aioboto3') "
+        "if m in sys.modules])"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

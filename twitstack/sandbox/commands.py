@@ -1,25 +1,27 @@
-"""`twitstack sandbox`: serve the fake X API on loopback for dry runs against a safe target."""
+"""`twitstack sandbox`: serve the fake X API on loopback for dry runs against a safe target.
+
+The fake itself is imported when the command runs: building the CLI must stay cheap.
+"""
 
 from __future__ import annotations
 
 import argparse
 import signal
 import sys
+from typing import TYPE_CHECKING
 
 import anyio
 
 from twitstack.core.config import Settings
 from twitstack.core.errors import TwitstackError
-from twitstack.sandbox.xapi.config import (
-    DEFAULT_BEARER_TOKEN,
-    FaultKind,
-    FaultSettings,
-    XApiSandboxConfig,
-)
-from twitstack.sandbox.xapi.server import open_xapi_sandbox
+
+if TYPE_CHECKING:
+    from twitstack.sandbox.xapi.config import FaultKind, XApiSandboxConfig
 
 
 def _fault_rate(raw: str) -> tuple[FaultKind, float]:
+    from twitstack.sandbox.xapi.config import FaultKind
+
     kind, sep, rate = raw.partition("=")
     try:
         return FaultKind(kind), float(rate) if sep else 1.0
@@ -38,16 +40,35 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
         help="inject a fault with this probability on writes, e.g. commit_then_503=0.1",
     )  # fmt: skip
     parser.add_argument("--seed", type=int, default=0, help="seed of the fault RNG")
+    parser.add_argument(
+        "--no-rate-limits", action="store_true",
+        help="answer every request without rate-limit windows (load tests)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--duplicate-window", type=float, default=None, metavar="SECONDS",
+        help="refuse identical text within this window (default: a day; 0 turns it off)",
+    )  # fmt: skip
     parser.set_defaults(handler=run_sandbox)
 
 
 def sandbox_config(args: argparse.Namespace) -> XApiSandboxConfig:
     """The sandbox configuration the command line asks for."""
-    faults = FaultSettings(rates=dict(args.fault), seed=args.seed)
-    return XApiSandboxConfig(faults=faults)
+    from twitstack.sandbox.xapi.config import Endpoint, FaultSettings, XApiSandboxConfig
+
+    options: dict[str, object] = {"faults": FaultSettings(rates=dict(args.fault), seed=args.seed)}
+    if args.no_rate_limits:
+        options["rate_limits"] = {endpoint: () for endpoint in Endpoint}
+    if args.duplicate_window is not None:
+        options["duplicate_window_s"] = args.duplicate_window
+        if args.duplicate_window == 0:
+            options["duplicate_lookback_posts"] = 0
+    return XApiSandboxConfig.model_validate(options)
 
 
 async def _serve(args: argparse.Namespace) -> None:
+    from twitstack.sandbox.xapi.config import DEFAULT_BEARER_TOKEN
+    from twitstack.sandbox.xapi.server import open_xapi_sandbox
+
     with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         async with open_xapi_sandbox(sandbox_config(args), host=args.host, port=args.port) as sb:
             print(f"fake X API at {sb.base_url} (bearer token {DEFAULT_BEARER_TOKEN})")
