@@ -1,24 +1,20 @@
 """X account status as the writer reports it in Redis: rate-limit budgets, pauses, token expiry.
 
-The key shapes mirror the writer's (`twitstack:writer:rl:<account>:<endpoint>:<window>` hashes,
-`...:rl:<account>:<endpoint>:pending` counters of requests in flight, `...:paused:<account>`,
-`...:token:<account>`); only `expires_at` is ever read from a token hash. They are mirrored
-because `twitstack.writes.keys` does not name them yet and services never import each other.
+The key shapes are `twitstack.writes.keys`' (rate-limit windows, in-flight counters, pauses,
+tokens), shared with the writer; only `expires_at` is ever read from a token hash.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
+from twitstack.writes import keys
+from twitstack.writes.keys import WriterKey
 from twitstack.writes.ledger_types import as_text
 
-WRITER_PREFIX = "twitstack:writer"
-# The rate-limit "window" that is not a window: a string counting reservations in flight.
-PENDING_WINDOW = "pending"
 _SCAN_LIMIT = 10_000
 
 
@@ -61,14 +57,16 @@ async def account_statuses(redis: Redis, known: list[str]) -> list[AccountStatus
         return accounts.setdefault(name, AccountStatus(name))
 
     scanned = 0
-    async for raw_key in redis.scan_iter(match=f"{WRITER_PREFIX}:*", count=500):
+    async for raw_key in redis.scan_iter(match=f"{keys.WRITER_PREFIX}:*", count=500):
         scanned += 1
         if scanned > _SCAN_LIMIT:
             break
         key = as_text(raw_key)
-        parts = key[len(WRITER_PREFIX) + 1 :].split(":")
+        about = keys.parse_writer_key(key)
+        if about is None:
+            continue  # a lock, a request's notes, or a key of another shape
         try:
-            await _read_key(redis, key, parts, account)
+            await _read_key(redis, key, about, account(about.account))
         except ResponseError:
             # A key of another shape than we expect (WRONGTYPE): the page must still render.
             continue
@@ -77,30 +75,27 @@ async def account_statuses(redis: Redis, known: list[str]) -> list[AccountStatus
     return sorted(accounts.values(), key=lambda s: s.name)
 
 
-async def _read_key(
-    redis: Redis, key: str, parts: list[str], account: Callable[[str], AccountStatus]
-) -> None:
-    if parts[0] == "rl" and len(parts) == 4 and parts[3] == PENDING_WINDOW:
+async def _read_key(redis: Redis, key: str, about: WriterKey, status: AccountStatus) -> None:
+    if about.kind == "in_flight" and about.endpoint is not None:
         count = _num(await redis.get(key))
         if count:
-            account(parts[1]).in_flight[parts[2]] = int(count)
-    elif parts[0] == "rl" and len(parts) == 4:
+            status.in_flight[about.endpoint] = int(count)
+    elif about.kind == "rl" and about.endpoint is not None and about.window is not None:
         fields = await redis.hmget(key, ["limit", "remaining", "reset"])
         limit, remaining, reset = (_num(v) for v in fields)
-        account(parts[1]).budgets.append(
+        status.budgets.append(
             Budget(
-                endpoint=parts[2],
-                window=parts[3],
+                endpoint=about.endpoint,
+                window=about.window,
                 limit=None if limit is None else int(limit),
                 remaining=None if remaining is None else int(remaining),
                 reset=reset,
             )
         )
-    elif parts[0] == "paused" and len(parts) == 2:
+    elif about.kind == "paused":
         reason, until = await redis.hmget(key, ["reason", "until"])
-        status = account(parts[1])
         status.paused_reason = as_text(reason) if reason is not None else "paused"
         status.paused_until = _num(until)
-    elif parts[0] == "token" and len(parts) == 2:
+    elif about.kind == "token":
         # HGET of one field: the access and refresh tokens never leave Redis.
-        account(parts[1]).token_expires_at = _num(await redis.hget(key, "expires_at"))
+        status.token_expires_at = _num(await redis.hget(key, "expires_at"))
