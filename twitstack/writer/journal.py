@@ -68,7 +68,7 @@ class WriterJournal:
             self._metrics.actions_processed.labels(action=str(request.action)).inc()
 
     def log_recorded(self, request: WriteRequest, reason: str) -> None:
-        """Log a request the writer recorded in the ledger for the first time."""
+        """Log a request the writer recorded, or moved to `request.moderation` in a fused step."""
         self._log_change(request, S(request.moderation), reason)
 
     async def move(

@@ -47,6 +47,11 @@ class WriterMetrics:
             "Requests waiting for their not_before time (or a rate-limit reset).",
             registry=registry,
         )
+        self.dead_letter_depth = Gauge(
+            "writer_dead_letter_depth",
+            "Messages in write_queue:dead, waiting for an operator to retry or discard them.",
+            registry=registry,
+        )
         self.oldest_pending_age = Gauge(
             "writer_oldest_pending_age_seconds",
             "Age of the oldest request waiting for moderation.",
@@ -79,7 +84,7 @@ class WriterMetrics:
         )
         self.account_paused = Gauge(
             "writer_account_paused",
-            "1 while the account is paused (usage cap, credits, credentials).",
+            "1 while the account is paused (usage cap, credits, credentials), else 0.",
             ["account"],
             registry=registry,
         )

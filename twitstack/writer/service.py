@@ -38,7 +38,12 @@ from twitstack.writer.xapi_client import XApiClient
 from twitstack.writes.errors import WireFormatError
 from twitstack.writes.ledger import RequestLedger
 from twitstack.writes.models import ModerationStatus
-from twitstack.writes.queue import ReliableQueue
+from twitstack.writes.queue import (
+    POISON_MESSAGE_REASON,
+    POISON_REASON,
+    RecoveryReport,
+    ReliableQueue,
+)
 from twitstack.writes.schedule import WriteSchedule
 from twitstack.writes.signing import ApprovalVerifier
 from twitstack.writes.wire import decode_write_request
@@ -124,7 +129,9 @@ class WriterService:
         self.ledger = RequestLedger(
             redis, retention_s=config.ledger_retention_s, events_maxlen=config.events_maxlen
         )
-        self.queue = ReliableQueue(redis, self.consumer_id, heartbeat_ttl_s=config.heartbeat_ttl_s)
+        self.queue = ReliableQueue(
+            redis, self.consumer_id, heartbeat_ttl_s=config.heartbeat_ttl_s, ledger=self.ledger
+        )
         self.schedule = WriteSchedule(redis)
         self.budgets = RateLimitBudgets(redis, clock=self._clock)
         self.journal = WriterJournal(
@@ -184,6 +191,7 @@ class WriterService:
                 requeued=report.requeued,
                 dead_lettered=report.dead_lettered,
             )
+        self._count_poison(report)
 
     def _loops(self) -> list[tuple[str, Callable[[], Awaitable[object]], float]]:
         config = self._config
@@ -195,8 +203,9 @@ class WriterService:
             ("reconcile", self.reconciler.sweep, config.reconcile_interval_s),
             ("expire", functools.partial(expire_due, self._redis, self.journal),
              config.reconcile_interval_s),
-            ("sample_depths", functools.partial(sample_depths, self._redis, self.queue,
-                                                self.metrics), 5.0),
+            ("sample_depths", functools.partial(
+                sample_depths, self._redis, self.queue, self.metrics, self._pauses,
+                [account.name for account in config.accounts]), 5.0),
         ]  # fmt: skip
 
     async def _promote(self) -> int:
@@ -211,8 +220,14 @@ class WriterService:
                 requeued=report.requeued,
                 dead_lettered=report.dead_lettered,
             )
+        self._count_poison(report)
+
+    def _count_poison(self, report: RecoveryReport) -> None:
         if report.dead_lettered:
-            self.metrics.dead_letters.labels(reason="crashed_consumer").inc(report.dead_lettered)
+            self.metrics.dead_letters.labels(reason=POISON_REASON).inc(report.dead_lettered)
+        for request in report.flagged:
+            # Moved (or recorded) needs_review in the dead-lettering Lua call itself.
+            self.journal.log_recorded(request, POISON_MESSAGE_REASON)
 
     async def _every(
         self, name: str, loop: Callable[[], Awaitable[object]], interval_s: float

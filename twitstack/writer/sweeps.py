@@ -1,11 +1,14 @@
-"""Periodic housekeeping of the writer: expiring overdue requests and sampling queue depths."""
+"""Periodic housekeeping of the writer: expiring overdue requests, sampling depths and pauses."""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 from redis.asyncio import Redis
 
 from twitstack.writer.journal import WriterJournal
 from twitstack.writer.metrics import WriterMetrics
+from twitstack.writer.ratelimit import AccountPauses
 from twitstack.writes import keys
 from twitstack.writes.ledger_types import as_text, epoch_ms
 from twitstack.writes.models import ModerationStatus, utcnow
@@ -32,12 +35,23 @@ async def expire_due(redis: Redis, journal: WriterJournal) -> int:
     return expired
 
 
-async def sample_depths(redis: Redis, queue: ReliableQueue, metrics: WriterMetrics) -> None:
-    """Queue, processing and schedule depths, and the age of the oldest pending request."""
+async def sample_depths(
+    redis: Redis,
+    queue: ReliableQueue,
+    metrics: WriterMetrics,
+    pauses: AccountPauses,
+    accounts: Sequence[str],
+) -> None:
+    """Queue, processing, dead-letter and schedule depths, the oldest pending request's age,
+    and which accounts are paused (a resume by CLI, another replica or expiry shows up here)."""
     depths = await queue.depths()
     metrics.queue_depth.set(depths.queued)
     metrics.processing_depth.set(depths.processing)
     metrics.schedule_depth.set(depths.scheduled)
+    metrics.dead_letter_depth.set(depths.dead)
+    for account in accounts:
+        paused = await pauses.paused(account)
+        metrics.account_paused.labels(account=account).set(0 if paused is None else 1)
     oldest = await redis.zrange(keys.state_index(S.PENDING), 0, 0, withscores=True)
     if oldest:
         age_s = (epoch_ms(utcnow()) - float(oldest[0][1])) / 1000

@@ -11,17 +11,24 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from redis.asyncio import Redis
 
 from twitstack.writes import keys, scripts
+from twitstack.writes.ledger import RequestLedger, record_keys_and_args
 from twitstack.writes.ledger_types import as_text
-from twitstack.writes.models import format_time, utcnow
+from twitstack.writes.models import ModerationStatus, WriteRequest, format_time, utcnow
+from twitstack.writes.transitions import Change
+from twitstack.writes.wire import decode_write_request
+
+S = ModerationStatus
 
 DEFAULT_MAX_CRASHES = 3
 POISON_REASON = "crashed_consumer"
+# The ledger reason of an approved request whose message was dead-lettered as a poison pill.
+POISON_MESSAGE_REASON = "poison_message"
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +38,8 @@ class RecoveryReport:
     requeued: int = 0
     dead_lettered: int = 0
     consumers: list[str] = field(default_factory=list)  # whose messages were recovered
+    # Approved requests flagged needs_review because their message was a poison pill.
+    flagged: list[WriteRequest] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +98,7 @@ class ReliableQueue:
         source: str = keys.WRITE_QUEUE,
         heartbeat_ttl_s: float = 30.0,
         max_crashes: int = DEFAULT_MAX_CRASHES,
+        ledger: RequestLedger | None = None,
     ) -> None:
         if not consumer or any(ch.isspace() for ch in consumer):
             raise ValueError(f"expected a consumer id without spaces, found {consumer!r}")
@@ -104,6 +114,9 @@ class ReliableQueue:
         self._recover = scripts.register(redis, "recover")
         self._dead_letter = scripts.register(redis, "dead_letter")
         self._release = scripts.register(redis, "release")
+        # With a ledger, dead-lettering a poison pill also flags the request it carried.
+        self._ledger = ledger
+        self._poison = scripts.register(redis, "dead_letter_poison")
 
     async def heartbeat(self) -> None:
         """Say this consumer is alive for another `heartbeat_ttl_s`."""
@@ -160,6 +173,7 @@ class ReliableQueue:
         members = await self._redis.smembers(keys.CONSUMERS)
         requeued = dead = 0
         recovered: list[str] = []
+        flagged: list[WriteRequest] = []
         for member in sorted(as_text(m) for m in members):
             if member == self.consumer:
                 continue
@@ -167,7 +181,8 @@ class ReliableQueue:
             requeued += report.requeued
             dead += report.dead_lettered
             recovered.extend(report.consumers)
-        return RecoveryReport(requeued, dead, recovered)
+            flagged.extend(report.flagged)
+        return RecoveryReport(requeued, dead, recovered, flagged)
 
     async def leave(self) -> bool:
         """On clean shutdown: forget this consumer; False (and no change) if it still holds work."""
@@ -209,13 +224,50 @@ class ReliableQueue:
             args=["1" if force else "0", self.max_crashes, consumer],
         )
         dead = 0
+        flagged: list[WriteRequest] = []
         for raw in poison:
             detail = f"in flight at {self.max_crashes} consumer crashes (last: {consumer})"
-            dead += await self._dead_letter_from(
-                processing, bytes(raw), reason=POISON_REASON, detail=detail
-            )
+            done, request = await self._dead_letter_poison(processing, bytes(raw), detail)
+            dead += done
+            if request is not None:
+                flagged.append(request)
         touched = [consumer] if int(moved) or dead else []
-        return RecoveryReport(int(moved), dead, touched)
+        return RecoveryReport(int(moved), dead, touched, flagged)
+
+    async def _dead_letter_poison(
+        self, processing: str, raw: bytes, detail: str
+    ) -> tuple[bool, WriteRequest | None]:
+        """Dead-letter a poison pill; with a ledger, flag its approved request in the same step.
+
+        Returns whether this call dead-lettered it, and the request it flagged (if any).
+        """
+        request = _approved_request(raw) if self._ledger is not None else None
+        if self._ledger is None or request is None:
+            done = await self._dead_letter_from(
+                processing, raw, reason=POISON_REASON, detail=detail
+            )
+            return done, None
+        actor = f"queue:{self.consumer}"
+        transition_keys, transition_args = self._ledger.transitions.keys_and_args(
+            request.id, frozenset({S.APPROVED}), S.NEEDS_REVIEW, actor=actor,
+            reason=POISON_MESSAGE_REASON, expected_revision=None, change=Change(),
+        )  # fmt: skip
+        held = replace(request, moderation=S.NEEDS_REVIEW, approval=None)
+        _, record_args, _ = record_keys_and_args(
+            held, actor=actor, reason=POISON_MESSAGE_REASON,
+            events_maxlen=self._ledger.events_maxlen,
+        )  # fmt: skip
+        record = dead_letter_record(
+            raw, reason=POISON_REASON, detail=detail, consumer=self.consumer
+        )
+        reply = await self._poison(
+            keys=[*transition_keys, processing, keys.DEAD_LETTER, keys.CRASH_COUNTS],
+            args=[*transition_args, *record_args, raw,
+                  json.dumps(record, ensure_ascii=False), message_digest(raw)],
+        )  # fmt: skip
+        done = bool(int(reply[0]))
+        changed = as_text(reply[1]) in ("ok", "recorded")
+        return done, held if done and changed else None
 
     async def _dead_letter_from(
         self, processing: str, raw: bytes, *, reason: str, detail: str
@@ -226,6 +278,15 @@ class ReliableQueue:
             args=[raw, json.dumps(record, ensure_ascii=False), message_digest(raw)],
         )
         return bool(done)
+
+
+def _approved_request(raw: bytes) -> WriteRequest | None:
+    """The approved request a poison message carries, if it decodes to one."""
+    try:
+        request = decode_write_request(raw)
+    except Exception:  # a pill may break anything; it is dead-lettered anyway
+        return None
+    return request if request.moderation is S.APPROVED else None
 
 
 def parse_dead_letter(raw: bytes | str) -> dict[str, str | None]:
