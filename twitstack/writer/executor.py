@@ -4,19 +4,19 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 import stamina
 
 from twitstack.core.logging import get_logger
 from twitstack.core.sections.writer import WriterSettings
 from twitstack.writer.crashpoints import crash_point
+from twitstack.writer.final_moves import final_move
 from twitstack.writer.journal import WriterJournal
 from twitstack.writer.metrics import WriterMetrics
 from twitstack.writer.outcome import Outcome, OutcomeKind
 from twitstack.writer.ratelimit import AccountPauses, RateLimitBudgets
+from twitstack.writer.refusal import Refusal, log_refusal
 from twitstack.writer.send_steps import BeginOutcome, Observation, QueueTicket
 from twitstack.writer.tokens import AccountAuth, CredentialsError, TokenManager
 from twitstack.writer.xapi_client import XApiClient, XCall, XReply, call_for
@@ -27,23 +27,6 @@ from twitstack.writes.signing import ApprovalVerifier
 S = ModerationStatus
 _log = get_logger("twitstack.writer.executor")
 _PAUSING = {OutcomeKind.AUTH_FATAL, OutcomeKind.CONFIG_FATAL, OutcomeKind.ACCOUNT_PAUSED}
-# Outcomes settled by one move out of `sending` (a duplicate-content PERMANENT excepted),
-# which can therefore carry the headers and the ack in the same Redis call.
-_FINAL_MOVES = {
-    OutcomeKind.SUCCESS,
-    OutcomeKind.ALREADY_GONE,
-    OutcomeKind.PERMANENT,
-    OutcomeKind.NEEDS_REVIEW,
-}
-_WITH_DETAIL = {OutcomeKind.PERMANENT, OutcomeKind.NEEDS_REVIEW}
-
-
-@dataclass(frozen=True, slots=True)
-class Refusal:
-    """Why an approval was not believed, and which key it named (None if it named none)."""
-
-    reason: str
-    key_id: str | None
 
 
 class _TransientError(Exception):
@@ -317,12 +300,11 @@ class RequestExecutor:
         outcome = reply.outcome
         kind = outcome.kind
         sending = [S.SENDING]
-        if kind in _FINAL_MOVES and not outcome.is_duplicate:
-            to_state, reason, result = _final_move(request, call, outcome)
+        move = final_move(request, call, outcome)
+        if move is not None:
             await self._journal.move(
-                request, to_state, from_states=sending, reason=reason, result=result,
-                detail=outcome.detail if kind in _WITH_DETAIL else None,
-                observation=observation, ticket=ticket,
+                request, move.to_state, from_states=sending, reason=move.reason,
+                result=move.result, detail=move.detail, observation=observation, ticket=ticket,
             )  # fmt: skip
             return ticket is not None
         if observation is not None:
@@ -362,39 +344,3 @@ class RequestExecutor:
             request, S.FAILED, from_states=[S.SENDING], reason="duplicate_content",
             detail=outcome.detail,
         )  # fmt: skip
-
-
-def _final_move(
-    request: WriteRequest, call: XCall, outcome: Outcome
-) -> tuple[S, str, dict[str, Any] | None]:
-    """State, reason and result for an outcome in `_FINAL_MOVES`."""
-    kind = outcome.kind
-    if kind is OutcomeKind.SUCCESS:
-        return S.EXECUTED, outcome.reason, _result(call, outcome)
-    if kind is OutcomeKind.ALREADY_GONE:
-        gone = {"tweet_id": str(request.payload.get("tweet_id")), "already_gone": True}
-        return S.EXECUTED, "already_gone", gone
-    if kind is OutcomeKind.PERMANENT:
-        return S.FAILED, outcome.reason, None
-    return S.NEEDS_REVIEW, outcome.reason, None
-
-
-def log_refusal(metrics: WriterMetrics, request: WriteRequest, refusal: Refusal) -> None:
-    """Count and log an approval the writer refused (its key id, never the signature)."""
-    metrics.security_events.labels(reason=refusal.reason).inc()
-    _log.warning(
-        "writer.security_approval_refused",
-        request_id=request.id,
-        account=request.account,
-        action=str(request.action),
-        reason=refusal.reason,
-        key_id=refusal.key_id,
-    )
-
-
-def _result(call: XCall, outcome: Outcome) -> dict[str, str]:
-    if call.endpoint == "dm.create":
-        return {"dm_event_id": outcome.result_id or ""}
-    if call.endpoint == "tweets.delete":
-        return {"tweet_id": call.path.rsplit("/", 1)[-1], "deleted": "true"}
-    return {"tweet_id": outcome.result_id or ""}

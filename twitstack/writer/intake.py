@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from twitstack.writer.executor import Refusal, RequestExecutor, log_refusal
+from twitstack.writer.executor import RequestExecutor
 from twitstack.writer.journal import WriterJournal
 from twitstack.writer.metrics import WriterMetrics
+from twitstack.writer.refusal import Refusal, log_refusal
 from twitstack.writer.send_steps import QueueTicket
 from twitstack.writes.ledger_types import LedgerRecord
 from twitstack.writes.models import ModerationStatus, WriteRequest, utcnow
