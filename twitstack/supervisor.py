@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import signal
 import time
@@ -110,6 +111,10 @@ class Supervisor:
                     )
                 await tg.start(self._supervise, unit)
             tg.start_soon(self._notifier.run_watchdog)
+            # Everything alive now (modules, settings, templates, pools) lives as long as the
+            # process: frozen, it is no longer rescanned by full collections, whose pauses
+            # hold the one event loop every service shares (40-76 ms measured under load).
+            gc.freeze()
             self._notifier.ready()
             log.info(
                 "supervisor.started",
