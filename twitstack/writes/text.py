@@ -13,7 +13,7 @@ MAX_TWEET_WEIGHTED_LENGTH = 280
 # X's counting rules allow long URLs (each counts 23), but nothing real comes near this; it
 # bounds the work parse_tweet does on hostile input.
 MAX_TWEET_RAW_CHARS = 10_000
-URL_TOKEN = "\u27e8url\u27e9"  # a placeholder no tweet text is expected to contain
+URL_TOKEN = "\u27e8url\u27e9"  # a marker no tweet text is expected to contain
 _WHITESPACE = re.compile(r"\s+")
 _LEADING_MENTIONS = re.compile(r"^(?:@\w{1,15}\s+)+")
 
