@@ -99,3 +99,53 @@ async def test_crash_before_the_post_left_is_resent_once(
     async with running_writer(settings, redis, sandbox) as writer:
         await writer.wait_states([request_id], {S.EXECUTED})
     assert [p.text for p in sandbox.state.content.posts.values()] == ["never reached X"]
+
+
+async def _bury_after_ambiguous_post(
+    make_settings: Callable[..., Settings],
+    redis: Redis,
+    sandbox: RunningSandbox,
+    *,
+    text: str,
+    newer_posts: int,
+    final: set[ModerationStatus],
+) -> tuple[ModerationStatus, str | None]:
+    """Commit-then-503 for `text`, then `newer_posts` newer posts before any read-back runs."""
+    faults = sandbox.state.faults
+    faults.script(Endpoint.CREATE_TWEET, [ScriptEntry(fault=FaultKind.COMMIT_THEN_503)])
+    # Hold read-backs off (each sweep defers on a 503) while the timeline fills up.
+    faults.script(Endpoint.USER_TWEETS, [ScriptEntry(fault=FaultKind.ERROR_503)] * 5)
+    settings = writer_settings(make_settings, sandbox.base_url, reconcile_grace_s=0)
+    request = approved(tweet(text))
+    async with running_writer(settings, redis, sandbox) as writer:
+        await writer.push(request)
+        await writer.wait_states([request.id], {S.UNKNOWN})
+        for index in range(newer_posts):
+            sandbox.state.content.create_post("1000", f"newer {index}", {"text": f"newer {index}"})
+        await writer.wait_states([request.id], final)
+        record = await writer.record(request.id)
+    return record.state, record.last_reason
+
+
+async def test_post_deeper_than_the_shared_read_is_found_not_resent(
+    make_settings: Callable[..., Settings], redis: Redis, sandbox: RunningSandbox
+) -> None:
+    """600 newer posts push ours past the sweep's 5 pages: a read of its own finds it."""
+    text = "buried under newer posts"
+    state, _ = await _bury_after_ambiguous_post(
+        make_settings, redis, sandbox, text=text, newer_posts=600, final={S.EXECUTED}
+    )
+    assert state is S.EXECUTED
+    assert [p.text for p in sandbox.state.content.posts.values()].count(text) == 1
+
+
+async def test_read_back_that_cannot_reach_the_post_goes_to_review_not_resent(
+    make_settings: Callable[..., Settings], redis: Redis, sandbox: RunningSandbox
+) -> None:
+    """More newer posts than any read-back reaches: not seen is not absent; a human decides."""
+    text = "beyond every read-back"
+    state, reason = await _bury_after_ambiguous_post(
+        make_settings, redis, sandbox, text=text, newer_posts=2100, final={S.NEEDS_REVIEW}
+    )
+    assert (state, reason) == (S.NEEDS_REVIEW, "read_back_incomplete")
+    assert [p.text for p in sandbox.state.content.posts.values()].count(text) == 1

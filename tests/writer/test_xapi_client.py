@@ -163,11 +163,12 @@ async def test_recent_tweets_parses_timeline() -> None:
     body = {"data": [{"id": "1", "text": "a", "created_at": "2026-01-01T00:00:00.000Z"}]}
     transport, seen = recording(lambda r: httpx.Response(200, json=body))
     async with httpx.AsyncClient(transport=transport) as http:
-        items = await XApiClient(http, base_url=BASE).recent_tweets(
+        read = await XApiClient(http, base_url=BASE).recent_tweets(
             "9", auth=BearerAuth("a"), since=0
         )
-    assert [(i.id, i.text) for i in items] == [("1", "a")]
-    assert items[0].created_at is not None
+    assert [(i.id, i.text) for i in read.items] == [("1", "a")]
+    assert read.items[0].created_at is not None
+    assert read.complete
     assert seen[0].url.path == "/2/users/9/tweets"
     assert seen[0].url.params["start_time"] == "1970-01-01T00:00:00Z"
 
@@ -205,3 +206,18 @@ def test_call_for_rejects_unknown_action() -> None:
     """Only tweet, dm and delete map to X calls."""
     with pytest.raises(ValueError, match="expected action"):
         call_for("like", {})
+
+
+@pytest.mark.anyio
+async def test_read_back_stopped_by_its_page_limit_is_marked_incomplete() -> None:
+    """A timeline that still has a next_token after max_pages is not a complete read."""
+    body = {"data": [{"id": "1", "text": "a"}], "meta": {"next_token": "more"}}
+    transport, seen = recording(lambda r: httpx.Response(200, json=body))
+    async with httpx.AsyncClient(transport=transport) as http:
+        read = await XApiClient(http, base_url=BASE).recent_tweets(
+            "9", auth=BearerAuth("a"), max_pages=3
+        )
+    assert len(seen) == 3
+    assert seen[-1].url.params["pagination_token"] == "more"
+    assert len(read.items) == 3
+    assert not read.complete

@@ -38,7 +38,8 @@ async def test_tweet_duplicate_delete_round_trip(sandbox: RunningSandbox) -> Non
         )
         assert again.outcome.is_duplicate
         timeline = await client.recent_tweets("1000", auth=AUTH)
-        assert [item.id for item in timeline] == [tweet_id]
+        assert [item.id for item in timeline.items] == [tweet_id]
+        assert timeline.complete
         assert tweet_id is not None
         deleted = await client.execute(
             call_for("delete", {"tweet_id": tweet_id}), auth=AUTH, auth_kind="oauth2"
@@ -60,7 +61,7 @@ async def test_dm_sent_read_back_and_refused(sandbox: RunningSandbox) -> None:
         )
         assert sent.outcome.kind is OutcomeKind.SUCCESS
         events = await client.recent_dms("1001", auth=AUTH)
-        assert [e.text for e in events] == ["psst"]
+        assert [e.text for e in events.items] == ["psst"]
         refused = await client.execute(
             call_for("dm", {"recipient_id": "1002", "text": "psst"}), auth=AUTH, auth_kind="oauth2"
         )

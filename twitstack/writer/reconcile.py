@@ -14,7 +14,7 @@ from twitstack.writer.journal import WriterJournal
 from twitstack.writer.metrics import WriterMetrics
 from twitstack.writer.outcome import OutcomeKind
 from twitstack.writer.tokens import CredentialsError, TokenManager
-from twitstack.writer.xapi_client import PostedItem, XApiClient, XApiError
+from twitstack.writer.xapi_client import PostedItem, ReadBack, XApiClient, XApiError
 from twitstack.writes import ledger_index
 from twitstack.writes.ledger_types import LedgerRecord
 from twitstack.writes.models import ModerationStatus, WriteAction, utcnow
@@ -25,6 +25,10 @@ _log = get_logger("twitstack.writer.reconcile")
 # Posts older than the first attempt by more than this cannot be the one we sent.
 _MATCH_SLACK = timedelta(minutes=10)
 _BATCH = 100
+# When the shared read of a sweep stops at its page limit, one request is looked up alone:
+# from shortly before its own attempt, with more pages.
+_NARROW_SLACK = timedelta(minutes=2)
+_NARROW_MAX_PAGES = 20
 
 
 class Verdict(enum.StrEnum):
@@ -39,6 +43,7 @@ class Verdict(enum.StrEnum):
 
 
 ReadKey = tuple[str, str, str]  # (account, "tweets" | "dms", participant)
+ReadCache = dict[ReadKey, ReadBack]
 
 
 class Reconciler:
@@ -68,7 +73,7 @@ class Reconciler:
         records = await self._journal.ledger.get_many(ids)
         # One read per account and sweep, reaching back to the earliest attempt in the batch.
         since = min((_started(r) for r in records), default=utcnow()) - _MATCH_SLACK
-        cache: dict[ReadKey, list[PostedItem]] = {}
+        cache: ReadCache = {}
         self._since = since.timestamp()
         verdicts: dict[Verdict, int] = {}
         for record in records:
@@ -94,9 +99,7 @@ class Reconciler:
                     moved += 1
         return moved
 
-    async def reconcile(
-        self, record: LedgerRecord, cache: dict[ReadKey, list[PostedItem]] | None = None
-    ) -> Verdict:
+    async def reconcile(self, record: LedgerRecord, cache: ReadCache | None = None) -> Verdict:
         """Decide one `unknown` request."""
         request = record.request
         if request.action == WriteAction.DELETE:
@@ -109,14 +112,17 @@ class Reconciler:
             # No DM read-back, and X has no duplicate guard for DMs: a human must check.
             return await self._review(record, "dm_not_readable")
         try:
-            items = await self._read(record, account.user_id, cache if cache is not None else {})
+            read = await self._read(record, account.user_id, cache if cache is not None else {})
+            match = _find(record, read.items, account.user_id)
+            if match is None and not read.complete and request.action == WriteAction.TWEET:
+                read = await self._read_alone(record, account.user_id)
+                match = _find(record, read.items, account.user_id)
         except CredentialsError:
             return Verdict.DEFERRED
         except XApiError as exc:
             if exc.outcome.kind in (OutcomeKind.TRANSIENT_RETRY, OutcomeKind.WAIT_UNTIL):
                 return Verdict.DEFERRED
             return await self._review(record, f"read_back_failed:{exc.outcome.reason}")
-        match = _find(record, items, account.user_id)
         if match is not None:
             key = "tweet_id" if request.action == WriteAction.TWEET else "dm_event_id"
             change = await self._journal.move(
@@ -127,13 +133,15 @@ class Reconciler:
                 result={key: match.id, "reconciled": True},
             )
             return Verdict.FOUND if change.ok else Verdict.SKIPPED
+        if not read.complete:
+            # The read stopped before X's list ended: "not seen" is not "absent". Sending
+            # again could post twice, so a human decides (at most once under doubt).
+            return await self._review(record, "read_back_incomplete")
         if utcnow() - _started(record) < timedelta(seconds=self._settings.reconcile_grace_s):
             return Verdict.WAITING
         return await self._resend(record, reason="reconciled_absent_resend", count=True)
 
-    async def _read(
-        self, record: LedgerRecord, user_id: str, cache: dict[ReadKey, list[PostedItem]]
-    ) -> Sequence[PostedItem]:
+    async def _read(self, record: LedgerRecord, user_id: str, cache: ReadCache) -> ReadBack:
         request = record.request
         is_dm = request.action == WriteAction.DM
         participant = str(request.payload["recipient_id"]) if is_dm else user_id
@@ -146,6 +154,14 @@ class Reconciler:
                 since = min(self._since, (_started(record) - _MATCH_SLACK).timestamp())
                 cache[key] = await self._client.recent_tweets(user_id, auth=auth.auth, since=since)
         return cache[key]
+
+    async def _read_alone(self, record: LedgerRecord, user_id: str) -> ReadBack:
+        """The account's tweets since shortly before this request's attempt, more pages deep."""
+        auth = await self._tokens.auth_for(record.request.account)
+        since = (_started(record) - _NARROW_SLACK).timestamp()
+        return await self._client.recent_tweets(
+            user_id, auth=auth.auth, since=since, max_pages=_NARROW_MAX_PAGES
+        )
 
     async def _resend(self, record: LedgerRecord, *, reason: str, count: bool) -> Verdict:
         if count:

@@ -63,6 +63,18 @@ class XReply:
 
 
 @dataclass(frozen=True, slots=True)
+class ReadBack:
+    """Tweets or DMs read back from X, newest first.
+
+    `complete` is False when the page limit stopped the read before X ran out of items: then
+    an item missing from `items` may still exist, and absence must not be concluded.
+    """
+
+    items: list[PostedItem]
+    complete: bool
+
+
+@dataclass(frozen=True, slots=True)
 class PostedItem:
     """A tweet or DM read back from X for reconciliation."""
 
@@ -199,7 +211,7 @@ class XApiClient:
 
     async def _pages(
         self, path: str, params: dict[str, str], auth: httpx.Auth, max_pages: int
-    ) -> list[PostedItem]:
+    ) -> ReadBack:
         items: list[PostedItem] = []
         for _ in range(max_pages):
             page = await self._read(path, params, auth)
@@ -207,13 +219,13 @@ class XApiClient:
             meta = page.get("meta") if isinstance(page, dict) else None
             token = meta.get("next_token") if isinstance(meta, dict) else None
             if not isinstance(token, str):
-                break
+                return ReadBack(items, complete=True)
             params = {**params, "pagination_token": token}
-        return items
+        return ReadBack(items, complete=False)
 
     async def recent_tweets(
         self, user_id: str, *, auth: httpx.Auth, since: float | None = None, max_pages: int = 5
-    ) -> list[PostedItem]:
+    ) -> ReadBack:
         """The account's tweets newest first, since `since` (epoch s), up to `max_pages` pages."""
         params = {"max_results": "100", "tweet.fields": "author_id,created_at,entities"}
         if since is not None:
@@ -222,7 +234,7 @@ class XApiClient:
 
     async def recent_dms(
         self, participant_id: str, *, auth: httpx.Auth, max_pages: int = 5
-    ) -> list[PostedItem]:
+    ) -> ReadBack:
         """Recent events of the one-to-one DM conversation with `participant_id`, newest first."""
         params = {"max_results": "100", "dm_event.fields": "created_at,sender_id,text"}
         path = f"/2/dm_conversations/with/{participant_id}/dm_events"
