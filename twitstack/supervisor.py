@@ -22,7 +22,7 @@ from twitstack.core.config import Settings
 from twitstack.core.errors import CrashLoopError
 from twitstack.core.http_server import serve_asgi
 from twitstack.core.logging import bind_service, get_logger
-from twitstack.core.metrics import ServiceHealthMetrics, metrics_app
+from twitstack.core.metrics import ServiceHealthMetrics, metrics_route
 from twitstack.core.redis import open_redis
 from twitstack.core.sdnotify import SystemdNotifier
 from twitstack.core.sections.supervisor import SupervisorSettings
@@ -30,7 +30,6 @@ from twitstack.core.service import Service, ServiceBuilder, ServiceContext
 
 log = get_logger(__name__)
 
-SERVICE_NAMES = ("scraper", "writer", "moderation")
 HANDLED_SIGNALS = (signal.SIGINT, signal.SIGTERM)  # Ctrl+C, and systemd's stop
 
 
@@ -59,6 +58,9 @@ def _build_moderation(context: ServiceContext) -> Service:
 def default_catalog() -> dict[str, ServiceBuilder]:
     """The real services; each is imported only when selected (`--only writer` skips twscrape)."""
     return {"scraper": _build_scraper, "writer": _build_writer, "moderation": _build_moderation}
+
+
+SERVICE_NAMES = tuple(default_catalog())  # what `--only` accepts
 
 
 def prepare_data_dir(settings: Settings) -> None:
@@ -166,7 +168,7 @@ class Supervisor:
 
     async def _serve_metrics(self, service: Service, *, task_status: TaskStatus[int]) -> None:
         assert service.metrics_port is not None
-        app = Starlette(routes=[metrics_app(service.registry)])
+        app = Starlette(routes=[metrics_route(service.registry)])
         await serve_asgi(
             app,
             host=self._metrics_host,

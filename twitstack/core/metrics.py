@@ -45,10 +45,15 @@ class ServiceHealthMetrics:
         self._restarts.inc()
 
 
-def metrics_app(registry: CollectorRegistry) -> Route:
-    """A Starlette route serving `registry` in the Prometheus text format at /metrics."""
+def metrics_response(registry: CollectorRegistry) -> Response:
+    """`registry` in the Prometheus text format, as an HTTP response."""
+    return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+
+def metrics_route(registry: CollectorRegistry) -> Route:
+    """A Starlette route serving `registry` at /metrics."""
 
     async def endpoint(_: Request) -> Response:
-        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+        return metrics_response(registry)
 
     return Route("/metrics", endpoint, methods=["GET"])

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import anyio
-from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 from redis.exceptions import RedisError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from twitstack.core.metrics import metrics_response
 from twitstack.moderation.access import deps_of
 
 _READY_TIMEOUT_S = 2.0
@@ -41,5 +41,4 @@ async def readyz(request: Request) -> Response:
 
 async def metrics(request: Request) -> Response:
     """This service's own registry in the Prometheus text format."""
-    deps = deps_of(request)
-    return Response(generate_latest(deps.registry), media_type=CONTENT_TYPE_LATEST)
+    return metrics_response(deps_of(request).registry)
