@@ -30,15 +30,19 @@ def _job(kind: str = "search", target: str = "python", **kw: Any) -> Job:
 
 
 async def test_incremental_runs_fetch_only_new_tweets(fake_x: Any, make_scraper: Any) -> None:
-    """The second run asks X for tweets after the watermark and stores only the new ones."""
+    """The second run asks X for tweets after the watermark and stores only the new ones
+    (quoted tweets riding along are stored too, and count as new or duplicate, not fetched)."""
     async with make_scraper() as s:
         with anyio.fail_after(30):
             first = await s.runner.run(_job())
-            fake_x.fake.corpus.add_tweets(3, text="python fresh news")
+            hits = fake_x.fake.corpus.search("python")
+            added = fake_x.fake.corpus.add_tweets(3, text="python fresh news")
             second = await s.runner.run(_job())
         assert first.status == "ok"
-        assert first.new == len(fake_x.fake.corpus.search("python")) - 3
-        assert (second.fetched, second.new, second.duplicates) == (3, 3, 0)
+        assert first.fetched == len(hits)
+        assert first.new == len({t.id for t in hits} | {t.quoted.id for t in hits if t.quoted})
+        quoted = {t.quoted.id for t in added if t.quoted}
+        assert (second.fetched, second.new + second.duplicates) == (3, 3 + len(quoted))
         last_query = fake_x.fake.seen("SearchTimeline")[-1].variables["rawQuery"]
         assert "since_id:" in last_query
         state = await s.store.job_state("watch")
@@ -63,7 +67,8 @@ async def test_a_crash_mid_run_loses_and_duplicates_nothing(
 ) -> None:
     """Cancel a run after its first page is stored; the next run completes the set exactly once
     in the store and in the archive (the crashed run's part is archived under its own key)."""
-    expected = {t.id for t in fake_x.fake.corpus.search("python")}
+    hits = fake_x.fake.corpus.search("python")
+    expected = {t.id for t in hits} | {t.quoted.id for t in hits if t.quoted}
     async with make_scraper(archive=archive, lease_ttl_s=0.5, batch_size=20) as s:
         stored = s.store.upsert
 

@@ -31,6 +31,12 @@ class ScraperMetrics:
             ["scrape_job"],
             registry=registry,
         )
+        self.tweets_gone = Counter(
+            "scraper_tweets_gone",
+            "Tweets a by-id job asked for that X says are gone (deleted or never existed).",
+            ["scrape_job"],
+            registry=registry,
+        )
         self.run_duration = Histogram(
             "scraper_run_duration_seconds",
             "Wall time of one job run.",

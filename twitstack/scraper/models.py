@@ -49,6 +49,16 @@ class ScrapedTweet:
     quoted_author_username: str | None
     mentioned_usernames: tuple[str, ...]
     raw: Mapping[str, Any] = field(repr=False, compare=False)
+    retweeted_id: int | None = None
+    # The original of a retweet, parsed: drafts answer it, not the retweet.
+    retweeted: ScrapedTweet | None = field(default=None, repr=False, compare=False)
+    # The quoted tweet, when X sent it along: stored as a tweet of its own.
+    quoted: ScrapedTweet | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def original(self) -> ScrapedTweet:
+        """The tweet a reply or quote should point at: the original of a retweet, else itself."""
+        return self.retweeted or self
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +67,17 @@ class Page:
 
     tweets: list[ScrapedTweet]
     cursor: str | None
+    # Quoted tweets that are not entries of the page, stored as tweets of their own (twscrape
+    # yields them too); kept apart so watermarks and limits count timeline entries only.
+    embedded: list[ScrapedTweet] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class TweetLookup:
+    """One tweet asked for by id: found, gone (deleted or never existed) or no answer."""
+
+    tweet: ScrapedTweet | None
+    gone: bool = False
 
 
 class Signal(enum.StrEnum):

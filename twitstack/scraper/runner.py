@@ -6,7 +6,7 @@ import time
 from collections.abc import AsyncGenerator, Callable
 from contextlib import aclosing
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -56,6 +56,16 @@ def make_observer(health: AccountHealth) -> ResponseObserver:
 
 
 @dataclass(frozen=True, slots=True)
+class _Batch:
+    """What one fetch step brought: timeline tweets, the quoted tweets they carry (stored, never
+    drafted, not in `fetched`) and ids X says are gone (by-id jobs)."""
+
+    tweets: list[ScrapedTweet]
+    embedded: list[ScrapedTweet] = field(default_factory=list)
+    gone: list[int] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
 class RunOutcome:
     job: str
     run_id: int | None
@@ -65,6 +75,7 @@ class RunOutcome:
     duplicates: int = 0
     error_kind: str | None = None
     drafts: int = 0
+    gone: int = 0
 
 
 class JobRunner:
@@ -121,13 +132,15 @@ class JobRunner:
         run_id = await self._store.begin_run(job.name, now=started)
         events: list[ResponseEvent] = []
         token = _run_events.set(events)
-        fetched = new = duplicates = drafts = 0
+        fetched = new = duplicates = drafts = gone = 0
         top_id = since_id
         error_kind: str | None = None
         pending: list[ScrapedTweet] = []
+        draftable: set[int] = set()  # timeline tweets; quoted ones ride along undrafted
 
         def draft(fresh: list[ScrapedTweet]) -> list[OutboxMessage]:
-            if job.draft is None:
+            fresh = [t for t in fresh if t.id in draftable]
+            if job.draft is None or not fresh:
                 return []
             now = datetime.fromtimestamp(self._clock(), tz=UTC)
             built = build_drafts(
@@ -150,11 +163,15 @@ class JobRunner:
         try:
             async with aclosing(self._batches(job, since_id)) as batches:
                 async for batch in batches:
-                    fetched += len(batch)
-                    top_id = max(top_id, *(t.id for t in batch))
+                    if batch.gone:
+                        gone += await self._mark_gone(job, batch.gone)
+                    fetched += len(batch.tweets)
+                    top_id = max([top_id, *(t.id for t in batch.tweets)])
+                    draftable.update(t.id for t in batch.tweets)
                     # Buffered up to batch_size: a crash loses only unstored tweets, which the
                     # unmoved watermark makes the next run fetch again.
-                    pending.extend(batch)
+                    pending.extend(batch.tweets)
+                    pending.extend(batch.embedded)
                     if len(pending) >= self._batch_size:
                         await flush()
             if pending:
@@ -190,9 +207,18 @@ class JobRunner:
         self._record(job, status, error_kind, fetched, new, duplicates, finished - started)
         log.info(
             "scraper.run_finished", job=job.name, run_id=run_id, status=status, fetched=fetched,
-            new=new, duplicates=duplicates, error_kind=error_kind, drafts=drafts,
+            new=new, duplicates=duplicates, error_kind=error_kind, drafts=drafts, gone=gone,
         )  # fmt: skip
-        return RunOutcome(job.name, run_id, status, fetched, new, duplicates, error_kind, drafts)
+        return RunOutcome(
+            job.name, run_id, status, fetched, new, duplicates, error_kind, drafts, gone
+        )
+
+    async def _mark_gone(self, job: Job, ids: list[int]) -> int:
+        """Count and mark tweets X says are gone; they are not silently dropped."""
+        marked = await self._store.mark_gone(ids, now=self._clock())
+        self._metrics.tweets_gone.labels(scrape_job=job.name).inc(len(ids))
+        log.info("scraper.tweets_gone", job=job.name, tweet_ids=ids, stored=marked)
+        return len(ids)
 
     def _judge(self, fetched: int, events: list[ResponseEvent]) -> str | None:
         """Failures twscrape reports as success: blocks, and suspicious empty results."""
@@ -248,14 +274,17 @@ class JobRunner:
 
     # fetching ---------------------------------------------------------------------------------
 
-    async def _batches(self, job: Job, since_id: int) -> AsyncGenerator[list[ScrapedTweet], None]:
+    async def _batches(self, job: Job, since_id: int) -> AsyncGenerator[_Batch, None]:
         proxy = self._proxies.current(job.proxy_group) if job.proxy_group else None
         remaining = job.limit
         if job.kind == "tweets":
             for tweet_id in job.tweet_ids[:remaining]:
-                tweet = await self._client.tweet(tweet_id, proxy=proxy)
-                if tweet is not None:
-                    yield [tweet]
+                found = await self._client.lookup(tweet_id, proxy=proxy)
+                if found.tweet is not None:
+                    quoted = found.tweet.quoted
+                    yield _Batch([found.tweet], [quoted] if quoted is not None else [])
+                elif found.gone:
+                    yield _Batch([], gone=[tweet_id])
             return
         pages = await self._pages(job, since_id, proxy)
         async with aclosing(pages) as stream:
@@ -264,8 +293,8 @@ class JobRunner:
                 if job.kind == "replies":
                     target = int(job.target)
                     tweets = [t for t in tweets if t.in_reply_to_id == target]
-                if tweets:
-                    yield tweets[:remaining]
+                if tweets or page.embedded:
+                    yield _Batch(tweets[:remaining], page.embedded)
                     remaining -= min(remaining, len(tweets))
                 # Timelines are newest first: an old tweet on the page means we reached the
                 # watermark; replies come in conversation order, so they are read to the end.

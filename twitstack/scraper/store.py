@@ -15,22 +15,23 @@ from twitstack.scraper.outbox import OutboxMessage, insert_messages
 _COLUMNS = (
     "id, author_id, author_username, text, created_at, lang, reply_count, retweet_count, "
     "like_count, quote_count, view_count, conversation_id, in_reply_to_id, "
-    "in_reply_to_user_id, quoted_id, raw, job, first_run_id, first_seen, last_seen"
+    "in_reply_to_user_id, quoted_id, retweeted_id, raw, job, first_run_id, first_seen, last_seen"
 )
 _UPSERT = f"""
-INSERT INTO tweets ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
+INSERT INTO tweets ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
 ON CONFLICT (id) DO UPDATE SET
     reply_count = excluded.reply_count, retweet_count = excluded.retweet_count,
     like_count = excluded.like_count, quote_count = excluded.quote_count,
     view_count = COALESCE(excluded.view_count, tweets.view_count),
     text = excluded.text, raw = excluded.raw,
-    last_seen = MAX(tweets.last_seen, excluded.last_seen), seen_count = tweets.seen_count + 1
+    last_seen = MAX(tweets.last_seen, excluded.last_seen), seen_count = tweets.seen_count + 1,
+    deleted_at = NULL
 """
 _EXPORT_COLUMNS = (
     "id", "author_id", "author_username", "text", "created_at", "lang", "reply_count",
     "retweet_count", "like_count", "quote_count", "view_count", "conversation_id",
-    "in_reply_to_id", "in_reply_to_user_id", "quoted_id", "job", "first_run_id",
-    "first_seen", "last_seen", "seen_count",
+    "in_reply_to_id", "in_reply_to_user_id", "quoted_id", "retweeted_id", "job",
+    "first_run_id", "first_seen", "last_seen", "seen_count", "deleted_at",
 )  # fmt: skip
 # One encoder for every row: json.dumps(**kwargs) would build a new one per tweet.
 _encode_raw = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
@@ -73,7 +74,7 @@ def _row_values(t: ScrapedTweet, job: str, run_id: int, now: float) -> tuple[Any
         t.id, t.author_id, t.author_username, t.text, t.created_at.isoformat(), t.lang,
         t.reply_count, t.retweet_count, t.like_count, t.quote_count, t.view_count,
         t.conversation_id, t.in_reply_to_id, t.in_reply_to_user_id, t.quoted_id,
-        _encode_raw(t.raw), job, run_id, now, now,
+        t.retweeted_id, _encode_raw(t.raw), job, run_id, now, now,
     )  # fmt: skip
 
 
@@ -124,6 +125,19 @@ class TweetStore:
             async with conn.execute(f"SELECT id FROM tweets WHERE id IN ({marks})", chunk) as cur:
                 found.update(int(row[0]) for row in await cur.fetchall())
         return found
+
+    async def mark_gone(self, ids: Sequence[int], *, now: float) -> int:
+        """X says these tweets are gone (deleted, or never existed): stored ones get
+        `deleted_at`, which a later sighting clears. Returns how many stored rows were marked."""
+        if not ids:
+            return 0
+        async with transaction(self._conn) as conn:
+            cur = await conn.executemany(
+                "UPDATE tweets SET deleted_at = COALESCE(deleted_at, ?) WHERE id = ?",
+                [(now, i) for i in ids],
+            )
+            marked = cur.rowcount
+        return int(marked)
 
     async def count(self) -> int:
         async with self._conn.execute("SELECT COUNT(*) FROM tweets") as cur:
@@ -295,7 +309,7 @@ def _export_row(row: Row, *, with_raw: bool) -> dict[str, Any]:
     out = {col: row[col] for col in _EXPORT_COLUMNS}
     # Ids are strings in exports: JavaScript readers lose precision on 64-bit integers.
     for col in ("id", "author_id", "conversation_id", "in_reply_to_id", "in_reply_to_user_id",
-                "quoted_id"):  # fmt: skip
+                "quoted_id", "retweeted_id"):  # fmt: skip
         if out[col] is not None:
             out[col] = str(out[col])
     if with_raw:

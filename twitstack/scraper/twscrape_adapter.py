@@ -35,8 +35,9 @@ from twitstack.scraper.models import (
     ResponseEvent,
     ScrapedTweet,
     Signal,
+    TweetLookup,
 )
-from twitstack.scraper.parse import parse_page, parse_tweet_result
+from twitstack.scraper.parse import gone_from, mentions, parse_page, parse_tweet_result
 
 log = get_logger("twitstack.scraper.twscrape")
 ResponseObserver = Callable[[ResponseEvent], None]
@@ -221,11 +222,17 @@ class TwscrapeClient:
 
     async def tweet(self, tweet_id: int, *, proxy: str | None = None) -> ScrapedTweet | None:
         """One tweet by id (None if X has no such tweet or nothing came back)."""
+        return (await self.lookup(tweet_id, proxy=proxy)).tweet
+
+    async def lookup(self, tweet_id: int, *, proxy: str | None = None) -> TweetLookup:
+        """One tweet by id, telling a tweet X says is gone from an answer that never came."""
         rep = await self._one(self._api(proxy).tweet_details_raw(tweet_id))
         if rep is None:
-            return None
-        page = parse_page(rep.json())
-        return next((t for t in page.tweets if t.id == tweet_id), None)
+            return TweetLookup(None)
+        body = rep.json()
+        page = parse_page(body)
+        found = next((t for t in page.tweets if t.id == tweet_id), None)
+        return TweetLookup(found, gone=found is None and gone_from(body, tweet_id))
 
     async def tweet_json(
         self, tweet_id: int, *, proxy: str | None = None
@@ -361,6 +368,7 @@ def _info(acc: Any) -> AccountInfo:
 def tweet_from_twscrape(tweet: Any) -> ScrapedTweet:
     """Map a twscrape `Tweet` model onto ScrapedTweet (used to cross-check the fast parser)."""
     quoted = tweet.quotedTweet
+    retweeted = tweet.retweetedTweet
     return ScrapedTweet(
         id=int(tweet.id),
         author_id=int(tweet.user.id),
@@ -378,8 +386,12 @@ def tweet_from_twscrape(tweet: Any) -> ScrapedTweet:
         in_reply_to_user_id=int(tweet.inReplyToUser.id) if tweet.inReplyToUser else None,
         quoted_id=int(quoted.id) if quoted else None,
         quoted_author_username=str(quoted.user.username) if quoted else None,
-        mentioned_usernames=tuple(str(u.username).lower() for u in tweet.mentionedUsers),
+        mentioned_usernames=mentions(
+            {"user_mentions": [{"screen_name": u.username} for u in tweet.mentionedUsers]},
+            str(tweet.rawContent),
+        ),
         raw={},
+        retweeted_id=int(retweeted.id) if retweeted else None,
     )
 
 

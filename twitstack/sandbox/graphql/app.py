@@ -46,6 +46,10 @@ class GraphQLFake:
     rate_limit_per_window: int = 10_000
     faults: list[Fault] = field(default_factory=list)
     requests: list[SeenRequest] = field(default_factory=list)
+    # Recorded X responses served verbatim for the first page of an operation (key: the op, or
+    # "TweetDetail:<focal id>"); later pages of it are empty, ending twscrape's paging.
+    recorded: dict[str, dict[str, Any]] = field(default_factory=dict)
+    deleted: set[int] = field(default_factory=set)  # TweetDetail answers these with a tombstone
     _windows: dict[tuple[str, str], tuple[float, int]] = field(default_factory=dict)
 
     def inject(
@@ -55,6 +59,14 @@ class GraphQLFake:
         fault = Fault(kind=kind, op=op, account=account, times=times)
         self.faults.append(fault)
         return fault
+
+    def record(self, op: str, body: dict[str, Any], *, focal_tweet_id: int | None = None) -> None:
+        """Answer `op` (TweetDetail: for one focal tweet) with a response X really sent."""
+        self.recorded[f"{op}:{focal_tweet_id}" if focal_tweet_id else op] = body
+
+    def delete(self, tweet_id: int) -> None:
+        """The tweet's author deleted it: TweetDetail shows a tombstone where it was."""
+        self.deleted.add(tweet_id)
 
     def seen(self, op: str | None = None) -> list[SeenRequest]:
         return [r for r in self.requests if op is None or r.op == op]
@@ -99,6 +111,9 @@ class GraphQLFake:
         return JSONResponse(body, status_code=status, headers=headers)
 
     def _body(self, op: str, v: dict[str, Any]) -> dict[str, Any] | None:
+        recorded = self.recorded.get(f"{op}:{v.get('focalTweetId')}") or self.recorded.get(op)
+        if recorded is not None:
+            return recorded if not v.get("cursor") else shapes.search_page([])
         c = self.corpus
         count = int(v.get("count", 20))
         cursor = v.get("cursor")
@@ -120,6 +135,8 @@ class GraphQLFake:
         return None
 
     def _tweet_detail(self, tweet_id: int, cursor: str | None) -> dict[str, Any]:
+        if tweet_id in self.deleted:
+            return shapes.tweet_detail_page([shapes.tombstone_entry(tweet_id)])
         focal = self.corpus.by_id(tweet_id)
         if focal is None:
             body = shapes.error_body(144, "_Missing: No status found with that ID.")

@@ -16,6 +16,10 @@ FaultKind = Literal[
     "html_503",  # an HTML error page (Cloudflare-style): twscrape aborts and yields nothing
     "features_outdated",  # 400 code 336: twscrape raises GqlFeaturesOutdatedError
     "server_error",  # a plain 500: twscrape locks the account 15 minutes on that queue
+    # 404 with an empty body, how X answers stale query ids or a bad x-client-transaction-id:
+    # twscrape regenerates the id, retries 3 times, then yields nothing as if all were well.
+    "not_found_empty",
+    "empty_timeline",  # 200 with a valid but empty timeline: "nothing new", or silent drift
 ]
 FAULT_KINDS: tuple[FaultKind, ...] = (
     "rate_limit",
@@ -24,6 +28,8 @@ FAULT_KINDS: tuple[FaultKind, ...] = (
     "html_503",
     "features_outdated",
     "server_error",
+    "not_found_empty",
+    "empty_timeline",
 )
 
 
@@ -76,6 +82,13 @@ def fault_response(fault: Fault, now: float) -> Response:
         return JSONResponse(
             error_body(336, "The following features cannot be null: rweb_new_feature_enabled"),
             status_code=400,
+        )
+    if fault.kind == "not_found_empty":
+        return Response(b"", status_code=404)
+    if fault.kind == "empty_timeline":
+        empty = {"instructions": [{"type": "TimelineAddEntries", "entries": []}]}
+        return JSONResponse(
+            {"data": {"search_by_raw_query": {"search_timeline": {"timeline": empty}}}}
         )
     # No "errors" key: twscrape then sees a bare non-2xx status and locks the account.
     return JSONResponse({"detail": "Internal error"}, status_code=500)

@@ -97,6 +97,32 @@ def tweet_entry(tweet: SynthTweet) -> JSON:
     }
 
 
+def tombstone_entry(tweet_id: int) -> JSON:
+    """What TweetDetail shows where a deleted tweet was."""
+    text = "This Post was deleted by the Post author. Learn more"
+    return {
+        "entryId": f"tweet-{tweet_id}",
+        "sortIndex": str(tweet_id),
+        "content": {
+            "entryType": "TimelineTimelineItem",
+            "__typename": "TimelineTimelineItem",
+            "itemContent": {
+                "itemType": "TimelineTweet",
+                "__typename": "TimelineTweet",
+                "tweet_results": {
+                    "result": {
+                        "__typename": "TweetTombstone",
+                        "tombstone": {
+                            "__typename": "TextTombstone",
+                            "text": {"rtl": False, "text": text, "entities": []},
+                        },
+                    }
+                },
+            },
+        },
+    }
+
+
 def conversation_entry(tweet: SynthTweet) -> JSON:
     """A reply as X sends it in TweetDetail: a one-item conversation thread module."""
     return {
