@@ -8,10 +8,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from jinja2 import StrictUndefined, TemplateError
-from jinja2.sandbox import SandboxedEnvironment
-
 from twitstack.core.logging import get_logger
+from twitstack.core.sections.draft_template import TemplateRenderError, render_template
 from twitstack.core.sections.scraper import DraftRuleSpec
 from twitstack.scraper.models import ScrapedTweet
 from twitstack.scraper.outbox import OutboxMessage
@@ -21,7 +19,6 @@ from twitstack.writes.validation import validate_request
 from twitstack.writes.wire import encode_write_request
 
 log = get_logger("twitstack.scraper.drafts")
-_env = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,7 +29,9 @@ class Draft:
 
 
 def matches(rule: DraftRuleSpec, tweet: ScrapedTweet) -> bool:
-    """Whether a new tweet should get a draft under this rule."""
+    """Whether a new tweet should get a draft under this rule (a retweet is judged by the
+    original it repeats: its text, likes and author)."""
+    tweet = tweet.original
     if tweet.author_username.lower() == rule.as_account.lower():
         return False  # never answer ourselves
     text = tweet.text.lower()
@@ -56,7 +55,8 @@ def refusal_reason(rule: DraftRuleSpec, tweet: ScrapedTweet) -> str | None:
 
 
 def source_record(tweet: ScrapedTweet, *, job: str, scraped_at: datetime) -> dict[str, Any]:
-    """What moderators see of the tweet being answered."""
+    """What moderators see of the tweet being answered (for a retweet: the original)."""
+    tweet = tweet.original
     return {
         "id": str(tweet.id),
         "author": tweet.author_username,
@@ -84,24 +84,30 @@ def build_drafts(
     now: datetime,
     limit: int | None = None,
 ) -> list[Draft]:
-    """Drafts for the new tweets that match, oldest first, at most `limit` (`max_per_run`)."""
-    template = _env.from_string(rule.template)
+    """Drafts for the new tweets that match, oldest first, at most `limit` (`max_per_run`).
+
+    A retweet's draft replies to or quotes the original (one draft per original per batch):
+    answering the retweet would address the retweeter about someone else's words.
+    """
     most = rule.max_per_run if limit is None else min(limit, rule.max_per_run)
     drafts: list[Draft] = []
+    answered: set[int] = set()
     for tweet in sorted(tweets, key=lambda t: t.id):
-        if len(drafts) >= most or not matches(rule, tweet):
+        target = tweet.original
+        if len(drafts) >= most or target.id in answered or not matches(rule, tweet):
             continue
         try:
-            text = template.render(tweet=_template_view(tweet), job=job).strip()
-        except TemplateError as exc:
+            text = render_template(rule.template, {"tweet": _template_view(tweet), "job": job})
+        except TemplateRenderError as exc:
             log.warning("scraper.draft_template_failed", job=job, tweet_id=tweet.id, error=str(exc))
             continue
         payload: dict[str, Any] = {"text": text}
         if rule.action == "reply":
-            payload["reply"] = {"in_reply_to_tweet_id": str(tweet.id)}
+            payload["reply"] = {"in_reply_to_tweet_id": str(target.id)}
         else:
-            payload["quote_tweet_id"] = str(tweet.id)
-        refusal = refusal_reason(rule, tweet)
+            payload["quote_tweet_id"] = str(target.id)
+        answered.add(target.id)
+        refusal = refusal_reason(rule, target)
         source = source_record(tweet, job=job, scraped_at=now)
         if refusal is not None:
             source["refusal"] = refusal
@@ -137,15 +143,22 @@ def outbox_messages(drafts: Sequence[Draft], *, job: str, run_id: int) -> list[O
     ]
 
 
-def _template_view(tweet: ScrapedTweet) -> dict[str, Any]:
-    return {
+def _template_view(scraped: ScrapedTweet) -> dict[str, Any]:
+    """`tweet` in a template: the tweet being answered (a retweet's original). Its keys are
+    draft_template.TWEET_FIELDS, which the settings check templates against."""
+    tweet = scraped.original
+    view = {
         "id": str(tweet.id),
         "author": tweet.author_username,
+        "author_id": str(tweet.author_id),
         "text": tweet.text,
         "lang": tweet.lang,
         "likes": tweet.like_count,
         "retweets": tweet.retweet_count,
         "replies": tweet.reply_count,
+        "quotes": tweet.quote_count,
         "url": f"https://x.com/{tweet.author_username}/status/{tweet.id}",
         "created_at": tweet.created_at.astimezone(UTC).isoformat(),
+        "retweeted_by": scraped.author_username if scraped is not tweet else "",
     }
+    return view

@@ -8,6 +8,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from twitstack.core.sections.draft_template import template_problem
+
 JobKind = Literal["tweets", "search", "user_tweets", "replies", "list"]
 
 _JOB_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
@@ -21,7 +23,8 @@ class DraftRuleSpec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     action: Literal["reply", "quote"] = "reply"
-    # Jinja2 (sandboxed) template; sees `tweet` (id, author_username, text, counts) and `job`.
+    # Jinja2 (sandboxed) template; sees `tweet` (draft_template.TWEET_FIELDS: id, author,
+    # text, counts, url, ...) and `job`. Checked when the settings load.
     template: str = Field(min_length=1)
     # The account that would post the draft: X refuses API replies to authors who did not
     # mention or quote it, so drafts are checked against it.
@@ -40,6 +43,14 @@ class DraftRuleSpec(BaseModel):
         if not _SCREEN_NAME.match(value):
             raise ValueError(f"expected an X screen name like @team, got {value!r}")
         return value.lstrip("@")
+
+    @field_validator("template")
+    @classmethod
+    def _renderable(cls, value: str) -> str:
+        problem = template_problem(value)
+        if problem is not None:
+            raise ValueError(f"{problem}, got {value!r}")
+        return value
 
     @field_validator("match_regex")
     @classmethod
