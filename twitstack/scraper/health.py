@@ -10,6 +10,7 @@ from pathlib import Path
 from twitstack.core.logging import get_logger
 from twitstack.scraper.metrics import ScraperMetrics
 from twitstack.scraper.models import (
+    DRIFT_SIGNALS,
     QUARANTINE_PREFIX,
     AccountInfo,
     AccountState,
@@ -63,6 +64,9 @@ class AccountHealth:
 
     def observe(self, event: ResponseEvent) -> None:
         self._metrics.responses.labels(signal=event.signal.value).inc()
+        if event.signal in DRIFT_SIGNALS:
+            # X changed, not the account: never makes an account suspect.
+            self._metrics.graphql_drift.labels(kind=event.signal.value).inc()
         if event.signal in _ERROR_SIGNALS and event.username:
             self._errors[event.username].append((event.at or self._clock(), event.signal))
         if event.signal is Signal.SUSPENDED:

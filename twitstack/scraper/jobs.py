@@ -21,6 +21,7 @@ class Job:
     limit: int
     proxy_group: str | None
     draft: DraftRuleSpec | None
+    silent_after_s: float = 0.0  # 0: never judged silent
 
     @property
     def tweet_ids(self) -> list[int]:
@@ -41,6 +42,11 @@ def build_job(spec: JobSpec, settings: ScraperSettings) -> Job:
         limit=spec.limit,
         proxy_group=spec.proxy_group,
         draft=spec.draft,
+        silent_after_s=(
+            spec.silent_after_s
+            if spec.silent_after_s is not None
+            else settings.default_silent_after_s
+        ),
     )
 
 
@@ -52,6 +58,12 @@ def load_jobs(settings: ScraperSettings, *, proxy_groups: Collection[str] = ()) 
         for spec in settings.jobs
         if spec.enabled and spec.proxy_group is not None and spec.proxy_group not in proxy_groups
     ]
+    group = settings.canary.proxy_group if settings.canary is not None else None
+    if group is not None and group not in proxy_groups:
+        problems.append(
+            f"scraper.canary.proxy_group: no proxies in group {group!r} "
+            f"(groups in the proxy file: {sorted(proxy_groups) or 'none'})"
+        )
     if problems:
         raise ConfigError(problems)
     return [build_job(spec, settings) for spec in settings.jobs if spec.enabled]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from twitstack.scraper.models import AccountState
+from twitstack.scraper.models import DRIFT_KINDS, RUN_ERROR_KINDS, AccountState, Signal
 
 
 class ScraperMetrics:
@@ -63,6 +63,29 @@ class ScraperMetrics:
             ["scrape_job"],
             registry=registry,
         )
+        self.job_last_fetch = Gauge(
+            "scraper_job_last_fetch_timestamp_seconds",
+            "When a run of each job last found any tweet (at start: from the store, else the "
+            "start time).",
+            ["scrape_job"],
+            registry=registry,
+        )
+        self.job_silent_after = Gauge(
+            "scraper_job_silent_after_seconds",
+            "How long each job may find no tweets before it is suspicious (0 = never).",
+            ["scrape_job"],
+            registry=registry,
+        )
+        self.canary_tweets = Gauge(
+            "scraper_canary_tweets",
+            "Tweets the canary query found on its last run (-1 = not run yet).",
+            registry=registry,
+        )
+        self.canary_last_success = Gauge(
+            "scraper_canary_last_success_timestamp_seconds",
+            "When the canary query last found at least its min_tweets.",
+            registry=registry,
+        )
         self.accounts = Gauge(
             "scraper_accounts", "Scraping accounts by state.", ["state"], registry=registry
         )
@@ -80,12 +103,34 @@ class ScraperMetrics:
         )
         self.graphql_drift = Counter(
             "scraper_graphql_drift",
-            "Requests X rejected for outdated GraphQL features (upgrade twscrape).",
+            "Signs that twscrape no longer speaks X's GraphQL, by kind: features_outdated "
+            "(code 336), not_found (404s twscrape retried and gave up), bad_request (other "
+            "4xx), transaction_id (its generator failed), canary_empty (a canary found nothing).",
+            ["kind"],
             registry=registry,
         )
         self.drafts = Counter(
             "scraper_drafts", "Drafts queued from scraped tweets.", ["scrape_job", "refusable"],
             registry=registry,
         )  # fmt: skip
+        # Series known in advance exist at 0 from the start: dashboards show 0, not "No data",
+        # and increase() sees the first event (a counter born at 1 shows no increase).
         for state in AccountState:
             self.accounts.labels(state=state.value)
+        for signal in Signal:
+            self.responses.labels(signal=signal.value)
+        for kind in DRIFT_KINDS:
+            self.graphql_drift.labels(kind=kind)
+        self.canary_tweets.set(-1)
+
+    def declare_job(self, job: str, *, drafts: bool) -> None:
+        """Create a job's series at 0 (its counters by every known kind)."""
+        for counter in (self.tweets_fetched, self.tweets_stored, self.tweets_duplicate,
+                        self.tweets_gone):  # fmt: skip
+            counter.labels(scrape_job=job)
+        self.run_duration.labels(scrape_job=job)
+        for kind in RUN_ERROR_KINDS:
+            self.run_errors.labels(scrape_job=job, kind=kind)
+        if drafts:
+            for refusable in ("true", "false"):
+                self.drafts.labels(scrape_job=job, refusable=refusable)

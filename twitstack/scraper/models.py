@@ -92,6 +92,24 @@ class Signal(enum.StrEnum):
     API_ERROR = "api_error"  # errors without data: twscrape yields nothing
     FEATURES_OUTDATED = "features_outdated"  # code 336: twscrape must be upgraded
     TRANSPORT = "transport"  # timeouts / proxy errors (seen through twscrape's log)
+    # X changed, not the account (twscrape swallows all three and yields nothing):
+    NOT_FOUND = "not_found"  # 404, usually empty: stale query ids or transaction ids
+    BAD_REQUEST = "bad_request"  # another 4xx that says nothing about the account
+    TRANSACTION_ID = "transaction_id"  # the x-client-transaction-id generator failed
+
+
+# Signals meaning twscrape no longer speaks X's GraphQL: counted in scraper_graphql_drift_total
+# by kind (with "canary_empty", a canary query that found nothing).
+DRIFT_SIGNALS = frozenset(
+    {Signal.FEATURES_OUTDATED, Signal.NOT_FOUND, Signal.BAD_REQUEST, Signal.TRANSACTION_ID}
+)
+DRIFT_KINDS: tuple[str, ...] = (*sorted(s.value for s in DRIFT_SIGNALS), "canary_empty")
+# Every `kind` of scraper_run_errors_total, declared at 0 for each job from the start.
+RUN_ERROR_KINDS: tuple[str, ...] = (
+    "no_account", "blocked", "suspect_empty", "graphql_drift",
+    *(f"graphql_{s.value}" for s in sorted(DRIFT_SIGNALS - {Signal.FEATURES_OUTDATED})),
+    "drafts_push", "archive",
+)  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +123,7 @@ class ResponseEvent:
     error_codes: tuple[int, ...] = ()
     at: float = 0.0
     proxy: bool = False
+    empty_body: bool = False
 
 
 class AccountState(enum.StrEnum):

@@ -20,6 +20,7 @@ from twitstack.scraper.jobs import Job
 from twitstack.scraper.lease import JobLease, hold_lease
 from twitstack.scraper.metrics import ScraperMetrics
 from twitstack.scraper.models import (
+    DRIFT_SIGNALS,
     GraphQLDriftError,
     NoAccountAvailableError,
     Page,
@@ -180,8 +181,7 @@ class JobRunner:
             error_kind = "no_account"
             log.warning("scraper.no_account", job=job.name, error=str(exc))
         except GraphQLDriftError as exc:
-            error_kind = "graphql_drift"
-            self._metrics.graphql_drift.inc()
+            error_kind = "graphql_drift"  # counted (features_outdated) by the observer
             log.error("scraper.graphql_drift", job=job.name, error=str(exc))
         finally:
             _run_events.reset(token)
@@ -225,6 +225,11 @@ class JobRunner:
         signals = {e.signal for e in events}
         if Signal.BLOCKED in signals:
             return "blocked"  # twscrape aborted the request and yielded nothing more
+        drift = sorted(s.value for s in signals & DRIFT_SIGNALS)
+        if drift:
+            # twscrape gave up on a request (404s, transaction ids) and yielded what it had:
+            # the run is incomplete whatever it fetched, so the watermark must not move.
+            return f"graphql_{drift[0]}"
         if fetched == 0 and (
             signals & _ERRORS or any(self._health.is_suspect(e.username) for e in events)
         ):
@@ -239,6 +244,8 @@ class JobRunner:
         m.tweets_stored.labels(scrape_job=job.name).inc(new)
         m.tweets_duplicate.labels(scrape_job=job.name).inc(dup)
         m.run_duration.labels(scrape_job=job.name).observe(s)
+        if fetched:
+            m.job_last_fetch.labels(scrape_job=job.name).set(self._clock())
         if status == "ok":
             m.last_success.labels(scrape_job=job.name).set(self._clock())
         elif kind:

@@ -18,6 +18,7 @@ from prometheus_client import CollectorRegistry
 from twitstack.core.logging import get_logger
 from twitstack.core.metrics import new_registry
 from twitstack.scraper.archive import TweetArchive, open_archive
+from twitstack.scraper.canary import CanaryQuery
 from twitstack.scraper.db import open_database
 from twitstack.scraper.health import AccountHealth
 from twitstack.scraper.jobs import Job, load_jobs
@@ -55,6 +56,7 @@ class ScraperParts:
     runner: JobRunner
     jobs: list[Job]
     archive: TweetArchive | None
+    canary: CanaryQuery | None = None
 
 
 @asynccontextmanager
@@ -117,7 +119,10 @@ async def open_scraper(
             holder=holder,
             batch_size=cfg.upsert_batch_size,
         )
-        yield ScraperParts(store, accounts, health, runner, jobs, archive)
+        canary = None
+        if cfg.canary is not None:
+            canary = CanaryQuery(cfg.canary, client=client, metrics=metrics, proxies=proxies)
+        yield ScraperParts(store, accounts, health, runner, jobs, archive, canary)
 
 
 def _secret(value: object) -> str | None:
@@ -156,10 +161,12 @@ class ScraperService:
             if pushed:
                 log.info("scraper.drafts_recovered", drafts=pushed)
             await parts.health.refresh_metrics()
+            await self._declare_jobs(parts)
             async with anyio.create_task_group() as tg:
                 for job in parts.jobs:
-                    self.metrics.job_interval.labels(scrape_job=job.name).set(job.interval_s)
                     tg.start_soon(self._job_loop, parts, job)
+                if parts.canary is not None:
+                    tg.start_soon(self._canary_loop, parts.canary)
                 tg.start_soon(self._health_loop, parts)
                 tg.start_soon(self._retention_loop, parts)
                 log.info("scraper.started", jobs=[j.name for j in parts.jobs])
@@ -168,6 +175,27 @@ class ScraperService:
                 # Loops notice the stop between runs; in-flight runs finish (never cancelled
                 # mid-request: that would leave accounts locked for 15 minutes).
         log.info("scraper.stopped")
+
+    async def _declare_jobs(self, parts: ScraperParts) -> None:
+        """Every job's series from the start: counters at 0, its interval and silence limit,
+        and when it last found anything (a restart must not reset the silence clock)."""
+        started = time.time()
+        for job in parts.jobs:
+            m = self.metrics
+            m.declare_job(job.name, drafts=job.draft is not None)
+            m.job_interval.labels(scrape_job=job.name).set(job.interval_s)
+            m.job_silent_after.labels(scrape_job=job.name).set(job.silent_after_s)
+            last = await parts.store.last_fetch(job.name)
+            m.job_last_fetch.labels(scrape_job=job.name).set(last or started)
+
+    async def _canary_loop(self, canary: CanaryQuery) -> None:
+        while True:
+            try:
+                await canary.run()
+            except Exception as exc:  # like a job run: one failure must not end the loop
+                log.exception("scraper.canary_crashed", error=str(exc))
+            if not await self._sleep_until(anyio.current_time() + canary.spec.interval_s):
+                return
 
     async def _sleep_until(self, when: float) -> bool:
         """Sleep until `when` or until stopped; True if it is time to work."""

@@ -203,6 +203,13 @@ class TweetStore:
             return JobState(name, None, 0, None)
         return JobState(name, row["watermark"], int(row["last_run_id"]), row["last_success"])
 
+    async def last_fetch(self, job: str) -> float | None:
+        """When a run of `job` last finished having fetched any tweet."""
+        sql = "SELECT MAX(finished_at) FROM runs WHERE job = ? AND fetched > 0"
+        async with self._conn.execute(sql, (job,)) as cur:
+            row = await cur.fetchone()
+        return float(row[0]) if row and row[0] is not None else None
+
     async def begin_run(self, job: str, *, now: float) -> int:
         """Allocate the job's next run id and record the run as running."""
         async with transaction(self._conn) as conn:

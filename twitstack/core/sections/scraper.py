@@ -78,6 +78,9 @@ class JobSpec(BaseModel):
     proxy_group: str | None = None
     enabled: bool = True
     draft: DraftRuleSpec | None = None
+    # How long this job may find no tweets at all before it is suspicious (the
+    # TwitstackScrapeJobSilent alert); unset: [scraper] default_silent_after_s; 0: never.
+    silent_after_s: float | None = Field(default=None, ge=0)
 
     @field_validator("name")
     @classmethod
@@ -105,6 +108,20 @@ class JobSpec(BaseModel):
         return self
 
 
+class CanarySpec(BaseModel):
+    """A query that always has results while twscrape still speaks X's GraphQL: when it finds
+    nothing, X changed (TwitstackGraphQLDrift); when only a job finds nothing, it is quiet."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kind: Literal["search", "user_tweets", "list"] = "search"
+    # search: a query busy at every hour; user_tweets: a screen name or id; list: a list id.
+    target: str = Field(min_length=1)
+    interval_s: float = Field(default=900.0, gt=0)
+    min_tweets: int = Field(default=1, ge=1, le=100)
+    proxy_group: str | None = None
+
+
 class ScraperSettings(BaseModel):
     """Settings of the scraper service (`[scraper]` in the config file)."""
 
@@ -117,6 +134,10 @@ class ScraperSettings(BaseModel):
     metrics_port: int | None = Field(default=9103, ge=0, le=65535)
     jobs: tuple[JobSpec, ...] = ()
     default_interval_s: float = Field(default=900.0, gt=0)
+    # Jobs without their own silent_after_s may find nothing this long before alerting; 0: never.
+    default_silent_after_s: float = Field(default=86400.0, ge=0)
+    # One canary query for this scraper's account pool; unset: no canary.
+    canary: CanarySpec | None = None
     # Each wait is interval * (1 ± jitter_fraction) so replicas and jobs drift apart.
     jitter_fraction: float = Field(default=0.1, ge=0, le=0.5)
     retention_days: int = Field(default=90, ge=0)  # 0 keeps tweets forever
