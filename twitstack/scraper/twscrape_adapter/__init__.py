@@ -1,0 +1,44 @@
+"""twscrape behind one door: pool, API calls, logging, telemetry and response observation.
+
+This package is the only place importing twscrape. Everything else speaks ScrapedTweet, Page,
+ResponseEvent and AccountInfo. twscrape is asyncio-only, so anyio must run on asyncio.
+"""
+
+import os
+
+# Telemetry is read on every capture(); set before anything can issue a request.
+os.environ["TWS_TELEMETRY"] = "0"
+
+from twitstack.scraper.parse import parse_tweet_result
+from twitstack.scraper.twscrape_adapter.accounts import (
+    TwscrapeAccounts,
+    parse_cookies,
+)
+from twitstack.scraper.twscrape_adapter.client import (
+    TwscrapeClient,
+    tweet_from_twscrape,
+    twscrape_parse,
+    twscrape_version,
+)
+from twitstack.scraper.twscrape_adapter.observe import (
+    ResponseObserver,
+    break_sandbox_transaction_ids,
+    classify_response,
+    configure_twscrape,
+    set_transport_observer,
+)
+
+__all__ = [
+    "ResponseObserver",
+    "TwscrapeAccounts",
+    "TwscrapeClient",
+    "break_sandbox_transaction_ids",
+    "classify_response",
+    "configure_twscrape",
+    "parse_cookies",
+    "parse_tweet_result",
+    "set_transport_observer",
+    "tweet_from_twscrape",
+    "twscrape_parse",
+    "twscrape_version",
+]
