@@ -83,3 +83,22 @@ async def test_without_an_accounts_db_the_configured_one_is_used(
         got = await client.get_tweets([str(fake_x.fake.corpus.tweets[0].id)])
     assert len(got) == 1
     assert (tmp_path / "data" / "scraper-accounts.db").is_file()
+
+
+def test_seed_import_works_without_loading_twscrape_early() -> None:
+    """`from twitstack.scraper import ScraperClient` works; importing the package alone loads
+    no twscrape (checked in a fresh interpreter)."""
+    import subprocess
+    import sys
+
+    script = (
+        "import sys, twitstack.scraper\n"
+        "assert 'twscrape' not in sys.modules, 'package import loaded twscrape'\n"
+        "from twitstack.scraper import ScraperClient\n"
+        "from twitstack.scraper.client import ScraperClient as Direct\n"
+        "assert ScraperClient is Direct\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
