@@ -54,6 +54,16 @@ async def test_404_with_empty_body_fails_the_run_and_counts_drift(
             assert (await s.runner.run(_job())).status == "ok"
 
 
+async def test_other_4xx_counts_as_bad_request(fake_x: Any, make_scraper: Any) -> None:
+    """A 400 with errors and no data: twscrape yields nothing; the run fails and is counted."""
+    fake_x.fake.inject("bad_request", op="SearchTimeline")
+    async with make_scraper() as s:
+        with anyio.fail_after(30):
+            outcome = await s.runner.run(_job())
+        assert (outcome.status, outcome.error_kind) == ("failed", "graphql_bad_request")
+        assert _drift(s, "bad_request") == 1
+
+
 async def test_broken_transaction_ids_fail_the_run(fake_x: Any, make_scraper: Any) -> None:
     """When twscrape's transaction-id generator fails (twscrape #312) it sends nothing and
     yields nothing; the run fails as graphql_transaction_id and the failure is counted."""

@@ -19,6 +19,9 @@ FaultKind = Literal[
     # 404 with an empty body, how X answers stale query ids or a bad x-client-transaction-id:
     # twscrape regenerates the id, retries 3 times, then yields nothing as if all were well.
     "not_found_empty",
+    # 400 with errors and no data (variables or query X no longer accepts): twscrape logs it
+    # once and yields nothing.
+    "bad_request",
     "empty_timeline",  # 200 with a valid but empty timeline: "nothing new", or silent drift
 ]
 FAULT_KINDS: tuple[FaultKind, ...] = (
@@ -29,6 +32,7 @@ FAULT_KINDS: tuple[FaultKind, ...] = (
     "features_outdated",
     "server_error",
     "not_found_empty",
+    "bad_request",
     "empty_timeline",
 )
 
@@ -85,6 +89,8 @@ def fault_response(fault: Fault, now: float) -> Response:
         )
     if fault.kind == "not_found_empty":
         return Response(b"", status_code=404)
+    if fault.kind == "bad_request":
+        return JSONResponse(error_body(0, "Query: Unspecified"), status_code=400)
     if fault.kind == "empty_timeline":
         empty = {"instructions": [{"type": "TimelineAddEntries", "entries": []}]}
         return JSONResponse(
