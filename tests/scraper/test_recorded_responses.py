@@ -83,7 +83,9 @@ async def test_job_stores_what_twscrape_parses(fake_x: Any, make_scraper: Any, n
             twin.author_username, twin.like_count, twin.view_count,
         )  # fmt: skip
         want_rt = str(twin.retweeted_id) if twin.retweeted_id else None
-        assert row["retweeted_id"] == want_rt
+        assert (row["retweeted_id"], row["quoted_author_username"]) == (
+            want_rt, twin.quoted_author_username,
+        )  # fmt: skip
 
 
 async def test_quote_drafts_from_a_timeline_point_at_the_original(

@@ -74,8 +74,9 @@ _MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX draft_outbox_by_job ON draft_outbox (job, seq);
     """,
-    # 3: which tweet a retweet repeats; when a by-id job found a tweet gone from X
+    # 3: the quoted author; which tweet a retweet repeats; when a by-id job found a tweet gone
     """
+    ALTER TABLE tweets ADD COLUMN quoted_author_username TEXT;
     ALTER TABLE tweets ADD COLUMN retweeted_id INTEGER;
     ALTER TABLE tweets ADD COLUMN deleted_at REAL;
     """,

@@ -15,14 +15,17 @@ from twitstack.scraper.outbox import OutboxMessage, insert_messages
 _COLUMNS = (
     "id, author_id, author_username, text, created_at, lang, reply_count, retweet_count, "
     "like_count, quote_count, view_count, conversation_id, in_reply_to_id, "
-    "in_reply_to_user_id, quoted_id, retweeted_id, raw, job, first_run_id, first_seen, last_seen"
+    "in_reply_to_user_id, quoted_id, quoted_author_username, retweeted_id, raw, job, "
+    "first_run_id, first_seen, last_seen"
 )
 _UPSERT = f"""
-INSERT INTO tweets ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
+INSERT INTO tweets ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
 ON CONFLICT (id) DO UPDATE SET
     reply_count = excluded.reply_count, retweet_count = excluded.retweet_count,
     like_count = excluded.like_count, quote_count = excluded.quote_count,
     view_count = COALESCE(excluded.view_count, tweets.view_count),
+    quoted_author_username = COALESCE(excluded.quoted_author_username,
+                                      tweets.quoted_author_username),
     text = excluded.text, raw = excluded.raw,
     last_seen = MAX(tweets.last_seen, excluded.last_seen), seen_count = tweets.seen_count + 1,
     deleted_at = NULL
@@ -30,8 +33,8 @@ ON CONFLICT (id) DO UPDATE SET
 _EXPORT_COLUMNS = (
     "id", "author_id", "author_username", "text", "created_at", "lang", "reply_count",
     "retweet_count", "like_count", "quote_count", "view_count", "conversation_id",
-    "in_reply_to_id", "in_reply_to_user_id", "quoted_id", "retweeted_id", "job",
-    "first_run_id", "first_seen", "last_seen", "seen_count", "deleted_at",
+    "in_reply_to_id", "in_reply_to_user_id", "quoted_id", "quoted_author_username",
+    "retweeted_id", "job", "first_run_id", "first_seen", "last_seen", "seen_count", "deleted_at",
 )  # fmt: skip
 # One encoder for every row: json.dumps(**kwargs) would build a new one per tweet.
 _encode_raw = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
@@ -74,7 +77,7 @@ def _row_values(t: ScrapedTweet, job: str, run_id: int, now: float) -> tuple[Any
         t.id, t.author_id, t.author_username, t.text, t.created_at.isoformat(), t.lang,
         t.reply_count, t.retweet_count, t.like_count, t.quote_count, t.view_count,
         t.conversation_id, t.in_reply_to_id, t.in_reply_to_user_id, t.quoted_id,
-        t.retweeted_id, _encode_raw(t.raw), job, run_id, now, now,
+        t.quoted_author_username, t.retweeted_id, _encode_raw(t.raw), job, run_id, now, now,
     )  # fmt: skip
 
 
