@@ -97,6 +97,27 @@ async def test_canary_tells_x_changed_from_nothing_new(fake_x: Any, make_scraper
         assert s.metrics.canary_tweets._value.get() == 0
 
 
+async def test_last_fetch_moves_only_when_a_run_finds_tweets(
+    fake_x: Any, make_scraper: Any
+) -> None:
+    """The silence clock: a run that finds tweets sets it (and the store remembers it for the
+    next start); a run that finds nothing leaves it."""
+    async with make_scraper() as s:
+        with anyio.fail_after(30):
+            await s.runner.run(_job())
+        gauge = s.metrics.job_last_fetch.labels(scrape_job="watch")
+        first = gauge._value.get()
+        stored = await s.store.last_fetch("watch")
+        assert first > 0
+        assert stored is not None
+        with anyio.fail_after(30):
+            quiet = await s.runner.run(_job())  # nothing after the watermark
+        assert (quiet.status, quiet.fetched) == ("ok", 0)
+        assert gauge._value.get() == first
+        assert await s.store.last_fetch("watch") == stored
+        assert await s.store.last_fetch("never-ran") is None
+
+
 async def test_series_exist_at_zero_from_start(
     fake_x: Any, make_settings: Any, redis: Any, tmp_path: Path
 ) -> None:
