@@ -97,6 +97,15 @@ async def test_canary_tells_x_changed_from_nothing_new(fake_x: Any, make_scraper
         assert s.metrics.canary_tweets._value.get() == 0
 
 
+@pytest.mark.parametrize(
+    ("kind", "target"), [("list", "tech news"), ("user_tweets", "not a name!")]
+)
+def test_canary_target_must_fit_its_kind(kind: str, target: str) -> None:
+    """A canary that could never run is refused with the settings, not at its first run."""
+    with pytest.raises(ValueError, match=f"kind '{kind}' needs"):
+        CanarySpec(kind=kind, target=target)  # type: ignore[arg-type]
+
+
 async def test_last_fetch_moves_only_when_a_run_finds_tweets(
     fake_x: Any, make_scraper: Any
 ) -> None:

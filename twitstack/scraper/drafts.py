@@ -147,7 +147,7 @@ def _template_view(scraped: ScrapedTweet) -> dict[str, Any]:
     """`tweet` in a template: the tweet being answered (a retweet's original). Its keys are
     draft_template.TWEET_FIELDS, which the settings check templates against."""
     tweet = scraped.original
-    view = {
+    return {
         "id": str(tweet.id),
         "author": tweet.author_username,
         "author_id": str(tweet.author_id),
@@ -161,4 +161,3 @@ def _template_view(scraped: ScrapedTweet) -> dict[str, Any]:
         "created_at": tweet.created_at.astimezone(UTC).isoformat(),
         "retweeted_by": scraped.author_username if scraped is not tweet else "",
     }
-    return view

@@ -225,7 +225,9 @@ class JobRunner:
         signals = {e.signal for e in events}
         if Signal.BLOCKED in signals:
             return "blocked"  # twscrape aborted the request and yielded nothing more
-        drift = sorted(s.value for s in signals & DRIFT_SIGNALS)
+        drift = sorted(s.value for s in signals & DRIFT_SIGNALS - {Signal.FEATURES_OUTDATED})
+        if Signal.FEATURES_OUTDATED in signals:
+            return "graphql_drift"  # what pauses the jobs until twscrape is upgraded
         if drift:
             # twscrape gave up on a request (404s, transaction ids) and yielded what it had:
             # the run is incomplete whatever it fetched, so the watermark must not move.

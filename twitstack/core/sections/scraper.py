@@ -121,6 +121,17 @@ class CanarySpec(BaseModel):
     min_tweets: int = Field(default=1, ge=1, le=100)
     proxy_group: str | None = None
 
+    @model_validator(mode="after")
+    def _target_fits_kind(self) -> CanarySpec:
+        target = self.target.strip()
+        if self.kind == "list" and not _NUMERIC_ID.match(target):
+            raise ValueError(f"kind 'list' needs a numeric list id, got {target!r}")
+        if self.kind == "user_tweets" and not (
+            _NUMERIC_ID.match(target) or _SCREEN_NAME.match(target)
+        ):
+            raise ValueError(f"kind 'user_tweets' needs a screen name or user id, got {target!r}")
+        return self
+
 
 class ScraperSettings(BaseModel):
     """Settings of the scraper service (`[scraper]` in the config file)."""
