@@ -40,6 +40,7 @@ def scrape_run(args: argparse.Namespace, settings: Settings) -> int:
         print(
             f"{outcome.job}: {outcome.status} run={outcome.run_id} fetched={outcome.fetched} "
             f"new={outcome.new} duplicates={outcome.duplicates} drafts={outcome.drafts}"
+            + (f" gone={outcome.gone}" if outcome.gone else "")
             + (f" error={outcome.error_kind}" if outcome.error_kind else "")
         )
         return 0 if outcome.status == "ok" else 1
