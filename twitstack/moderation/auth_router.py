@@ -10,6 +10,7 @@ from starlette.routing import Route
 
 from twitstack.core.logging import get_logger
 from twitstack.moderation.access import client_ip, deps_of, guarded
+from twitstack.moderation.apikeys import key_prefix
 
 log = get_logger("twitstack.moderation.auth")
 
@@ -25,8 +26,9 @@ async def issue_token(request: Request) -> Response:
     if not isinstance(api_key, str) or not api_key:
         return JSONResponse({"detail": "expected a JSON body with an api_key string"}, 400)
     ip = client_ip(request)
-    # The key check is a single hash lookup, but a flood is still throttled like logins.
-    decision = deps.throttle.check("apikey", ip)
+    # Throttled per key prefix and per client, like logins per account and per IP: bad keys
+    # from one client must not lock every other API client out.
+    decision = deps.throttle.acquire(f"apikey:{key_prefix(api_key)}", ip)
     if not decision.allowed:
         return JSONResponse(
             {"detail": "too many failed attempts"},
@@ -36,9 +38,9 @@ async def issue_token(request: Request) -> Response:
     key = await deps.apikeys.verify(api_key)
     owner = await deps.users.get(key.owner_id) if key is not None else None
     if key is None or owner is None or owner.disabled:
-        deps.throttle.record_failure("apikey", ip)
         log.info("moderation.token_refused", ip=ip)
         return JSONResponse({"detail": "invalid API key"}, 401)
+    deps.throttle.record_success(f"apikey:{key.prefix}", ip, decision.attempt)
     token = deps.tokens.issue(key)
     log.info("moderation.token_issued", key_prefix=key.prefix, user=owner.username)
     return JSONResponse(
