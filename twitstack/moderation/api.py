@@ -10,6 +10,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from twitstack.moderation.access import client_ip, deps_of, principal_of
+from twitstack.moderation.body_limit import JsonBodyError, JsonTooDeepError, loads_bounded
 from twitstack.moderation.decisions import DecisionError
 from twitstack.moderation.idempotency import run_idempotent
 from twitstack.moderation.list_cache import RenderedList
@@ -115,8 +116,10 @@ async def _body(request: Request) -> tuple[bytes, Any] | JSONResponse:
     if len(raw) > MAX_BODY_BYTES:
         return _error(413, f"body: at most {MAX_BODY_BYTES} bytes")
     try:
-        return raw, json.loads(raw) if raw else None
-    except (ValueError, UnicodeDecodeError):
+        return raw, loads_bounded(raw) if raw else None
+    except JsonTooDeepError as exc:
+        return _error(400, f"body: {exc}")
+    except JsonBodyError:
         return _error(422, "body: expected JSON")
 
 

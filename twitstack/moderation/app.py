@@ -17,6 +17,7 @@ from twitstack.core.logging import get_logger
 from twitstack.moderation import api, health, openapi
 from twitstack.moderation.access import Endpoint, guarded
 from twitstack.moderation.auth_router import get_auth_router
+from twitstack.moderation.body_limit import BodyLimitMiddleware
 from twitstack.moderation.deps import ModerationDeps
 from twitstack.moderation.metrics import ModerationMetrics
 from twitstack.moderation.security import SecurityHeadersMiddleware
@@ -78,6 +79,10 @@ _PAGES: tuple[tuple[str, tuple[str, ...], Endpoint], ...] = (
     ("/api/requests/{request_id}/approve", ("POST",), api.approve_request),
     ("/api/requests/{request_id}/reject", ("POST",), api.reject_request),
 )
+
+
+# The routes anyone can send a body to: they get the smaller body limit.
+ANONYMOUS_POSTS = frozenset({"/login", "/api/auth/token"})
 
 
 def build_routes() -> list[BaseRoute]:
@@ -183,6 +188,12 @@ def create_app(deps: ModerationDeps) -> Starlette:
             Middleware(SecurityHeadersMiddleware, hsts=deps.settings.secure_cookies),
             Middleware(RequestMetricsMiddleware, metrics=deps.metrics),
             Middleware(InternalErrorMiddleware),
+            Middleware(
+                BodyLimitMiddleware,
+                max_bytes=deps.settings.max_body_bytes,
+                anonymous_max_bytes=deps.settings.max_anonymous_body_bytes,
+                anonymous_paths=ANONYMOUS_POSTS,
+            ),
         ],
         exception_handlers={HTTPException: _http_error},
     )

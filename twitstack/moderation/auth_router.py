@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -11,6 +9,7 @@ from starlette.routing import Route
 from twitstack.core.logging import get_logger
 from twitstack.moderation.access import client_ip, deps_of, guarded
 from twitstack.moderation.apikeys import key_prefix
+from twitstack.moderation.body_limit import JsonBodyError, loads_bounded
 
 log = get_logger("twitstack.moderation.auth")
 
@@ -19,8 +18,8 @@ async def issue_token(request: Request) -> Response:
     """Body `{"api_key": "tsk_..."}` → `{"access_token", "token_type", "expires_in"}`."""
     deps = deps_of(request)
     try:
-        body = json.loads(await request.body())
-    except (ValueError, UnicodeDecodeError):
+        body = loads_bounded(await request.body())
+    except JsonBodyError:
         body = None
     api_key = body.get("api_key") if isinstance(body, dict) else None
     if not isinstance(api_key, str) or not api_key:

@@ -30,7 +30,7 @@ class ModerationSettings(BaseModel):
     trusted_proxies: tuple[IPvAnyNetwork, ...] = ()
     # Request bodies larger than this are refused with 413 before they are read; the
     # unauthenticated routes (login, API-key exchange) get the smaller limit.
-    max_body_bytes: int = Field(default=1024 * 1024, ge=1024, le=64 * 1024 * 1024)
+    max_body_bytes: int = Field(default=256 * 1024, ge=1024, le=64 * 1024 * 1024)
     max_anonymous_body_bytes: int = Field(default=16 * 1024, ge=1024, le=1024 * 1024)
     # Who may read /metrics on the UI port (which itself listens on api_host); loopback only
     # unless Prometheus scrapes from elsewhere and its network is listed here.
