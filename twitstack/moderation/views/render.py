@@ -12,6 +12,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
 from twitstack.moderation.access import Principal, deps_of
+from twitstack.moderation.dm_privacy import HIDDEN_NOTE, dm_text_visible, row_text
 
 
 def _when(value: float | datetime | None) -> str:
@@ -42,6 +43,7 @@ def new_environment() -> Environment:
     )
     env.filters["when"] = _when
     env.filters["age"] = _age
+    env.filters["row_text"] = row_text
     return env
 
 
@@ -70,6 +72,8 @@ def render(
     base: dict[str, Any] = {
         "principal": principal,
         "role": int(principal.user.role) if principal else 0,
+        "dm_visible": dm_text_visible(principal),
+        "dm_hidden_note": HIDDEN_NOTE,
         "csrf_token": principal.session.csrf_token if principal and principal.session else "",
         "notice": request.query_params.get("notice", "")[:300],
         "error": request.query_params.get("error", "")[:300],
