@@ -13,6 +13,7 @@ from starlette.responses import HTMLResponse
 
 from twitstack.moderation.access import Principal, deps_of
 from twitstack.moderation.dm_privacy import HIDDEN_NOTE, dm_text_visible, row_text
+from twitstack.moderation.views.safe_display import neutralise_bidi, x_link
 
 
 def _when(value: float | datetime | None) -> str:
@@ -40,10 +41,12 @@ def new_environment() -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
         auto_reload=False,
+        finalize=neutralise_bidi,
     )
     env.filters["when"] = _when
     env.filters["age"] = _age
     env.filters["row_text"] = row_text
+    env.filters["x_link"] = x_link
     return env
 
 
