@@ -14,6 +14,7 @@ from starlette.responses import HTMLResponse
 from twitstack.moderation.access import Principal, deps_of
 from twitstack.moderation.dm_privacy import HIDDEN_NOTE, dm_text_visible, row_text
 from twitstack.moderation.views.safe_display import neutralise_bidi, x_link
+from twitstack.moderation.views.security_events import security_event
 
 
 def _when(value: float | datetime | None) -> str:
@@ -47,6 +48,7 @@ def new_environment() -> Environment:
     env.filters["age"] = _age
     env.filters["row_text"] = row_text
     env.filters["x_link"] = x_link
+    env.globals["security_event"] = security_event
     return env
 
 
