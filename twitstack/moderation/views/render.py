@@ -13,6 +13,7 @@ from starlette.responses import HTMLResponse
 
 from twitstack.moderation.access import Principal, deps_of
 from twitstack.moderation.dm_privacy import HIDDEN_NOTE, dm_text_visible, row_text
+from twitstack.moderation.views.attachments import attachments_of, post_link
 from twitstack.moderation.views.safe_display import neutralise_bidi, x_link
 from twitstack.moderation.views.security_events import security_event
 
@@ -49,6 +50,8 @@ def new_environment() -> Environment:
     env.filters["row_text"] = row_text
     env.filters["x_link"] = x_link
     env.globals["security_event"] = security_event
+    env.globals["attachments_of"] = attachments_of
+    env.globals["post_link"] = post_link
     return env
 
 
