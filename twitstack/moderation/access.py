@@ -66,6 +66,11 @@ def _trusted(address: IPv4Address | IPv6Address | None, proxies: Sequence[IPNetw
     return address is not None and any(address in network for network in proxies)
 
 
+def is_trusted_proxy(peer: str, proxies: Sequence[IPNetwork]) -> bool:
+    """Whether the TCP peer is one of the configured reverse proxies."""
+    return _trusted(_parse_ip(peer), proxies)
+
+
 def forwarded_client(peer: str, forwarded_for: str | None, proxies: Sequence[IPNetwork]) -> str:
     """The client's address: the TCP peer, unless the peer is a trusted proxy.
 

@@ -19,6 +19,7 @@ from twitstack.moderation.access import Endpoint, guarded
 from twitstack.moderation.auth_router import get_auth_router
 from twitstack.moderation.body_limit import BodyLimitMiddleware
 from twitstack.moderation.deps import ModerationDeps
+from twitstack.moderation.flash import FlashMiddleware
 from twitstack.moderation.metrics import ModerationMetrics
 from twitstack.moderation.security import SecurityHeadersMiddleware
 from twitstack.moderation.views import (
@@ -188,6 +189,7 @@ def create_app(deps: ModerationDeps) -> Starlette:
             Middleware(SecurityHeadersMiddleware, hsts=deps.settings.secure_cookies),
             Middleware(RequestMetricsMiddleware, metrics=deps.metrics),
             Middleware(InternalErrorMiddleware),
+            Middleware(FlashMiddleware, store=deps.flash, cookie_name=deps.cookies.session_name),
             Middleware(
                 BodyLimitMiddleware,
                 max_bytes=deps.settings.max_body_bytes,

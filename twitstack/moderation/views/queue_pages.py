@@ -14,6 +14,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from twitstack.moderation.access import client_ip, deps_of, principal_of
 from twitstack.moderation.decisions import APPROVABLE, REJECTABLE, DecisionError
 from twitstack.moderation.dm_privacy import dm_text_visible
+from twitstack.moderation.flash import flash_redirect
 from twitstack.moderation.list_cache import RenderedList
 from twitstack.moderation.pagination import Page, PageParams, paginate
 from twitstack.moderation.policy import check_request, refusal_of
@@ -39,8 +40,7 @@ _AGE_LABELS = {
 
 
 def _redirect(path: str, *, notice: str = "", error: str = "") -> RedirectResponse:
-    query = urlencode({k: v for k, v in (("notice", notice), ("error", error)) if v})
-    return RedirectResponse(f"{path}?{query}" if query else path, status_code=303)
+    return flash_redirect(path, notice=notice, error=error)
 
 
 async def _queue_context(request: Request) -> dict[str, Any]:

@@ -77,14 +77,17 @@ def render(
     """Render a page with the caller, their CSRF token and the navigation filled in."""
     deps = deps_of(request)
     principal: Principal | None = getattr(request.state, "principal", None)
+    session = principal.session if principal else None
+    notice, error = deps.flash.pop(session.id_hash) if session else ("", "")
     base: dict[str, Any] = {
         "principal": principal,
         "role": int(principal.user.role) if principal else 0,
         "dm_visible": dm_text_visible(principal),
         "dm_hidden_note": HIDDEN_NOTE,
         "csrf_token": principal.session.csrf_token if principal and principal.session else "",
-        "notice": request.query_params.get("notice", "")[:300],
-        "error": request.query_params.get("error", "")[:300],
+        # Never from the query string: only what this server filed for this session.
+        "notice": notice,
+        "error": error,
         "nav": "",
         "pending_count": getattr(request.state, "pending_count", None),
         "now": deps.clock(),
