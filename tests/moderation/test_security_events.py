@@ -42,6 +42,7 @@ async def test_refused_approval_shows_a_security_event_without_approve(
     assert 'id="security-event"' in detail
     assert f"/requests/{request_id}/approve" not in detail
     assert "Approve revision" not in detail
+    assert f"/requests/{request_id}/edit" not in detail
     assert "approve again" not in detail.replace("Do not approve it again", "")
     assert "/reject" in detail  # rejecting it stays possible
     assert "security event" in history
