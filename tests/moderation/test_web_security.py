@@ -228,3 +228,17 @@ async def test_a_flash_message_is_shown_once_to_its_own_session(mod: Harness) ->
     assert f"Rejected {request_id}." in first.text
     assert f"Rejected {request_id}." not in second.text
     assert f"Rejected {request_id}." not in other_session.text
+
+
+@pytest.mark.parametrize("path", ["/users", "/apikeys", "/queue", "/history", "/dead-letters"])
+async def test_no_page_shows_an_error_from_the_query_string(mod: Harness, path: str) -> None:
+    await mod.add_user("root", Role.ADMIN)
+    async with mod.client() as client:
+        await mod.login(client, "root")
+        page = await client.get(
+            path, params={"error": "Session expired, call 555", "notice": "x1y2"}
+        )
+    assert page.status_code == 200
+    assert "call 555" not in page.text
+    assert '<p class="notice"' not in page.text
+    assert '<p class="error"' not in page.text

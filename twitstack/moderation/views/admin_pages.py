@@ -37,7 +37,6 @@ async def users_page(request: Request) -> Response:
             "users": await deps.users.list(),
             "roles": list(Role),
             "nav": "users",
-            "error": request.query_params.get("error", ""),
         },
     )
 
@@ -175,7 +174,7 @@ async def _apikeys_view(request: Request, *, new_key: str = "", error: str = "")
             "owners": {u.id: u.username for u in users},
             "scopes": SCOPES,
             "new_key": new_key,
-            "error": error or request.query_params.get("error", ""),
+            "error": error,
             "nav": "apikeys",
         },
     )

@@ -94,5 +94,8 @@ def render(
         "page_url": lambda number: page_url(request, page=number),
     }
     base.update(context or {})
+    # A page's own message (a form error) wins; an empty one leaves the flash showing.
+    base["notice"] = base["notice"] or notice
+    base["error"] = base["error"] or error
     body = deps.templates.get_template(template).render(base)
     return HTMLResponse(body, status_code=status_code, headers=dict(headers or {}))
