@@ -100,3 +100,21 @@ async def test_bad_api_keys_from_one_client_do_not_block_others(mod: Harness) ->
     assert fine.status_code == 200, fine.text
     assert guessed.status_code == 429
     assert other_client_other_key.status_code == 401
+
+
+async def test_a_burst_of_valid_key_exchanges_is_never_throttled(mod: Harness) -> None:
+    """Many workers sharing one key may exchange it at once: only failures count."""
+    await mod.add_user("bot", Role.AUTHOR)
+    plaintext, _ = await mod.deps.apikeys.create(mod.users["bot"], "ci", ("read",))
+    statuses: list[int] = []
+    async with mod.client() as client:
+
+        async def one() -> None:
+            response = await client.post("/api/auth/token", json={"api_key": plaintext})
+            statuses.append(response.status_code)
+
+        with anyio.fail_after(60):
+            async with anyio.create_task_group() as tg:
+                for _ in range(30):
+                    tg.start_soon(one)
+    assert statuses == [200] * 30

@@ -26,8 +26,10 @@ async def issue_token(request: Request) -> Response:
         return JSONResponse({"detail": "expected a JSON body with an api_key string"}, 400)
     ip = client_ip(request)
     # Throttled per key prefix and per client, like logins per account and per IP: bad keys
-    # from one client must not lock every other API client out.
-    decision = deps.throttle.acquire(f"apikey:{key_prefix(api_key)}", ip)
+    # from one client must not lock every other API client out. Check, then count failures:
+    # the lookup is one cheap hash, and many workers may exchange one good key at once.
+    throttle_key = f"apikey:{key_prefix(api_key)}"
+    decision = deps.throttle.check(throttle_key, ip)
     if not decision.allowed:
         return JSONResponse(
             {"detail": "too many failed attempts"},
@@ -37,9 +39,9 @@ async def issue_token(request: Request) -> Response:
     key = await deps.apikeys.verify(api_key)
     owner = await deps.users.get(key.owner_id) if key is not None else None
     if key is None or owner is None or owner.disabled:
+        deps.throttle.record_failure(throttle_key, ip)
         log.info("moderation.token_refused", ip=ip)
         return JSONResponse({"detail": "invalid API key"}, 401)
-    deps.throttle.record_success(f"apikey:{key.prefix}", ip, decision.attempt)
     token = deps.tokens.issue(key)
     log.info("moderation.token_issued", key_prefix=key.prefix, user=owner.username)
     return JSONResponse(

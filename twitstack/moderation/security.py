@@ -150,6 +150,27 @@ class LoginThrottle:
         self._bound(self._failures)
         return ThrottleDecision(allowed=True, attempt=now)
 
+    def check(self, account: str, ip: str) -> ThrottleDecision:
+        """Would an attempt be refused now? Records nothing (pair with `record_failure`).
+
+        For checks with nothing expensive behind them (API keys): reserving up front, as
+        `acquire` does, would throttle a burst of concurrent *valid* attempts.
+        """
+        now = self._clock()
+        for kind, key in (("account", account_key(account)), ("ip", ip)):
+            entries = self._recent(kind, key)
+            if len(entries) >= self._limits[kind]:
+                wait = entries[0] + self._window_s - now
+                return ThrottleDecision(allowed=False, retry_after_s=max(1, int(wait) + 1))
+        return ThrottleDecision(allowed=True)
+
+    def record_failure(self, account: str, ip: str) -> None:
+        """Count one failed attempt that `check` let through."""
+        now = self._clock()
+        for kind, key in (("account", account_key(account)), ("ip", ip)):
+            self._failures.setdefault((kind, key), deque()).append(now)
+        self._bound(self._failures)
+
     def _refused(self, kind: str, key: str, now: float) -> tuple[bool, int]:
         last, count = self._refusals.get((kind, key), (float("-inf"), 0))
         if now - last >= self._window_s:
