@@ -88,7 +88,7 @@ class Supervisor:
         services: Sequence[Service],
         settings: SupervisorSettings,
         *,
-        metrics_host: str = "0.0.0.0",
+        metrics_host: str = "127.0.0.1",
         notifier: SystemdNotifier | None = None,
     ) -> None:
         self._settings = settings

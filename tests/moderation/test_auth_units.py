@@ -104,22 +104,52 @@ def test_throttle_limits_per_account_and_recovers(clock: ManualClock) -> None:
     """After N failures the account waits; failures age out, so there is no permanent lock."""
     throttle = LoginThrottle(clock, window_s=900, per_account=10, per_ip=100)
     for _ in range(10):
-        assert throttle.check("alice", "10.0.0.1").allowed
-        throttle.record_failure("alice", "10.0.0.1")
-    decision = throttle.check("Alice", "10.0.0.2")
+        assert throttle.acquire("alice", "10.0.0.1").allowed
+    decision = throttle.acquire("Alice", "10.0.0.2")
     assert not decision.allowed
     assert 0 < decision.retry_after_s <= 901
-    assert throttle.check("bob", "10.0.0.1").allowed  # another account, same IP
+    assert throttle.acquire("bob", "10.0.0.1").allowed  # another account, same IP
     clock.advance(901)
-    assert throttle.check("alice", "10.0.0.1").allowed
+    assert throttle.acquire("alice", "10.0.0.1").allowed
 
 
 def test_throttle_limits_per_ip(clock: ManualClock) -> None:
     throttle = LoginThrottle(clock, window_s=900, per_account=10, per_ip=20)
     for i in range(20):
-        throttle.record_failure(f"user{i}", "10.0.0.9")
-    assert not throttle.check("fresh", "10.0.0.9").allowed
-    assert throttle.check("fresh", "10.0.0.8").allowed
+        assert throttle.acquire(f"user{i}", "10.0.0.9").allowed
+    assert not throttle.acquire("fresh", "10.0.0.9").allowed
+    assert throttle.acquire("fresh", "10.0.0.8").allowed
+
+
+def test_throttle_keys_accounts_as_the_lookup_does(clock: ManualClock) -> None:
+    """Padding or case cannot reach a locked account under another key (lookup strips)."""
+    throttle = LoginThrottle(clock, window_s=900, per_account=3, per_ip=100)
+    for _ in range(3):
+        assert throttle.acquire("victim1", "10.0.0.1").allowed
+    for spelling in (" victim1", "victim1 ", "\tVICTIM1", "Victim1\n"):
+        assert not throttle.acquire(spelling, "10.0.0.2").allowed, repr(spelling)
+
+
+def test_success_frees_the_ip_slot_it_reserved(clock: ManualClock) -> None:
+    throttle = LoginThrottle(clock, window_s=900, per_account=10, per_ip=2)
+    for _ in range(5):
+        decision = throttle.acquire("alice", "10.0.0.1")
+        assert decision.allowed
+        throttle.record_success("alice", "10.0.0.1", decision.attempt)
+
+
+def test_only_the_first_refusal_per_window_is_audited(clock: ManualClock) -> None:
+    """Refusals are aggregated: one audited refusal per key and window, carrying the count."""
+    throttle = LoginThrottle(clock, window_s=900, per_account=1, per_ip=100)
+    assert throttle.acquire("alice", "10.0.0.1").allowed
+    refusals = [throttle.acquire("alice", "10.0.0.1") for _ in range(50)]
+    assert [r.audit for r in refusals].count(True) == 1
+    assert refusals[0].audit
+    clock.advance(901)
+    assert throttle.acquire("alice", "10.0.0.1").allowed
+    later = throttle.acquire("alice", "10.0.0.1")
+    assert later.audit
+    assert later.suppressed == 49
 
 
 async def test_api_keys_verify_until_revoked(db: Database, clock: ManualClock) -> None:

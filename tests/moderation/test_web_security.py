@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import httpx
 import pytest
 
-from tests.moderation.harness import PASSWORD, Harness, csrf_from
+from tests.moderation.harness import PASSWORD, Harness, csrf_from, open_harness
+from twitstack.moderation.passwords import PasswordService
 from twitstack.moderation.roles import Role
 
 pytestmark = pytest.mark.anyio
@@ -151,3 +155,90 @@ async def test_disabling_a_user_ends_their_open_session(mod: Harness) -> None:
         response = await admin.post(f"/users/{bob}/disable", data={"csrf_token": csrf})
         assert response.status_code == 303
         assert (await victim.get("/queue")).status_code == 303
+
+
+def _client_at(mod: Harness, address: str) -> httpx.AsyncClient:
+    transport = httpx.ASGITransport(app=mod.app, client=(address, 50000))
+    return httpx.AsyncClient(transport=transport, base_url="https://testserver")
+
+
+async def test_ui_port_metrics_only_for_allowed_networks(mod: Harness) -> None:
+    """Loopback by default; a remote peer, or a relayed request nobody trusts, gets 403."""
+    async with _client_at(mod, "127.0.0.1") as local, _client_at(mod, "192.0.2.7") as remote:
+        own = await local.get("/metrics")
+        relayed = await local.get("/metrics", headers={"x-forwarded-for": "192.0.2.7"})
+        outside = await remote.get("/metrics")
+    assert own.status_code == 200
+    assert "twitstack_moderation_http_requests_total" in own.text
+    assert (relayed.status_code, outside.status_code) == (403, 403)
+    assert "twitstack_moderation" not in outside.text + relayed.text
+
+
+async def test_metrics_network_and_trusted_proxy_are_explicit_settings(
+    redis_url: str, tmp_path: Path, fast_passwords: PasswordService
+) -> None:
+    async with (
+        open_harness(
+            redis_url,
+            tmp_path,
+            fast_passwords,
+            metrics_allowed_networks=["10.1.0.0/16"],
+            trusted_proxies=["127.0.0.1"],
+        ) as mod,
+        _client_at(mod, "127.0.0.1") as proxy,
+        _client_at(mod, "10.1.2.3") as prom,
+    ):
+        via_proxy = await proxy.get("/metrics", headers={"x-forwarded-for": "10.1.9.9"})
+        direct = await prom.get("/metrics")
+        other = await proxy.get("/metrics", headers={"x-forwarded-for": "203.0.113.1"})
+        local = await proxy.get("/metrics")
+    assert (via_proxy.status_code, direct.status_code) == (200, 200)
+    assert (other.status_code, local.status_code) == (403, 403)
+
+
+async def test_notice_and_error_in_the_query_string_are_not_shown(mod: Harness) -> None:
+    """A crafted link cannot make a page say anything: messages come from the server only."""
+    await mod.add_user("mia", Role.MODERATOR)
+    async with mod.client() as client:
+        await mod.login(client, "mia")
+        page = await client.get(
+            "/queue", params={"notice": "Approved. Now approve req-42 too", "error": "Call 555"}
+        )
+    assert page.status_code == 200
+    assert "approve req-42" not in page.text
+    assert "Call 555" not in page.text
+
+
+async def test_a_flash_message_is_shown_once_to_its_own_session(mod: Harness) -> None:
+    await mod.add_user("mia", Role.MODERATOR)
+    await mod.add_user("raj", Role.MODERATOR)
+    request_id = await mod.pending(author="bot", text="hello")
+    async with mod.client() as mia, mod.client() as raj:
+        csrf = await mod.login(mia, "mia")
+        await mod.login(raj, "raj")
+        rejected = await mia.post(
+            f"/requests/{request_id}/reject", data={"csrf_token": csrf, "reason": "no"}
+        )
+        assert rejected.status_code == 303
+        assert "?" not in rejected.headers["location"]
+        assert "x-twitstack-flash" not in rejected.headers
+        other_session = await raj.get("/queue")
+        first = await mia.get(rejected.headers["location"])
+        second = await mia.get(rejected.headers["location"])
+    assert f"Rejected {request_id}." in first.text
+    assert f"Rejected {request_id}." not in second.text
+    assert f"Rejected {request_id}." not in other_session.text
+
+
+@pytest.mark.parametrize("path", ["/users", "/apikeys", "/queue", "/history", "/dead-letters"])
+async def test_no_page_shows_an_error_from_the_query_string(mod: Harness, path: str) -> None:
+    await mod.add_user("root", Role.ADMIN)
+    async with mod.client() as client:
+        await mod.login(client, "root")
+        page = await client.get(
+            path, params={"error": "Session expired, call 555", "notice": "x1y2"}
+        )
+    assert page.status_code == 200
+    assert "call 555" not in page.text
+    assert '<p class="notice"' not in page.text
+    assert '<p class="error"' not in page.text

@@ -28,6 +28,7 @@ from twitstack.core.sections.moderation import ModerationSettings
 from twitstack.core.sections.scraper import ScraperSettings
 from twitstack.core.sections.supervisor import SupervisorSettings
 from twitstack.core.sections.writer import WriterSettings
+from twitstack.core.url_masking import mask_url_credentials
 
 ENV_PREFIX = "TWITSTACK_"
 CONFIG_ENV_VAR = "TWITSTACK_CONFIG"
@@ -201,7 +202,8 @@ def format_validation_error(exc: ValidationError) -> list[str]:
         message = error["msg"].removeprefix("Value error, ")
         if "got " not in message and not _is_secret_path(where):
             message = f"{message}, got {error.get('input')!r}"
-        lines.append(f"{where}: {message}")
+        # The input (or a validator's message quoting it) may be a URL with a password.
+        lines.append(mask_url_credentials(f"{where}: {message}"))
     return lines
 
 

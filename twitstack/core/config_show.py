@@ -10,6 +10,7 @@ from typing import Any
 from pydantic_settings import DotEnvSettingsSource, EnvSettingsSource
 
 from twitstack.core.config import LoadedSettings, Settings
+from twitstack.core.url_masking import mask_url_credentials
 
 Path_ = tuple[str, ...]
 
@@ -115,4 +116,5 @@ def _toml_value(value: Any) -> str:
         inner = ", ".join(f"{k} = {_toml_value(v)}" for k, v in value.items() if v is not None)
         return "{ " + inner + " }"
     # JSON string escaping is valid TOML basic-string escaping for everything we emit.
-    return json.dumps(str(value), ensure_ascii=False)
+    # Any string may be a URL with a password in it (redis_url, endpoints): mask those too.
+    return json.dumps(mask_url_credentials(str(value)), ensure_ascii=False)

@@ -67,6 +67,10 @@ async def serve_asgi(
         lifespan="auto",
         timeout_graceful_shutdown=_GRACEFUL_S,
         server_header=False,
+        # uvicorn would otherwise believe X-Forwarded-For from 127.0.0.1 and hand the app a
+        # client address any local process can choose; apps that sit behind a proxy decide
+        # whom to trust themselves (moderation's `trusted_proxies`).
+        proxy_headers=False,
     )
     server = _EmbeddedServer(config)
     bound_port: int = sock.getsockname()[1]

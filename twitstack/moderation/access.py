@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_address
 from typing import Literal
 from urllib.parse import quote
 
@@ -24,6 +25,7 @@ from twitstack.moderation.tokens import TokenError
 from twitstack.moderation.users import User
 
 Endpoint = Callable[[Request], Awaitable[Response]]
+IPNetwork = IPv4Network | IPv6Network
 
 
 @dataclass(frozen=True)
@@ -53,8 +55,48 @@ def is_api(request: Request) -> bool:
     return request.url.path.startswith("/api/")
 
 
+def _parse_ip(text: str) -> IPv4Address | IPv6Address | None:
+    try:
+        return ip_address(text.strip())
+    except ValueError:
+        return None
+
+
+def _trusted(address: IPv4Address | IPv6Address | None, proxies: Sequence[IPNetwork]) -> bool:
+    return address is not None and any(address in network for network in proxies)
+
+
+def is_trusted_proxy(peer: str, proxies: Sequence[IPNetwork]) -> bool:
+    """Whether the TCP peer is one of the configured reverse proxies."""
+    return _trusted(_parse_ip(peer), proxies)
+
+
+def forwarded_client(peer: str, forwarded_for: str | None, proxies: Sequence[IPNetwork]) -> str:
+    """The client's address: the TCP peer, unless the peer is a trusted proxy.
+
+    Then X-Forwarded-For is walked from the right (the entries the trusted proxies appended)
+    to the first address that is not itself a trusted proxy; anything to its left was
+    written by the client and is never believed. A garbled entry stops the walk at the
+    last trusted hop, so a bad header cannot pick an arbitrary address.
+    """
+    if not forwarded_for or not _trusted(_parse_ip(peer), proxies):
+        return peer
+    client = peer
+    for entry in reversed(forwarded_for.split(",")):
+        address = _parse_ip(entry)
+        if address is None:
+            break
+        client = str(address)
+        if not _trusted(address, proxies):
+            break
+    return client
+
+
 def client_ip(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
+    """The address throttling and the audit log use (see `forwarded_client`)."""
+    peer = request.client.host if request.client else "unknown"
+    proxies = deps_of(request).settings.trusted_proxies
+    return forwarded_client(peer, request.headers.get("x-forwarded-for"), proxies)
 
 
 def deny(request: Request, status: int, message: str) -> Response:

@@ -10,7 +10,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from twitstack.moderation.access import client_ip, deps_of, principal_of
+from twitstack.moderation.body_limit import JsonBodyError, JsonTooDeepError, loads_bounded
 from twitstack.moderation.decisions import DecisionError
+from twitstack.moderation.dm_privacy import dm_text_visible, redact_detail, redact_summary
 from twitstack.moderation.idempotency import run_idempotent
 from twitstack.moderation.list_cache import RenderedList
 from twitstack.moderation.pagination import MAX_PAGE_SIZE, PageParams, paginate
@@ -66,10 +68,12 @@ async def list_requests(request: Request) -> Response:
     flt = RequestFilter.from_query(request.query_params, states=(state,))
     params = PageParams.from_query(request.query_params, default_size=deps.settings.page_size)
 
+    dm_visible = dm_text_visible(principal_of(request))
+
     async def compute() -> RenderedList:
         page = await paginate(RequestQueryset(deps.db, flt, now=deps.clock()), params)
         document = {
-            "items": [row.summary() for row in page.items],
+            "items": [redact_summary(row.summary(), dm_visible) for row in page.items],
             "total": page.total,
             "page": page.page,
             "size": page.size,
@@ -78,8 +82,10 @@ async def list_requests(request: Request) -> Response:
         body = json.dumps(document, ensure_ascii=False, separators=(",", ":"))
         return RenderedList(body=body, total=page.total, pages=page.pages)
 
-    # The same page for every caller allowed to list: reused until the projection changes.
-    cached = await deps.lists.fetch(("api", flt, params.page, params.size), compute)
+    # The same page for every caller allowed to list (one copy with DM text, one without):
+    # reused until the projection changes.
+    key = ("api", flt, params.page, params.size, dm_visible)
+    cached = await deps.lists.fetch(key, compute)
     return Response(cached.body, media_type="application/json")
 
 
@@ -115,8 +121,10 @@ async def _body(request: Request) -> tuple[bytes, Any] | JSONResponse:
     if len(raw) > MAX_BODY_BYTES:
         return _error(413, f"body: at most {MAX_BODY_BYTES} bytes")
     try:
-        return raw, json.loads(raw) if raw else None
-    except (ValueError, UnicodeDecodeError):
+        return raw, loads_bounded(raw) if raw else None
+    except JsonTooDeepError as exc:
+        return _error(400, f"body: {exc}")
+    except JsonBodyError:
         return _error(422, "body: expected JSON")
 
 
@@ -164,7 +172,7 @@ async def get_request(request: Request) -> Response:
     record = await deps.decisions.get(request_id)
     if record is None:
         return _error(404, f"request {request_id} not found")
-    body = _detail(record)
+    body = redact_detail(_detail(record), dm_text_visible(principal_of(request)))
     body["events"] = [
         {
             "from": e.from_state or None,

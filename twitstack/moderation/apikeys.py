@@ -52,6 +52,14 @@ def _digest(key: str) -> str:
     return hashlib.sha256(key.encode("utf-8")).hexdigest()
 
 
+def key_prefix(plaintext: str) -> str:
+    """The public prefix of a key (`tsk_<prefix>_...`), or "-" when it is not key-shaped."""
+    parts = plaintext.strip().split("_", 2)
+    if len(parts) == 3 and parts[0] == _PREFIX and len(parts[1]) == 12 and parts[1].isalnum():
+        return parts[1]
+    return "-"
+
+
 def check_scopes(scopes: Iterable[str]) -> tuple[str, ...]:
     """Validate scope names; returns them de-duplicated in canonical order."""
     wanted = {s.strip() for s in scopes if s.strip()}

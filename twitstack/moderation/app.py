@@ -17,7 +17,9 @@ from twitstack.core.logging import get_logger
 from twitstack.moderation import api, health, openapi
 from twitstack.moderation.access import Endpoint, guarded
 from twitstack.moderation.auth_router import get_auth_router
+from twitstack.moderation.body_limit import BodyLimitMiddleware
 from twitstack.moderation.deps import ModerationDeps
+from twitstack.moderation.flash import FlashMiddleware
 from twitstack.moderation.metrics import ModerationMetrics
 from twitstack.moderation.security import SecurityHeadersMiddleware
 from twitstack.moderation.views import (
@@ -78,6 +80,10 @@ _PAGES: tuple[tuple[str, tuple[str, ...], Endpoint], ...] = (
     ("/api/requests/{request_id}/approve", ("POST",), api.approve_request),
     ("/api/requests/{request_id}/reject", ("POST",), api.reject_request),
 )
+
+
+# The routes anyone can send a body to: they get the smaller body limit.
+ANONYMOUS_POSTS = frozenset({"/login", "/api/auth/token"})
 
 
 def build_routes() -> list[BaseRoute]:
@@ -183,6 +189,13 @@ def create_app(deps: ModerationDeps) -> Starlette:
             Middleware(SecurityHeadersMiddleware, hsts=deps.settings.secure_cookies),
             Middleware(RequestMetricsMiddleware, metrics=deps.metrics),
             Middleware(InternalErrorMiddleware),
+            Middleware(FlashMiddleware, store=deps.flash, cookie_name=deps.cookies.session_name),
+            Middleware(
+                BodyLimitMiddleware,
+                max_bytes=deps.settings.max_body_bytes,
+                anonymous_max_bytes=deps.settings.max_anonymous_body_bytes,
+                anonymous_paths=ANONYMOUS_POSTS,
+            ),
         ],
         exception_handlers={HTTPException: _http_error},
     )

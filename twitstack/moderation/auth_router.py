@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import json
-
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from twitstack.core.logging import get_logger
 from twitstack.moderation.access import client_ip, deps_of, guarded
+from twitstack.moderation.apikeys import key_prefix
+from twitstack.moderation.body_limit import JsonBodyError, loads_bounded
 
 log = get_logger("twitstack.moderation.auth")
 
@@ -18,15 +18,18 @@ async def issue_token(request: Request) -> Response:
     """Body `{"api_key": "tsk_..."}` → `{"access_token", "token_type", "expires_in"}`."""
     deps = deps_of(request)
     try:
-        body = json.loads(await request.body())
-    except (ValueError, UnicodeDecodeError):
+        body = loads_bounded(await request.body())
+    except JsonBodyError:
         body = None
     api_key = body.get("api_key") if isinstance(body, dict) else None
     if not isinstance(api_key, str) or not api_key:
         return JSONResponse({"detail": "expected a JSON body with an api_key string"}, 400)
     ip = client_ip(request)
-    # The key check is a single hash lookup, but a flood is still throttled like logins.
-    decision = deps.throttle.check("apikey", ip)
+    # Throttled per key prefix and per client, like logins per account and per IP: bad keys
+    # from one client must not lock every other API client out. Check, then count failures:
+    # the lookup is one cheap hash, and many workers may exchange one good key at once.
+    throttle_key = f"apikey:{key_prefix(api_key)}"
+    decision = deps.throttle.check(throttle_key, ip)
     if not decision.allowed:
         return JSONResponse(
             {"detail": "too many failed attempts"},
@@ -36,7 +39,7 @@ async def issue_token(request: Request) -> Response:
     key = await deps.apikeys.verify(api_key)
     owner = await deps.users.get(key.owner_id) if key is not None else None
     if key is None or owner is None or owner.disabled:
-        deps.throttle.record_failure("apikey", ip)
+        deps.throttle.record_failure(throttle_key, ip)
         log.info("moderation.token_refused", ip=ip)
         return JSONResponse({"detail": "invalid API key"}, 401)
     token = deps.tokens.issue(key)

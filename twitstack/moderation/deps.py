@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from jinja2 import Environment
@@ -15,6 +15,7 @@ from twitstack.moderation.audit import AuditLog
 from twitstack.moderation.db import Database
 from twitstack.moderation.dead_letters import DeadLetterBox
 from twitstack.moderation.decisions import RequestDecisions
+from twitstack.moderation.flash import FlashStore
 from twitstack.moderation.history import HistoryIngester
 from twitstack.moderation.list_cache import ListCache, RenderedList
 from twitstack.moderation.metrics import ModerationMetrics
@@ -72,6 +73,7 @@ class ModerationDeps:
     filter_options: FilterOptions
     lists: ListCache[RenderedList]
     known_accounts: tuple[str, ...] = ()
+    flash: FlashStore = field(default_factory=FlashStore)
 
     @property
     def cookies(self) -> CookieNames:

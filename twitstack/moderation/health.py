@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from ipaddress import ip_address
+
 import anyio
 from redis.exceptions import RedisError
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 
 from twitstack.core.metrics import metrics_response
-from twitstack.moderation.access import deps_of
+from twitstack.moderation.access import client_ip, deps_of, is_trusted_proxy
 
 _READY_TIMEOUT_S = 2.0
 
@@ -39,6 +41,26 @@ async def readyz(request: Request) -> Response:
     )
 
 
+def _may_scrape(request: Request) -> bool:
+    deps = deps_of(request)
+    peer = request.client.host if request.client else ""
+    relayed = "x-forwarded-for" in request.headers or "forwarded" in request.headers
+    if relayed and not is_trusted_proxy(peer, deps.settings.trusted_proxies):
+        # Relayed by a proxy nobody said to trust: the peer (often loopback) tells nothing
+        # about the real client, who may be anyone.
+        return False
+    try:
+        address = ip_address(client_ip(request))
+    except ValueError:
+        return False
+    return any(address in network for network in deps.settings.metrics_allowed_networks)
+
+
 async def metrics(request: Request) -> Response:
-    """This service's own registry in the Prometheus text format."""
+    """This service's own registry in the Prometheus text format, for allowed networks only."""
+    if not _may_scrape(request):
+        return PlainTextResponse(
+            "403: /metrics is served to [moderation] metrics_allowed_networks only",
+            status_code=403,
+        )
     return metrics_response(deps_of(request).registry)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -73,19 +75,40 @@ def tokens_match(expected: str | None, given: str | None) -> bool:
     return hmac.compare_digest(expected.encode("utf-8"), given.encode("utf-8"))
 
 
+def account_key(username: str) -> str:
+    """The throttle's key for a username: the lookup's normalisation (strip) plus its
+    case-insensitivity (the column is `COLLATE NOCASE`), so no spelling the lookup treats as
+    the same user (`" victim1"`, `"VICTIM1"`) counts separately."""
+    return username.strip().lower()
+
+
 @dataclass(frozen=True)
 class ThrottleDecision:
-    """Whether a login attempt may reach the password check, and if not, for how long."""
+    """Whether a login attempt may reach the password check, and if not, for how long.
+
+    An allowed decision carries the reservation it made (`attempt`), to hand back on success.
+    A refusal says whether it should be audited: only the first refusal per throttled key and
+    window is, with the number of refusals folded into it since the last audited one.
+    """
 
     allowed: bool
     retry_after_s: int = 0
+    attempt: float = 0.0
+    audit: bool = False
+    suppressed: int = 0
+
+
+_MAX_KEYS = 100_000
 
 
 class LoginThrottle:
     """Moving-window failure counts per account and per client IP.
 
-    Checked *before* argon2 runs, so a flood cannot burn CPU. There is no permanent lockout:
-    failures age out of the window, and a success clears the account's count.
+    `acquire` checks and records in one step with no await in between, so concurrent
+    attempts cannot all pass the check before any of them is counted: every allowed attempt
+    counts as a failure until `record_success` says otherwise. It runs *before* argon2, so a
+    flood cannot burn CPU. There is no permanent lockout: failures age out of the window, and
+    a success clears the account's count.
     """
 
     def __init__(self, clock: Clock, *, window_s: float, per_account: int, per_ip: int) -> None:
@@ -93,6 +116,8 @@ class LoginThrottle:
         self._window_s = window_s
         self._limits = {"account": per_account, "ip": per_ip}
         self._failures: dict[tuple[str, str], deque[float]] = {}
+        # (kind, key) -> (when the last audited refusal was, refusals since then)
+        self._refusals: dict[tuple[str, str], tuple[float, int]] = {}
 
     def _recent(self, kind: str, key: str) -> deque[float]:
         entries = self._failures.get((kind, key))
@@ -105,23 +130,67 @@ class LoginThrottle:
             del self._failures[(kind, key)]
         return entries
 
-    def check(self, account: str, ip: str) -> ThrottleDecision:
-        """May this attempt go on to the password check?"""
-        for kind, key in (("account", account.lower()), ("ip", ip)):
+    def acquire(self, account: str, ip: str) -> ThrottleDecision:
+        """May this attempt go on to the password check? If so it is counted already."""
+        now = self._clock()
+        keys = (("account", account_key(account)), ("ip", ip))
+        for kind, key in keys:
             entries = self._recent(kind, key)
             if len(entries) >= self._limits[kind]:
-                wait = entries[0] + self._window_s - self._clock()
+                wait = entries[0] + self._window_s - now
+                audit, suppressed = self._refused(kind, key, now)
+                return ThrottleDecision(
+                    allowed=False,
+                    retry_after_s=max(1, int(wait) + 1),
+                    audit=audit,
+                    suppressed=suppressed,
+                )
+        for kind, key in keys:
+            self._failures.setdefault((kind, key), deque()).append(now)
+        self._bound(self._failures)
+        return ThrottleDecision(allowed=True, attempt=now)
+
+    def check(self, account: str, ip: str) -> ThrottleDecision:
+        """Would an attempt be refused now? Records nothing (pair with `record_failure`).
+
+        For checks with nothing expensive behind them (API keys): reserving up front, as
+        `acquire` does, would throttle a burst of concurrent *valid* attempts.
+        """
+        now = self._clock()
+        for kind, key in (("account", account_key(account)), ("ip", ip)):
+            entries = self._recent(kind, key)
+            if len(entries) >= self._limits[kind]:
+                wait = entries[0] + self._window_s - now
                 return ThrottleDecision(allowed=False, retry_after_s=max(1, int(wait) + 1))
         return ThrottleDecision(allowed=True)
 
     def record_failure(self, account: str, ip: str) -> None:
+        """Count one failed attempt that `check` let through."""
         now = self._clock()
-        for kind, key in (("account", account.lower()), ("ip", ip)):
+        for kind, key in (("account", account_key(account)), ("ip", ip)):
             self._failures.setdefault((kind, key), deque()).append(now)
-        # Bound memory under a flood of distinct usernames: forget the oldest keys.
-        if len(self._failures) > 100_000:
-            for stale in list(self._failures)[:10_000]:
-                del self._failures[stale]
+        self._bound(self._failures)
 
-    def record_success(self, account: str) -> None:
-        self._failures.pop(("account", account.lower()), None)
+    def _refused(self, kind: str, key: str, now: float) -> tuple[bool, int]:
+        last, count = self._refusals.get((kind, key), (float("-inf"), 0))
+        if now - last >= self._window_s:
+            self._refusals[(kind, key)] = (now, 0)
+            self._bound(self._refusals)
+            return True, count
+        self._refusals[(kind, key)] = (last, count + 1)
+        return False, 0
+
+    @staticmethod
+    def _bound(table: dict[tuple[str, str], Any]) -> None:
+        # Bound memory under a flood of distinct usernames: forget the oldest keys.
+        if len(table) > _MAX_KEYS:
+            for stale in list(table)[: _MAX_KEYS // 10]:
+                del table[stale]
+
+    def record_success(self, account: str, ip: str, attempt: float) -> None:
+        """The attempt that `acquire` allowed succeeded: clear the account, free the IP slot."""
+        self._failures.pop(("account", account_key(account)), None)
+        entries = self._failures.get(("ip", ip))
+        if entries is not None:
+            with contextlib.suppress(ValueError):  # already aged out of the window
+                entries.remove(attempt)

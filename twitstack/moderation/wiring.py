@@ -68,7 +68,7 @@ async def open_moderation_deps(
             hint="add public_key to writer.approval_public_keys",
         )
     async with open_database(data_dir / settings.db_filename) as db:
-        pw = passwords or PasswordService()
+        pw = passwords or PasswordService(concurrency=settings.password_check_concurrency)
         metrics = ModerationMetrics(registry)
         audit = AuditLog(db, clock)
         ledger = RequestLedger(redis, retention_s=ledger_retention_s, events_maxlen=events_maxlen)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from ipaddress import IPv4Network, IPv6Network
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, IPvAnyNetwork, SecretStr
 
 
 class ModerationSettings(BaseModel):
@@ -21,6 +22,22 @@ class ModerationSettings(BaseModel):
     login_window_s: int = Field(default=900, gt=0)
     login_max_failures_per_account: int = Field(default=10, gt=0)
     login_max_failures_per_ip: int = Field(default=100, gt=0)
+    # argon2 checks running at once (64 MiB each); more wait their turn.
+    password_check_concurrency: int = Field(default=2, gt=0, le=64)
+    # Peers (addresses or networks) whose X-Forwarded-For is believed: the client address used
+    # for throttling and the audit log is then the right-most forwarded address that is not
+    # itself a trusted proxy. Empty: the header is ignored and the TCP peer is the client.
+    trusted_proxies: tuple[IPvAnyNetwork, ...] = ()
+    # Request bodies larger than this are refused with 413 before they are read; the
+    # unauthenticated routes (login, API-key exchange) get the smaller limit.
+    max_body_bytes: int = Field(default=256 * 1024, ge=1024, le=64 * 1024 * 1024)
+    max_anonymous_body_bytes: int = Field(default=16 * 1024, ge=1024, le=1024 * 1024)
+    # Who may read /metrics on the UI port (which itself listens on api_host); loopback only
+    # unless Prometheus scrapes from elsewhere and its network is listed here.
+    metrics_allowed_networks: tuple[IPvAnyNetwork, ...] = (
+        IPv4Network("127.0.0.0/8"),
+        IPv6Network("::1/128"),
+    )
     # HS256 key for API JWTs; generated into data_dir on first start when not given.
     jwt_secret: SecretStr | None = None
     jwt_audience: str = "twitstack-api"

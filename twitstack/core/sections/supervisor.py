@@ -18,7 +18,8 @@ class SupervisorSettings(BaseModel):
     # More than `crash_loop_max_crashes` crashes of one service within the window stop the daemon.
     crash_loop_max_crashes: int = Field(default=5, ge=1, le=1000)
     crash_loop_window_s: float = Field(default=300.0, gt=0, le=86400)
-    # Where the scraper's and writer's /metrics listen (Prometheus usually scrapes remotely).
-    metrics_host: str = "0.0.0.0"
+    # Where the scraper's and writer's /metrics listen: loopback unless set otherwise. A
+    # Prometheus on another host (or container) needs an explicit "0.0.0.0" or interface address.
+    metrics_host: str = "127.0.0.1"
     # Start-up waits for Redis this long (with logged backoff) before giving up.
     redis_startup_timeout_s: float = Field(default=30.0, ge=0, le=3600)

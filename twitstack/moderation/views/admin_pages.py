@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from urllib.parse import quote
-
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from twitstack.moderation.access import client_ip, deps_of, principal_of
 from twitstack.moderation.apikeys import ApiKeyError
 from twitstack.moderation.audit import AuditEntry
+from twitstack.moderation.flash import flash_redirect
 from twitstack.moderation.pagination import PageParams, paginate
 from twitstack.moderation.passwords import PasswordPolicyError
 from twitstack.moderation.roles import SCOPES, Role
@@ -18,8 +17,7 @@ from twitstack.moderation.views.render import render
 
 
 def _back(path: str, *, notice: str = "", error: str = "") -> RedirectResponse:
-    query = f"?notice={quote(notice)}" if notice else f"?error={quote(error)}" if error else ""
-    return RedirectResponse(f"{path}{query}", status_code=303)
+    return flash_redirect(path, notice=notice, error=error)
 
 
 def _int_param(request: Request, name: str) -> int | None:
@@ -39,7 +37,6 @@ async def users_page(request: Request) -> Response:
             "users": await deps.users.list(),
             "roles": list(Role),
             "nav": "users",
-            "error": request.query_params.get("error", ""),
         },
     )
 
@@ -177,7 +174,7 @@ async def _apikeys_view(request: Request, *, new_key: str = "", error: str = "")
             "owners": {u.id: u.username for u in users},
             "scopes": SCOPES,
             "new_key": new_key,
-            "error": error or request.query_params.get("error", ""),
+            "error": error,
             "nav": "apikeys",
         },
     )

@@ -74,14 +74,24 @@ async def login_submit(request: Request) -> Response:
     """Check the password (if the throttle allows), rotate the session, go on."""
     deps = deps_of(request)
     form = await request.form()
-    username = str(form.get("username", ""))[:64]
+    # One normalisation for the throttle, the lookup and the audit trail alike.
+    username = str(form.get("username", "")).strip()[:64]
     password = str(form.get("password", ""))
     ip = client_ip(request)
-    decision = deps.throttle.check(username, ip)
+    decision = deps.throttle.acquire(username, ip)
     if not decision.allowed:
         deps.metrics.login_failures.labels(reason="throttled").inc()
-        await deps.audit.record(username or "-", "login.throttled", username, ip=ip)
-        log.info("moderation.login_throttled", username=username, ip=ip)
+        if decision.audit:
+            # One row per throttled key and window (with the count it stands for): an
+            # attacker must not be able to drive one fsync'd insert per request.
+            await deps.audit.record(
+                username or "-",
+                "login.throttled",
+                username,
+                {"suppressed_since_last": decision.suppressed},
+                ip=ip,
+            )
+            log.info("moderation.login_throttled", username=username, ip=ip)
         response = _login_form(
             request,
             error=f"Too many failed attempts. Try again in {decision.retry_after_s} seconds.",
@@ -93,7 +103,6 @@ async def login_submit(request: Request) -> Response:
     found = await deps.users.password_hash(username) if username else None
     result = await deps.passwords.verify(found[1] if found else None, password)
     if not result.ok or found is None or found[0].disabled:
-        deps.throttle.record_failure(username, ip)
         deps.metrics.login_failures.labels(reason="bad_credentials").inc()
         await deps.audit.record(username or "-", "login.failed", username, ip=ip)
         log.info("moderation.login_failed", username=username, ip=ip)
@@ -101,7 +110,7 @@ async def login_submit(request: Request) -> Response:
             request, error="Wrong username or password.", username=username, status_code=401
         )
     user = found[0]
-    deps.throttle.record_success(username)
+    deps.throttle.record_success(username, ip, decision.attempt)
     if result.new_hash is not None:
         await deps.users.store_rehash(user.id, result.new_hash)
     # Rotation: whatever session id the browser had is ended, and a new one issued.

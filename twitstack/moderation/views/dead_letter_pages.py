@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-from urllib.parse import urlencode
 
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import Response
 
 from twitstack.moderation.access import client_ip, deps_of, principal_of
+from twitstack.moderation.flash import flash_redirect
 from twitstack.moderation.views.render import render
 
 
@@ -63,7 +63,7 @@ async def _dead_letter_action(request: Request, action: str) -> Response:
     entry_id = str(request.path_params["entry_id"])
     entry = await deps.dead_letters.find(entry_id)
     if entry is None:
-        return RedirectResponse("/dead-letters?error=Entry+already+handled.", status_code=303)
+        return flash_redirect("/dead-letters", error="Entry already handled.")
     if action == "retry":
         done = await deps.dead_letters.retry(entry)
         notice = "Message put back on the queue." if done else "Could not retry this entry."
@@ -78,8 +78,9 @@ async def _dead_letter_action(request: Request, action: str) -> Response:
             {"reason": entry.reason},
             ip=client_ip(request),
         )
-    key = "notice" if done else "error"
-    return RedirectResponse(f"/dead-letters?{urlencode({key: notice})}", status_code=303)
+    if done:
+        return flash_redirect("/dead-letters", notice=notice)
+    return flash_redirect("/dead-letters", error=notice)
 
 
 async def dead_letter_retry(request: Request) -> Response:

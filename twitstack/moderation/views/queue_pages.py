@@ -13,6 +13,8 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from twitstack.moderation.access import client_ip, deps_of, principal_of
 from twitstack.moderation.decisions import APPROVABLE, REJECTABLE, DecisionError
+from twitstack.moderation.dm_privacy import dm_text_visible
+from twitstack.moderation.flash import flash_redirect
 from twitstack.moderation.list_cache import RenderedList
 from twitstack.moderation.pagination import Page, PageParams, paginate
 from twitstack.moderation.policy import check_request, refusal_of
@@ -38,8 +40,7 @@ _AGE_LABELS = {
 
 
 def _redirect(path: str, *, notice: str = "", error: str = "") -> RedirectResponse:
-    query = urlencode({k: v for k, v in (("notice", notice), ("error", error)) if v})
-    return RedirectResponse(f"{path}?{query}" if query else path, status_code=303)
+    return flash_redirect(path, notice=notice, error=error)
 
 
 async def _queue_context(request: Request) -> dict[str, Any]:
@@ -48,13 +49,18 @@ async def _queue_context(request: Request) -> dict[str, Any]:
     flt = RequestFilter.from_query(request.query_params, states=("pending",))
     params = PageParams.from_query(request.query_params, default_size=deps.settings.page_size)
 
+    dm_visible = dm_text_visible(request.state.principal)
+
     async def compute() -> RenderedList:
         now = deps.clock()
         page = await paginate(RequestQueryset(deps.db, flt, now=now), params)
-        body = deps.templates.get_template("_queue_rows.html").render({"page": page, "now": now})
+        context = {"page": page, "now": now, "dm_visible": dm_visible}
+        body = deps.templates.get_template("_queue_rows.html").render(context)
         return RenderedList(body=body, total=page.total, pages=page.pages)
 
-    rows = await deps.lists.fetch(("queue", flt, params.page, params.size), compute)
+    # Rows differ by whether the caller may read DM text, so that is part of the key.
+    key = ("queue", flt, params.page, params.size, dm_visible)
+    rows = await deps.lists.fetch(key, compute)
     return {
         "page": Page[RequestRow](
             items=[], total=rows.total, page=params.page, size=params.size, pages=rows.pages

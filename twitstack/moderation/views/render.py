@@ -12,6 +12,10 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
 from twitstack.moderation.access import Principal, deps_of
+from twitstack.moderation.dm_privacy import HIDDEN_NOTE, dm_text_visible, row_text
+from twitstack.moderation.views.attachments import attachments_of, post_link
+from twitstack.moderation.views.safe_display import neutralise_bidi, x_link
+from twitstack.moderation.views.security_events import security_event
 
 
 def _when(value: float | datetime | None) -> str:
@@ -39,9 +43,15 @@ def new_environment() -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
         auto_reload=False,
+        finalize=neutralise_bidi,
     )
     env.filters["when"] = _when
     env.filters["age"] = _age
+    env.filters["row_text"] = row_text
+    env.filters["x_link"] = x_link
+    env.globals["security_event"] = security_event
+    env.globals["attachments_of"] = attachments_of
+    env.globals["post_link"] = post_link
     return env
 
 
@@ -67,17 +77,25 @@ def render(
     """Render a page with the caller, their CSRF token and the navigation filled in."""
     deps = deps_of(request)
     principal: Principal | None = getattr(request.state, "principal", None)
+    session = principal.session if principal else None
+    notice, error = deps.flash.pop(session.id_hash) if session else ("", "")
     base: dict[str, Any] = {
         "principal": principal,
         "role": int(principal.user.role) if principal else 0,
+        "dm_visible": dm_text_visible(principal),
+        "dm_hidden_note": HIDDEN_NOTE,
         "csrf_token": principal.session.csrf_token if principal and principal.session else "",
-        "notice": request.query_params.get("notice", "")[:300],
-        "error": request.query_params.get("error", "")[:300],
+        # Never from the query string: only what this server filed for this session.
+        "notice": notice,
+        "error": error,
         "nav": "",
         "pending_count": getattr(request.state, "pending_count", None),
         "now": deps.clock(),
         "page_url": lambda number: page_url(request, page=number),
     }
     base.update(context or {})
+    # A page's own message (a form error) wins; an empty one leaves the flash showing.
+    base["notice"] = base["notice"] or notice
+    base["error"] = base["error"] or error
     body = deps.templates.get_template(template).render(base)
     return HTMLResponse(body, status_code=status_code, headers=dict(headers or {}))

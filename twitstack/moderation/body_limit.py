@@ -1,0 +1,120 @@
+"""Request bodies bounded before they are read, and JSON parsed with a bounded nesting depth."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Collection
+from typing import Any
+
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+MAX_JSON_DEPTH = 32
+
+
+class JsonBodyError(ValueError):
+    """A body is not acceptable JSON; the message says why (for a 400)."""
+
+
+class JsonTooDeepError(JsonBodyError):
+    """JSON nested deeper than the limit."""
+
+
+def _depth_ok(value: Any, limit: int) -> bool:
+    # Iterative: the point is never to recurse on attacker-shaped data.
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict | list):
+            if depth > limit:
+                return False
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((child, depth + 1) for child in children)
+    return True
+
+
+def loads_bounded(raw: bytes | str, *, max_depth: int = MAX_JSON_DEPTH) -> Any:
+    """`json.loads`, but nesting deeper than `max_depth` is a JsonTooDeepError, never a crash.
+
+    The stdlib parser recurses and raises RecursionError on deep input (~1,000 levels); what it
+    does accept is walked once more, without recursion, to hold the smaller limit.
+    """
+    try:
+        value = json.loads(raw)
+    except RecursionError:
+        raise JsonTooDeepError(f"JSON nested deeper than {max_depth} levels") from None
+    except (ValueError, UnicodeDecodeError):
+        raise JsonBodyError("expected a JSON document") from None
+    if not _depth_ok(value, max_depth):
+        raise JsonTooDeepError(f"JSON nested deeper than {max_depth} levels")
+    return value
+
+
+class _BodyTooLarge(Exception):
+    """Raised from `receive` once more bytes arrived than the limit allows."""
+
+
+class BodyLimitMiddleware:
+    """Refuses bodies over the limit with 413: by Content-Length before reading anything, and
+    by counting while reading for bodies sent without one (chunked).
+
+    The anonymous paths (login, API-key exchange) get the smaller limit: anyone can reach them.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        max_bytes: int,
+        anonymous_max_bytes: int,
+        anonymous_paths: Collection[str],
+    ) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+        self.anonymous_max_bytes = anonymous_max_bytes
+        self.anonymous_paths = frozenset(anonymous_paths)
+
+    def _refusal(self, scope: Scope, status: int, message: str) -> Response:
+        if str(scope.get("path", "")).startswith("/api/"):
+            return JSONResponse({"detail": message}, status_code=status)
+        return PlainTextResponse(f"{status}: {message}", status_code=status)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path = str(scope.get("path", ""))
+        limit = self.anonymous_max_bytes if path in self.anonymous_paths else self.max_bytes
+        too_large = f"request body too large: at most {limit} bytes"
+        declared = dict(scope.get("headers", ())).get(b"content-length")
+        if declared is not None:
+            if not declared.isdigit():
+                await self._refusal(scope, 400, "invalid Content-Length")(scope, receive, send)
+                return
+            if int(declared) > limit:
+                await self._refusal(scope, 413, too_large)(scope, receive, send)
+                return
+        received = 0
+        started = False
+
+        async def counted_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise _BodyTooLarge
+            return message
+
+        async def tracked_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, counted_receive, tracked_send)
+        except _BodyTooLarge:
+            if started:
+                raise
+            await self._refusal(scope, 413, too_large)(scope, receive, send)

@@ -1,0 +1,56 @@
+"""Showing producer-supplied data safely: links only to X over https, bidi controls neutralised."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+from urllib.parse import urlsplit
+
+from markupsafe import Markup
+
+# Where a producer's link may point. Anything else is shown as text, never as a link:
+# a moderator clicking "open on X" must land on X.
+X_HOSTS = frozenset(
+    {
+        "x.com",
+        "www.x.com",
+        "mobile.x.com",
+        "twitter.com",
+        "www.twitter.com",
+        "mobile.twitter.com",
+        "t.co",
+    }
+)
+# Embeddings, overrides, isolates and marks: each can reorder the text around it (the
+# "Trojan Source" trick), so a producer's field could make the page say something else.
+_BIDI_CONTROLS = re.compile("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def x_link(url: Any) -> str | None:
+    """`url` if it is an https link to one of X's hosts (no credentials, no odd port), else None."""
+    if not isinstance(url, str) or len(url) > 2048 or _BIDI_CONTROLS.search(url):
+        return None
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+    except ValueError:
+        return None
+    if parts.scheme != "https" or parts.username is not None or port not in (None, 443):
+        return None
+    if (parts.hostname or "") not in X_HOSTS or any(c.isspace() for c in url.strip()):
+        return None
+    return parts.geturl()
+
+
+def _visible(match: re.Match[str]) -> str:
+    return f"[U+{ord(match.group()):04X}]"
+
+
+def neutralise_bidi(value: Any) -> Any:
+    """Every `{{ ... }}` output passes here (the environment's finalize): bidi controls become
+    visible `[U+202E]` markers, so no field can reorder the page around it."""
+    if isinstance(value, Markup):
+        return Markup(_BIDI_CONTROLS.sub(_visible, str(value)))
+    if isinstance(value, str):
+        return _BIDI_CONTROLS.sub(_visible, value)
+    return value
