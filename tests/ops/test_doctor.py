@@ -13,6 +13,7 @@ import pytest
 
 from tests.conftest import RedisServer, free_port
 from twitstack.core.config import Settings
+from twitstack.core.sealing import generate_key_ring
 from twitstack.ops.doctor import exit_code, run_checks
 from twitstack.ops.doctor_report import CheckResult, CheckStatus, DoctorContext
 from twitstack.sandbox.xapi import (
@@ -33,6 +34,7 @@ SECRETS = {
     "LEGACY_CONSUMER_SECRET": "sandbox-consumer-secret",
     "LEGACY_TOKEN": "1000-sandbox-access-token",
     "LEGACY_TOKEN_SECRET": "sandbox-access-token-secret",
+    "TWITSTACK_SEALING_KEYS": generate_key_ring(),
 }
 MAIN = {
     "name": "main",

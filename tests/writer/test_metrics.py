@@ -14,10 +14,12 @@ from structlog.testing import capture_logs
 from tests.writer.conftest import RunningSandbox
 from tests.writer.harness import approved, running_writer, tweet, writer_settings
 from twitstack.core.config import Settings
+from twitstack.core.sealing import generate_key_ring
 from twitstack.core.sections.writer import XAccountSettings
 from twitstack.writer.metrics import WriterMetrics
 from twitstack.writer.ratelimit import AccountPauses
 from twitstack.writer.sweeps import sample_depths
+from twitstack.writer.token_store import SEALING_KEYS_SECRET
 from twitstack.writer.tokens import TokenManager
 from twitstack.writer.xapi_client import XApiClient
 from twitstack.writes import keys
@@ -28,8 +30,11 @@ pytestmark = pytest.mark.anyio
 ACCOUNT = XAccountSettings(name="a", user_id="1", client_id="cid", access_token_secret="A_ACCESS")
 
 
+RING = generate_key_ring()
+
+
 async def no_secret(name: str) -> str | None:
-    return None
+    return RING if name == SEALING_KEYS_SECRET else None
 
 
 async def test_token_expiry_is_exported_whenever_tokens_are_loaded(redis: Redis) -> None:

@@ -11,11 +11,14 @@ import httpx
 import pytest
 from redis.asyncio import Redis
 
+from twitstack.core.sealing import SealingKeyRing, generate_key_ring
 from twitstack.core.sections.writer import XAccountSettings
+from twitstack.writer.token_store import SEALING_KEYS_SECRET, SealedTokenStore, StoredTokens
 from twitstack.writer.tokens import AccountAuth, CredentialsError, TokenManager
 from twitstack.writer.xapi_client import XApiClient
 
-SECRETS = {"A_ACCESS": "access-0", "A_REFRESH": "refresh-0"}
+RING = generate_key_ring("k1")
+SECRETS = {"A_ACCESS": "access-0", "A_REFRESH": "refresh-0", SEALING_KEYS_SECRET: RING}
 ACCOUNT = XAccountSettings(
     name="a",
     user_id="1",
@@ -27,6 +30,15 @@ ACCOUNT = XAccountSettings(
 
 async def lookup(name: str) -> str | None:
     return SECRETS.get(name)
+
+
+def store(redis: Redis) -> SealedTokenStore:
+    """The sealed store as the writer sees it, to read or replace a pair as another replica."""
+
+    async def ring() -> SealingKeyRing:
+        return SealingKeyRing.parse(RING, source="test")
+
+    return SealedTokenStore(redis, ring)
 
 
 class RotatingTokenEndpoint:
@@ -107,9 +119,12 @@ async def test_one_refresh_for_many_workers_on_two_replicas(
                     tg.start_soon(worker, i)
     assert endpoint.calls == 1
     assert {r.access_token for r in results} == {"access-1"}
-    stored = await redis_pair[0].hgetall("twitstack:writer:token:a")
-    assert stored[b"refresh_token"] == b"refresh-1"
-    assert float(stored[b"expires_at"]) == clock.now + 7200
+    found = await store(redis_pair[0]).read("a")
+    assert found is not None
+    assert found[0].refresh_token == "refresh-1"
+    assert found[0].expires_at == clock.now + 7200
+    public = await redis_pair[0].hgetall("twitstack:writer:token:a")
+    assert float(public[b"expires_at"]) == clock.now + 7200
 
 
 @pytest.mark.anyio
@@ -130,10 +145,9 @@ async def test_rejected_refresh_rereads_store_first(redis_pair: tuple[Redis, Red
 
         async def another_replica_rotates() -> None:
             # The stored pair changes while our refresh is on the wire.
-            await redis.hset(
-                "twitstack:writer:token:a",
-                mapping={"access_token": "access-9", "refresh_token": "refresh-9"},
-            )
+            found = await store(redis).read("a")
+            assert found is not None
+            await store(redis).replace("a", found[1], StoredTokens("access-9", "refresh-9", None))
 
         endpoint.on_request = another_replica_rotates
         auth = await manager.refresh("a", "access-0")

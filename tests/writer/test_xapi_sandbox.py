@@ -8,6 +8,7 @@ import pytest
 from redis.asyncio import Redis
 
 from tests.writer.conftest import RunningSandbox
+from twitstack.core.sealing import generate_key_ring
 from twitstack.core.sections.writer import XAccountSettings
 from twitstack.sandbox.xapi.config import (
     DEFAULT_BEARER_TOKEN,
@@ -15,6 +16,7 @@ from twitstack.sandbox.xapi.config import (
     DEFAULT_REFRESH_TOKEN,
 )
 from twitstack.writer.outcome import OutcomeKind
+from twitstack.writer.token_store import SEALING_KEYS_SECRET
 from twitstack.writer.tokens import BearerAuth, TokenManager, oauth1_auth
 from twitstack.writer.xapi_client import WriterClient, XApiClient, call_for
 
@@ -74,7 +76,11 @@ async def test_expired_token_refreshes_once_through_token_endpoint(
     sandbox: RunningSandbox, redis: Redis
 ) -> None:
     """A 401 leads to one rotation at the fake; the new token posts; the pair is in Redis."""
-    secrets = {"ACCESS": DEFAULT_BEARER_TOKEN, "REFRESH": DEFAULT_REFRESH_TOKEN}
+    secrets = {
+        "ACCESS": DEFAULT_BEARER_TOKEN,
+        "REFRESH": DEFAULT_REFRESH_TOKEN,
+        SEALING_KEYS_SECRET: generate_key_ring(),
+    }
 
     async def lookup(name: str) -> str | None:
         return secrets.get(name)

@@ -16,6 +16,7 @@ from twitstack.core.errors import SecretError
 from twitstack.core.sections.writer import XAccountSettings
 from twitstack.ops.doctor_checks import clock_result
 from twitstack.ops.doctor_report import CheckResult, DoctorContext, fail, measured_skew, ok, warn
+from twitstack.writer.token_store import keyring_source
 from twitstack.writer.tokens import AccountAuth, CredentialsError, TokenManager
 from twitstack.writer.xapi_client import XApiClient
 
@@ -54,6 +55,9 @@ async def check_x_accounts(
             clock=ctx.clock,
             secret=ctx.secret,
             leeway_s=-math.inf,
+            keyring=keyring_source(
+                ctx.secret, env=ctx.settings.env, data_dir=ctx.settings.state_dir
+            ),
         )
         for account in writer.accounts:
             result, sample = await _check_account(ctx, http, tokens, account, redis_ok=redis_ok)

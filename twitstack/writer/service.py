@@ -33,6 +33,7 @@ from twitstack.writer.ratelimit import AccountPauses, RateLimitBudgets
 from twitstack.writer.reconcile import Reconciler
 from twitstack.writer.send_steps import QueueTicket
 from twitstack.writer.sweeps import expire_due, sample_depths
+from twitstack.writer.token_store import keyring_source
 from twitstack.writer.tokens import SecretLookup, TokenManager
 from twitstack.writer.xapi_client import XApiClient
 from twitstack.writes.errors import WireFormatError
@@ -140,6 +141,9 @@ class WriterService:
         self.tokens = TokenManager(
             redis, client, config.accounts, clock=self._clock, secret=self._secret,
             leeway_s=config.token_refresh_leeway_s, metrics=self.metrics,
+            keyring=keyring_source(
+                self._secret, env=self._settings.env, data_dir=self._settings.state_dir
+            ),
         )  # fmt: skip
         verifier = (
             ApprovalVerifier(config.approval_public_keys, max_age_s=config.approval_max_age_s)
@@ -182,6 +186,8 @@ class WriterService:
         )
 
     async def _start(self) -> None:
+        # A missing or malformed sealing key ring fails the start here (KeyRingError).
+        await self.tokens.open()
         await self.queue.heartbeat()
         report = await self.queue.recover_own()
         if report.requeued or report.dead_lettered:

@@ -1,4 +1,4 @@
-"""Per-account X credentials: OAuth 2.0 tokens refreshed single-flight via Redis, or OAuth 1.0a."""
+"""Per-account X credentials: sealed OAuth 2.0 tokens refreshed single-flight, or OAuth 1.0a."""
 
 from __future__ import annotations
 
@@ -15,40 +15,27 @@ from redis.asyncio import Redis
 
 from twitstack.core.errors import TwitstackError
 from twitstack.core.logging import get_logger, register_secret
+from twitstack.core.sealing import KeyRingError, SealError
 from twitstack.core.secrets import aget_secret
 from twitstack.core.sections.writer import XAccountSettings
 from twitstack.writer.metrics import WriterMetrics
 from twitstack.writer.outcome import AuthKind
+from twitstack.writer.token_store import (
+    KeyRingSource,
+    SealedTokenStore,
+    StoredTokens,
+    keyring_source,
+)
 from twitstack.writer.xapi_client import BearerAuth, OAuth2Tokens, TokenRefreshRejected, XApiClient
 from twitstack.writes import keys
 
 SecretLookup = Callable[[str], Awaitable[str | None]]
 _log = get_logger("twitstack.writer.tokens")
 
-# Seed the store from the secrets only if no replica has stored (possibly rotated) tokens yet:
-# the secret's refresh token is spent after the first rotation.
-_SEED = """
-if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-redis.call('HSET', KEYS[1], 'access_token', ARGV[1], 'refresh_token', ARGV[2],
-           'expires_at', ARGV[3], 'version', 1)
-return 1
-"""
-# Replace the pair only if nobody replaced it since we read it (compare on the refresh token).
-_ROTATE = """
-if redis.call('HGET', KEYS[1], 'refresh_token') ~= ARGV[1] then return 0 end
-redis.call('HSET', KEYS[1], 'access_token', ARGV[2], 'refresh_token', ARGV[3],
-           'expires_at', ARGV[4])
-redis.call('HINCRBY', KEYS[1], 'version', 1)
-return 1
-"""
 _UNLOCK = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
 """
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
 
 
 class CredentialsError(TwitstackError):
@@ -89,13 +76,6 @@ class AccountAuth:
     expires_at: float | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class _Stored:
-    access_token: str
-    refresh_token: str
-    expires_at: float | None
-
-
 class TokenManager:
     """Hands out credentials per account and refreshes OAuth 2.0 tokens once across replicas."""
 
@@ -111,6 +91,7 @@ class TokenManager:
         lock_ttl_s: float = 30.0,
         metrics: WriterMetrics | None = None,
         cache_s: float = 5.0,
+        keyring: KeyRingSource | None = None,
     ) -> None:
         self._redis = redis
         self._client = client
@@ -119,14 +100,16 @@ class TokenManager:
         self._secret = secret
         self._leeway_s = leeway_s
         self._lock_ttl_s = lock_ttl_s
-        self._seed = redis.register_script(_SEED)
-        self._rotate = redis.register_script(_ROTATE)
+        # Without a ring source, the ring must come from the secret (no dev key file).
+        self._store = SealedTokenStore(
+            redis, keyring or keyring_source(secret, env="prod", data_dir=None)
+        )
         self._unlock = redis.register_script(_UNLOCK)
         self._local_locks: dict[str, anyio.Lock] = {}
         self._oauth1: dict[str, AccountAuth] = {}
         self._metrics = metrics
         self._cache_s = cache_s
-        self._cache: dict[str, tuple[float, _Stored]] = {}
+        self._cache: dict[str, tuple[float, StoredTokens]] = {}
 
     def _config(self, name: str) -> XAccountSettings:
         account = self._accounts.get(name)
@@ -168,13 +151,13 @@ class TokenManager:
         return cached
 
     @staticmethod
-    def _as_auth(name: str, stored: _Stored) -> AccountAuth:
+    def _as_auth(name: str, stored: StoredTokens) -> AccountAuth:
         register_secret(stored.access_token, stored.refresh_token)
         return AccountAuth(
             name, "oauth2", BearerAuth(stored.access_token), stored.access_token, stored.expires_at
         )
 
-    async def _cached(self, account: XAccountSettings) -> _Stored:
+    async def _cached(self, account: XAccountSettings) -> StoredTokens:
         # Re-read Redis at most every cache_s: a pair another replica rotated is picked up then,
         # or at once when X answers 401 to the old token (refresh() always reads Redis).
         hit = self._cache.get(account.name)
@@ -183,28 +166,50 @@ class TokenManager:
             return hit[1]
         return await self._load(account)
 
-    async def _load(self, account: XAccountSettings) -> _Stored:
-        key = keys.oauth2_tokens(account.name)
-        raw = await self._redis.hgetall(key)
-        if not raw:
-            access = await self._required_secret(account.access_token_secret, account.name)
-            refresh = (
-                await self._secret(account.refresh_token_secret)
-                if account.refresh_token_secret
-                else None
-            )
-            await self._seed(keys=[key], args=[access, refresh or "", ""])
-            raw = await self._redis.hgetall(key)
-        fields = {_text(k): _text(v) for k, v in raw.items()}
-        expires = fields.get("expires_at", "")
-        stored = _Stored(
-            access_token=fields["access_token"],
-            refresh_token=fields.get("refresh_token", ""),
-            expires_at=float(expires) if expires else None,
-        )
+    async def open(self) -> int:
+        """Load the sealing key ring and seal plain pairs an older release stored.
+
+        Called at writer start so a missing key is a start-up error, not a paused account.
+        Returns how many accounts had a plain pair sealed. No-op without OAuth 2.0 accounts.
+        """
+        oauth2 = [a.name for a in self._accounts.values() if a.auth == "oauth2"]
+        if not oauth2:
+            return 0
+        await self._store.ring()
+        sealed = 0
+        for name in oauth2:
+            if await self._redis.exists(keys.sealed_oauth2_tokens(name)):
+                continue
+            sealed += await self._store.seal_plain(name)
+        return sealed
+
+    async def _load(self, account: XAccountSettings) -> StoredTokens:
+        return (await self._load_sealed(account))[0]
+
+    async def _load_sealed(self, account: XAccountSettings) -> tuple[StoredTokens, str]:
+        try:
+            found = await self._store.read(account.name)
+            if found is None:
+                access = await self._required_secret(account.access_token_secret, account.name)
+                refresh = (
+                    await self._secret(account.refresh_token_secret)
+                    if account.refresh_token_secret
+                    else None
+                )
+                await self._store.seed(account.name, StoredTokens(access, refresh or "", None))
+                found = await self._store.read(account.name)
+        except (SealError, KeyRingError) as exc:
+            _log.error("writer.token_unsealable", account=account.name, reason=str(exc))
+            raise CredentialsError(
+                f"account {account.name!r}: stored OAuth 2.0 tokens refused: {exc}; "
+                "re-authorise the account or fix the sealing key ring"
+            ) from None
+        if found is None:
+            raise CredentialsError(f"account {account.name!r}: token store emptied during seed")
+        stored, blob = found
         self._cache[account.name] = (time.monotonic(), stored)
         self._expiry_seen(account.name, stored.expires_at)
-        return stored
+        return stored, blob
 
     def _expiry_seen(self, account: str, expires_at: float | None) -> None:
         # Every load and refresh, so the alert sees a rotated pair from another replica too.
@@ -248,15 +253,17 @@ class TokenManager:
                 if stored.access_token != failed:
                     return self._as_auth(account.name, stored)
         try:
-            stored = await self._load(account)
+            stored, blob = await self._load_sealed(account)
             if stored.access_token != failed:
                 return self._as_auth(account.name, stored)
-            fresh = await self._spend(account, stored)
+            fresh = await self._spend(account, stored, blob)
             return self._as_auth(account.name, fresh)
         finally:
             await self._unlock(keys=[lock_key], args=[owner])
 
-    async def _spend(self, account: XAccountSettings, stored: _Stored) -> _Stored:
+    async def _spend(
+        self, account: XAccountSettings, stored: StoredTokens, blob: str
+    ) -> StoredTokens:
         if not stored.refresh_token or not account.client_id:
             raise CredentialsError(f"account {account.name!r}: no refresh token or client_id")
         client_secret = (
@@ -281,14 +288,13 @@ class TokenManager:
             ) from None
         register_secret(tokens.access_token, tokens.refresh_token)
         expires_at = self._clock() + tokens.expires_in_s
+        fresh = StoredTokens(tokens.access_token, tokens.refresh_token, expires_at)
         # Persist the rotated pair BEFORE using it: the old refresh token is already spent.
-        args = [stored.refresh_token, tokens.access_token, tokens.refresh_token, repr(expires_at)]
-        if not await self._rotate(keys=[keys.oauth2_tokens(account.name)], args=args):
+        if not await self._store.replace(account.name, blob, fresh):
             raise CredentialsError(f"account {account.name!r}: token store changed during refresh")
         if self._metrics is not None:
             self._metrics.token_refreshes.labels(account=account.name).inc()
         self._expiry_seen(account.name, expires_at)
         _log.info("writer.token_refreshed", account=account.name, expires_at=expires_at)
-        fresh = _Stored(tokens.access_token, tokens.refresh_token, expires_at)
         self._cache[account.name] = (time.monotonic(), fresh)
         return fresh

@@ -36,6 +36,9 @@ RETENTION = "writes:retention"
 
 # The writer's shared per-account state lives under this prefix (see the functions below).
 WRITER_PREFIX = "twitstack:writer"
+# Credentials, sealed (twitstack.core.sealing); outside WRITER_PREFIX so that Redis ACLs can
+# let moderation and ops read the writer's account state but not these.
+SECRET_PREFIX = "twitstack:secret"
 # Rate-limit windows the writer tracks per (account, endpoint): X's `x-rate-limit-*` window and
 # the `x-user-limit-24hour-*` one. Each is a hash {limit, remaining, reset (epoch s)}.
 RATE_LIMIT_WINDOWS = ("window", "24h")
@@ -79,8 +82,17 @@ def account_paused(account: str) -> str:
 
 
 def oauth2_tokens(account: str) -> str:
-    """The hash {access_token, refresh_token, expires_at, version} of an OAuth 2.0 account."""
+    """The public hash {expires_at, version} of an OAuth 2.0 account's stored token pair.
+
+    Releases before sealing kept the pair itself here (fields access_token, refresh_token);
+    the writer seals such entries into `sealed_oauth2_tokens` on first read.
+    """
     return f"{WRITER_PREFIX}:token:{account}"
+
+
+def sealed_oauth2_tokens(account: str) -> str:
+    """The string holding an account's sealed OAuth 2.0 pair; only the writer's user reads it."""
+    return f"{SECRET_PREFIX}:oauth2:{account}"
 
 
 def token_refresh_lock(account: str) -> str:
