@@ -119,6 +119,9 @@ class SealingKeyRing:
             data = _b64decode(body)
         except (binascii.Error, ValueError):
             raise SealError("sealed value is not valid base64") from None
+        if _b64encode(data) != body:
+            # Unused low bits of the last character: the same bytes, but not the stored text.
+            raise SealError("sealed value is not in canonical base64")
         if len(data) < _NONCE_BYTES + 16:
             raise SealError("sealed value is too short")
         try:
