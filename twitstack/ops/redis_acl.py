@@ -1,0 +1,164 @@
+"""Least-privilege Redis users for twitstack's roles, as a Redis 7 ACL file (`twitstack redis-acl`).
+
+Each role gets the commands it uses and only the keys it uses (`%R~` read, `%W~` write, `~` both).
+Scripts run with the caller's permissions in Redis 7, so EVAL does not widen them: a script's
+`redis.call` on a key or command outside the user's rules fails like the command itself would.
+`deploy/redis/users.acl` is `twitstack redis-acl --template`; a test keeps the two equal.
+"""
+
+from __future__ import annotations
+
+import argparse
+import secrets
+import sys
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from twitstack.writes import keys
+
+if TYPE_CHECKING:
+    from twitstack.core.config import Settings
+
+EXIT_OK = 0
+# The scraper's job leases (`twitstack.scraper.lease.lease_key`); kept literal so the shared
+# domain does not import a service. tests/ops/test_redis_acl.py checks they agree.
+SCRAPER_PATTERN = "twitstack:scraper:*"
+_WRITER_STATE = keys.WRITER_PREFIX
+# What the daemons' shared connection needs besides their own commands: PING to wait for
+# Redis, INFO for the `redis.connected` start-up line.
+_DAEMON = ("+ping", "+info")
+# Data commands of every type, scripts and MULTI; minus what can wipe, reconfigure or spy on
+# the server (FLUSHALL, KEYS, CONFIG, DEBUG, MONITOR, SHUTDOWN, …), and Redis functions, which
+# twitstack does not use and which would outlive the caller.
+_SERVICE_COMMANDS = (
+    "+@read", "+@write", "+@keyspace", "+@scripting", "+@transaction", "+@connection",
+    "-@dangerous", "-@admin", "-@pubsub",
+    "-function", "-fcall", "-fcall_ro", "-script|flush", "-script|kill",
+)  # fmt: skip
+# The writer's per-account state that moderation's accounts page and ops may read: budgets,
+# pauses and token expiry; never the sealed tokens under keys.SECRET_PREFIX.
+_ACCOUNT_STATE_READ = (
+    f"%R~{_WRITER_STATE}:rl:*",
+    f"%R~{_WRITER_STATE}:paused:*",
+    f"%R~{_WRITER_STATE}:token:*",
+)
+
+
+@dataclass(frozen=True)
+class AclRole:
+    """One Redis user: who uses it, and its ACL rules (after `reset`-style defaults)."""
+
+    user: str
+    used_by: str
+    rules: tuple[str, ...]
+
+    def line(self, password: str) -> str:
+        """The ACL file line, with `password` in clear (Redis stores only its SHA-256)."""
+        base = ("on", f">{password}", "resetkeys", "resetchannels", "-@all")
+        return " ".join(("user", self.user, *base, *self.rules))
+
+
+ROLES: tuple[AclRole, ...] = (
+    AclRole(
+        "twitstack-producer",
+        "producers outside twitstack and `twitstack enqueue`: RPUSH onto write_queue, nothing else",
+        ("+rpush", "+ping", f"%W~{keys.WRITE_QUEUE}"),
+    ),
+    AclRole(
+        "twitstack-writer",
+        "`twitstack run --only writer` (every replica), `twitstack writer status|resume`",
+        (
+            *_SERVICE_COMMANDS,
+            *_DAEMON,
+            f"~{keys.WRITE_QUEUE}",
+            f"~{keys.WRITE_QUEUE}:*",
+            "~writes:*",
+            f"~{_WRITER_STATE}:*",
+            f"~{keys.SECRET_PREFIX}:*",
+        ),
+    ),
+    AclRole(
+        "twitstack-moderation",
+        "`twitstack run --only moderation`: the ledger, approvals onto write_queue, dead letters",
+        (
+            *_SERVICE_COMMANDS,
+            *_DAEMON,
+            f"~{keys.WRITE_QUEUE}",
+            f"%R~{keys.WRITE_QUEUE}:*",
+            f"~{keys.DEAD_LETTER}",
+            "~writes:*",
+            *_ACCOUNT_STATE_READ,
+        ),
+    ),
+    AclRole(
+        "twitstack-scraper",
+        "`twitstack run --only scraper`, `twitstack scrape run`: job leases, drafts onto "
+        "write_queue",
+        (
+            "+get",
+            "+set",
+            "+del",
+            "+pexpire",
+            "+eval",
+            "+evalsha",
+            "+script|load",
+            "+rpush",
+            "+multi",
+            "+exec",
+            "+discard",
+            *_DAEMON,
+            f"%W~{keys.WRITE_QUEUE}",
+            f"~{SCRAPER_PATTERN}",
+        ),
+    ),
+    AclRole(
+        "twitstack-ops",
+        "`twitstack queue stats`, `twitstack dlq list`, dashboards: read-only",
+        (
+            "+@read",
+            "-@dangerous",
+            *_DAEMON,
+            f"%R~{keys.WRITE_QUEUE}",
+            f"%R~{keys.WRITE_QUEUE}:*",
+            "%R~writes:*",
+            *_ACCOUNT_STATE_READ,
+        ),
+    ),
+)
+# Operators' full access (backups, `dlq retry|purge`, `doctor`'s CONFIG GET, migrations).
+ADMIN_USER = "twitstack-admin"
+_ADMIN_RULES = ("~*", "&*", "+@all")
+
+
+def placeholder(user: str) -> str:
+    """The template's stand-in for `user`'s password (replace it before loading the file)."""
+    return f"REPLACE-{user.upper()}-PASSWORD"
+
+
+def render_acl(passwords: dict[str, str]) -> str:
+    """The ACL file: the default user off, every role, and the admin user."""
+    lines = ["user default off resetkeys resetchannels -@all"]
+    lines += [role.line(passwords[role.user]) for role in ROLES]
+    admin = ("on", f">{passwords[ADMIN_USER]}", *_ADMIN_RULES)
+    lines.append(" ".join(("user", ADMIN_USER, *admin)))
+    return "\n".join(lines) + "\n"
+
+
+def all_users() -> list[str]:
+    return [role.user for role in ROLES] + [ADMIN_USER]
+
+
+def redis_acl_command(args: argparse.Namespace, settings: Settings) -> int:
+    """Print the ACL (stdout) and the URL each role's process uses (stderr)."""
+    users = all_users()
+    if args.template:
+        sys.stdout.write(render_acl({user: placeholder(user) for user in users}))
+        return EXIT_OK
+    passwords = {user: secrets.token_urlsafe(32) for user in users}
+    sys.stdout.write(render_acl(passwords))
+    # The passwords are new (never read from anywhere), shown once for the operator to store.
+    for role in ROLES:
+        url = f"redis://{role.user}:{passwords[role.user]}@{args.host}/0"
+        print(f"{role.user} ({role.used_by}): {url}", file=sys.stderr)
+    print(f"{ADMIN_USER} (operators only): password {passwords[ADMIN_USER]}", file=sys.stderr)
+    return EXIT_OK
