@@ -8,16 +8,18 @@ Afterwards Redis's ACL LOG must be empty: no service was refused anything on the
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import anyio
 import httpx
 import pytest
+import redis
 from redis.asyncio import Redis
 
 from tests.conftest import free_port
-from tests.gate.cluster import Daemon, run_cli, start_fakes, stop_process
+from tests.gate.cluster import Daemon, FakePorts, run_cli, start_fakes, stop_process
 from tests.ops.acl_server import AclRedis, acl_redis
 from twitstack.core.sealing import generate_key_ring
 from twitstack.moderation.accounts import account_statuses
@@ -77,154 +79,158 @@ max_per_run = 3
 TIMEOUT_S = 60.0
 
 
+@dataclass
+class Deployment:
+    """One config, data directory and set of secrets; each process picks its Redis user."""
+
+    tmp_path: Path
+    server: AclRedis
+    fakes: FakePorts
+    api_port: int = field(default_factory=free_port)
+    writer_port: int = field(default_factory=free_port)
+    scraper_port: int = field(default_factory=free_port)
+    daemons: list[Daemon] = field(default_factory=list)
+
+    def env(self, user: str) -> dict[str, str]:
+        config = self.tmp_path / "twitstack.toml"
+        if not config.exists():
+            text = CONFIG.format(
+                xapi_url=self.fakes.xapi_url,
+                graphql_url=self.fakes.graphql_url,
+                client_id=DEFAULT_CLIENT_ID,
+            )
+            config.write_text(text)
+        return {
+            "TWITSTACK_CONFIG": str(config),
+            "TWITSTACK_DATA_DIR": str(self.tmp_path / "data"),
+            "TWITSTACK_REDIS_URL": self.server.url(user),
+            "TWITSTACK_WRITER__APPROVAL_PUBLIC_KEYS": json.dumps([PUBLIC_KEY]),
+            "TWITSTACK_MODERATION__APPROVAL_PRIVATE_KEY": PRIVATE_KEY,
+            "TWITSTACK_MODERATION__SECURE_COOKIES": "false",
+            "TWITSTACK_API_PORT": str(self.api_port),
+            "TWITSTACK_WRITER__METRICS_PORT": str(self.writer_port),
+            "TWITSTACK_SCRAPER__METRICS_PORT": str(self.scraper_port),
+            "ACL_TEST_ACCESS": DEFAULT_BEARER_TOKEN,
+            SEALING_KEYS_SECRET: SEALING_KEYS,
+        }
+
+    async def cli(self, user: str, *args: str, stdin: bytes = b"") -> str:
+        return (await run_cli(list(args), self.env(user), self.tmp_path, stdin=stdin)).strip()
+
+    async def start(self, user: str, services: str) -> None:
+        """`twitstack run --only SERVICES` as `user`; returns once all of them answer."""
+        ready = {
+            "writer": f"http://127.0.0.1:{self.writer_port}/metrics",
+            "moderation": f"http://127.0.0.1:{self.api_port}/healthz",
+            "scraper": f"http://127.0.0.1:{self.scraper_port}/metrics",
+        }
+        logs = self.tmp_path / "logs"
+        logs.mkdir(exist_ok=True)
+        names = services.split(",")
+        daemon = Daemon(
+            services, ["run", "--only", services], self.env(user), ready[names[0]],
+            logs / f"{user}.log",
+        )  # fmt: skip
+        self.daemons.append(daemon)
+        await daemon.start()
+        for name in names:
+            await replace(daemon, ready_url=ready[name]).wait_ready()
+
+
+PRIVATE_KEY, PUBLIC_KEY = generate_key_pair()
+SEALING_KEYS = generate_key_ring("k1")
+TEXT = "posted through least-privilege users"
+
+
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[AclRedis]:
-    with acl_redis(tmp_path / "redis") as running:
-        yield running
+async def deployment(tmp_path: Path) -> AsyncIterator[Deployment]:
+    """The fakes, a redis-server with the shipped ACL, users and keys; daemons stopped after."""
+    with acl_redis(tmp_path / "redis") as server:
+        fakes_process, fakes = await start_fakes(tmp_path / "fakes.log")
+        setup = Deployment(tmp_path, server, fakes)
+        try:
+            moderator = ["users", "add", "moderator", "--role", "moderator", "--password-stdin"]
+            await setup.cli("twitstack-moderation", *moderator, stdin=b"long acl passphrase 42\n")
+            for n in (1, 2):
+                account = ["accounts", "add", f"acl_scraper_{n}", f"auth_token=a{n}; ct0=c{n}"]
+                await setup.cli("twitstack-scraper", *account)
+            yield setup
+        finally:
+            for daemon in setup.daemons:
+                await daemon.stop()
+            await stop_process(fakes_process)
 
 
-async def wait_for(what: str, check: object, timeout_s: float = TIMEOUT_S) -> None:
-    """Poll the async `check` until it returns true."""
-    with anyio.fail_after(timeout_s):
-        for _ in range(int(timeout_s / 0.2) + 1):
-            if await check():  # type: ignore[operator]
+async def wait_for(what: str, check: Callable[[], Awaitable[bool]]) -> None:
+    """Poll `check` until it returns true, at most TIMEOUT_S."""
+    with anyio.fail_after(TIMEOUT_S):
+        for _ in range(int(TIMEOUT_S / 0.2) + 1):
+            if await check():
                 return
             await anyio.sleep(0.2)
     raise AssertionError(f"timed out waiting for {what}")
 
 
-async def test_each_service_works_with_only_its_own_user(tmp_path: Path, server: AclRedis) -> None:
-    fakes_process, fakes = await start_fakes(tmp_path / "fakes.log")
-    daemons: list[Daemon] = []
-    admin = server.client("twitstack-admin")
+async def approve_and_post(setup: Deployment, admin: redis.Redis) -> None:
+    """Enqueue as the producer, approve through the API, wait until X has the post once."""
+    request_id = await setup.cli("twitstack-producer", "enqueue", "tweet", TEXT)
+    create_key = ["apikeys", "create", "acl-moderator", "--owner", "moderator"]
+    create_key += ["--scope", "read", "--scope", "moderate"]
+    api_key = await setup.cli("twitstack-moderation", *create_key)
+    base_url = f"http://127.0.0.1:{setup.api_port}"
+    async with httpx.AsyncClient(base_url=base_url, timeout=10) as http:
+        token = (await http.post("/api/auth/token", json={"api_key": api_key})).json()
+        headers = {"Authorization": f"Bearer {token['access_token']}"}
+        detail: dict[str, object] = {}
+
+        async def pending() -> bool:
+            response = await http.get(f"/api/requests/{request_id}", headers=headers)
+            if response.status_code == 200:
+                detail.update(response.json())
+            return detail.get("state") == "pending"
+
+        await wait_for("the request to reach moderation", pending)
+        # The approval names what the moderator saw (fields the API may ask for).
+        approval = {k: detail[k] for k in ("revision", "content_hash") if k in detail}
+        approved = await http.post(
+            f"/api/requests/{request_id}/approve", json=approval, headers=headers
+        )
+        assert approved.status_code == 200, approved.text
+
+    async def executed() -> bool:
+        return admin.hget(keys.request(request_id), "state") == b"executed"
+
+    await wait_for("the writer to post", executed)
+    async with httpx.AsyncClient(base_url=setup.fakes.xapi_url, timeout=10) as x:
+        posts = (await x.get("/_sandbox/posts")).json()["posts"]
+    assert [p["text"] for p in posts].count(TEXT) == 1
+
+
+async def test_each_service_works_with_only_its_own_user(deployment: Deployment) -> None:
+    """Writer, moderation and scraper in their own processes, each with its own user."""
+    setup = deployment
+    admin = setup.server.client("twitstack-admin")
     try:
-        config = tmp_path / "twitstack.toml"
-        config.write_text(
-            CONFIG.format(
-                xapi_url=fakes.xapi_url,
-                graphql_url=fakes.graphql_url,
-                client_id=DEFAULT_CLIENT_ID,
-            )
-        )
-        private_key, public_key = generate_key_pair()
-        api_port, writer_port, scraper_port = free_port(), free_port(), free_port()
-        base = {
-            "TWITSTACK_CONFIG": str(config),
-            "TWITSTACK_DATA_DIR": str(tmp_path / "data"),
-            "TWITSTACK_WRITER__APPROVAL_PUBLIC_KEYS": json.dumps([public_key]),
-        }
-
-        def env(user: str, **extra: str) -> dict[str, str]:
-            return {**base, "TWITSTACK_REDIS_URL": server.url(user), **extra}
-
-        moderation_env = env(
-            "twitstack-moderation",
-            TWITSTACK_API_PORT=str(api_port),
-            TWITSTACK_MODERATION__SECURE_COOKIES="false",
-            TWITSTACK_MODERATION__APPROVAL_PRIVATE_KEY=private_key,
-        )
-        writer_env = env(
-            "twitstack-writer",
-            ACL_TEST_ACCESS=DEFAULT_BEARER_TOKEN,
-            TWITSTACK_WRITER__METRICS_PORT=str(writer_port),
-            **{SEALING_KEYS_SECRET: generate_key_ring("k1")},
-        )
-        scraper_env = env("twitstack-scraper", TWITSTACK_SCRAPER__METRICS_PORT=str(scraper_port))
-        password = b"a long moderator passphrase for acl\n"
-        await run_cli(
-            ["users", "add", "moderator", "--role", "moderator", "--password-stdin"],
-            moderation_env,
-            tmp_path,
-            stdin=password,
-        )
-        api_key = (
-            await run_cli(
-                [
-                    "apikeys",
-                    "create",
-                    "acl-moderator",
-                    "--owner",
-                    "moderator",
-                    "--scope",
-                    "read",
-                    "--scope",
-                    "moderate",
-                ],
-                moderation_env,
-                tmp_path,
-            )
-        ).strip()
-        for n in (1, 2):
-            await run_cli(
-                ["accounts", "add", f"acl_scraper_{n}", f"auth_token=acl{n}; ct0=csrf{n}"],
-                scraper_env,
-                tmp_path,
-            )
-        logs = tmp_path / "logs"
-        logs.mkdir()
-        for name, service_env, ready in (
-            ("writer", writer_env, f"http://127.0.0.1:{writer_port}/metrics"),
-            ("moderation", moderation_env, f"http://127.0.0.1:{api_port}/healthz"),
-            ("scraper", scraper_env, f"http://127.0.0.1:{scraper_port}/metrics"),
-        ):
-            daemon = Daemon(name, ["run", "--only", name], service_env, ready, logs / f"{name}.log")
-            daemons.append(daemon)
-            await daemon.start()
-        for daemon in daemons:
-            await daemon.wait_ready()
-
-        # A producer enqueues with the producer user only.
-        request_id = (
-            await run_cli(
-                ["enqueue", "tweet", "posted through least-privilege users"],
-                env("twitstack-producer"),
-                tmp_path,
-            )
-        ).strip()
-
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{api_port}", timeout=10) as http:
-            token = (await http.post("/api/auth/token", json={"api_key": api_key})).json()
-            headers = {"Authorization": f"Bearer {token['access_token']}"}
-            detail: dict[str, object] = {}
-
-            async def pending() -> bool:
-                response = await http.get(f"/api/requests/{request_id}", headers=headers)
-                if response.status_code == 200:
-                    detail.update(response.json())
-                return response.status_code == 200 and detail.get("state") == "pending"
-
-            await wait_for("the request to reach moderation", pending)
-            approval = {k: detail[k] for k in ("revision", "content_hash") if k in detail}
-            approved = await http.post(
-                f"/api/requests/{request_id}/approve", json=approval, headers=headers
-            )
-            assert approved.status_code == 200, approved.text
-
-            async def executed() -> bool:
-                return admin.hget(keys.request(request_id), "state") == b"executed"
-
-            await wait_for("the writer to post", executed)
-            async with httpx.AsyncClient(base_url=fakes.xapi_url, timeout=10) as x:
-                posts = (await x.get("/_sandbox/posts")).json()
-            texts = [p["text"] for p in posts["posts"]]
-            assert texts.count("posted through least-privilege users") == 1
+        await setup.start("twitstack-writer", "writer")
+        await setup.start("twitstack-moderation", "moderation")
+        await setup.start("twitstack-scraper", "scraper")
+        await approve_and_post(setup, admin)
 
         # Moderation's accounts page code reads the writer's account state, not its tokens.
         # (X's fake sends no rate-limit headers here, so a pause is the state to show.)
         admin.hset(keys.account_paused("other"), mapping={"reason": "acl-test", "until": ""})
-        as_moderation = Redis.from_url(server.url("twitstack-moderation"))
+        as_moderation = Redis.from_url(setup.server.url("twitstack-moderation"))
         try:
             statuses = await account_statuses(as_moderation, ["default"])
         finally:
             await as_moderation.aclose()
-        assert [(s.name, s.paused_reason) for s in statuses] == [
-            ("default", None),
-            ("other", "acl-test"),
-        ]
+        paused = [(s.name, s.paused_reason) for s in statuses]
+        assert paused == [("default", None), ("other", "acl-test")]
 
         async with httpx.AsyncClient(timeout=10) as http:
             tweets = await http.post(
-                f"{fakes.graphql_url}/_sandbox/tweets", json={"count": 2, "text": "acldraft news"}
+                f"{setup.fakes.graphql_url}/_sandbox/tweets",
+                json={"count": 2, "text": "acldraft news"},
             )
             tweets.raise_for_status()
 
@@ -234,17 +240,26 @@ async def test_each_service_works_with_only_its_own_user(tmp_path: Path, server:
 
         await wait_for("a scraper draft in the ledger", drafted)
 
-        stats = await run_cli(["queue", "stats", "--json"], env("twitstack-ops"), tmp_path)
+        stats = await setup.cli("twitstack-ops", "queue", "stats", "--json")
         assert json.loads(stats)["states"]["executed"] == 1
 
         denied = admin.execute_command("ACL", "LOG")
         assert denied == [], denied
-        # No token, sealed or not, is readable in plain text by anyone.
         sealed = admin.get(keys.sealed_oauth2_tokens("default"))
         assert sealed is not None
         assert DEFAULT_BEARER_TOKEN.encode() not in sealed
     finally:
-        for daemon in daemons:
-            await daemon.stop()
-        await stop_process(fakes_process)
+        admin.close()
+
+
+async def test_one_process_runs_every_service_as_the_daemon_user(deployment: Deployment) -> None:
+    """`twitstack run` with all three services on one pool needs only twitstack-daemon."""
+    setup = deployment
+    admin = setup.server.client("twitstack-admin")
+    try:
+        await setup.start("twitstack-daemon", "writer,moderation,scraper")
+        await approve_and_post(setup, admin)
+        denied = admin.execute_command("ACL", "LOG")
+        assert denied == [], denied
+    finally:
         admin.close()

@@ -35,6 +35,15 @@ _SERVICE_COMMANDS = (
     "-@dangerous", "-@admin", "-@pubsub",
     "-function", "-fcall", "-fcall_ro", "-script|flush", "-script|kill",
 )  # fmt: skip
+# Everything the writer touches: the queue and its bookkeeping, the ledger (every key under
+# writes:, tombstones included), its account state and the sealed credentials.
+_WRITER_KEYS = (
+    f"~{keys.WRITE_QUEUE}",
+    f"~{keys.WRITE_QUEUE}:*",
+    "~writes:*",
+    f"~{_WRITER_STATE}:*",
+    f"~{keys.SECRET_PREFIX}:*",
+)
 # The writer's per-account state that moderation's accounts page and ops may read: budgets,
 # pauses and token expiry; never the sealed tokens under keys.SECRET_PREFIX.
 _ACCOUNT_STATE_READ = (
@@ -70,12 +79,14 @@ ROLES: tuple[AclRole, ...] = (
         (
             *_SERVICE_COMMANDS,
             *_DAEMON,
-            f"~{keys.WRITE_QUEUE}",
-            f"~{keys.WRITE_QUEUE}:*",
-            "~writes:*",
-            f"~{_WRITER_STATE}:*",
-            f"~{keys.SECRET_PREFIX}:*",
+            *_WRITER_KEYS,
         ),
+    ),
+    AclRole(
+        "twitstack-daemon",
+        "`twitstack run` with every service in one process (one shared pool, so one user: "
+        "the writer's rights plus the scraper's leases)",
+        (*_SERVICE_COMMANDS, *_DAEMON, *_WRITER_KEYS, f"~{SCRAPER_PATTERN}"),
     ),
     AclRole(
         "twitstack-moderation",
