@@ -8,7 +8,9 @@ from pathlib import Path
 
 from tests.conftest import free_port
 from tests.gate.cluster import Daemon, FakePorts, run_cli
+from twitstack.core.sealing import generate_key_ring
 from twitstack.sandbox.xapi.config import DEFAULT_BEARER_TOKEN, DEFAULT_CLIENT_ID
+from twitstack.writer.token_store import SEALING_KEYS_SECRET
 from twitstack.writes.signing import generate_key_pair
 
 TOKEN_ENV = "GATE_X_ACCESS_TOKEN"
@@ -106,6 +108,8 @@ async def prepare(tmp_path: Path, redis_url: str, fakes: FakePorts) -> GateSetup
         "TWITSTACK_CONFIG": str(config),
         "TWITSTACK_WRITER__APPROVAL_PUBLIC_KEYS": json.dumps([public_key]),
         TOKEN_ENV: DEFAULT_BEARER_TOKEN,
+        # Both writers (prod) seal and open the OAuth 2.0 tokens with the same key ring.
+        SEALING_KEYS_SECRET: generate_key_ring("gate"),
     }
     main_data = tmp_path / "main-data"
     main_env = {

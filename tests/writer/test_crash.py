@@ -24,7 +24,9 @@ from tests.conftest import RedisServer
 from tests.writer.conftest import RunningSandbox
 from tests.writer.harness import PUBLIC_KEY, SECRETS, SIGNER, wait_until
 from twitstack.core.redis import create_redis
+from twitstack.core.sealing import generate_key_ring
 from twitstack.sandbox.xapi.config import Endpoint, XApiSandboxConfig
+from twitstack.writer.token_store import SEALING_KEYS_SECRET
 from twitstack.writes import keys, ledger_index
 from twitstack.writes.models import ModerationStatus, WriteAction, WriteRequest
 from twitstack.writes.wire import encode_write_request
@@ -32,6 +34,10 @@ from twitstack.writes.wire import encode_write_request
 S = ModerationStatus
 CRASH_POINTS = ("after_take", "after_sending", "after_x_accepted", "after_executed")
 RANDOM_KILLS = 22
+
+
+# Every writer process (prod) must open the tokens its predecessors sealed: one shared ring.
+SEALING = {SEALING_KEYS_SECRET: generate_key_ring("k1")}
 
 
 @pytest.fixture
@@ -86,7 +92,7 @@ class Writers:
         self.kills = 0
 
     def start(self, name: str, crash_at: str | None = None) -> None:
-        env = {**os.environ, **SECRETS, "TWITSTACK_TESTING": "1"}
+        env = {**os.environ, **SECRETS, "TWITSTACK_TESTING": "1", **SEALING}
         env.pop("TWITSTACK_WRITER_CRASH_AT", None)
         if crash_at is not None:
             env["TWITSTACK_WRITER_CRASH_AT"] = crash_at
