@@ -242,6 +242,10 @@ async def test_each_service_works_with_only_its_own_user(deployment: Deployment)
 
         stats = await setup.cli("twitstack-ops", "queue", "stats", "--json")
         assert json.loads(stats)["states"]["executed"] == 1
+        dead = await setup.cli("twitstack-ops", "dlq", "list", "--json")
+        assert json.loads(dead)["total"] == 0
+        status = await setup.cli("twitstack-writer", "writer", "status")
+        assert "account default (oauth2, user 1000): active" in status
 
         denied = admin.execute_command("ACL", "LOG")
         assert denied == [], denied
