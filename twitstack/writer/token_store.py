@@ -161,11 +161,10 @@ class SealedTokenStore:
             if blob is None:
                 return None
         text = _text(blob)
+        plaintext = ring.unseal(text, context=_context(account))  # SealError if it does not open
         try:
-            tokens = StoredTokens.from_json(ring.unseal(text, context=_context(account)))
-        except (ValueError, KeyError, TypeError) as exc:
-            if isinstance(exc, SealError):
-                raise
+            tokens = StoredTokens.from_json(plaintext)
+        except (ValueError, KeyError, TypeError):
             raise SealError("sealed value opened but does not hold a token pair") from None
         register_secret(tokens.access_token, tokens.refresh_token)
         if ring.needs_reseal(text) and await self.replace(account, text, tokens):
