@@ -111,8 +111,6 @@ ROLES: tuple[AclRole, ...] = (
             "+del",
             "+pexpire",
             "+eval",
-            "+evalsha",
-            "+script|load",
             "+rpush",
             "+multi",
             "+exec",
