@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -240,3 +241,88 @@ def test_default_user_is_off(server: AclRedis) -> None:
             anonymous.ping()
     finally:
         anonymous.close()
+
+
+# One example of every key twitstack.writes.keys names, and the scraper's lease.
+KEY_EXAMPLES: dict[str, str] = {
+    "WRITE_QUEUE": keys.WRITE_QUEUE,
+    "DEAD_LETTER": keys.DEAD_LETTER,
+    "CONSUMERS": keys.CONSUMERS,
+    "CRASH_COUNTS": keys.CRASH_COUNTS,
+    "EVENTS": keys.EVENTS,
+    "SCHEDULE": keys.SCHEDULE,
+    "EXPIRY": keys.EXPIRY,
+    "RETENTION": keys.RETENTION,
+    "processing_list": keys.processing_list("c"),
+    "heartbeat": keys.heartbeat("c"),
+    "request": keys.request("r1"),
+    "state_index": keys.state_index("pending"),
+    "rate_limit_budget": keys.rate_limit_budget("a", "tweets.create", "window"),
+    "rate_limit_in_flight": keys.rate_limit_in_flight("a", "tweets.create"),
+    "account_paused": keys.account_paused("a"),
+    "oauth2_tokens": keys.oauth2_tokens("a"),
+    "sealed_oauth2_tokens": keys.sealed_oauth2_tokens("a"),
+    "token_refresh_lock": keys.token_refresh_lock("a"),
+    "writer_notes": keys.writer_notes("r1"),
+    "lease_key": lease_key("job"),
+}
+_LEDGER = ("EVENTS", "SCHEDULE", "EXPIRY", "RETENTION", "request", "state_index")
+_QUEUE_BOOKKEEPING = ("CONSUMERS", "CRASH_COUNTS", "processing_list", "heartbeat")
+_ACCOUNT_STATE = ("rate_limit_budget", "rate_limit_in_flight", "account_paused", "oauth2_tokens")
+
+
+def _matrix() -> dict[str, dict[str, str]]:
+    """Per role, per key: '' none, 'r' read, 'w' write (RPUSH/SET), 'rw' both."""
+    everything_but_lease = {name: "rw" for name in KEY_EXAMPLES if name != "lease_key"}
+    moderation = {name: "rw" for name in ("WRITE_QUEUE", "DEAD_LETTER", *_LEDGER)}
+    moderation |= {name: "r" for name in (*_QUEUE_BOOKKEEPING, *_ACCOUNT_STATE)}
+    # The refresh lock lives under token:* (a random owner id, nothing secret).
+    moderation["token_refresh_lock"] = "r"
+    ops = dict.fromkeys(moderation, "r")
+    return {
+        "twitstack-producer": {"WRITE_QUEUE": "w"},
+        "twitstack-scraper": {"WRITE_QUEUE": "w", "lease_key": "rw"},
+        "twitstack-writer": everything_but_lease,
+        "twitstack-daemon": {**everything_but_lease, "lease_key": "rw"},
+        "twitstack-moderation": moderation,
+        "twitstack-ops": ops,
+    }
+
+
+def test_every_key_in_keys_py_is_in_the_access_matrix() -> None:
+    """A key added to twitstack.writes.keys must be placed in the ACL matrix (and the recipe)."""
+    named = {
+        name
+        for name, value in vars(keys).items()
+        if name.isupper() and isinstance(value, str) and not name.endswith(("_PREFIX", "_WINDOW"))
+    }
+    named |= {
+        name
+        for name, value in vars(keys).items()
+        if inspect.isfunction(value)
+        and value.__module__ == keys.__name__
+        and inspect.signature(value).return_annotation in ("str", str)
+    }
+    assert named == set(KEY_EXAMPLES) - {"lease_key"}
+
+
+@pytest.mark.parametrize("user", list(_matrix()))
+def test_each_role_reaches_exactly_its_keys(server: AclRedis, user: str) -> None:
+    """ACL DRYRUN per key: each role can read and write what the matrix says, nothing more."""
+    expected = _matrix()[user]
+    admin = server.client("twitstack-admin")
+    try:
+
+        def allowed(*command: str) -> bool:
+            return admin.execute_command("ACL", "DRYRUN", user, *command) in (b"OK", "OK")
+
+        found = {}
+        for name, key in KEY_EXAMPLES.items():
+            read = any(allowed(*c) for c in (("GET", key), ("LRANGE", key, "0", "-1")))
+            write = any(allowed(*c) for c in (("RPUSH", key, "x"), ("SET", key, "x")))
+            access = ("r" if read else "") + ("w" if write else "")
+            if access:
+                found[name] = access
+    finally:
+        admin.close()
+    assert found == expected
