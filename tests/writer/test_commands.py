@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import uuid
 from collections.abc import Callable
 
 import anyio
@@ -57,3 +58,28 @@ def test_resume_of_unknown_account_is_a_usage_error(
     assert (
         capsys.readouterr().err.strip() == "writer resume: no account named 'ghost' is configured"
     )
+
+
+@pytest.mark.parametrize("argv", [("writer", "status"), ("writer", "resume", "main")])
+def test_redis_refusing_the_command_never_prints_the_password(
+    make_settings: Callable[..., Settings],
+    redis_url: str,
+    argv: tuple[str, ...],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A Redis that answers PING but refuses the command: the error hides the URL's password."""
+    user = f"pingonly{uuid.uuid4().hex[:8]}"
+    with redis_sync.Redis.from_url(redis_url) as admin:
+        admin.execute_command("ACL", "SETUSER", user, "on", ">s3cret-pass", "+ping", "~*")
+        try:
+            url = redis_url.replace("redis://", f"redis://{user}:s3cret-pass@", 1)
+            settings = make_settings(redis_url=url, writer={"accounts": [ACCOUNT]})
+            args = parse(*argv)
+            assert args.handler(args, settings) == 1
+        finally:
+            admin.execute_command("ACL", "DELUSER", user)
+    err = capsys.readouterr().err
+    assert "is not answering" in err
+    assert "NOPERM" in err or "permission" in err.lower()
+    assert "s3cret-pass" not in err
+    assert f"{user}:***@" in err

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import anyio
 from redis.exceptions import RedisError
 
-from twitstack.core.redis import open_redis
+from twitstack.core.redis import open_redis, redact_url
 from twitstack.writer.ratelimit import AccountPauses, RateLimitBudgets
 from twitstack.writes import ledger_index
 from twitstack.writes.queue import ReliableQueue
@@ -38,7 +38,8 @@ def _status(args: argparse.Namespace, settings: Settings) -> int:
         lines = anyio.run(_status_lines, settings)
     except (RedisError, OSError) as exc:
         print(
-            f"writer status: Redis at {settings.redis_url} is not answering: {exc}", file=sys.stderr
+            f"writer status: Redis at {redact_url(settings.redis_url)} is not answering: {exc}",
+            file=sys.stderr,
         )
         return 1
     print("\n".join(lines))
@@ -81,7 +82,8 @@ def _resume(args: argparse.Namespace, settings: Settings) -> int:
         resumed = anyio.run(_resume_account, settings, args.account)
     except (RedisError, OSError) as exc:
         print(
-            f"writer resume: Redis at {settings.redis_url} is not answering: {exc}", file=sys.stderr
+            f"writer resume: Redis at {redact_url(settings.redis_url)} is not answering: {exc}",
+            file=sys.stderr,
         )
         return 1
     print(f"account {args.account}: " + ("resumed" if resumed else "was not paused"))
