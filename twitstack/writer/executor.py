@@ -117,7 +117,7 @@ class RequestExecutor:
         if begun.outcome is not BeginOutcome.SENDING:
             return False  # another worker or replica got there first
         crash_point("after_sending")
-        return await self._call_and_settle(request, call, auth, ticket)
+        return await self._call_and_settle(request, call, auth, ticket, begun.attempt)
 
     async def execute(
         self,
@@ -185,15 +185,22 @@ class RequestExecutor:
             await self._budgets.release(request.account, call.endpoint)
             return False  # another worker or replica got there first
         crash_point("after_sending")
-        return await self._call_and_settle(request, call, auth, ticket)
+        return await self._call_and_settle(request, call, auth, ticket, started.attempt)
 
     async def _call_and_settle(
-        self, request: WriteRequest, call: XCall, auth: AccountAuth, ticket: QueueTicket | None
+        self,
+        request: WriteRequest,
+        call: XCall,
+        auth: AccountAuth,
+        ticket: QueueTicket | None,
+        attempt: int,
     ) -> bool:
+        window = (self._clock(), 0.0)
         reply, observation = await self._send(request, call, auth)
+        window = (window[0], self._clock())
         if reply.outcome.kind is OutcomeKind.SUCCESS:
             crash_point("after_x_accepted")
-        acked = await self._settle(request, call, reply, observation, ticket)
+        acked = await self._settle(request, call, reply, observation, ticket, (attempt, *window))
         crash_point("after_executed")
         return acked
 
@@ -295,13 +302,19 @@ class RequestExecutor:
         reply: XReply,
         observation: Observation | None,
         ticket: QueueTicket | None,
+        attempt: tuple[int, float, float],
     ) -> bool:
-        """Record X's answer; True if the message was acked in the same call."""
+        """Record X's answer; True if the message was acked in the same call.
+
+        `attempt` is (number, start, end) of this attempt on the writer's clock.
+        """
         outcome = reply.outcome
         kind = outcome.kind
         sending = [S.SENDING]
         move = final_move(request, call, outcome)
         if move is not None:
+            if move.to_state is S.EXECUTED and call.endpoint != "tweets.delete":
+                await self._claim(request, call, move.result)
             await self._journal.move(
                 request, move.to_state, from_states=sending, reason=move.reason,
                 result=move.result, detail=move.detail, observation=observation, ticket=ticket,
@@ -312,7 +325,10 @@ class RequestExecutor:
         if kind is OutcomeKind.PERMANENT:  # duplicate content
             await self._duplicate(request, outcome)
         elif kind is OutcomeKind.AMBIGUOUS:
-            await self._journal.note(request.id, "ambiguous")
+            number, started, ended = attempt
+            await self._journal.note_ambiguous(
+                request.id, attempt=number, started=started, ended=ended
+            )
             await self._journal.move(
                 request, S.UNKNOWN, from_states=sending, reason=f"ambiguous:{outcome.reason}"
             )
@@ -332,6 +348,23 @@ class RequestExecutor:
             retry = self._at(self._clock() + self._settings.transient_retry_s)
             await self._journal.later(request, not_before=retry, reason=outcome.reason)
         return False
+
+    async def _claim(
+        self, request: WriteRequest, call: XCall, result: Mapping[str, object] | None
+    ) -> None:
+        """Claim the post X just created for this request, before `executed` records it."""
+        kind = "dm" if call.endpoint == "dm.create" else "tweet"
+        post_id = str((result or {}).get("dm_event_id" if kind == "dm" else "tweet_id") or "")
+        if not post_id:
+            return
+        holder = await self._journal.claims.claim(kind, post_id, request.id)
+        if holder != request.id:
+            # X's 201 is the truth: this request owns the post. The holder took it by a
+            # read-back match that the matching rules should have excluded: say so loudly.
+            self._metrics.claim_conflicts.inc()
+            _log.error(
+                "writer.post_claim_conflict", request_id=request.id, holder=holder, post_id=post_id
+            )
 
     async def _duplicate(self, request: WriteRequest, outcome: Outcome) -> None:
         if await self._journal.count(request.id, "ambiguous") > 0:

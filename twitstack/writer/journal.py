@@ -20,6 +20,7 @@ from twitstack.writer.send_steps import (
     SendSteps,
 )
 from twitstack.writes import keys
+from twitstack.writes.claims import PostClaims
 from twitstack.writes.ledger import RequestLedger
 from twitstack.writes.ledger_types import TransitionResult, TransitionStatus
 from twitstack.writes.models import ModerationStatus, WriteRequest
@@ -52,6 +53,7 @@ class WriterJournal:
         self.actor = actor
         self._notes_ttl_s = ledger.retention_s + _NOTES_OUTLIVE_S
         self.steps = SendSteps(redis, ledger, budgets)
+        self.claims = PostClaims(redis, retention_s=ledger.retention_s)
 
     def _log_change(self, request: WriteRequest, state: S, reason: str, **fields: Any) -> None:
         # One line per state change; the payload (tweet or DM text) is never logged.
@@ -175,6 +177,32 @@ class WriterJournal:
             pipe.expire(key, self._notes_ttl_s)
             value, _ = await pipe.execute()
         return int(value)
+
+    async def note_ambiguous(
+        self, request_id: str, *, attempt: int, started: float, ended: float
+    ) -> None:
+        """Count an ambiguous attempt and widen the request's attempt window (writer clock, s).
+
+        `window_from` is the first ambiguous attempt's start, `window_to` the latest's end: a
+        post of any of them was created in between (reconciliation's time window).
+        """
+        key = keys.writer_notes(request_id)
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.hincrby(key, "ambiguous", 1)
+            pipe.hsetnx(key, "window_from", repr(started))
+            pipe.hset(key, mapping={"window_to": repr(ended), "window_attempt": attempt})
+            pipe.expire(key, self._notes_ttl_s)
+            await pipe.execute()
+
+    async def attempt_window(self, request_id: str) -> tuple[float, float, int] | None:
+        """(first start, latest end, attempt) of the request's ambiguous attempts, if any."""
+        values = await self._redis.hmget(
+            keys.writer_notes(request_id), ["window_from", "window_to", "window_attempt"]
+        )
+        start, end, attempt = values
+        if start is None or end is None or attempt is None:
+            return None
+        return float(start), float(end), int(attempt)
 
     async def count(self, request_id: str, field: str) -> int:
         """How many `field` events were noted for the request."""

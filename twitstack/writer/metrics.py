@@ -94,6 +94,11 @@ class WriterMetrics:
             ["result"],
             registry=registry,
         )
+        self.claim_conflicts = Counter(
+            "writer_post_claim_conflicts_total",
+            "Posts X created for a request whose id another request had already claimed.",
+            registry=registry,
+        )
         self.security_events = Counter(
             "writer_security_events_total",
             "Requests refused for security reasons (bad or missing approval signature).",

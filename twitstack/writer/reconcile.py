@@ -10,15 +10,15 @@ from redis.asyncio import Redis
 
 from twitstack.core.logging import get_logger
 from twitstack.core.sections.writer import WriterSettings
+from twitstack.writer.candidates import matching_items, rivals, window_for
 from twitstack.writer.journal import WriterJournal
 from twitstack.writer.metrics import WriterMetrics
 from twitstack.writer.outcome import OutcomeKind
 from twitstack.writer.tokens import CredentialsError, TokenManager
 from twitstack.writer.xapi_client import PostedItem, ReadBack, XApiClient, XApiError
-from twitstack.writes import ledger_index
+from twitstack.writes import keys, ledger_index
 from twitstack.writes.ledger_types import LedgerRecord
 from twitstack.writes.models import ModerationStatus, WriteAction, utcnow
-from twitstack.writes.text import texts_match
 
 S = ModerationStatus
 _log = get_logger("twitstack.writer.reconcile")
@@ -29,6 +29,7 @@ _BATCH = 100
 # from shortly before its own attempt, with more pages.
 _NARROW_SLACK = timedelta(minutes=2)
 _NARROW_MAX_PAGES = 20
+_WRITER_ACTOR = "writer:"  # the journal's actor of a writer replica: "writer:<consumer id>"
 
 
 class Verdict(enum.StrEnum):
@@ -57,8 +58,12 @@ class Reconciler:
         tokens: TokenManager,
         settings: WriterSettings,
         metrics: WriterMetrics,
+        *,
+        started_at: datetime | None = None,
     ) -> None:
         self._redis = redis
+        # When this run began: `sending` left by our own consumer id before it is abandoned.
+        self._started_at = started_at or utcnow()
         self._journal = journal
         self._client = client
         self._tokens = tokens
@@ -68,39 +73,67 @@ class Reconciler:
 
     async def sweep(self) -> dict[Verdict, int]:
         """One pass: abandoned `sending` become `unknown`, then every `unknown` is looked at."""
-        await self.expire_abandoned_sending()
+        in_flight = await self.expire_abandoned_sending()
         ids = await ledger_index.list_ids(self._redis, S.UNKNOWN, limit=_BATCH, newest_first=False)
         records = await self._journal.ledger.get_many(ids)
         # One read per account and sweep, reaching back to the earliest attempt in the batch.
         since = min((_started(r) for r in records), default=utcnow()) - _MATCH_SLACK
         cache: ReadCache = {}
         self._since = since.timestamp()
+        unsettled = [*in_flight, *records]
         verdicts: dict[Verdict, int] = {}
         for record in records:
-            verdict = await self.reconcile(record, cache)
+            verdict = await self.reconcile(record, cache, unsettled)
             verdicts[verdict] = verdicts.get(verdict, 0) + 1
             if verdict not in (Verdict.WAITING, Verdict.DEFERRED):
                 self._metrics.reconciliations.labels(result=verdict.value).inc()
         return verdicts
 
-    async def expire_abandoned_sending(self) -> int:
-        """`sending` older than stale_sending_s was abandoned by a dead worker: make it unknown."""
-        ids = await ledger_index.list_ids(self._redis, S.SENDING, limit=_BATCH, newest_first=False)
-        cutoff = utcnow() - timedelta(seconds=self._settings.stale_sending_s)
-        moved = 0
-        for record in await self._journal.ledger.get_many(ids):
-            started = record.sending_started_at or record.updated_at
-            if record.state is S.SENDING and started < cutoff:
-                change = await self._journal.move(
-                    record.request, S.UNKNOWN, from_states=[S.SENDING], reason="abandoned_sending"
-                )
-                if change.ok:
-                    await self._journal.note(record.request.id, "ambiguous")
-                    moved += 1
-        return moved
+    async def expire_abandoned_sending(self) -> list[LedgerRecord]:
+        """Make `sending` requests whose attempt was abandoned `unknown`; returns the others.
 
-    async def reconcile(self, record: LedgerRecord, cache: ReadCache | None = None) -> Verdict:
-        """Decide one `unknown` request."""
+        Abandoned: left by this replica's previous run (same consumer id, attempt begun before
+        this run started), or by a replica whose heartbeat has lapsed, or older than
+        stale_sending_s whoever holds it (a live replica's attempt never lasts that long).
+        """
+        ids = await ledger_index.list_ids(self._redis, S.SENDING, limit=_BATCH, newest_first=False)
+        still: list[LedgerRecord] = []
+        for record in await self._journal.ledger.get_many(ids):
+            if record.state is not S.SENDING:
+                continue
+            why = await self._abandoned(record)
+            if why is None:
+                still.append(record)
+                continue
+            change = await self._journal.move(
+                record.request, S.UNKNOWN, from_states=[S.SENDING], reason=why
+            )
+            if change.ok:
+                await self._journal.note(record.request.id, "ambiguous")
+        return still
+
+    async def _abandoned(self, record: LedgerRecord) -> str | None:
+        """Why `record`'s attempt is abandoned, or None while its writer may still settle it."""
+        started = _started(record)
+        owner = record.last_actor
+        if owner == self._journal.actor:
+            if started < self._started_at:
+                return "abandoned_sending:restarted"
+        elif owner.startswith(_WRITER_ACTOR):
+            consumer = owner[len(_WRITER_ACTOR) :]
+            if not await self._redis.exists(keys.heartbeat(consumer)):
+                return "abandoned_sending:heartbeat_lapsed"
+        if started < utcnow() - timedelta(seconds=self._settings.stale_sending_s):
+            return "abandoned_sending"
+        return None
+
+    async def reconcile(
+        self,
+        record: LedgerRecord,
+        cache: ReadCache | None = None,
+        unsettled: Sequence[LedgerRecord] = (),
+    ) -> Verdict:
+        """Decide one `unknown` request; `unsettled` are the other sending/unknown requests."""
         request = record.request
         if request.action == WriteAction.DELETE:
             # DELETE is idempotent: sending it again is always safe (404 = already gone).
@@ -111,28 +144,24 @@ class Reconciler:
         if request.action == WriteAction.DM and not account.dm_read_back:
             # No DM read-back, and X has no duplicate guard for DMs: a human must check.
             return await self._review(record, "dm_not_readable")
+        attempts = await self._journal.attempt_window(request.id)
+        window = window_for(record, attempts, slack_s=self._settings.reconcile_window_slack_s)
         try:
             read = await self._read(record, account.user_id, cache if cache is not None else {})
-            match = _find(record, read.items, account.user_id)
-            if match is None and not read.complete and request.action == WriteAction.TWEET:
+            found = matching_items(record, read.items, account.user_id, window)
+            if not found and not read.complete and request.action == WriteAction.TWEET:
                 read = await self._read_alone(record, account.user_id)
-                match = _find(record, read.items, account.user_id)
+                found = matching_items(record, read.items, account.user_id, window)
         except CredentialsError:
             return Verdict.DEFERRED
         except XApiError as exc:
             if exc.outcome.kind in (OutcomeKind.TRANSIENT_RETRY, OutcomeKind.WAIT_UNTIL):
                 return Verdict.DEFERRED
             return await self._review(record, f"read_back_failed:{exc.outcome.reason}")
-        if match is not None:
-            key = "tweet_id" if request.action == WriteAction.TWEET else "dm_event_id"
-            change = await self._journal.move(
-                request,
-                S.EXECUTED,
-                from_states=[S.UNKNOWN],
-                reason="reconciled_found",
-                result={key: match.id, "reconciled": True},
-            )
-            return Verdict.FOUND if change.ok else Verdict.SKIPPED
+        if found:
+            verdict = await self._claim_found(record, found, unsettled)
+            if verdict is not None:
+                return verdict
         if not read.complete:
             # The read stopped before X's list ended: "not seen" is not "absent". Sending
             # again could post twice, so a human decides (at most once under doubt).
@@ -140,6 +169,43 @@ class Reconciler:
         if utcnow() - _started(record) < timedelta(seconds=self._settings.reconcile_grace_s):
             return Verdict.WAITING
         return await self._resend(record, reason="reconciled_absent_resend", count=True)
+
+    async def _claim_found(
+        self, record: LedgerRecord, found: list[PostedItem], unsettled: Sequence[LedgerRecord]
+    ) -> Verdict | None:
+        """Settle on one of the matching posts; None when every one belongs to another request."""
+        request = record.request
+        kind = "dm" if request.action == WriteAction.DM else "tweet"
+        claims = self._journal.claims
+        holders = await claims.holders(kind, [item.id for item in found])
+        mine = [item for item in found if holders.get(item.id) == request.id]
+        if mine:
+            return await self._executed(record, mine[0])  # claimed by an earlier settle
+        free = [item for item in found if item.id not in holders]
+        if not free:
+            return None
+        if len(free) > 1:
+            return await self._review(record, f"ambiguous_match:{len(free)}_posts")
+        item = free[0]
+        competing = rivals(record, item, unsettled)
+        if any(other.state is S.SENDING for other in competing):
+            return Verdict.WAITING  # the rival's own answer from X may settle whose it is
+        if competing:
+            return await self._review(record, "ambiguous_match:another_request")
+        if await claims.claim(kind, item.id, request.id) != request.id:
+            return Verdict.DEFERRED  # another request claimed it just now: look again
+        return await self._executed(record, item)
+
+    async def _executed(self, record: LedgerRecord, item: PostedItem) -> Verdict:
+        key = "tweet_id" if record.request.action == WriteAction.TWEET else "dm_event_id"
+        change = await self._journal.move(
+            record.request,
+            S.EXECUTED,
+            from_states=[S.UNKNOWN],
+            reason="reconciled_found",
+            result={key: item.id, "reconciled": True},
+        )
+        return Verdict.FOUND if change.ok else Verdict.SKIPPED
 
     async def _read(self, record: LedgerRecord, user_id: str, cache: ReadCache) -> ReadBack:
         request = record.request
@@ -187,16 +253,3 @@ class Reconciler:
 
 def _started(record: LedgerRecord) -> datetime:
     return record.sending_started_at or record.updated_at
-
-
-def _find(record: LedgerRecord, items: Sequence[PostedItem], user_id: str) -> PostedItem | None:
-    sent = str(record.request.payload.get("text", ""))
-    started = record.sending_started_at or record.request.created_at
-    for item in items:
-        if item.author_id is not None and item.author_id != user_id:
-            continue  # the other side of a DM conversation
-        if item.created_at is not None and item.created_at < started - _MATCH_SLACK:
-            continue
-        if texts_match(sent, item.text):
-            return item
-    return None

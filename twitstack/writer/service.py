@@ -38,7 +38,7 @@ from twitstack.writer.tokens import SecretLookup, TokenManager
 from twitstack.writer.xapi_client import XApiClient
 from twitstack.writes.errors import WireFormatError
 from twitstack.writes.ledger import RequestLedger
-from twitstack.writes.models import ModerationStatus
+from twitstack.writes.models import ModerationStatus, utcnow
 from twitstack.writes.queue import (
     POISON_MESSAGE_REASON,
     POISON_REASON,
@@ -152,7 +152,9 @@ class WriterService:
         )
         self._verifier = verifier
         self._pauses = AccountPauses(redis, clock=self._clock)
-        self.reconciler = Reconciler(redis, self.journal, client, self.tokens, config, self.metrics)
+        self.reconciler = Reconciler(
+            redis, self.journal, client, self.tokens, config, self.metrics, started_at=utcnow()
+        )
 
     def _http_client(self, connections: int, verify: ssl.SSLContext) -> httpx.AsyncClient:
         config = self._config

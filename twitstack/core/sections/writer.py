@@ -67,9 +67,13 @@ class WriterSettings(BaseModel):
     # Wait this long after an ambiguous attempt before deciding a tweet is absent.
     reconcile_grace_s: float = Field(default=60.0, ge=0)
     reconcile_interval_s: float = Field(default=5.0, gt=0)
+    # A read-back post matches an ambiguous attempt only if X created it between the attempt's
+    # start and end, widened by this much each side (clock skew, a commit just after timeout).
+    reconcile_window_slack_s: float = Field(default=10.0, ge=0)
     max_resend_cycles: int = Field(default=3, ge=0, le=10)
-    # A request still `sending` this long after its attempt began was abandoned by a dead
-    # worker: it becomes `unknown` and is reconciled. Must exceed the longest live attempt.
+    # A request still `sending` this long after its attempt began is abandoned whoever holds
+    # it (a backstop: one left by this consumer id's previous run, or by a replica whose
+    # heartbeat lapsed, is taken at once). Must exceed the longest live attempt.
     stale_sending_s: float = Field(default=300.0, gt=0)
     # How often requests of a paused account look again whether it was resumed.
     paused_recheck_s: float = Field(default=60.0, gt=0)

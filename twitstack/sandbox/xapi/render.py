@@ -28,19 +28,54 @@ def _escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def rendered_text(post: StoredPost) -> str:
-    """The post's text as X returns it: URLs → t.co, `& < >` escaped, a media link appended."""
-    text, pieces, cursor = post.text, [], 0
+def expanded_url(typed: str) -> str:
+    """The `expanded_url` X reports for a URL as typed: a scheme is added when none was."""
+    return typed if "://" in typed else f"http://{typed}"
+
+
+def _render(post: StoredPost) -> tuple[str, list[dict[str, Any]]]:
+    """The rendered text and its URL entities (indices in code points of the rendered text)."""
+    text, pieces, cursor, urls = post.text, [], 0, []
+    length = 0
     for found in extract_urls_with_indices(text):
         start, end = found["indices"]
-        pieces += [_escape(text[cursor:start]), tco_link(found["url"])]
+        before = _escape(text[cursor:start])
+        link = tco_link(found["url"])
+        length += len(before)
+        urls.append(
+            {
+                "start": length,
+                "end": length + len(link),
+                "url": link,
+                "expanded_url": expanded_url(found["url"]),
+                "display_url": found["url"].split("://", 1)[-1][:26],
+            }
+        )
+        pieces += [before, link]
+        length += len(link)
         cursor = end
     pieces.append(_escape(text[cursor:]))
     rendered = "".join(pieces)
     if post.media_ids:
         media_link = tco_link(f"media:{post.id}")
+        start = len(rendered) + 1 if rendered else 0
         rendered = f"{rendered} {media_link}" if rendered else media_link
-    return rendered
+        urls.append(
+            {
+                "start": start,
+                "end": start + len(media_link),
+                "url": media_link,
+                "expanded_url": f"https://x.com/i/web/status/{post.id}/photo/1",
+                "display_url": "pic.x.com/" + media_link.rsplit("/", 1)[-1],
+                "media_key": f"3_{post.media_ids[0]}",
+            }
+        )
+    return rendered, urls
+
+
+def rendered_text(post: StoredPost) -> str:
+    """The post's text as X returns it: URLs → t.co, `& < >` escaped, a media link appended."""
+    return _render(post)[0]
 
 
 def iso_time(epoch_s: float) -> str:
@@ -51,11 +86,12 @@ def iso_time(epoch_s: float) -> str:
 
 def tweet_object(post: StoredPost, fields: set[str]) -> dict[str, Any]:
     """A v2 Tweet: the default fields plus any requested `tweet.fields` the fake knows."""
-    data: dict[str, Any] = {
-        "id": post.id,
-        "text": rendered_text(post),
-        "edit_history_tweet_ids": [post.id],
-    }
+    text, urls = _render(post)
+    data: dict[str, Any] = {"id": post.id, "text": text, "edit_history_tweet_ids": [post.id]}
+    if "entities" in fields and urls:
+        # X lists each t.co link with the URL it stands for (the only way to tell posts that
+        # differ only in their links apart on read-back).
+        data["entities"] = {"urls": urls}
     if "created_at" in fields:
         data["created_at"] = iso_time(post.created_at)
     if "author_id" in fields:
@@ -69,11 +105,11 @@ def tweet_object(post: StoredPost, fields: set[str]) -> dict[str, Any]:
 
 
 def dm_event_object(message: StoredDirectMessage) -> dict[str, Any]:
-    """A v2 DM event of type MessageCreate."""
+    """A v2 DM event of type MessageCreate; its text HTML-escaped like a post's."""
     event: dict[str, Any] = {
         "id": message.id,
         "event_type": "MessageCreate",
-        "text": message.text,
+        "text": _escape(message.text),
         "sender_id": message.sender_id,
         "dm_conversation_id": message.conversation_id,
         "created_at": iso_time(message.created_at),

@@ -1,0 +1,97 @@
+"""Which read-back items could be a request's post: exact text, the attempt's time window, rivals.
+
+Reconciliation must never give a request a post that another request made. Three things tell
+posts apart where text alone cannot: the links' `expanded_url`s (matching.py), the time window
+of the request's ambiguous attempts, and the other unsettled requests that would match the same
+post (rivals): while one of those exists, nobody can say whose post it is.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from twitstack.writer.matching import ObservedText, text_matches
+from twitstack.writer.xapi_client import PostedItem
+from twitstack.writes.ledger_types import LedgerRecord
+from twitstack.writes.models import WriteAction
+
+# Without a recorded attempt window: posts older than the attempt by more than this cannot be
+# the one we sent (the clocks of X and this host may disagree by a little).
+MATCH_SLACK_S = 600.0
+
+
+@dataclass(frozen=True, slots=True)
+class TimeWindow:
+    """Epoch seconds a matching post's `created_at` must lie within (None: unbounded)."""
+
+    earliest: float
+    latest: float | None
+
+    def admits(self, item: PostedItem) -> bool:
+        """True if `item` may have been created in this window (no timestamp: it may)."""
+        if item.created_at is None:
+            return True
+        created = item.created_at.timestamp()
+        return created >= self.earliest and (self.latest is None or created <= self.latest)
+
+
+def window_for(
+    record: LedgerRecord, attempts: tuple[float, float, int] | None, *, slack_s: float
+) -> TimeWindow:
+    """Where the request's post can be, given its ambiguous attempts' (start, end, attempt).
+
+    The end bounds the window only while the latest attempt is the one that ended ambiguous:
+    an attempt abandoned later (a crash in `sending`) has no recorded end.
+    """
+    started = (record.sending_started_at or record.request.created_at).timestamp()
+    if attempts is None or attempts[2] != record.attempt:
+        earliest = started - MATCH_SLACK_S
+        if attempts is not None:
+            earliest = min(earliest, attempts[0] - slack_s)
+        return TimeWindow(earliest, None)
+    return TimeWindow(attempts[0] - slack_s, attempts[1] + slack_s)
+
+
+def sent_text(record: LedgerRecord) -> str:
+    """The text the request asks X to post."""
+    return str(record.request.payload.get("text", ""))
+
+
+def matching_items(
+    record: LedgerRecord, items: Iterable[PostedItem], user_id: str, window: TimeWindow
+) -> list[PostedItem]:
+    """The items that are exactly what posting the request produces, within its window."""
+    sent = sent_text(record)
+    found = []
+    for item in items:
+        if item.author_id is not None and item.author_id != user_id:
+            continue  # the other side of a DM conversation
+        if window.admits(item) and text_matches(sent, observed(item)):
+            found.append(item)
+    return found
+
+
+def observed(item: PostedItem) -> ObservedText:
+    """The item's text with X's rewrites undone."""
+    return ObservedText.parse(item.text, item.entities)
+
+
+def rivals(
+    record: LedgerRecord, item: PostedItem, unsettled: Sequence[LedgerRecord]
+) -> list[LedgerRecord]:
+    """Other unsettled requests (sending or unknown) whose text `item` would match as well."""
+    request = record.request
+    seen = observed(item)
+    found = []
+    for other in unsettled:
+        theirs = other.request
+        if theirs.id == request.id or theirs.account != request.account:
+            continue
+        if theirs.action != request.action or theirs.action == WriteAction.DELETE:
+            continue
+        if theirs.payload.get("recipient_id") != request.payload.get("recipient_id"):
+            continue
+        if text_matches(sent_text(other), seen):
+            found.append(other)
+    return found
