@@ -8,6 +8,7 @@ post (rivals): while one of those exists, nobody can say whose post it is.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -37,20 +38,20 @@ class TimeWindow:
 
 
 def window_for(
-    record: LedgerRecord, attempts: tuple[float, float, int] | None, *, slack_s: float
+    record: LedgerRecord, attempts: tuple[float, float] | None, *, slack_s: float
 ) -> TimeWindow:
-    """Where the request's post can be, given its ambiguous attempts' (start, end, attempt).
+    """Where the request's post can be, given its uncertain attempts' (first start, last end).
 
-    The end bounds the window only while the latest attempt is the one that ended ambiguous:
-    an attempt abandoned later (a crash in `sending`) has no recorded end.
+    Attempts X refused for certain (a duplicate 403, a 4xx) posted nothing and do not count;
+    an attempt abandoned in `sending` has no known end (inf). Posts before the first attempt
+    are admitted for MATCH_SLACK_S, as the clocks may disagree; claims guard that side.
     """
     started = (record.sending_started_at or record.request.created_at).timestamp()
-    if attempts is None or attempts[2] != record.attempt:
-        earliest = started - MATCH_SLACK_S
-        if attempts is not None:
-            earliest = min(earliest, attempts[0] - slack_s)
-        return TimeWindow(earliest, None)
-    return TimeWindow(attempts[0] - slack_s, attempts[1] + slack_s)
+    if attempts is None:
+        return TimeWindow(started - MATCH_SLACK_S, None)
+    first, last = attempts
+    latest = None if math.isinf(last) else last + slack_s
+    return TimeWindow(min(started, first) - MATCH_SLACK_S, latest)
 
 
 def sent_text(record: LedgerRecord) -> str:

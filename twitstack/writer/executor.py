@@ -117,7 +117,7 @@ class RequestExecutor:
         if begun.outcome is not BeginOutcome.SENDING:
             return False  # another worker or replica got there first
         crash_point("after_sending")
-        return await self._call_and_settle(request, call, auth, ticket, begun.attempt)
+        return await self._call_and_settle(request, call, auth, ticket)
 
     async def execute(
         self,
@@ -185,7 +185,7 @@ class RequestExecutor:
             await self._budgets.release(request.account, call.endpoint)
             return False  # another worker or replica got there first
         crash_point("after_sending")
-        return await self._call_and_settle(request, call, auth, ticket, started.attempt)
+        return await self._call_and_settle(request, call, auth, ticket)
 
     async def _call_and_settle(
         self,
@@ -193,14 +193,13 @@ class RequestExecutor:
         call: XCall,
         auth: AccountAuth,
         ticket: QueueTicket | None,
-        attempt: int,
     ) -> bool:
-        window = (self._clock(), 0.0)
+        started = self._clock()
         reply, observation = await self._send(request, call, auth)
-        window = (window[0], self._clock())
+        window = (started, self._clock())
         if reply.outcome.kind is OutcomeKind.SUCCESS:
             crash_point("after_x_accepted")
-        acked = await self._settle(request, call, reply, observation, ticket, (attempt, *window))
+        acked = await self._settle(request, call, reply, observation, ticket, window)
         crash_point("after_executed")
         return acked
 
@@ -302,11 +301,11 @@ class RequestExecutor:
         reply: XReply,
         observation: Observation | None,
         ticket: QueueTicket | None,
-        attempt: tuple[int, float, float],
+        attempt: tuple[float, float],
     ) -> bool:
         """Record X's answer; True if the message was acked in the same call.
 
-        `attempt` is (number, start, end) of this attempt on the writer's clock.
+        `attempt` is (start, end) of this attempt on the writer's clock.
         """
         outcome = reply.outcome
         kind = outcome.kind
@@ -325,10 +324,8 @@ class RequestExecutor:
         if kind is OutcomeKind.PERMANENT:  # duplicate content
             await self._duplicate(request, outcome)
         elif kind is OutcomeKind.AMBIGUOUS:
-            number, started, ended = attempt
-            await self._journal.note_ambiguous(
-                request.id, attempt=number, started=started, ended=ended
-            )
+            started, ended = attempt
+            await self._journal.note_ambiguous(request.id, started=started, ended=ended)
             await self._journal.move(
                 request, S.UNKNOWN, from_states=sending, reason=f"ambiguous:{outcome.reason}"
             )

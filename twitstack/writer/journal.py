@@ -178,31 +178,29 @@ class WriterJournal:
             value, _ = await pipe.execute()
         return int(value)
 
-    async def note_ambiguous(
-        self, request_id: str, *, attempt: int, started: float, ended: float
-    ) -> None:
-        """Count an ambiguous attempt and widen the request's attempt window (writer clock, s).
+    async def note_ambiguous(self, request_id: str, *, started: float, ended: float) -> None:
+        """Count an ambiguous attempt and widen the request's attempt window (epoch s).
 
-        `window_from` is the first ambiguous attempt's start, `window_to` the latest's end: a
-        post of any of them was created in between (reconciliation's time window).
+        `window_from` is the first uncertain attempt's start, `window_to` the latest one's end
+        (inf for an attempt abandoned in `sending`): a post of any of them was created in
+        between, which is reconciliation's time window.
         """
         key = keys.writer_notes(request_id)
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.hincrby(key, "ambiguous", 1)
             pipe.hsetnx(key, "window_from", repr(started))
-            pipe.hset(key, mapping={"window_to": repr(ended), "window_attempt": attempt})
+            pipe.hset(key, "window_to", repr(ended))
             pipe.expire(key, self._notes_ttl_s)
             await pipe.execute()
 
-    async def attempt_window(self, request_id: str) -> tuple[float, float, int] | None:
-        """(first start, latest end, attempt) of the request's ambiguous attempts, if any."""
-        values = await self._redis.hmget(
-            keys.writer_notes(request_id), ["window_from", "window_to", "window_attempt"]
+    async def attempt_window(self, request_id: str) -> tuple[float, float] | None:
+        """(first start, latest end) of the request's uncertain attempts, if any."""
+        start, end = await self._redis.hmget(
+            keys.writer_notes(request_id), ["window_from", "window_to"]
         )
-        start, end, attempt = values
-        if start is None or end is None or attempt is None:
+        if start is None or end is None:
             return None
-        return float(start), float(end), int(attempt)
+        return float(start), float(end)
 
     async def count(self, request_id: str, field: str) -> int:
         """How many `field` events were noted for the request."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import math
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
@@ -109,7 +110,11 @@ class Reconciler:
                 record.request, S.UNKNOWN, from_states=[S.SENDING], reason=why
             )
             if change.ok:
-                await self._journal.note(record.request.id, "ambiguous")
+                # Its outcome is unknown and its end too: the window stays open (inf).
+                started = _started(record).timestamp()
+                await self._journal.note_ambiguous(
+                    record.request.id, started=started, ended=math.inf
+                )
         return still
 
     async def _abandoned(self, record: LedgerRecord) -> str | None:
