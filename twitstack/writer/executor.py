@@ -29,6 +29,17 @@ _log = get_logger("twitstack.writer.executor")
 _PAUSING = {OutcomeKind.AUTH_FATAL, OutcomeKind.CONFIG_FATAL, OutcomeKind.ACCOUNT_PAUSED}
 
 
+def _counts_against_account(outcome: Outcome) -> bool:
+    """False for answers X gives before it knows the user (a 401, a configuration 403).
+
+    Their rate-limit headers describe another bucket (a 401's are the anonymous bucket's):
+    adopting them would show a fresh budget while the account's window is exhausted.
+    """
+    if outcome.status == 401:
+        return False
+    return not (outcome.status == 403 and outcome.kind is OutcomeKind.CONFIG_FATAL)
+
+
 class _TransientError(Exception):
     """Carries a retryable outcome through stamina's retry loop."""
 
@@ -212,8 +223,14 @@ class RequestExecutor:
     async def _once(
         self, request: WriteRequest, call: XCall, auth: AccountAuth, *, reserved: bool
     ) -> XReply:
-        """One call to X, counted; its headers are left for the caller to record."""
+        """One call to X, counted; its headers are left for the caller to record.
+
+        Headers of an answer that did not count against the account's window are dropped, so
+        the caller gives the reservation back instead of recording them.
+        """
         reply = await self._client.execute(call, auth=auth.auth, auth_kind=auth.kind)
+        if not _counts_against_account(reply.outcome):
+            reply = XReply(reply.outcome, {}, reply.elapsed_s)
         action = str(request.action)
         self._metrics.request_latency.labels(action=action).observe(reply.elapsed_s)
         outcome = reply.outcome

@@ -13,6 +13,14 @@ from twitstack.writes import keys, scripts
 _KEY_TTL_S = 2 * 24 * 3600  # longer than the longest (24-hour) window
 # Header prefix of each window in `keys.RATE_LIMIT_WINDOWS`, in that order.
 _HEADER_PREFIXES = {"window": "x-rate-limit", "24h": "x-user-limit-24hour"}
+# remaining = 0 until max(stored reset, ARGV[1]); the key's ttl is ARGV[2].
+_EXHAUST = """
+local stored = tonumber(redis.call('HGET', KEYS[1], 'reset') or '0')
+local reset = tonumber(ARGV[1])
+if stored > reset then reset = stored end
+redis.call('HSET', KEYS[1], 'remaining', 0, 'reset', tostring(reset))
+redis.call('EXPIRE', KEYS[1], ARGV[2])
+"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +98,7 @@ class RateLimitBudgets:
         self._reserve = scripts.register(redis, "budget_reserve")
         self._observe = scripts.register(redis, "budget_observe")
         self._release = scripts.register(redis, "budget_release")
+        self._exhaust = redis.register_script(_EXHAUST)
 
     def reserve_args(self) -> list[str | int]:
         """ARGV of `budget_reserve` now (the writer's clock, the in-flight counter's ttl)."""
@@ -118,10 +127,12 @@ class RateLimitBudgets:
         return observed(result)
 
     async def exhaust_until(self, account: str, endpoint: str, until: float) -> None:
-        """Block a bucket until `until` (a 429 that carried no usable headers)."""
+        """Block a bucket until `until` (a 429 that carried no usable headers).
+
+        A reset already stored further ahead stays: a guess never moves a window's end back.
+        """
         key = keys.rate_limit_budget(account, endpoint, "window")
-        await self._redis.hset(key, mapping={"remaining": 0, "reset": repr(until)})
-        await self._redis.expire(key, _KEY_TTL_S)
+        await self._exhaust(keys=[key], args=[repr(until), _KEY_TTL_S])
 
     async def budget(self, account: str, endpoint: str, window: str = "window") -> Budget | None:
         """The stored state of one bucket, if any."""

@@ -138,9 +138,9 @@ def api_endpoint(
         body = await request.body()
         principal = state.authenticator.authenticate(request, body)
         if principal is None:
-            return problems.problem_response(
-                problems.UNAUTHORIZED, 401, state.limiter.peek(endpoint, None)
-            )
+            # X answers with the anonymous bucket's headers, not the user's window.
+            headers = state.limiter.unauthorized(endpoint)
+            return problems.problem_response(problems.UNAUTHORIZED, 401, headers)
         refusal = authorization_problem(principal, required, write=write)
         if refusal is not None:
             headers = state.limiter.peek(endpoint, principal.user_id)

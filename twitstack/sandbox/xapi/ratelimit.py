@@ -11,6 +11,9 @@ from twitstack.sandbox.xapi.config import Endpoint, LimitScope, WindowLimit
 
 _DAY_S = 86_400.0
 _APP = "app"  # the sandbox models a single X app, so every caller shares the app buckets
+# Requests X cannot attribute to a user (bad or expired credentials) count in a bucket of their
+# own, and a 401 reports that bucket: its headers say nothing about any user's window.
+ANONYMOUS = "anonymous"
 
 
 @dataclass
@@ -87,6 +90,16 @@ class RateLimiter:
     def peek(self, endpoint: Endpoint, user_id: str | None) -> dict[str, str]:
         """The headers for a response that does not count against any window."""
         return self._headers(self._views(endpoint, user_id))
+
+    def unauthorized(self, endpoint: Endpoint) -> dict[str, str]:
+        """Count a 401 in the anonymous per-user bucket and return that bucket's headers."""
+        for window in self.limits(endpoint):
+            if window.scope is LimitScope.USER:
+                bucket = self._bucket(endpoint, window, ANONYMOUS)
+                if bucket is not None and bucket.used < window.limit:
+                    bucket.used += 1
+        views = self._views(endpoint, ANONYMOUS)
+        return self._headers([v for v in views if v.scope is LimitScope.USER])
 
     def exhaust(self, endpoint: Endpoint, user_id: str | None, *, window_s: float) -> None:
         """Use up a window now (e.g. the 24-hour one) so the next request gets a 429."""
