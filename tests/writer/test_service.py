@@ -265,3 +265,19 @@ async def test_a_crashing_handler_dead_letters_and_flags_the_request(
         dead = await writer.dead_letters()
     assert [d["reason"] for d in dead] == ["handler_error"]
     assert "a bug in a secret backend" in dead[0]["detail"]
+
+
+async def test_an_approved_request_for_an_unknown_account_waits_for_review(
+    make_settings: Callable[..., Settings], redis: Redis, sandbox: RunningSandbox
+) -> None:
+    """No handler error, no dead letter: needs_review with reason unknown_account, nothing sent."""
+    settings = writer_settings(make_settings, sandbox.base_url)
+    stray = approved(tweet("for an account this writer does not know", account="nobody"))
+    async with running_writer(settings, redis, sandbox) as writer:
+        await writer.push(stray)
+        await writer.wait_states([stray.id], {S.NEEDS_REVIEW, S.FAILED})
+        record = await writer.record(stray.id)
+        dead = await writer.dead_letters()
+    assert (record.state, record.last_reason) == (S.NEEDS_REVIEW, "unknown_account")
+    assert dead == []
+    assert sandbox.state.content.posts == {}

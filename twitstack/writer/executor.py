@@ -161,8 +161,10 @@ class RequestExecutor:
             await self._refuse(request, refusal)
             return False
         if self._settings.account(request.account) is None:
+            # approved -> failed is no move of the state machine; nothing was sent, and a
+            # human can fix the configuration and approve again.
             await self._journal.move(
-                request, S.FAILED, from_states=[S.APPROVED], reason="unknown_account"
+                request, S.NEEDS_REVIEW, from_states=[S.APPROVED], reason="unknown_account"
             )
             return False
         pause = await self._pauses.paused(request.account)
