@@ -77,3 +77,32 @@ def test_apikeys_create_list_revoke(
     assert plaintext not in listing
     assert _run(settings, monkeypatch, ["apikeys", "revoke", "1"]) == 0
     assert not anyio.run(verify)
+
+
+def test_apikeys_create_accepts_a_comma_separated_scope_list(
+    make_settings: Callable[..., Settings],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`--scope read,write` is one flag naming two scopes; an unknown name is refused."""
+    settings = make_settings(data_dir=tmp_path)
+    _run(settings, monkeypatch, ["users", "add", "bot", "--password-stdin"], PASSWORD + "\n")
+    capsys.readouterr()
+    create = ["apikeys", "create", "ci", "--owner", "bot", "--scope", "read,write"]
+    assert _run(settings, monkeypatch, create) == 0
+    plaintext = capsys.readouterr().out.strip()
+
+    async def scopes() -> tuple[str, ...] | None:
+        async with open_database(tmp_path / settings.moderation.db_filename) as db:
+            key = await ApiKeyStore(db, lambda: 0.0).verify(plaintext)
+            return None if key is None else key.scopes
+
+    assert anyio.run(scopes) == ("read", "write")
+    with pytest.raises(SystemExit):
+        _run(
+            settings,
+            monkeypatch,
+            ["apikeys", "create", "x", "--owner", "bot", "--scope", "read,root"],
+        )
+    assert "found root" in capsys.readouterr().err

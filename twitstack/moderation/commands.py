@@ -10,6 +10,17 @@ from twitstack.moderation.roles import SCOPES, Role
 _ADMIN = "twitstack.moderation.admin_commands"  # argon2 and SQLite load only when used
 
 
+def _scope_list(value: str) -> str:
+    """`--scope read,write`: every comma-separated name must be a known scope."""
+    names = [name.strip() for name in value.split(",")]
+    unknown = [name for name in names if name not in SCOPES]
+    if unknown or not value:
+        raise argparse.ArgumentTypeError(
+            f"expected scopes from {', '.join(SCOPES)}, found {', '.join(unknown) or 'none'}"
+        )
+    return ",".join(names)
+
+
 def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Register `users` and `apikeys` with the main parser."""
     roles = [r.label for r in Role]
@@ -41,7 +52,10 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     create = keys_sub.add_parser("create", help="create a key; prints it once")
     create.add_argument("name")
     create.add_argument("--owner", required=True, help="username the key acts as")
-    create.add_argument("--scope", dest="scopes", action="append", default=[], choices=list(SCOPES))
+    create.add_argument(
+        "--scope", dest="scopes", action="append", default=[], type=_scope_list,
+        metavar="{" + ",".join(SCOPES) + "}[,...]", help="repeat it, or list several: read,write",
+    )  # fmt: skip
     create.set_defaults(handler=lazy_handler(_ADMIN, "apikeys_create"))
     keys_sub.add_parser("list", help="list keys").set_defaults(
         handler=lazy_handler(_ADMIN, "apikeys_list")
