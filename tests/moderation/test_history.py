@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import anyio
 import pytest
 
 from tests.moderation.harness import Harness
@@ -113,3 +114,24 @@ async def test_state_counts_match_the_rows_through_transitions(mod: Harness) -> 
         for r in await mod.deps.db.fetchall("SELECT state, n FROM state_counts WHERE n")
     )
     assert kept == actual == {"pending": 4, "rejected": 2}
+
+
+async def test_catch_up_does_not_wait_for_the_background_poll(mod: Harness) -> None:
+    """An approval's catch_up runs while the ingest loop's blocking read waits for events."""
+    await _record(mod, 2)
+    history = mod.deps.history
+    polled = anyio.Event()
+
+    async def background_poll() -> None:
+        await history.catch_up()
+        await history.sync_once(block_ms=60_000)  # nothing new: it waits the whole minute
+        polled.set()
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(background_poll)
+        await anyio.wait_all_tasks_blocked()
+        # Bounded far below the poll's minute: it used to wait for the poll's lock.
+        with anyio.fail_after(20):
+            assert await history.catch_up() == 0
+        assert not polled.is_set()
+        tg.cancel_scope.cancel()

@@ -157,11 +157,16 @@ class HistoryIngester:
         return total
 
     async def sync_once(self, *, block_ms: int | None = None) -> int:
-        """Ingest at most one batch of new events; returns how many were read."""
+        """Ingest at most one batch of new events; returns how many were read.
+
+        With `block_ms`, first wait (up to that long) for an event after the cursor, without
+        the lock: an approval's `catch_up` must not queue behind the background loop's poll.
+        """
+        if block_ms is not None:
+            # Only a wake-up: what it returns is read again (and parsed) under the lock.
+            await self._redis.xread({keys.EVENTS: await self.cursor()}, count=1, block=block_ms)
         async with self._lock:
-            events = await read_events(
-                self._redis, after=await self.cursor(), count=self._batch, block_ms=block_ms
-            )
+            events = await read_events(self._redis, after=await self.cursor(), count=self._batch)
             if events:
                 await self._commit(events)
             return len(events)
