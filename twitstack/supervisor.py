@@ -276,6 +276,18 @@ async def open_shared_resources(
         yield ServiceContext(settings=settings, redis=redis, data_dir=settings.state_dir)
 
 
+def drain_grace_s(settings: Settings, names: Sequence[str]) -> float:
+    """How long a SIGTERM lets the selected services drain: the longest grace among them.
+
+    The supervisor's own grace is the floor; a service with a grace of its own (the writer's
+    `[writer] shutdown_grace_s`, for requests in flight) gets that long too.
+    """
+    graces = [settings.supervisor.shutdown_grace_s]
+    if "writer" in names:
+        graces.append(settings.writer.shutdown_grace_s)
+    return max(graces)
+
+
 async def run_daemon(
     settings: Settings,
     *,
@@ -293,8 +305,11 @@ async def run_daemon(
     settings = trust_local_approver(settings, names)
     async with open_shared_resources(settings, redis=redis) as context:
         services = [catalog[name](context) for name in names]
+        grace = {"shutdown_grace_s": drain_grace_s(settings, names)}
         supervisor = Supervisor(
-            services, settings.supervisor, metrics_host=settings.supervisor.metrics_host
+            services,
+            settings.supervisor.model_copy(update=grace),
+            metrics_host=settings.supervisor.metrics_host,
         )
         await supervisor.run(task_status=task_status)
 

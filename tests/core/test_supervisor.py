@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import socket
 import stat
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import anyio
@@ -17,7 +20,7 @@ from twitstack.core.errors import CrashLoopError, PortInUseError
 from twitstack.core.sdnotify import SystemdNotifier
 from twitstack.core.sections.supervisor import SupervisorSettings
 from twitstack.core.service import Service
-from twitstack.supervisor import Supervisor, prepare_data_dir
+from twitstack.supervisor import Supervisor, drain_grace_s, prepare_data_dir, run_daemon
 
 FAST = SupervisorSettings(
     shutdown_grace_s=2,
@@ -186,3 +189,26 @@ def test_existing_data_dir_is_made_private(
     loose.chmod(0o755)
     prepare_data_dir(make_settings(data_dir=loose))
     assert stat.S_IMODE(loose.stat().st_mode) == 0o700
+
+
+@pytest.mark.anyio
+async def test_the_writers_own_grace_extends_the_drain(
+    make_settings: Callable[..., Settings], redis_url: str, tmp_path: Path
+) -> None:
+    """[writer] shutdown_grace_s longer than the supervisor's: the writer's job may finish."""
+    journal = tmp_path / "journal"
+    settings = make_settings(
+        data_dir=tmp_path / "data",
+        redis_url=redis_url,
+        supervisor={"shutdown_grace_s": 0.05, "metrics_host": "127.0.0.1"},
+        writer={"shutdown_grace_s": 20.0},
+    )
+    writer = JobService("writer", journal=journal, job_s=1.0, metrics_port=None)
+    assert drain_grace_s(settings, ["writer", "moderation"]) == 20.0
+    assert drain_grace_s(settings, ["moderation"]) == 0.05
+    with anyio.fail_after(15):
+        async with anyio.create_task_group() as tg:
+            await tg.start(partial(run_daemon, settings, catalog={"writer": lambda _: writer}))
+            await wait_until(lambda: journal.exists())
+            os.kill(os.getpid(), signal.SIGTERM)  # the supervisor's receiver takes it
+    assert journal.read_text().splitlines() == ["writer job 1 started", "writer job 1 finished"]
