@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import sqlite3
+import unicodedata
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -77,6 +78,32 @@ def fake_counts(xapi_url: str) -> tuple[Counter[str], Counter[str]]:
     return Counter({str(k): int(v) for k, v in posts.items()}), Counter(
         {str(k): int(v) for k, v in dms.items()}
     )
+
+
+def fake_ids(xapi_url: str) -> dict[tuple[str, str], str]:
+    """(kind, id) -> text of every post (live or deleted) and DM stored at the fake X."""
+    posts = httpx.get(f"{xapi_url}/_sandbox/posts", timeout=30).json()
+    dms = httpx.get(f"{xapi_url}/_sandbox/dms", timeout=30).json()["dms"]
+    out = {("tweet", str(p["id"])): str(p["text"]) for p in posts["posts"] + posts["deleted"]}
+    out.update({("dm", str(m["id"])): str(m["text"]) for m in dms})
+    return out
+
+
+def claimed_posts(ledger: dict[str, LedgerEntry], stored: dict[tuple[str, str], str]) -> list[str]:
+    """Executed tweets and DMs whose recorded id is not their own post, or shared by two."""
+    problems = []
+    owners: dict[tuple[str, str], str] = {}
+    for entry in ledger.values():
+        if entry.state != "executed" or entry.action not in ("tweet", "dm"):
+            continue
+        field = "tweet_id" if entry.action == "tweet" else "dm_event_id"
+        post = (entry.action, str(entry.result.get(field, "")))
+        if stored.get(post) != unicodedata.normalize("NFC", entry.text):
+            problems.append(f"executed {entry.id} records {post}, which is not its text")
+        if post in owners:
+            problems.append(f"{entry.id} and {owners[post]} both record {post}")
+        owners[post] = entry.id
+    return problems
 
 
 async def stream_events(redis: Redis) -> dict[str, tuple[str, str, str, str]]:

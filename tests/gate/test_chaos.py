@@ -316,6 +316,8 @@ async def judge(run: Run) -> list[str]:
     if len(executed) != posts.total() + dms.total():
         problems.append(f"ledger executed {len(executed)} vs fake stored "
                         f"{posts.total() + dms.total()}")  # fmt: skip
+    # 2b. Each executed tweet or DM records its own post's id, and no id is recorded twice.
+    problems.extend(checks.claimed_posts(ledger, checks.fake_ids(run.xapi_url)))
     # 3. Nothing left in sending/unknown (or any other unsettled state).
     for state, size in (await checks.index_sizes(run.redis)).items():
         if size:

@@ -36,12 +36,33 @@ def seed_snippet_message(action: WriteAction, payload: dict[str, Any]) -> bytes:
     return json.dumps(rc.to_dict()).encode()
 
 
+# Texts that trip a read-back matcher: X escapes `& < >` (so `&amp;` comes back `&amp;amp;`),
+# links differ only after X replaced them with t.co, and whitespace-only variants.
+_HTML = "AT&T rocks &amp; rolls &lt;b&gt; &quot;q&quot; &#39; &copy; &amp &nbsp;"
+_SPACES = (" ", "  ", "\n", " \t ")
+
+
 def rpush_text(index: int, run: str) -> tuple[WriteAction, dict[str, Any], str]:
-    """The index-th RPUSH-door request: four tweets for every DM."""
+    """The index-th RPUSH-door request: four tweets for every DM, in matcher-hostile variants.
+
+    Tweets cycle through plain, HTML character references, link-only variants (the same
+    words, a different URL) and whitespace-only variants (four per group of 20 indexes);
+    DMs alternate between plain and HTML references. Every text is unique.
+    """
+    variant = (index // 5) % 4
     if index % 5 == 4:
         text = f"chaos {run} rpush dm {index}"
+        if variant % 2:
+            text = f"chaos {run} dm {_HTML} {index}"
         return WriteAction.DM, {"recipient_id": DM_RECIPIENT, "text": text}, text
-    text = f"chaos {run} rpush tweet {index}"
+    if variant == 1:
+        text = f"chaos {run} {_HTML} tweet {index}"
+    elif variant == 2:
+        text = f"chaos {run} see the link https://example.com/{run}/{index}"
+    elif variant == 3:
+        text = f"chaos {run} spaced {index // 20}{_SPACES[index % 5]}out"
+    else:
+        text = f"chaos {run} rpush tweet {index}"
     return WriteAction.TWEET, {"text": text}, text
 
 
