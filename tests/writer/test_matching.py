@@ -70,6 +70,13 @@ def test_link_and_whitespace_variants_are_different_posts(sent: str, other: str)
     assert not text_matches(sent, _as_x_shows(other))
 
 
+def test_links_shown_as_typed_are_compared_as_typed() -> None:
+    """A DM read-back shows its URL as typed: a different URL is a different message."""
+    observed = ObservedText.parse("see https://example.com/b now", None)
+    assert not text_matches("see https://example.com/a now", observed)
+    assert text_matches("see https://example.com/b now", observed)
+
+
 def test_without_entities_links_cannot_be_told_apart() -> None:
     """When X lists no expanded URLs, only the text outside the links can decide."""
     observed = _as_x_shows("read https://example.com/b now", entities=False)

@@ -23,6 +23,7 @@ URL_TOKEN = "\u27e8url\u27e9"  # a marker no tweet text is expected to contain
 _X_ESCAPES = re.compile(r"&(amp|lt|gt);")
 _UNESCAPED = {"amp": "&", "lt": "<", "gt": ">"}
 _LEADING_MENTIONS = re.compile(r"^(?:@\w{1,15} )+")
+_TCO = "https://t.co/"
 
 
 def unescape_read_back(text: str) -> str:
@@ -62,7 +63,8 @@ def _url_key(url: str) -> tuple[str, str, str]:
 class ObservedText:
     """A read-back text with X's escaping undone and its links folded to URL_TOKEN.
 
-    `urls` are the links' `expanded_url`s in order, or None when X did not list every one.
+    `urls` are the links' targets in order (a t.co link's `expanded_url`, any other link
+    itself), or None when a t.co link's target is unknown (X gave no entities for it).
     """
 
     folded: str
@@ -78,9 +80,15 @@ class ObservedText:
                 url, target = entry.get("url"), entry.get("expanded_url")
                 if isinstance(url, str) and isinstance(target, str):
                     expanded[url] = target
-        if entities is None or any(link not in expanded for link in links):
-            return cls(folded, None)
-        return cls(folded, tuple(expanded[link] for link in links))
+        urls: list[str] = []
+        for link in links:
+            if link in expanded:
+                urls.append(expanded[link])
+            elif not link.startswith(_TCO):
+                urls.append(link)  # shown as typed (a DM read-back): it is its own target
+            else:
+                return cls(folded, None)  # a t.co link X did not expand: unknown target
+        return cls(folded, tuple(urls))
 
 
 def text_matches(sent: str, observed: ObservedText) -> bool:
