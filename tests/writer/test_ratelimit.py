@@ -109,6 +109,19 @@ async def test_exhaust_until_blocks_without_headers(redis: Redis) -> None:
 
 
 @pytest.mark.anyio
+async def test_resets_never_move_back_within_a_window(redis: Redis) -> None:
+    """An earlier reset (a stale 429, a guessed block) never reopens an exhausted window."""
+    budgets = RateLimitBudgets(redis, clock=FakeClock())
+    await budgets.observe("a", "e", window(10, 0, 1900), reserved=False)
+    await budgets.observe("a", "e", window(10, 0, 1100), reserved=False)  # a stale answer
+    await budgets.exhaust_until("a", "e", 1060.0)  # a 429 without usable headers
+    budget = await budgets.budget("a", "e")
+    assert budget is not None
+    assert (budget.remaining, budget.reset) == (0, 1900.0)
+    assert await budgets.reserve("a", "e") == 1900.0
+
+
+@pytest.mark.anyio
 async def test_pause_until_expiry_or_resume(redis: Redis) -> None:
     """A timed pause lapses on its own; an open-ended one needs resume()."""
     clock = FakeClock()
