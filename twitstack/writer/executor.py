@@ -201,11 +201,7 @@ class RequestExecutor:
         return await self._call_and_settle(request, call, auth, ticket)
 
     async def _call_and_settle(
-        self,
-        request: WriteRequest,
-        call: XCall,
-        auth: AccountAuth,
-        ticket: QueueTicket | None,
+        self, request: WriteRequest, call: XCall, auth: AccountAuth, ticket: QueueTicket | None
     ) -> bool:
         started = self._clock()
         reply, observation = await self._send(request, call, auth)
