@@ -28,12 +28,15 @@ CONNECT_TIMEOUT_S = 5.0
 
 def create_redis(url: str, *, max_connections: int = 64) -> Redis:
     """A client over a new pool; no I/O happens until the first command."""
+    # TCP keepalive notices a peer that vanished without a FIN; a unix socket has no such
+    # option (redis-py refuses the keyword there), and a dead local peer closes it anyway.
+    tcp = {} if url.startswith("unix://") else {"socket_keepalive": True}
     return Redis.from_url(
         url,
         max_connections=max_connections,
         socket_timeout=SOCKET_TIMEOUT_S,
         socket_connect_timeout=CONNECT_TIMEOUT_S,
-        socket_keepalive=True,
+        **tcp,
         health_check_interval=30,
         # A few quick retries hide a blip (failover, restart); longer outages surface to the
         # services, which back off in their own loops instead of crashing the daemon.
