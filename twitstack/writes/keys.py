@@ -33,6 +33,11 @@ SCHEDULE = "writes:schedule"
 EXPIRY = "writes:expiry"
 # Terminal requests whose hash has an EXPIRE (score = when it lapses, ms), to prune indexes.
 RETENTION = "writes:retention"
+# String per request id that reached a final state: that state, kept `ledger_retention_s`
+# (>= approval_max_age_s). Written only inside the ledger's Lua (lua/ledger_guards.lua).
+TOMBSTONE_PREFIX = "writes:tombstone:"
+# String per approval nonce: the request id whose sending spent it, or "revoked".
+SPENT_PREFIX = "writes:spent:"
 
 # The writer's shared per-account state lives under this prefix (see the functions below).
 WRITER_PREFIX = "twitstack:writer"
@@ -59,6 +64,16 @@ def heartbeat(consumer: str) -> str:
 def request(request_id: str) -> str:
     """The hash holding one request's ledger record."""
     return REQUEST_PREFIX + request_id
+
+
+def tombstone(request_id: str) -> str:
+    """The final state `request_id` reached, while the ledger still remembers it."""
+    return TOMBSTONE_PREFIX + request_id
+
+
+def spent_approval(nonce: str) -> str:
+    """Who spent the approval with `nonce` (a request id), or "revoked"."""
+    return SPENT_PREFIX + nonce
 
 
 def state_index(state: ModerationStatus | str) -> str:

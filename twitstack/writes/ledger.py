@@ -6,8 +6,12 @@ sorted-set index scored by creation time; every change appends an event to `keys
 same Lua call, so the state and its history never disagree.
 
 Retention: terminal requests (rejected, executed, failed, expired) get an EXPIRE of
-`retention_s`; after it, the id is forgotten and a re-push of the same id would be a new request.
-The event stream is capped at about `events_maxlen` entries (MAXLEN ~), oldest dropped first.
+`retention_s` and a tombstone (`keys.tombstone(id)`, their final state) for as long: while it
+lives the id is never recorded or sent again, even if its hash is deleted. Each approval carries
+a nonce that moving into `sending` spends (`keys.spent_approval`); leaving `approved` any other
+way revokes it. `retention_s` must be at least the writers' `approval_max_age_s`, so that once
+the ledger forgets an id, any approval for it is too old to verify. The event stream is capped
+at about `events_maxlen` entries (MAXLEN ~), oldest dropped first.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from twitstack.writes.ledger_types import (
     LedgerRecord,
     RecordPage,
     RecordResult,
+    StoredRecord,
     TransitionResult,
     as_text,
     epoch_ms,
@@ -33,7 +38,7 @@ from twitstack.writes.ledger_types import (
 )
 from twitstack.writes.models import Approval, ModerationStatus, WriteRequest, format_time, utcnow
 from twitstack.writes.states import EDITABLE_STATES, INITIAL_STATES
-from twitstack.writes.transitions import Change, TransitionScript, dispatch_for
+from twitstack.writes.transitions import Change, TransitionScript, dispatch_for, parse_transition
 from twitstack.writes.validation import validate_payload
 from twitstack.writes.wire import encode_write_request
 
@@ -96,6 +101,7 @@ class RequestLedger:
         self.retention_s = retention_s
         self.events_maxlen = events_maxlen
         self._record = scripts.register(redis, "record")
+        self._approve = scripts.register(redis, "approve")
         self._transitions = TransitionScript(
             redis, retention_s=retention_s, events_maxlen=events_maxlen
         )
@@ -130,6 +136,17 @@ class RequestLedger:
         """The request as the ledger holds it now, or None if unknown (or past retention)."""
         fields = await self._redis.hgetall(keys.request(request_id))
         return parse_record(fields) if fields else None
+
+    async def read(self, request_id: str) -> StoredRecord | None:
+        """The record and the exact stored `request` bytes, for a later byte compare-and-set."""
+        fields = await self._redis.hgetall(keys.request(request_id))
+        if not fields:
+            return None
+        raw = {as_text(key): value for key, value in fields.items()}.get("request")
+        if raw is None:
+            return None
+        raw_bytes = raw if isinstance(raw, bytes) else str(raw).encode("utf-8")
+        return StoredRecord(parse_record(fields), raw_bytes)
 
     async def get_many(self, request_ids: Collection[str]) -> list[LedgerRecord]:
         """Records for the ids that still exist, in the order given."""
@@ -187,26 +204,28 @@ class RequestLedger:
         expected_revision: int,
         actor: str,
         reason: str = "approved",
+        read: StoredRecord | None = None,
     ) -> TransitionResult:
         """pending|needs_review -> approved with `approval`, then hand it to the writer.
 
-        The approved message is pushed onto `write_queue` in the same atomic step, or put in the
-        schedule if its `not_before` is still ahead. `approval` must sign `expected_revision`.
+        `read` is what the approval was made from (else the record is read now): the move
+        happens only if the stored request is still byte for byte that one, at
+        `expected_revision`, in the same atomic step (status CONTENT_MISMATCH otherwise). The
+        approved message is pushed onto `write_queue` in that step, or put in the schedule if
+        its `not_before` is still ahead.
         """
-        current = await self.get(request_id)
+        current = read or await self.read(request_id)
         if current is None:
             return TransitionResult.missing(request_id, S.APPROVED)
-        approved = replace(current.request, moderation=S.APPROVED, approval=approval)
+        approved = replace(current.record.request, moderation=S.APPROVED, approval=approval)
         dispatch, due = dispatch_for(approved.not_before)
-        return await self._transitions.run(
-            request_id,
-            frozenset({S.PENDING, S.NEEDS_REVIEW}),
-            S.APPROVED,
-            actor=actor,
-            reason=reason,
-            expected_revision=expected_revision,
+        redis_keys, args = self._transitions.keys_and_args(
+            request_id, frozenset({S.PENDING, S.NEEDS_REVIEW}), S.APPROVED, actor=actor,
+            reason=reason, expected_revision=expected_revision,
             change=Change(new_request=approved, dispatch=dispatch, due=due),
-        )
+        )  # fmt: skip
+        raw = await self._approve(keys=redis_keys, args=[*args, current.raw_request])
+        return parse_transition(raw, request_id, S.APPROVED)
 
     async def retry_later(
         self,

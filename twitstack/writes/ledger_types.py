@@ -29,6 +29,9 @@ class TransitionStatus(enum.StrEnum):
     NOT_FOUND = "not_found"  # no such request (never recorded, or past retention)
     STATE_MISMATCH = "state_mismatch"  # someone else moved it first
     REVISION_MISMATCH = "revision_mismatch"  # it was edited since the caller read it
+    CONTENT_MISMATCH = "content_mismatch"  # its stored request changed since the caller read it
+    SPENT = "spent"  # into sending with an approval already spent by another send, or revoked
+    TOMBSTONED = "tombstoned"  # into sending for an id that already reached a final state
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +88,14 @@ class LedgerRecord:
         """True if the request has an `expires_at` that `now` has passed."""
         expires = self.request.expires_at
         return expires is not None and now >= expires
+
+
+@dataclass(frozen=True, slots=True)
+class StoredRecord:
+    """A record together with the exact `request` bytes it was parsed from (for a byte CAS)."""
+
+    record: LedgerRecord
+    raw_request: bytes
 
 
 def as_text(value: bytes | str) -> str:

@@ -105,23 +105,34 @@ def canonical_json(value: Any) -> bytes:
     ).encode("utf-8")
 
 
+NONCE_PATTERN = re.compile(r"[0-9a-f]{16,64}")
+
+
 @dataclass(frozen=True, slots=True)
 class Approval:
-    """A moderator's signed approval of one revision of a request (see `signing`)."""
+    """A moderator's signed approval of one revision of a request (see `signing`).
+
+    `nonce` makes each approval spendable once (the ledger records it when sending starts).
+    An approval without one is in the old v1 format, which writers no longer believe.
+    """
 
     key_id: str
     approver: str
     approved_at: datetime
     signature: str  # base64url of the Ed25519 signature, unpadded
+    nonce: str | None = None
 
     def to_dict(self) -> dict[str, str]:
         """JSON-safe form, as carried in a request's `approval` field."""
-        return {
+        data = {
             "key_id": self.key_id,
             "approver": self.approver,
             "approved_at": format_time(self.approved_at),
             "signature": self.signature,
         }
+        if self.nonce is not None:
+            data["nonce"] = self.nonce
+        return data
 
     @classmethod
     def from_dict(cls, data: object) -> Approval:
@@ -132,7 +143,7 @@ class Approval:
                 f"approval: expected an object, found {_describe(data)}",
                 field="approval",
             )
-        expected = {"key_id", "approver", "approved_at", "signature"}
+        expected = {"key_id", "approver", "approved_at", "signature", "nonce"}
         _reject_unknown(data, expected, "approval")
         values: dict[str, str] = {}
         for name in ("key_id", "approver", "signature"):
@@ -149,11 +160,15 @@ class Approval:
             raise WireFormatError(
                 "missing_field", "approval.approved_at: required", field="approval.approved_at"
             )
+        nonce = data.get("nonce")
+        if nonce is not None:
+            _match(NONCE_PATTERN, nonce, "approval.nonce", "16-64 lowercase hex digits")
         return cls(
             key_id=values["key_id"],
             approver=values["approver"],
             approved_at=parse_time(data["approved_at"], "approval.approved_at"),
             signature=values["signature"],
+            nonce=nonce,
         )
 
 
@@ -212,11 +227,18 @@ class WriteRequest:
         return _request_from_mapping(data, default_id)
 
     def content_hash(self) -> str:
-        """SHA-256 hex of the canonical JSON of (action, account, payload): what was approved."""
+        """SHA-256 hex of what a moderator reviews: action, account, payload and schedule.
+
+        The canonical JSON of {action, account, payload, not_before, expires_at} (the times in
+        the wire form, or null). The approve form and API carry it back, so an approval binds to
+        exactly what was shown.
+        """
         body = {
             "action": WriteAction(self.action).value,
             "account": self.account,
             "payload": self.payload,
+            "not_before": None if self.not_before is None else format_time(self.not_before),
+            "expires_at": None if self.expires_at is None else format_time(self.expires_at),
         }
         return hashlib.sha256(canonical_json(body)).hexdigest()
 

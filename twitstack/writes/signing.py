@@ -1,10 +1,12 @@
 """Ed25519 approval signatures: the moderation service signs, writer hosts only verify.
 
 The signed message is the canonical JSON array
-`["twitstack.approval.v1", id, revision, action, account, content_hash, approver, approved_at]`,
-so editing any of those (or the payload, through the content hash) voids the signature. Keys are
-identified by `key_id` (16 hex digits of SHA-256 over the raw public key), which lets a verifier
-hold old and new public keys during a rotation.
+`["twitstack.approval.v2", id, revision, action, account, content_hash, not_before, expires_at,
+approver, approved_at, nonce]`, so changing anything that decides what is done and when voids
+the signature. The nonce lets the ledger spend each approval once. Keys are identified by
+`key_id` (16 hex digits of SHA-256 over the raw public key), which lets a verifier hold old and
+new public keys during a rotation. Approvals in the old v1 format (no nonce, schedule unsigned)
+are refused as `old_format`.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import base64
 import binascii
 import enum
 import hashlib
+import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -31,7 +34,7 @@ from twitstack.writes.models import (
     utcnow,
 )
 
-SIGNATURE_DOMAIN = "twitstack.approval.v1"
+SIGNATURE_DOMAIN = "twitstack.approval.v2"
 # Approvals stamped this far in the future are refused when a max age is enforced.
 MAX_CLOCK_SKEW = timedelta(minutes=5)
 
@@ -44,6 +47,7 @@ class ApprovalFailure(enum.StrEnum):
     MALFORMED = "malformed"  # the signature is not base64 of 64 bytes
     BAD_SIGNATURE = "bad_signature"  # tampered content or a forged signature
     STALE = "stale"  # older than max_age (or stamped in the future)
+    OLD_FORMAT = "old_format"  # a v1 approval: no nonce, schedule not signed
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,7 +142,18 @@ def key_id(public_key: Ed25519PublicKey) -> str:
     return hashlib.sha256(raw).hexdigest()[:16]
 
 
-def approval_message(request: WriteRequest, *, approver: str, approved_at: datetime) -> bytes:
+def new_nonce() -> str:
+    """A fresh approval nonce: 32 hex digits from the OS's CSPRNG."""
+    return secrets.token_hex(16)
+
+
+def _optional_time(value: datetime | None) -> str | None:
+    return None if value is None else format_time(value)
+
+
+def approval_message(
+    request: WriteRequest, *, approver: str, approved_at: datetime, nonce: str
+) -> bytes:
     """The exact bytes an approval signs for this revision of `request`."""
     return canonical_json(
         [
@@ -148,8 +163,11 @@ def approval_message(request: WriteRequest, *, approver: str, approved_at: datet
             str(request.action),
             request.account,
             request.content_hash(),
+            _optional_time(request.not_before),
+            _optional_time(request.expires_at),
             approver,
             format_time(approved_at),
+            nonce,
         ]
     )
 
@@ -163,18 +181,26 @@ class ApprovalSigner:
         self.key_id = key_id(self.public_key)
 
     def sign(
-        self, request: WriteRequest, *, approver: str, approved_at: datetime | None = None
+        self,
+        request: WriteRequest,
+        *,
+        approver: str,
+        approved_at: datetime | None = None,
+        nonce: str | None = None,
     ) -> Approval:
         """The approval record for the current revision of `request`, signed by `approver`."""
         when = approved_at or utcnow()
         # Round-trip through the wire form so the signed time is exactly what verifiers see.
         when = datetime.fromisoformat(format_time(when))
-        signature = self._key.sign(approval_message(request, approver=approver, approved_at=when))
+        spend_once = nonce or new_nonce()
+        message = approval_message(request, approver=approver, approved_at=when, nonce=spend_once)
+        signature = self._key.sign(message)
         return Approval(
             key_id=self.key_id,
             approver=approver,
             approved_at=when,
             signature=base64.urlsafe_b64encode(signature).decode("ascii").rstrip("="),
+            nonce=spend_once,
         )
 
     def approve(
@@ -208,6 +234,10 @@ class ApprovalVerifier:
         approval = request.approval
         if approval is None:
             return ApprovalCheck(False, ApprovalFailure.MISSING)
+        if approval.nonce is None:
+            # Upgrade note (docs/operations.md): v1 approvals did not sign the schedule and
+            # cannot be spent once, so a human approves them again.
+            return ApprovalCheck(False, ApprovalFailure.OLD_FORMAT, approval.key_id)
         key = self._keys.get(approval.key_id)
         if key is None:
             return ApprovalCheck(False, ApprovalFailure.UNKNOWN_KEY, approval.key_id)
@@ -216,7 +246,10 @@ class ApprovalVerifier:
         except ValueError:
             return ApprovalCheck(False, ApprovalFailure.MALFORMED, approval.key_id)
         message = approval_message(
-            request, approver=approval.approver, approved_at=approval.approved_at
+            request,
+            approver=approval.approver,
+            approved_at=approval.approved_at,
+            nonce=approval.nonce,
         )
         try:
             key.verify(signature, message)

@@ -24,4 +24,6 @@ end
 local blocked = budget_reserve({KEYS[7], KEYS[8]}, KEYS[9], ARGV[36], ARGV[37])
 if blocked ~= '0' then return {'blocked', recorded[1], blocked, found[2], '0'} end
 local moved = ledger_transition(KEYS, ARGV)
+-- Refused (e.g. a spent approval): give the reservation back, nothing goes to X.
+if moved[1] ~= 'ok' and redis.call('DECR', KEYS[9]) < 0 then redis.call('SET', KEYS[9], 0) end
 return {moved[1], recorded[1], moved[2], moved[3], moved[4]}

@@ -3,12 +3,15 @@
 -- A: 1 id, 2 request json, 3 state, 4 revision, 5 created_ms, 6 now_iso, 7 actor,
 --    8 reason, 9 events maxlen, 10 state index prefix, 11 schedule due ms or '',
 --    12 expires ms or ''
--- Returns {'created' | 'exists', state, revision}.
+-- Returns {'created' | 'exists', state, revision}. An id whose request reached a final state
+-- is never recorded again while its tombstone lives, even if its hash is gone (revision '0').
 local function ledger_record(K, A)
   if redis.call('EXISTS', K[1]) == 1 then
     local found = redis.call('HMGET', K[1], 'state', 'revision')
     return {'exists', found[1], found[2]}
   end
+  local final = redis.call('GET', 'writes:tombstone:' .. A[1])
+  if final then return {'exists', final, '0'} end
   redis.call('HSET', K[1], 'request', A[2], 'state', A[3], 'revision', A[4],
     'created_ms', A[5], 'recorded_at', A[6], 'updated_at', A[6], 'attempt', '0',
     'last_actor', A[7], 'last_reason', A[8])

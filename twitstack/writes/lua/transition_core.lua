@@ -8,7 +8,10 @@
 --    15 bump attempt '1'/'0', 16 new request json or '', 17 new revision or '',
 --    18 dispatch 'none'|'queue'|'schedule', 19 schedule due ms, 20 expires ms, '' or '-',
 --    21 request hash prefix, 22 terminal states (space separated)
--- Returns {status, state found, revision, attempt}.
+-- Returns {status, state found, revision, attempt}; status 'spent' or 'tombstoned' refuses a
+-- move into sending whose approval was already used or revoked, or whose id reached a final
+-- state (see ledger_guards.lua).
+--#include ledger_guards
 local function ledger_transition(K, A)
   local found = redis.call('HMGET', K[1], 'state', 'revision', 'attempt', 'created_ms')
   local state, revision, attempt, created = found[1], found[2], found[3] or '0', found[4]
@@ -22,6 +25,13 @@ local function ledger_transition(K, A)
     return {'revision_mismatch', state, revision, attempt}
   end
   local id, to = A[1], A[3]
+  if to == 'sending' then
+    local refused = ledger_spend_approval(K[1], id, A[11])
+    if refused then return {refused, state, revision, attempt} end
+  elseif state == 'approved' and to ~= 'approved' then
+    -- Edited, rejected, expired or held for review: this approval may never be sent.
+    ledger_revoke_approval(K[1], A[11])
+  end
   redis.call('ZREM', A[14] .. state, id)
   redis.call('ZADD', A[14] .. to, created, id)
   redis.call('HSET', K[1], 'state', to, 'updated_at', A[7], 'last_actor', A[5],
@@ -49,6 +59,7 @@ local function ledger_transition(K, A)
     redis.call('ZADD', K[4], A[20], id)
   end
   if A[13] == '1' then
+    redis.call('SET', LEDGER_TOMBSTONE_PREFIX .. id, to, 'EX', A[11])
     redis.call('ZREM', K[4], id)
     redis.call('EXPIRE', K[1], A[11])
     redis.call('ZADD', K[5], A[12], id)

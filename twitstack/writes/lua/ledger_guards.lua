@@ -1,0 +1,48 @@
+-- Guards that keep an approval from being sent twice, whatever happens to the request hash.
+-- Key prefixes are fixed here (twitstack.writes.keys names the same ones; a test checks):
+-- scripts that include the ledger's cores take no extra KEYS for them, and twitstack runs on
+-- one Redis, not a cluster.
+-- writes:tombstone:<id>  the final state a request reached, kept `retention s` (at least
+--                        approval_max_age_s, which `config check` enforces): a record of that
+--                        id is never created again and never sent again while it lives.
+-- writes:spent:<nonce>   the request id whose sending spent the approval, or 'revoked' for
+--                        an approval voided before it was sent (edit, reject, expiry, review).
+local LEDGER_TOMBSTONE_PREFIX = 'writes:tombstone:'
+local LEDGER_SPENT_PREFIX = 'writes:spent:'
+
+-- The nonce of the approval the stored request carries, or nil (none, or unreadable).
+local function ledger_approval_nonce(hash)
+  local stored = redis.call('HGET', hash, 'request')
+  if not stored then return nil end
+  local ok, decoded = pcall(cjson.decode, stored)
+  if not ok or type(decoded) ~= 'table' or type(decoded['approval']) ~= 'table' then
+    return nil
+  end
+  local nonce = decoded['approval']['nonce']
+  if type(nonce) ~= 'string' or nonce == '' then return nil end
+  return nonce
+end
+
+-- Spend the stored approval as `id` moves into sending: nil if allowed, else why not.
+-- A re-send of the same record (after a 429 or reconciliation) holds the nonce in its hash
+-- field `spent_nonce`; a re-created or replayed record does not.
+local function ledger_spend_approval(hash, id, ttl_s)
+  if redis.call('EXISTS', LEDGER_TOMBSTONE_PREFIX .. id) == 1 then return 'tombstoned' end
+  local nonce = ledger_approval_nonce(hash)
+  if not nonce then return nil end
+  local key = LEDGER_SPENT_PREFIX .. nonce
+  local spent = redis.call('GET', key)
+  if not spent then
+    redis.call('SET', key, id, 'EX', ttl_s)
+    redis.call('HSET', hash, 'spent_nonce', nonce)
+    return nil
+  end
+  if spent == id and redis.call('HGET', hash, 'spent_nonce') == nonce then return nil end
+  return 'spent'
+end
+
+-- Void the stored approval before it was ever sent, so a copy of it can never be replayed.
+local function ledger_revoke_approval(hash, ttl_s)
+  local nonce = ledger_approval_nonce(hash)
+  if nonce then redis.call('SET', LEDGER_SPENT_PREFIX .. nonce, 'revoked', 'NX', 'EX', ttl_s) end
+end
