@@ -84,6 +84,12 @@ class Harness:
         await self.deps.history.catch_up()
         return request.id
 
+    async def content_hash(self, request_id: str) -> str:
+        """The content hash a reviewer of the ledger's current record sends back on approve."""
+        record = await self.deps.decisions.ledger.get(request_id)
+        assert record is not None, f"request {request_id} is not in the ledger"
+        return record.request.content_hash()
+
 
 @asynccontextmanager
 async def open_harness(

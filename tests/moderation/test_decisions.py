@@ -20,10 +20,12 @@ pytestmark = pytest.mark.anyio
 async def test_approving_signs_and_pushes_the_request_onto_write_queue(mod: Harness) -> None:
     await mod.add_user("mo", Role.MODERATOR)
     request_id = await mod.pending(author="writer-bot", text="ship it")
+    seen = await mod.content_hash(request_id)
     async with mod.client() as client:
         csrf = await mod.login(client, "mo")
         response = await client.post(
-            f"/requests/{request_id}/approve", data={"csrf_token": csrf, "revision": "1"}
+            f"/requests/{request_id}/approve",
+            data={"csrf_token": csrf, "revision": "1", "content_hash": seen},
         )
     assert response.status_code == 303
     assert response.headers["location"].startswith("/queue")
@@ -47,16 +49,18 @@ async def test_author_cannot_approve_their_own_request(mod: Harness) -> None:
     await mod.add_user("mo", Role.MODERATOR)
     request_id = await mod.pending(author="mo")
     token = await mod.bearer("mo")
+    seen = await mod.content_hash(request_id)
     async with mod.client() as client:
         api = await client.post(
             f"/api/requests/{request_id}/approve",
-            json={"revision": 1},
+            json={"revision": 1, "content_hash": seen},
             headers={"authorization": f"Bearer {token}"},
         )
         csrf = await mod.login(client, "mo")
         page = await client.get(f"/requests/{request_id}")
         form = await client.post(
-            f"/requests/{request_id}/approve", data={"csrf_token": csrf, "revision": "1"}
+            f"/requests/{request_id}/approve",
+            data={"csrf_token": csrf, "revision": "1", "content_hash": seen},
         )
         after = await client.get(form.headers["location"])
     assert api.status_code == 403
@@ -70,18 +74,15 @@ async def test_edit_makes_a_new_revision_and_voids_the_approval(mod: Harness) ->
     await mod.add_user("mo", Role.MODERATOR)
     request_id = await mod.pending(author="bot", text="first draft")
     auth = {"authorization": f"Bearer {await mod.bearer('mo')}"}
+    seen = {"revision": 1, "content_hash": await mod.content_hash(request_id)}
     async with mod.client() as client:
-        approved = await client.post(
-            f"/api/requests/{request_id}/approve", json={"revision": 1}, headers=auth
-        )
+        approved = await client.post(f"/api/requests/{request_id}/approve", json=seen, headers=auth)
         edited = await client.patch(
             f"/api/requests/{request_id}",
             json={"revision": 1, "payload": {"text": "second draft"}},
             headers=auth,
         )
-        stale = await client.post(
-            f"/api/requests/{request_id}/approve", json={"revision": 1}, headers=auth
-        )
+        stale = await client.post(f"/api/requests/{request_id}/approve", json=seen, headers=auth)
         detail = await client.get(f"/api/requests/{request_id}", headers=auth)
     assert approved.json()["approved"] is True
     assert edited.status_code == 200
@@ -144,11 +145,12 @@ async def test_dms_can_require_two_distinct_approvers(
         ann = {"authorization": f"Bearer {await mod.bearer('ann')}"}
         ben = {"authorization": f"Bearer {await mod.bearer('ben')}"}
         path = f"/api/requests/{request_id}/approve"
+        seen = {"revision": 1, "content_hash": await mod.content_hash(request_id)}
         async with mod.client() as client:
-            first = await client.post(path, json={"revision": 1}, headers=ann)
-            repeat = await client.post(path, json={"revision": 1}, headers=ann)
+            first = await client.post(path, json=seen, headers=ann)
+            repeat = await client.post(path, json=seen, headers=ann)
             assert await mod.redis.llen(keys.WRITE_QUEUE) == 0
-            second = await client.post(path, json={"revision": 1}, headers=ben)
+            second = await client.post(path, json=seen, headers=ben)
         assert (first.json()["approved"], repeat.json()["approved"]) == (False, False)
         assert second.json() == {
             "id": request_id,

@@ -89,7 +89,7 @@ async def list_requests(request: Request) -> Response:
     return Response(cached.body, media_type="application/json")
 
 
-def _detail(record: LedgerRecord) -> dict[str, Any]:
+def _detail(record: LedgerRecord, *, approved: bool) -> dict[str, Any]:
     req = record.request
     payload = dict(req.payload)
     text = payload.get("text") if isinstance(payload.get("text"), str) else None
@@ -100,12 +100,14 @@ def _detail(record: LedgerRecord) -> dict[str, Any]:
         "author": req.author,
         "state": record.state.value,
         "revision": req.revision,
+        "content_hash": req.content_hash(),
         "payload": payload,
         "source": None if req.source is None else dict(req.source),
         "created_at": req.created_at.timestamp(),
         "updated_at": record.updated_at.timestamp(),
         "not_before": None if req.not_before is None else req.not_before.timestamp(),
-        "approved": req.approval is not None,
+        # A verified approval in the ledger's state, never a claim a pending record carries.
+        "approved": approved,
         "weighted_length": tweet_weighted_length(text) if text is not None else None,
         "warnings": [
             {"code": w.code, "message": w.message, "level": w.level}
@@ -172,7 +174,12 @@ async def get_request(request: Request) -> Response:
     record = await deps.decisions.get(request_id)
     if record is None:
         return _error(404, f"request {request_id} not found")
-    body = redact_detail(_detail(record), dm_text_visible(principal_of(request)))
+    detail = _detail(record, approved=deps.decisions.has_verified_approval(record))
+    body = redact_detail(detail, dm_text_visible(principal_of(request)))
+    if body.get("text_hidden"):
+        # A hash of a short DM would let its text be confirmed by guessing; viewers cannot
+        # approve, so they never need it.
+        body["content_hash"] = None
     body["events"] = [
         {
             "from": e.from_state or None,
@@ -220,7 +227,10 @@ async def edit_request(request: Request) -> Response:
 
 
 async def approve_request(request: Request) -> Response:
-    """POST /api/requests/{id}/approve: `{"revision": n}` signs revision n."""
+    """POST /api/requests/{id}/approve: `{"revision": n, "content_hash": h}` from a GET.
+
+    Signs only if the ledger still holds revision n with content hash h; 409 otherwise.
+    """
     deps = deps_of(request)
     parsed = await _body(request)
     if isinstance(parsed, JSONResponse):
@@ -229,6 +239,14 @@ async def approve_request(request: Request) -> Response:
     revision = _int_field(body, "revision")
     if revision is None:
         return _error(422, "revision: expected the integer revision you reviewed", "revision")
+    content_hash = body.get("content_hash") if isinstance(body, dict) else None
+    if not isinstance(content_hash, str) or not content_hash:
+        return _error(
+            422,
+            "content_hash: expected the content_hash of the revision you reviewed "
+            "(GET /api/requests/{id} gives it)",
+            "content_hash",
+        )
     request_id = str(request.path_params["request_id"])
 
     async def handler() -> JSONResponse:
@@ -236,6 +254,7 @@ async def approve_request(request: Request) -> Response:
             outcome = await deps.decisions.approve(
                 request_id,
                 expected_revision=revision,
+                expected_content_hash=content_hash,
                 user=principal_of(request).user,
                 ip=client_ip(request),
             )

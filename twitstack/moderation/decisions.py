@@ -16,9 +16,9 @@ from twitstack.moderation.roles import Role
 from twitstack.moderation.users import User
 from twitstack.writes.errors import WireFormatError
 from twitstack.writes.ledger import RequestLedger
-from twitstack.writes.ledger_types import LedgerRecord, TransitionResult
+from twitstack.writes.ledger_types import LedgerRecord, TransitionResult, TransitionStatus
 from twitstack.writes.models import ModerationStatus, WriteRequest
-from twitstack.writes.signing import ApprovalSigner
+from twitstack.writes.signing import ApprovalSigner, ApprovalVerifier
 from twitstack.writes.wire import decode_write_request
 
 S = ModerationStatus
@@ -26,6 +26,9 @@ log = get_logger("twitstack.moderation.decisions")
 MAX_REASON_CHARS = 1000
 APPROVABLE = frozenset({S.PENDING, S.NEEDS_REVIEW})
 REJECTABLE = frozenset({S.PENDING, S.APPROVED, S.NEEDS_REVIEW})
+# States in which a request's approval is the one that moved it on (and may still be verified).
+APPROVED_STATES = frozenset({S.APPROVED, S.SENDING, S.UNKNOWN, S.EXECUTED})
+CHANGED = "the request changed since you opened it"
 
 
 class DecisionError(Exception):
@@ -51,7 +54,9 @@ class ApproveOutcome:
 def _conflict(result: TransitionResult, verb: str) -> DecisionError:
     if result.found_state is None:
         return DecisionError(404, f"request {result.request_id} not found")
-    if result.status.value == "revision_mismatch":
+    if result.status is TransitionStatus.CONTENT_MISMATCH:
+        return DecisionError(409, f"cannot {verb}: {CHANGED}; reload it and review it again")
+    if result.status is TransitionStatus.REVISION_MISMATCH:
         return DecisionError(
             409, f"cannot {verb}: the request was edited (now revision {result.revision}); reload"
         )
@@ -83,6 +88,7 @@ class RequestDecisions:
         self._metrics = metrics
         self._clock = clock
         self._two_person = two_person_actions
+        self._verifier = ApprovalVerifier([signer.public_key])
 
     @property
     def ledger(self) -> RequestLedger:
@@ -98,7 +104,12 @@ class RequestDecisions:
         return await self._ledger.get(request_id)
 
     async def create(self, raw: bytes, *, user: User, ip: str = "") -> tuple[WriteRequest, bool]:
-        """Validate a queue-format message and record it as pending; (request, created)."""
+        """Validate a queue-format message and record it as pending; (request, created).
+
+        The same submission again (same id, author and content) is not created twice; an id
+        that already names another author's request, or other content, is refused (409) and
+        never merged into it.
+        """
         try:
             request = decode_write_request(raw, allowed_states=frozenset({S.PENDING}))
         except WireFormatError as exc:
@@ -108,12 +119,51 @@ class RequestDecisions:
         # The author is whoever is authenticated; the body cannot claim someone else.
         request = dataclasses.replace(request, author=user.username)
         result = await self._ledger.record(request, actor=user.username, reason="submitted")
+        if not result.created:
+            await self._check_same_submission(request)
         if result.created:
+            await self._add_author(request.id, user.username)
             await self._audit.record(
                 user.username, "request.create", request.id, {"action": str(request.action)}, ip=ip
             )
         await self._history.catch_up()
         return request, result.created
+
+    async def _check_same_submission(self, request: WriteRequest) -> None:
+        existing = await self._ledger.get(request.id)
+        if existing is None:
+            raise DecisionError(
+                409, f"request id {request.id} was already used by a request that is finished"
+            )
+        if (
+            existing.request.author != request.author
+            or existing.request.content_hash() != request.content_hash()
+            or existing.request.revision != 1
+        ):
+            raise DecisionError(
+                409,
+                f"request id {request.id} already names another request (other content or "
+                "author); submit it under another id",
+                field="id",
+            )
+
+    async def _add_author(self, request_id: str, author: str) -> None:
+        # Before the ledger changes: a would-be author who then fails is merely one more person
+        # who may not approve, never one too few.
+        await self._db.execute(
+            "INSERT OR IGNORE INTO request_authors (request_id, author) VALUES (?, ?)",
+            (request_id, author),
+        )
+
+    async def authors(self, request: WriteRequest) -> frozenset[str]:
+        """Everyone who wrote any revision of `request`: its author and every editor."""
+        rows = await self._db.fetchall(
+            "SELECT author FROM request_authors WHERE request_id = ?", (request.id,)
+        )
+        found = {str(r[0]) for r in rows}
+        if request.author:
+            found.add(request.author)
+        return frozenset(found)
 
     async def edit(
         self,
@@ -129,6 +179,7 @@ class RequestDecisions:
         author = record.request.author or ""
         if user.role < Role.MODERATOR and author != user.username:
             raise DecisionError(403, "authors may only edit their own requests")
+        await self._add_author(request_id, user.username)
         try:
             result = await self._ledger.edit(
                 request_id, payload, expected_revision=expected_revision, actor=user.username
@@ -149,33 +200,57 @@ class RequestDecisions:
         return result.revision
 
     async def approve(
-        self, request_id: str, *, expected_revision: int, user: User, ip: str = ""
+        self,
+        request_id: str,
+        *,
+        expected_revision: int,
+        expected_content_hash: str,
+        user: User,
+        ip: str = "",
     ) -> ApproveOutcome:
-        """Sign the current revision and hand it to the writer (or record a first approval)."""
-        record = await self._current(request_id)
+        """Sign what the moderator reviewed and hand it to the writer (or record a first approval).
+
+        `expected_revision` and `expected_content_hash` are those of the page or API read the
+        moderator decided on; the signature is made only if the ledger still holds exactly
+        that, and stored in a compare-and-set on the bytes that were signed.
+        """
+        stored = await self._ledger.read(request_id)
+        if stored is None:
+            raise DecisionError(404, f"request {request_id} not found")
+        record = stored.record
         request = record.request
         if record.state not in APPROVABLE:
             raise DecisionError(409, f"cannot approve: the request is {record.state.value}")
         if request.revision != expected_revision:
             raise DecisionError(
-                409, f"cannot approve: the request was edited (now revision {request.revision})"
+                409, f"cannot approve: {CHANGED} (now revision {request.revision}); reload"
             )
-        if request.author and request.author == user.username:
-            raise DecisionError(403, "you cannot approve your own request")
+        content_hash = request.content_hash()
+        if content_hash != expected_content_hash:
+            raise DecisionError(409, f"cannot approve: {CHANGED}; reload it and review it again")
+        authors = await self.authors(request)
+        if user.username in authors:
+            raise DecisionError(403, "you cannot approve your own request (you wrote or edited it)")
         needed = 2 if str(request.action) in self._two_person else 1
-        approvers = await self._record_approver(request, user.username, needed)
+        approvers = await self._record_approver(request, content_hash, user.username, needed)
+        # A first approver who has since become an author (by editing) no longer counts.
+        approvers = tuple(a for a in approvers if a not in authors)
         if len(approvers) < needed:
             await self._audit.record(
                 user.username,
                 "request.approve_first",
                 request_id,
-                {"revision": request.revision, "needed": needed},
+                {"revision": request.revision, "content_hash": content_hash, "needed": needed},
                 ip=ip,
             )
             return ApproveOutcome(request_id, False, approvers, needed)
         approval = self._signer.sign(request, approver=",".join(approvers))
         result = await self._ledger.approve(
-            request_id, approval, expected_revision=expected_revision, actor=user.username
+            request_id,
+            approval,
+            expected_revision=expected_revision,
+            actor=user.username,
+            read=stored,
         )
         if not result.ok:
             raise _conflict(result, "approve")
@@ -194,29 +269,38 @@ class RequestDecisions:
         await self._history.catch_up()
         return ApproveOutcome(request_id, True, approvers, needed)
 
+    def has_verified_approval(self, record: LedgerRecord) -> bool:
+        """True if the ledger state is approved (or later) and its approval verifies.
+
+        A pending record that merely carries an approval object is not approved.
+        """
+        return record.state in APPROVED_STATES and self._verifier.check(record.request).ok
+
     async def _record_approver(
-        self, request: WriteRequest, approver: str, needed: int
+        self, request: WriteRequest, content_hash: str, approver: str, needed: int
     ) -> tuple[str, ...]:
         if needed == 1:
             return (approver,)
         async with self._db.transaction() as tx:
             await tx.execute(
-                "INSERT OR IGNORE INTO first_approvals (request_id, revision, approver, at)"
-                " VALUES (?, ?, ?, ?)",
-                (request.id, request.revision, approver, self._clock()),
+                "INSERT OR IGNORE INTO first_approvals"
+                " (request_id, revision, content_hash, approver, at) VALUES (?, ?, ?, ?, ?)",
+                (request.id, request.revision, content_hash, approver, self._clock()),
             )
             rows = await tx.fetchall(
-                "SELECT approver FROM first_approvals WHERE request_id = ? AND revision = ?"
+                "SELECT approver FROM first_approvals"
+                " WHERE request_id = ? AND revision = ? AND content_hash = ?"
                 " ORDER BY at, approver",
-                (request.id, request.revision),
+                (request.id, request.revision, content_hash),
             )
         return tuple(str(r[0]) for r in rows)
 
-    async def pending_approvers(self, request_id: str, revision: int) -> list[str]:
+    async def pending_approvers(self, request: WriteRequest) -> list[str]:
+        """First approvers of a two-person action for exactly this revision and content."""
         rows = await self._db.fetchall(
-            "SELECT approver FROM first_approvals WHERE request_id = ? AND revision = ?"
-            " ORDER BY at",
-            (request_id, revision),
+            "SELECT approver FROM first_approvals"
+            " WHERE request_id = ? AND revision = ? AND content_hash = ? ORDER BY at",
+            (request.id, request.revision, request.content_hash()),
         )
         return [str(r[0]) for r in rows]
 

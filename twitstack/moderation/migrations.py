@@ -150,10 +150,34 @@ CREATE INDEX requests_by_state_account ON requests(state, account, created_at, i
 CREATE INDEX requests_by_state_action ON requests(state, action, created_at, id);
 """
 
+# Approvals bind to what was reviewed: a first approval of a two-person action counts only for
+# the content hash it was given, so the old rows (bound to id and revision alone) are dropped and
+# must be given again. Everyone who wrote any revision is an author for the four-eyes rule;
+# `request_authors` remembers them where Redis cannot rewrite it.
+_V6_APPROVAL_BINDING = """
+DROP TABLE first_approvals;
+CREATE TABLE first_approvals (
+    request_id TEXT NOT NULL,
+    revision INTEGER NOT NULL,
+    content_hash TEXT NOT NULL,
+    approver TEXT NOT NULL,
+    at REAL NOT NULL,
+    PRIMARY KEY (request_id, revision, content_hash, approver)
+);
+CREATE TABLE request_authors (
+    request_id TEXT NOT NULL,
+    author TEXT NOT NULL,
+    PRIMARY KEY (request_id, author)
+);
+INSERT OR IGNORE INTO request_authors (request_id, author)
+SELECT target, actor FROM audit_log WHERE action IN ('request.create', 'request.edit');
+"""
+
 MIGRATIONS: tuple[str, ...] = (
     _V1_AUTH,
     _V2_HISTORY,
     _V3_STATE_COUNTS,
     _V4_REFUSAL,
     _V5_LIST_INDEXES,
+    _V6_APPROVAL_BINDING,
 )

@@ -92,6 +92,11 @@ _SCHEMAS: dict[str, Any] = {
             "author": {"type": ["string", "null"]},
             "state": {"type": "string", "enum": [s.value for s in ModerationStatus]},
             "revision": {"type": "integer", "minimum": 1},
+            "content_hash": {
+                "type": ["string", "null"],
+                "description": "What an approval of this revision binds to: send it back "
+                "(null for callers who may not read the DM it hashes).",
+            },
             "payload": {"type": "object"},
             "source": {"type": ["object", "null"]},
             "created_at": {"type": "number"},
@@ -173,8 +178,11 @@ _SCHEMAS: dict[str, Any] = {
     },
     "Approve": {
         "type": "object",
-        "required": ["revision"],
-        "properties": {"revision": {"type": "integer", "minimum": 1}},
+        "required": ["revision", "content_hash"],
+        "properties": {
+            "revision": {"type": "integer", "minimum": 1},
+            "content_hash": {"type": "string", "minLength": 1},
+        },
     },
     "Approved": {
         "type": "object",
@@ -298,7 +306,8 @@ def build_document() -> dict[str, Any]:
             "/api/requests/{request_id}/approve": {
                 "parameters": [_ID_PARAM],
                 "post": {
-                    "summary": "Approve (sign) a revision and hand it to the writer",
+                    "summary": "Approve (sign) the revision and content you reviewed; 409 if "
+                    "the request changed since you read it",
                     "parameters": [_IDEMPOTENCY],
                     "requestBody": _body("Approve"),
                     "responses": {

@@ -20,13 +20,15 @@ from twitstack.writer.refusal import Refusal, log_refusal
 from twitstack.writer.send_steps import BeginOutcome, Observation, QueueTicket
 from twitstack.writer.tokens import AccountAuth, CredentialsError, TokenManager
 from twitstack.writer.xapi_client import XApiClient, XCall, XReply, call_for
-from twitstack.writes.ledger_types import LedgerRecord
+from twitstack.writes.ledger_types import LedgerRecord, TransitionStatus
 from twitstack.writes.models import ModerationStatus, WriteRequest, utcnow
 from twitstack.writes.signing import ApprovalVerifier
 
 S = ModerationStatus
 _log = get_logger("twitstack.writer.executor")
 _PAUSING = {OutcomeKind.AUTH_FATAL, OutcomeKind.CONFIG_FATAL, OutcomeKind.ACCOUNT_PAUSED}
+# The ledger refused to spend the approval: used before, revoked, or the id is finished.
+_SPEND_REFUSED = {TransitionStatus.SPENT, TransitionStatus.TOMBSTONED}
 
 
 def _counts_against_account(outcome: Outcome) -> bool:
@@ -119,6 +121,9 @@ class RequestExecutor:
         begun = await self._journal.begin_sending(request, ticket.raw, call.endpoint)
         if begun.outcome is BeginOutcome.DIFFERS:
             return None
+        if begun.outcome is BeginOutcome.REFUSED:
+            await self.refuse(request, self._spend_refusal(request, str(begun.refused)))
+            return False
         if begun.outcome is BeginOutcome.BLOCKED:
             await self._journal.later(
                 request, not_before=self._after_reset(begun.blocked_until),
@@ -158,7 +163,7 @@ class RequestExecutor:
             return False
         refusal = None if approval_checked else self.approval_refusal(request)
         if refusal is not None:
-            await self._refuse(request, refusal)
+            await self.refuse(request, refusal)
             return False
         if self._settings.account(request.account) is None:
             # approved -> failed is no move of the state machine; nothing was sent, and a
@@ -196,6 +201,8 @@ class RequestExecutor:
         started = await self._journal.sending(request)
         if not started.ok:
             await self._budgets.release(request.account, call.endpoint)
+            if started.status in _SPEND_REFUSED:
+                await self.refuse(request, self._spend_refusal(request, started.status.value))
             return False  # another worker or replica got there first
         crash_point("after_sending")
         return await self._call_and_settle(request, call, auth, ticket)
@@ -212,7 +219,12 @@ class RequestExecutor:
         crash_point("after_executed")
         return acked
 
-    async def _refuse(self, request: WriteRequest, refusal: Refusal) -> None:
+    def _spend_refusal(self, request: WriteRequest, reason: str) -> Refusal:
+        key = request.approval.key_id if request.approval is not None else None
+        return Refusal(reason, key)
+
+    async def refuse(self, request: WriteRequest, refusal: Refusal) -> None:
+        """Count and log a refused approval, and hold the approved request for a human."""
         log_refusal(self._metrics, request, refusal)
         await self._journal.move(
             request, S.NEEDS_REVIEW, from_states=[S.APPROVED], reason=f"approval_{refusal.reason}"

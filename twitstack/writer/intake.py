@@ -71,9 +71,18 @@ class RequestIntake:
         log_refusal(self._metrics, request, refusal)
         held = replace(request, moderation=S.NEEDS_REVIEW, approval=None)
         reason = f"approval_{refusal.reason}"
-        recorded = await self._journal.ledger.record(held, actor=self._journal.actor, reason=reason)
+        ledger = self._journal.ledger
+        recorded = await ledger.record(held, actor=self._journal.actor, reason=reason)
         if recorded.created:
             self._journal.log_recorded(held, reason)
+        elif recorded.state is S.APPROVED:
+            # The ledger's own copy may be the tampered one (e.g. its not_before stripped):
+            # if its approval does not verify either, a human must look, not the schedule.
+            record = await ledger.get(request.id)
+            if record is not None and record.state is S.APPROVED:
+                stored = self._executor.approval_refusal(record.request)
+                if stored is not None:
+                    await self._executor.refuse(record.request, stored)
 
     async def accept(self, request: WriteRequest) -> tuple[LedgerRecord, bool] | None:
         """Record `request` once; the ledger record if it is approved and due now.
@@ -87,6 +96,11 @@ class RequestIntake:
         recorded = await ledger.record(request, actor=actor, reason="received")
         if recorded.created:
             self._journal.log_recorded(request, "received")
+        elif recorded.revision == 0:
+            # Only a tombstone answers without a revision: the id already reached a final state.
+            key = request.approval.key_id if request.approval is not None else None
+            log_refusal(self._metrics, request, Refusal("tombstoned", key))
+            return None
         if recorded.scheduled:
             return None
         if recorded.created and request.moderation is S.APPROVED:

@@ -19,12 +19,13 @@ from redis.asyncio import Redis
 from twitstack.writer.ratelimit import RateLimitBudgets, budget_keys, observe_args, observed
 from twitstack.writes import keys, scripts
 from twitstack.writes.ledger import RequestLedger, record_keys_and_args
-from twitstack.writes.ledger_types import TransitionResult, as_text
+from twitstack.writes.ledger_types import TransitionResult, TransitionStatus, as_text
 from twitstack.writes.models import ModerationStatus, WriteRequest
 from twitstack.writes.queue import message_digest
 from twitstack.writes.transitions import Change, parse_transition
 
 S = ModerationStatus
+_REFUSALS = frozenset({TransitionStatus.SPENT.value, TransitionStatus.TOMBSTONED.value})
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +52,7 @@ class BeginOutcome(enum.StrEnum):
     BLOCKED = "blocked"  # no rate-limit room: the request is still approved
     DIFFERS = "differs"  # the ledger holds another state, revision or content: read it
     MOVED = "moved"  # someone else moved it between the checks (a lost race)
+    REFUSED = "refused"  # the ledger refused to spend the approval (`refused` says why)
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +63,7 @@ class BeginResult:
     created: bool
     attempt: int = 0
     blocked_until: float | None = None
+    refused: str | None = None  # "spent" or "tombstoned" (see lua/ledger_guards.lua)
 
 
 class SendSteps:
@@ -98,6 +101,8 @@ class SendSteps:
             return BeginResult(BeginOutcome.DIFFERS, created)
         if status == BeginOutcome.SENDING:
             return BeginResult(BeginOutcome.SENDING, created, attempt=int(reply[4]))
+        if status in _REFUSALS:
+            return BeginResult(BeginOutcome.REFUSED, created, refused=status)
         return BeginResult(BeginOutcome.MOVED, created)
 
     async def settle(

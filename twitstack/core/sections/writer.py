@@ -103,6 +103,13 @@ class WriterSettings(BaseModel):
             raise ValueError(f"duplicate account names: {', '.join(duplicates)}")
         if self.heartbeat_ttl_s <= self.heartbeat_interval_s:
             raise ValueError("heartbeat_ttl_s must be longer than heartbeat_interval_s")
+        if self.ledger_retention_s < self.approval_max_age_s:
+            # Once the ledger forgets an id (and its tombstone), a re-pushed message must carry
+            # an approval too old to verify, or it would be executed a second time.
+            raise ValueError(
+                f"ledger_retention_s ({self.ledger_retention_s}) must be at least "
+                f"approval_max_age_s ({self.approval_max_age_s:g})"
+            )
         return self
 
     def account(self, name: str | None) -> XAccountSettings | None:

@@ -124,7 +124,7 @@ async def detail_page(request: Request) -> Response:
     payload = dict(req.payload)
     principal = principal_of(request)
     text = _text_of(payload)
-    approvers = await deps.decisions.pending_approvers(req.id, req.revision)
+    approvers = await deps.decisions.pending_approvers(req)
     two_person = str(req.action) in deps.settings.two_person_actions
     can_moderate = principal.user.role >= Role.MODERATOR
     return render(
@@ -142,7 +142,8 @@ async def detail_page(request: Request) -> Response:
             ),
             "refusal": refusal_of(req.source),
             "events": events,
-            "own": bool(req.author) and req.author == principal.user.username,
+            # Anyone who wrote any revision is an author: someone else must approve.
+            "own": principal.user.username in await deps.decisions.authors(req),
             "can_approve": can_moderate and record.state in APPROVABLE,
             "can_reject": can_moderate and record.state in REJECTABLE,
             "can_edit": record.state in EDITABLE_STATES
@@ -210,7 +211,7 @@ async def edit_submit(request: Request) -> Response:
 
 
 async def approve_submit(request: Request) -> Response:
-    """Approve the revision the moderator looked at."""
+    """Approve the revision and content the moderator looked at (the form carries both)."""
     deps = deps_of(request)
     request_id = str(request.path_params["request_id"])
     form = await request.form()
@@ -218,6 +219,7 @@ async def approve_submit(request: Request) -> Response:
         outcome = await deps.decisions.approve(
             request_id,
             expected_revision=_revision(form.get("revision", "")),
+            expected_content_hash=str(form.get("content_hash", "")),
             user=principal_of(request).user,
             ip=client_ip(request),
         )
