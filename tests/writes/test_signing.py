@@ -23,6 +23,8 @@ from twitstack.writes.signing import (
 )
 
 REQUEST = WriteRequest(action=WriteAction.TWEET, payload={"text": "ship it"}, id="req-7")
+LATER = datetime(2030, 1, 1, tzinfo=UTC)
+SCHEDULED = replace(REQUEST, not_before=LATER, expires_at=LATER + timedelta(days=1))
 
 
 @pytest.fixture
@@ -63,12 +65,19 @@ def test_approval_survives_the_wire(signer: ApprovalSigner) -> None:
         lambda r: replace(
             r, approval=replace(r.approval, approved_at=r.approval.approved_at + timedelta(1))
         ),
+        lambda r: replace(r, not_before=None),
+        lambda r: replace(r, not_before=r.not_before - timedelta(hours=6)),
+        lambda r: replace(r, expires_at=None),
+        lambda r: replace(r, approval=replace(r.approval, nonce="0" * 32)),
     ],
-    ids=["text", "account", "revision", "id", "action", "approver", "approved_at"],
-)
+    ids=[
+        "text", "account", "revision", "id", "action", "approver", "approved_at",
+        "not_before_stripped", "not_before_earlier", "expires_at_stripped", "nonce",
+    ],
+)  # fmt: skip
 def test_tampering_breaks_the_signature(signer: ApprovalSigner, tamper: object) -> None:
     """Changing any signed part after approval makes verification fail."""
-    approved = signer.approve(REQUEST, approver="mod")
+    approved = signer.approve(SCHEDULED, approver="mod")
     tampered = tamper(approved)  # type: ignore[operator]
     check = ApprovalVerifier([signer.public_key]).check(tampered)
     assert not check.ok
@@ -90,6 +99,23 @@ def test_unsigned_and_forged_approvals_fail(signer: ApprovalSigner) -> None:
     )
     assert verifier.check(forged).reason is ApprovalFailure.UNKNOWN_KEY
     assert verifier.check(garbled).reason is ApprovalFailure.MALFORMED
+
+
+def test_old_format_approvals_are_refused_with_their_own_reason(signer: ApprovalSigner) -> None:
+    """A v1 approval (no nonce) is refused as old_format, whatever its signature says."""
+    approved = signer.approve(REQUEST, approver="mod")
+    assert approved.approval is not None
+    old = replace(approved, approval=replace(approved.approval, nonce=None))
+    assert "nonce" not in old.to_dict()["approval"]
+    check = ApprovalVerifier([signer.public_key]).check(WriteRequest.from_dict(old.to_dict()))
+    assert check.reason is ApprovalFailure.OLD_FORMAT
+
+
+def test_each_approval_gets_its_own_nonce(signer: ApprovalSigner) -> None:
+    """Two approvals of the same revision differ in their nonce (each is spent on its own)."""
+    first = signer.sign(REQUEST, approver="mod")
+    second = signer.sign(REQUEST, approver="mod", approved_at=first.approved_at)
+    assert first.nonce and second.nonce and first.nonce != second.nonce
 
 
 def test_key_rotation_accepts_old_and_new_keys() -> None:
