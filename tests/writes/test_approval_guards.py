@@ -14,8 +14,12 @@ from twitstack.writes.ledger import RequestLedger
 from twitstack.writes.ledger_types import TransitionStatus
 from twitstack.writes.models import ModerationStatus, WriteAction, WriteRequest
 from twitstack.writes.scripts import lua_source
-from twitstack.writes.signing import ApprovalFailure, ApprovalSigner, ApprovalVerifier
-from twitstack.writes.signing import generate_private_key
+from twitstack.writes.signing import (
+    ApprovalFailure,
+    ApprovalSigner,
+    ApprovalVerifier,
+    generate_private_key,
+)
 
 S = ModerationStatus
 pytestmark = pytest.mark.anyio
@@ -59,14 +63,15 @@ async def test_approve_refuses_a_record_swapped_by_raw_hset_since_it_was_read(
 
 
 async def test_a_resend_of_the_same_record_may_spend_its_approval_again(redis: Redis) -> None:
-    """approved -> sending -> approved (429) -> sending: the same record, the same nonce: allowed."""
+    """approved -> sending -> approved (429) -> sending: same record, same nonce: allowed."""
     ledger = RequestLedger(redis)
     request = await approved_in_ledger(ledger)
     assert (await ledger.mark_sending("r1", actor="w")).ok
     later = await ledger.retry_later("r1", not_before=request.created_at, actor="w", reason="429")
     assert later.ok
     assert (await ledger.mark_sending("r1", actor="w")).ok
-    assert request.approval is not None and request.approval.nonce is not None
+    assert request.approval is not None
+    assert request.approval.nonce is not None
     assert await redis.get(keys.spent_approval(request.approval.nonce)) == b"r1"
 
 
@@ -90,7 +95,8 @@ async def test_leaving_approved_without_sending_revokes_the_approval(redis: Redi
         "r1", S.REJECTED, from_states=[S.APPROVED], actor="mod", reason="no"
     )
     assert rejected.ok
-    assert request.approval is not None and request.approval.nonce is not None
+    assert request.approval is not None
+    assert request.approval.nonce is not None
     assert await redis.get(keys.spent_approval(request.approval.nonce)) == b"revoked"
     assert await redis.get(keys.tombstone("r1")) == b"rejected"
     await redis.hset(keys.request("r1"), "state", "approved")

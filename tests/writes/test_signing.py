@@ -115,7 +115,9 @@ def test_each_approval_gets_its_own_nonce(signer: ApprovalSigner) -> None:
     """Two approvals of the same revision differ in their nonce (each is spent on its own)."""
     first = signer.sign(REQUEST, approver="mod")
     second = signer.sign(REQUEST, approver="mod", approved_at=first.approved_at)
-    assert first.nonce and second.nonce and first.nonce != second.nonce
+    assert first.nonce
+    assert second.nonce
+    assert first.nonce != second.nonce
 
 
 def test_key_rotation_accepts_old_and_new_keys() -> None:
