@@ -214,11 +214,16 @@ async def serve(args: argparse.Namespace) -> None:
         mod = await deps.users.create("bench-mod", "bench moderator pw", Role.MODERATOR)
         token, _ = await deps.sessions.create(mod.id)
         _, key = await deps.apikeys.create(mod.id, "bench", ["read", "moderate"])
-        ids = [
+        pending_ids = [
             r[0]
             for r in await deps.db.fetchall(
                 "SELECT id FROM requests WHERE state = 'pending' LIMIT ?", (args.approvals,)
             )
+        ]
+        # An approval carries the content hash of what was reviewed (GET /api/requests/{id}).
+        ids = [
+            [r.request.id, r.request.content_hash()]
+            for r in await deps.decisions.ledger.get_many(pending_ids)
         ]
         async with anyio.create_task_group() as tg:
             app_port = await tg.start(
@@ -309,13 +314,14 @@ async def _load(args: argparse.Namespace, ready: dict[str, Any]) -> dict[str, An
     for name, (call, factory) in targets.items():
         latencies = await measure(clients, per, call, factory)
         out[name] = {"p50_ms": _pct(latencies, 0.50), "p99_ms": _pct(latencies, 0.99)}
-    ids: list[str] = ready["ids"]
-    queue: list[str] = list(ids)
+    ids: list[list[str]] = ready["ids"]
+    queue: list[list[str]] = list(ids)
 
     async def approve(client: RawClient) -> tuple[int, bytes]:
-        request_id = queue.pop()
+        request_id, content_hash = queue.pop()
+        body = {"revision": 1, "content_hash": content_hash}
         return await client.request(
-            "POST", f"/api/requests/{request_id}/approve", json.dumps({"revision": 1}).encode()
+            "POST", f"/api/requests/{request_id}/approve", json.dumps(body).encode()
         )
 
     per_client = len(ids) // clients

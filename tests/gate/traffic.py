@@ -161,11 +161,16 @@ class Moderator:
             raise ApiError(f"list: {listing.status_code} {listing.text}")
         done = 0
         for item in listing.json()["items"]:
-            request_id, revision = item["id"], item["revision"]
+            request_id = item["id"]
+            # An approval binds to what was read: the detail carries the content hash.
+            read = await self.api.call("GET", f"/api/requests/{request_id}")
+            if read.status_code != 200:
+                continue  # gone or moved on since the listing
+            revision, content_hash = read.json()["revision"], read.json()["content_hash"]
             response = await self.api.call(
                 "POST",
                 f"/api/requests/{request_id}/approve",
-                {"revision": revision},
+                {"revision": revision, "content_hash": content_hash},
                 idempotency_key=f"approve-{request_id}-{revision}",
             )
             if response.status_code == 200:
