@@ -153,17 +153,22 @@ def test_moderators_review_edit_approve_and_reject_in_chromium(live: LiveApp) ->
             page.click("button:has-text('Save revision')")
             page.wait_for_selector("text=Saved as revision 2")
             page.screenshot(path=str(ARTIFACTS / "moderation-detail.png"), full_page=True)
-            page.click("button:has-text('Approve revision 2')")
-            page.wait_for_url(f"{base}/queue")
+            # Having edited it, mia is one of its authors: someone else must approve.
+            assert page.locator("#own-note").count() == 1
+            assert page.locator("button:has-text('Approve')").count() == 0
+
+            # A second moderator approves the revision mia wrote, then rejects the other one.
+            other = browser.new_page()
+            other.set_default_timeout(WAIT_MS)
+            _login(other, base, "raj")
+            other.goto(f"{base}/requests/req-browser-1")
+            other.click("button:has-text('Approve revision 2')")
+            other.wait_for_url(f"{base}/queue")
             _wait_state(live, "req-browser-1", ModerationStatus.EXECUTED.value)
             page.goto(f"{base}/history?tab=executed")
             assert page.locator("a:has-text('view post')").count() == 1
             page.screenshot(path=str(ARTIFACTS / "moderation-history.png"), full_page=True)
 
-            # A second moderator rejects the other one, with a reason.
-            other = browser.new_page()
-            other.set_default_timeout(WAIT_MS)
-            _login(other, base, "raj")
             other.goto(f"{base}/requests/req-browser-2")
             assert other.locator("text=cashtags").count() >= 1
             other.fill("textarea[name=reason]", "two cashtags, X would refuse it")
