@@ -9,7 +9,7 @@ import pytest
 
 from twitstack.writer.models import ModerationStatus, WriteAction, WriteRequest
 from twitstack.writes.errors import WireFormatError
-from twitstack.writes.models import Approval, format_time, parse_time
+from twitstack.writes.models import Approval, format_time, parse_time, utcnow
 
 
 def test_seed_snippet_serialises_to_json() -> None:
@@ -96,8 +96,8 @@ def test_from_dict_names_the_bad_field(
         assert caught.value.reason_code == reason
 
 
-def test_content_hash_covers_payload_account_and_action() -> None:
-    """Changing any bound part changes the content hash; metadata does not."""
+def test_content_hash_covers_payload_account_action_and_schedule() -> None:
+    """Changing any reviewed part (schedule included) changes the content hash; metadata not."""
     base = WriteRequest(action=WriteAction.TWEET, payload={"text": "a"}, id="x")
     same = WriteRequest(action=WriteAction.TWEET, payload={"text": "a"}, id="y", author="z")
     assert base.content_hash() == same.content_hash()
@@ -105,5 +105,7 @@ def test_content_hash_covers_payload_account_and_action() -> None:
         WriteRequest(action=WriteAction.TWEET, payload={"text": "b"}),
         WriteRequest(action=WriteAction.TWEET, payload={"text": "a"}, account="other"),
         WriteRequest(action=WriteAction.DM, payload={"text": "a"}),
+        WriteRequest(action=WriteAction.TWEET, payload={"text": "a"}, not_before=utcnow()),
+        WriteRequest(action=WriteAction.TWEET, payload={"text": "a"}, expires_at=utcnow()),
     ]
     assert all(v.content_hash() != base.content_hash() for v in variants)

@@ -148,8 +148,8 @@ class RequestDecisions:
             )
 
     async def _add_author(self, request_id: str, author: str) -> None:
-        # Before the ledger changes: a would-be author who then fails is merely one more person
-        # who may not approve, never one too few.
+        # Edits call this before the ledger changes: a would-be editor whose edit then fails is
+        # merely one more person who may not approve, never one too few.
         await self._db.execute(
             "INSERT OR IGNORE INTO request_authors (request_id, author) VALUES (?, ?)",
             (request_id, author),
