@@ -41,7 +41,10 @@ async def _setup(harness: Harness) -> dict[str, Any]:
     forged = await harness.pending(author="bot", text="approve me again")
     raj = await harness.deps.users.get(harness.users["raj"])
     assert raj is not None
-    await harness.deps.decisions.approve(forged, expected_revision=1, user=raj)
+    await harness.deps.decisions.approve(
+        forged, expected_revision=1, expected_content_hash=await harness.content_hash(forged),
+        user=raj,
+    )  # fmt: skip
     await harness.deps.decisions.ledger.transition(
         forged, S.NEEDS_REVIEW, from_states=[S.APPROVED], actor="writer",
         reason="approval_bad_signature",

@@ -16,7 +16,12 @@ async def _refused(mod: Harness, reason: str) -> str:
     approver = await mod.deps.users.get(await mod.add_user("raj", Role.MODERATOR))
     assert approver is not None
     request_id = await mod.pending(author="bot", text="pay 100 to this account")
-    await mod.deps.decisions.approve(request_id, expected_revision=1, user=approver)
+    await mod.deps.decisions.approve(
+        request_id,
+        expected_revision=1,
+        expected_content_hash=await mod.content_hash(request_id),
+        user=approver,
+    )
     result = await mod.deps.decisions.ledger.transition(
         request_id,
         S.NEEDS_REVIEW,
@@ -29,7 +34,9 @@ async def _refused(mod: Harness, reason: str) -> str:
     return request_id
 
 
-@pytest.mark.parametrize("reason", ["bad_signature", "missing", "unknown_key", "malformed"])
+@pytest.mark.parametrize(
+    "reason", ["bad_signature", "missing", "unknown_key", "malformed", "spent", "tombstoned"]
+)
 async def test_refused_approval_shows_a_security_event_without_approve(
     mod: Harness, reason: str
 ) -> None:
@@ -49,9 +56,11 @@ async def test_refused_approval_shows_a_security_event_without_approve(
     assert "edit and approve again" not in history
 
 
-async def test_a_stale_approval_keeps_the_normal_review(mod: Harness) -> None:
-    """An approval refused only for its age is operational: it may be approved again."""
-    request_id = await _refused(mod, "stale")
+@pytest.mark.parametrize("reason", ["stale", "old_format"])
+async def test_a_stale_approval_keeps_the_normal_review(mod: Harness, reason: str) -> None:
+    """An approval refused only for its age or its pre-upgrade format is operational: it may
+    be approved again."""
+    request_id = await _refused(mod, reason)
     await mod.add_user("mia", Role.MODERATOR)
     async with mod.client() as client:
         await mod.login(client, "mia")

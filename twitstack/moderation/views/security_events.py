@@ -7,7 +7,8 @@ from typing import Any
 # The writer parks a request in needs_review with reason `approval_<why>` when its approval
 # does not verify. These `why`s mean the approval itself is not to be believed (tampering, a
 # forgery, or no approval at all), so the page must not invite anyone to approve it again.
-# `stale` and `no_approval_keys_configured` are operational and keep the normal review.
+# `stale`, `old_format` (signed before an upgrade) and `no_approval_keys_configured` are
+# operational and keep the normal review.
 _SECURITY: dict[str, str] = {
     "bad_signature": "the signature does not match the request: it was changed after approval, "
     "or the approval was forged",
@@ -15,6 +16,9 @@ _SECURITY: dict[str, str] = {
     "rotation step was missed",
     "missing": "it reached the writer marked approved without any approval",
     "malformed": "its approval signature is not even well-formed",
+    "spent": "its approval was already used by another send, or was revoked by an edit, "
+    "rejection or expiry: a replay",
+    "tombstoned": "this request had already reached a final state: a replay of it",
 }
 
 
