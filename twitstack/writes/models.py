@@ -12,8 +12,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
+from twitstack.writes.describe import describe as describe  # re-exported (validation uses it)
 from twitstack.writes.errors import WireFormatError
 
+_describe = describe
 DEFAULT_ACCOUNT = "default"
 _E = TypeVar("_E", bound=enum.StrEnum)
 ID_PATTERN = re.compile(r"[A-Za-z0-9._:-]{1,128}")
@@ -384,26 +386,3 @@ def _type_name(kind: type | tuple[type, ...]) -> str:
     kinds = kind if isinstance(kind, tuple) else (kind,)
     names = {str: "a string", dict: "an object of counts", int: "an integer"}
     return " or ".join(names.get(k, k.__name__) for k in kinds)
-
-
-def describe(value: object) -> str:
-    """A short, safe description of a JSON value for error messages ("a string 'abc'")."""
-    return _describe(value)
-
-
-def _describe(value: object) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return f"boolean {str(value).lower()}"
-    if isinstance(value, int | float):
-        text = repr(value)
-        return f"number {text[:40]}"
-    if isinstance(value, str):
-        shown = value if len(value) <= 40 else value[:37] + "..."
-        return f"string {shown!r} ({len(value)} characters)"
-    if isinstance(value, list):
-        return f"an array of {len(value)} items"
-    if isinstance(value, Mapping):
-        return f"an object with {len(value)} keys"
-    return type(value).__name__
