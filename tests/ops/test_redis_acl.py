@@ -134,6 +134,8 @@ PRODUCER_ATTACKS: list[tuple[str, tuple[str | bytes, ...]]] = [
     ("schedule a request", ("ZADD", keys.SCHEDULE, "1", "r1")),
     ("forge a state event", ("XADD", keys.EVENTS, "*", "id", "r1", "state", "approved")),
     ("set a tombstone", ("SET", "writes:tombstone:r1", "x")),
+    ("delete a tombstone to replay a finished request", ("DEL", keys.tombstone("r1"))),
+    ("unspend an approval", ("DEL", keys.spent_approval("ab" * 16))),
     ("write any other ledger key", ("SET", "writes:anything", "x")),
     ("jump the queue", ("LPUSH", keys.WRITE_QUEUE, "x")),
     ("replace a queued message", ("LSET", keys.WRITE_QUEUE, "0", "x")),
@@ -264,9 +266,15 @@ KEY_EXAMPLES: dict[str, str] = {
     "sealed_oauth2_tokens": keys.sealed_oauth2_tokens("a"),
     "token_refresh_lock": keys.token_refresh_lock("a"),
     "writer_notes": keys.writer_notes("r1"),
+    "tombstone": keys.tombstone("r1"),
+    "spent_approval": keys.spent_approval("ab" * 16),
     "lease_key": lease_key("job"),
 }
-_LEDGER = ("EVENTS", "SCHEDULE", "EXPIRY", "RETENTION", "request", "state_index")
+# Tombstones and spent nonces are written inside the ledger's transitions (reject, edit, send).
+_LEDGER = (
+    "EVENTS", "SCHEDULE", "EXPIRY", "RETENTION", "request", "state_index",
+    "tombstone", "spent_approval",
+)  # fmt: skip
 _QUEUE_BOOKKEEPING = ("CONSUMERS", "CRASH_COUNTS", "processing_list", "heartbeat")
 _ACCOUNT_STATE = ("rate_limit_budget", "rate_limit_in_flight", "account_paused", "oauth2_tokens")
 
