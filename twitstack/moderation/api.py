@@ -50,7 +50,10 @@ def _query_error(query: Mapping[str, str]) -> str | None:
     for name, (low, high) in limits.items():
         if name in query:
             value = query[name]
-            if not value.isdigit() or not low <= int(value) <= high:
+            # ASCII digits only: isdigit() also passes "²", which int() refuses (a 500).
+            if not (value.isascii() and value.isdigit() and len(value) <= 7) or not (
+                low <= int(value) <= high
+            ):
                 return f"{name}: expected an integer {low}-{high}, found {value!r}"
     for name in ("account", "author"):
         if len(query.get(name, "")) > 256:
@@ -126,8 +129,8 @@ async def _body(request: Request) -> tuple[bytes, Any] | JSONResponse:
         return raw, loads_bounded(raw) if raw else None
     except JsonTooDeepError as exc:
         return _error(400, f"body: {exc}")
-    except JsonBodyError:
-        return _error(422, "body: expected JSON")
+    except JsonBodyError as exc:
+        return _error(422, f"body: {exc}")
 
 
 async def _idempotent(request: Request, raw: bytes, handler: Any) -> Response:

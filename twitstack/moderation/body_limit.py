@@ -20,21 +20,37 @@ class JsonTooDeepError(JsonBodyError):
     """JSON nested deeper than the limit."""
 
 
-def _depth_ok(value: Any, limit: int) -> bool:
+def _has_surrogate(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def _check_tree(value: Any, limit: int) -> None:
+    """Nesting at most `limit` deep, and no string (key or value) holding a lone surrogate:
+    JSON may spell `"\\ud800"`, which is no Unicode text and which neither Redis nor SQLite
+    can store (it was a 500 wherever such a string reached them)."""
     # Iterative: the point is never to recurse on attacker-shaped data.
     stack: list[tuple[Any, int]] = [(value, 1)]
     while stack:
         item, depth = stack.pop()
+        if isinstance(item, str) and _has_surrogate(item):
+            raise JsonBodyError("JSON text with a lone surrogate (\\ud800-\\udfff) is not Unicode")
         if isinstance(item, dict | list):
             if depth > limit:
-                return False
-            children = item.values() if isinstance(item, dict) else item
-            stack.extend((child, depth + 1) for child in children)
-    return True
+                raise JsonTooDeepError(f"JSON nested deeper than {limit} levels")
+            if isinstance(item, dict):
+                stack.extend((key, depth) for key in item)
+                stack.extend((child, depth + 1) for child in item.values())
+            else:
+                stack.extend((child, depth + 1) for child in item)
 
 
 def loads_bounded(raw: bytes | str, *, max_depth: int = MAX_JSON_DEPTH) -> Any:
-    """`json.loads`, but nesting deeper than `max_depth` is a JsonTooDeepError, never a crash.
+    """`json.loads`, but nesting deeper than `max_depth` is a JsonTooDeepError, never a crash,
+    and a lone surrogate in any string a JsonBodyError.
 
     The stdlib parser recurses and raises RecursionError on deep input (~1,000 levels); what it
     does accept is walked once more, without recursion, to hold the smaller limit.
@@ -45,8 +61,7 @@ def loads_bounded(raw: bytes | str, *, max_depth: int = MAX_JSON_DEPTH) -> Any:
         raise JsonTooDeepError(f"JSON nested deeper than {max_depth} levels") from None
     except (ValueError, UnicodeDecodeError):
         raise JsonBodyError("expected a JSON document") from None
-    if not _depth_ok(value, max_depth):
-        raise JsonTooDeepError(f"JSON nested deeper than {max_depth} levels")
+    _check_tree(value, max_depth)
     return value
 
 

@@ -1,0 +1,67 @@
+"""Attacks on the hardened web app that got through: each test failed before its fix."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.moderation.harness import Harness
+from twitstack.moderation.roles import Role
+
+pytestmark = pytest.mark.anyio
+
+
+def _json(token: str) -> dict[str, str]:
+    return {"authorization": f"Bearer {token}", "content-type": "application/json"}
+
+
+@pytest.mark.parametrize(
+    ("method", "suffix", "body", "who"),
+    [
+        ("PATCH", "", b'{"revision": 1, "payload": {"text": "a\\ud800"}}', "ann"),
+        (
+            "PATCH",
+            "",
+            b'{"revision": 1, "payload": {"text": "q", "poll": {"options": ["\\udfff", "b"],'
+            b' "duration_minutes": 5}}}',
+            "ann",
+        ),
+        ("POST", "/reject", b'{"reason": "spam \\ud83d"}', "mo"),
+        ("POST", "/approve", b'{"revision": 1, "\\ud800": 1}', "mo"),
+    ],
+    ids=["edit-text", "edit-poll", "reject-reason", "approve-key"],
+)
+async def test_a_lone_surrogate_in_any_json_body_is_a_4xx(
+    mod: Harness, method: str, suffix: str, body: bytes, who: str
+) -> None:
+    """JSON may spell a lone surrogate (`\\ud800`), which is no Unicode text: Redis and
+    SQLite cannot encode it. It was a 500 on PATCH and on reject; it must be refused."""
+    await mod.add_user("ann", Role.AUTHOR)
+    await mod.add_user("mo", Role.MODERATOR)
+    request_id = await mod.pending(author="ann", text="hello")
+    token = await mod.bearer(who)
+    async with mod.client() as client:
+        response = await client.request(
+            method, f"/api/requests/{request_id}{suffix}", content=body, headers=_json(token)
+        )
+        record = await client.get(f"/api/requests/{request_id}", headers=_json(token))
+    assert response.status_code == 422, response.text
+    assert "surrogate" in response.json()["detail"]
+    assert record.json()["state"] == "pending"
+    assert record.json()["revision"] == 1
+
+
+@pytest.mark.parametrize(
+    "value", ["²", "٣", "9" * 5000, "1" + "0" * 4300], ids=["super", "arabic", "5000", "4301"]
+)
+@pytest.mark.parametrize("name", ["page", "size"])
+async def test_list_paging_that_is_not_ascii_digits_is_a_422(
+    mod: Harness, name: str, value: str
+) -> None:
+    """`str.isdigit` accepts superscripts and other scripts' digits that `int` refuses, and
+    `int` refuses more than 4,300 digits: both were a 500."""
+    await mod.add_user("vic", Role.VIEWER)
+    token = await mod.bearer("vic", ("read",))
+    async with mod.client() as client:
+        response = await client.get("/api/requests", params={name: value}, headers=_json(token))
+    assert response.status_code == 422, response.text
+    assert response.json()["detail"].startswith(f"{name}: expected an integer")
