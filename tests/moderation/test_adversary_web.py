@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import httpx
 import pytest
 
-from tests.moderation.harness import Harness
+from tests.moderation.harness import Harness, csrf_from
 from twitstack.moderation.roles import Role
 
 pytestmark = pytest.mark.anyio
@@ -65,3 +66,39 @@ async def test_list_paging_that_is_not_ascii_digits_is_a_422(
         response = await client.get("/api/requests", params={name: value}, headers=_json(token))
     assert response.status_code == 422, response.text
     assert response.json()["detail"].startswith(f"{name}: expected an integer")
+
+
+def _client_at(mod: Harness, address: str) -> httpx.AsyncClient:
+    transport = httpx.ASGITransport(app=mod.app, client=(address, 50000))
+    return httpx.AsyncClient(transport=transport, base_url="https://testserver")
+
+
+@pytest.mark.parametrize(
+    ("first", "pattern"),
+    [
+        ("2001:db8:1:2::1", "2001:db8:1:2:{i:x}:{i:x}:{i:x}:{i:x}"),
+        ("203.0.113.7", "::ffff:203.0.113.7"),
+    ],
+    ids=["ipv6-same-64", "ipv4-mapped"],
+)
+async def test_the_per_address_limit_counts_a_client_not_each_of_its_addresses(
+    mod: Harness, first: str, pattern: str
+) -> None:
+    """An IPv6 client holds a whole /64 (2^64 addresses): keyed per /128, the per-address
+    limit never bit, and one host could spray passwords over every account. An IPv4 client
+    seen as `::ffff:a.b.c.d` on a dual-stack socket is the same client."""
+    limit = mod.deps.settings.login_max_failures_per_ip
+    async with _client_at(mod, first) as client:
+        token = csrf_from((await client.get("/login")).text)
+        for i in range(limit):
+            await client.post(
+                "/login",
+                data={"username": f"user{i}", "password": "wrong-password!", "csrf_token": token},
+            )
+    address = pattern.format(i=limit + 1)
+    async with _client_at(mod, address) as other:
+        token = csrf_from((await other.get("/login")).text)
+        response = await other.post(
+            "/login", data={"username": "someone", "password": "wrong", "csrf_token": token}
+        )
+    assert response.status_code == 429, response.text

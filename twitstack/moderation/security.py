@@ -7,6 +7,7 @@ import hmac
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from ipaddress import IPv6Address, IPv6Network, ip_address
 from typing import Any
 
 from starlette.datastructures import MutableHeaders
@@ -82,6 +83,26 @@ def account_key(username: str) -> str:
     return username.strip().lower()
 
 
+IPV6_CLIENT_PREFIX = 64
+
+
+def address_key(ip: str) -> str:
+    """The throttle's key for a client address: one client, however many addresses it shows.
+
+    An IPv6 host is handed a whole /64 and may send from any address in it, so IPv6 counts
+    per /64; an IPv4 client seen as `::ffff:a.b.c.d` (dual-stack socket) counts as a.b.c.d.
+    """
+    try:
+        address = ip_address(ip.strip())
+    except ValueError:
+        return ip
+    if isinstance(address, IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(IPv6Network((address, IPV6_CLIENT_PREFIX), strict=False))
+    return str(address)
+
+
 @dataclass(frozen=True)
 class ThrottleDecision:
     """Whether a login attempt may reach the password check, and if not, for how long.
@@ -133,7 +154,7 @@ class LoginThrottle:
     def acquire(self, account: str, ip: str) -> ThrottleDecision:
         """May this attempt go on to the password check? If so it is counted already."""
         now = self._clock()
-        keys = (("account", account_key(account)), ("ip", ip))
+        keys = (("account", account_key(account)), ("ip", address_key(ip)))
         for kind, key in keys:
             entries = self._recent(kind, key)
             if len(entries) >= self._limits[kind]:
@@ -157,7 +178,7 @@ class LoginThrottle:
         `acquire` does, would throttle a burst of concurrent *valid* attempts.
         """
         now = self._clock()
-        for kind, key in (("account", account_key(account)), ("ip", ip)):
+        for kind, key in (("account", account_key(account)), ("ip", address_key(ip))):
             entries = self._recent(kind, key)
             if len(entries) >= self._limits[kind]:
                 wait = entries[0] + self._window_s - now
@@ -167,7 +188,7 @@ class LoginThrottle:
     def record_failure(self, account: str, ip: str) -> None:
         """Count one failed attempt that `check` let through."""
         now = self._clock()
-        for kind, key in (("account", account_key(account)), ("ip", ip)):
+        for kind, key in (("account", account_key(account)), ("ip", address_key(ip))):
             self._failures.setdefault((kind, key), deque()).append(now)
         self._bound(self._failures)
 
@@ -190,7 +211,7 @@ class LoginThrottle:
     def record_success(self, account: str, ip: str, attempt: float) -> None:
         """The attempt that `acquire` allowed succeeded: clear the account, free the IP slot."""
         self._failures.pop(("account", account_key(account)), None)
-        entries = self._failures.get(("ip", ip))
+        entries = self._failures.get(("ip", address_key(ip)))
         if entries is not None:
             with contextlib.suppress(ValueError):  # already aged out of the window
                 entries.remove(attempt)
