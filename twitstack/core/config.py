@@ -28,7 +28,7 @@ from twitstack.core.sections.moderation import ModerationSettings
 from twitstack.core.sections.scraper import ScraperSettings
 from twitstack.core.sections.supervisor import SupervisorSettings
 from twitstack.core.sections.writer import WriterSettings
-from twitstack.core.url_masking import mask_url_credentials
+from twitstack.core.url_masking import mask_url_credentials, mask_url_value
 
 ENV_PREFIX = "TWITSTACK_"
 CONFIG_ENV_VAR = "TWITSTACK_CONFIG"
@@ -88,7 +88,9 @@ class Settings(BaseSettings):
     @classmethod
     def _check_redis_url(cls, value: str) -> str:
         if not value.startswith(REDIS_SCHEMES):
-            raise ValueError(f"expected a redis:// or rediss:// or unix:// URL, got {value!r}")
+            # Masked here: the generic masker needs `scheme://`, which a typo may lack.
+            got = mask_url_value(value)
+            raise ValueError(f"expected a redis:// or rediss:// or unix:// URL, got {got!r}")
         return value
 
     @model_validator(mode="after")

@@ -10,7 +10,7 @@ from typing import Any
 from pydantic_settings import DotEnvSettingsSource, EnvSettingsSource
 
 from twitstack.core.config import LoadedSettings, Settings
-from twitstack.core.url_masking import mask_url_credentials
+from twitstack.core.url_masking import mask_setting
 
 Path_ = tuple[str, ...]
 
@@ -117,4 +117,4 @@ def _toml_value(value: Any) -> str:
         return "{ " + inner + " }"
     # JSON string escaping is valid TOML basic-string escaping for everything we emit.
     # Any string may be a URL with a password in it (redis_url, endpoints): mask those too.
-    return json.dumps(mask_url_credentials(str(value)), ensure_ascii=False)
+    return json.dumps(mask_setting(str(value)), ensure_ascii=False)

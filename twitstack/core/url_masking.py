@@ -6,8 +6,10 @@ import re
 
 MASK = "***"
 
-# scheme://userinfo@ — userinfo stops at the first '/', '@' or blank, as in RFC 3986.
-_USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<userinfo>[^/@\s'\"]+)@")
+# scheme://userinfo@ — up to the *last* '@' before the first '/' or blank: clients such as
+# redis-py take a raw '@' or quote in a password, and stopping at the first one showed the rest.
+_USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<userinfo>[^/\s]+)@")
+_URL_START = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
 
 
 def _masked(match: re.Match[str]) -> str:
@@ -19,3 +21,22 @@ def _masked(match: re.Match[str]) -> str:
 def mask_url_credentials(text: str) -> str:
     """`text` with the password (or token) of every URL in it replaced by `***`."""
     return _USERINFO.sub(_masked, text)
+
+
+def mask_url_value(value: str) -> str:
+    """A setting that is (or was meant to be) one URL, with everything before its last '@'
+    masked: a password may hold blanks or quotes, and a mistyped scheme (`redis//:pw@h`)
+    still carries one."""
+    head, at, host = value.rpartition("@")
+    if not at:
+        return value
+    scheme, sep, userinfo = head.partition("://")
+    if not sep:
+        return f"{MASK}@{host}"
+    user, colon, _ = userinfo.partition(":")
+    return f"{scheme}://{user}:{MASK}@{host}" if colon else f"{scheme}://{MASK}@{host}"
+
+
+def mask_setting(value: str) -> str:
+    """A setting's value for display: one URL masked as a whole, any other text per URL in it."""
+    return mask_url_value(value) if _URL_START.match(value) else mask_url_credentials(value)
