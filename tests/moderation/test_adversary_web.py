@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import socket
+from pathlib import Path
+from typing import Any
+
 import httpx
 import pytest
 
 from tests.moderation.harness import Harness, csrf_from
+from tests.moderation.live import serve_live
 from twitstack.moderation.roles import Role
 
-pytestmark = pytest.mark.anyio
+anyio = pytest.mark.anyio
 
 
 def _json(token: str) -> dict[str, str]:
@@ -31,6 +36,7 @@ def _json(token: str) -> dict[str, str]:
     ],
     ids=["edit-text", "edit-poll", "reject-reason", "approve-key"],
 )
+@anyio
 async def test_a_lone_surrogate_in_any_json_body_is_a_4xx(
     mod: Harness, method: str, suffix: str, body: bytes, who: str
 ) -> None:
@@ -55,6 +61,7 @@ async def test_a_lone_surrogate_in_any_json_body_is_a_4xx(
     "value", ["²", "٣", "9" * 5000, "1" + "0" * 4300], ids=["super", "arabic", "5000", "4301"]
 )
 @pytest.mark.parametrize("name", ["page", "size"])
+@anyio
 async def test_list_paging_that_is_not_ascii_digits_is_a_422(
     mod: Harness, name: str, value: str
 ) -> None:
@@ -81,6 +88,7 @@ def _client_at(mod: Harness, address: str) -> httpx.AsyncClient:
     ],
     ids=["ipv6-same-64", "ipv4-mapped"],
 )
+@anyio
 async def test_the_per_address_limit_counts_a_client_not_each_of_its_addresses(
     mod: Harness, first: str, pattern: str
 ) -> None:
@@ -102,3 +110,48 @@ async def test_the_per_address_limit_counts_a_client_not_each_of_its_addresses(
             "/login", data={"username": "someone", "password": "wrong", "csrf_token": token}
         )
     assert response.status_code == 429, response.text
+
+
+def _an_author(harness: Harness) -> Any:
+    async def setup() -> dict[str, Any]:
+        await harness.add_user("ann", Role.AUTHOR)
+        return {"token": await harness.bearer("ann", ("write",))}
+
+    return setup()
+
+
+def _read_until_closed(sock: socket.socket) -> bytes:
+    reply = b""
+    for _ in range(100):  # bounded: the server closes after its answer
+        chunk = sock.recv(4096)
+        if not chunk:
+            break
+        reply += chunk
+    return reply
+
+
+@pytest.mark.parametrize(
+    ("path", "content_type"),
+    [
+        ("/login", "application/x-www-form-urlencoded"),
+        ("/api/auth/token", "application/json"),
+        ("/api/requests", "application/json"),
+    ],
+)
+def test_a_body_trickled_in_slowly_is_cut_off(
+    redis_url: str, tmp_path: Path, path: str, content_type: str
+) -> None:
+    """A client that sends the headers and a little of the body, then nothing, held its
+    connection forever (uvicorn has no body timeout): a few hundred such clients use up the
+    file descriptors. Now the body must arrive by `max_body_seconds` or the answer is 408."""
+    with serve_live(redis_url, tmp_path, _an_author, max_body_seconds=1) as live:
+        port = int(live.base_url.rsplit(":", 1)[1])
+        with socket.create_connection(("127.0.0.1", port), timeout=20) as sock:
+            sock.sendall(
+                f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                f"Authorization: Bearer {live.info['token']}\r\n"
+                f"Content-Type: {content_type}\r\nContent-Length: 1000\r\n\r\nu".encode()
+            )
+            reply = _read_until_closed(sock)
+    assert reply.startswith(b"HTTP/1.1 408"), reply[:200]
+    assert b"request body not received within 1 seconds" in reply

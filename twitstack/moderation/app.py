@@ -195,6 +195,7 @@ def create_app(deps: ModerationDeps) -> Starlette:
                 max_bytes=deps.settings.max_body_bytes,
                 anonymous_max_bytes=deps.settings.max_anonymous_body_bytes,
                 anonymous_paths=ANONYMOUS_POSTS,
+                max_seconds=deps.settings.max_body_seconds,
             ),
         ],
         exception_handlers={HTTPException: _http_error},

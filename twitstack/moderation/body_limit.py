@@ -6,6 +6,7 @@ import json
 from collections.abc import Collection
 from typing import Any
 
+import anyio
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -69,9 +70,14 @@ class _BodyTooLarge(Exception):
     """Raised from `receive` once more bytes arrived than the limit allows."""
 
 
+class _BodyTooSlow(Exception):
+    """Raised from `receive` when the body has not arrived by the deadline."""
+
+
 class BodyLimitMiddleware:
     """Refuses bodies over the limit with 413: by Content-Length before reading anything, and
-    by counting while reading for bodies sent without one (chunked).
+    by counting while reading for bodies sent without one (chunked). A body that has not
+    arrived within `max_seconds` of the request's start is answered 408 (slow-body clients).
 
     The anonymous paths (login, API-key exchange) get the smaller limit: anyone can reach them.
     """
@@ -83,8 +89,10 @@ class BodyLimitMiddleware:
         max_bytes: int,
         anonymous_max_bytes: int,
         anonymous_paths: Collection[str],
+        max_seconds: float = 30.0,
     ) -> None:
         self.app = app
+        self.max_seconds = max_seconds
         self.max_bytes = max_bytes
         self.anonymous_max_bytes = anonymous_max_bytes
         self.anonymous_paths = frozenset(anonymous_paths)
@@ -111,10 +119,20 @@ class BodyLimitMiddleware:
                 return
         received = 0
         started = False
+        deadline = anyio.current_time() + self.max_seconds
+        body_done = False
 
         async def counted_receive() -> Message:
-            nonlocal received
-            message = await receive()
+            nonlocal received, body_done
+            if body_done:
+                # After the body only a disconnect can come, which may take any time.
+                return await receive()
+            try:
+                with anyio.fail_after(max(0.0, deadline - anyio.current_time())):
+                    message = await receive()
+            except TimeoutError:
+                raise _BodyTooSlow from None
+            body_done = message["type"] != "http.request" or not message.get("more_body", False)
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > limit:
@@ -133,3 +151,10 @@ class BodyLimitMiddleware:
             if started:
                 raise
             await self._refusal(scope, 413, too_large)(scope, receive, send)
+        except _BodyTooSlow:
+            if started:
+                raise
+            slow = f"request body not received within {self.max_seconds:g} seconds"
+            response = self._refusal(scope, 408, slow)
+            response.headers["connection"] = "close"
+            await response(scope, receive, send)

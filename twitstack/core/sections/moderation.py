@@ -32,6 +32,10 @@ class ModerationSettings(BaseModel):
     # unauthenticated routes (login, API-key exchange) get the smaller limit.
     max_body_bytes: int = Field(default=256 * 1024, ge=1024, le=64 * 1024 * 1024)
     max_anonymous_body_bytes: int = Field(default=16 * 1024, ge=1024, le=1024 * 1024)
+    # A body must arrive within this many seconds of the request's start, or the request is
+    # answered 408 and the connection closed: a client trickling bytes holds a connection (and
+    # a file descriptor) for as long as it likes otherwise, and uvicorn has no such limit.
+    max_body_seconds: float = Field(default=30.0, gt=0, le=600)
     # Who may read /metrics on the UI port (which itself listens on api_host); loopback only
     # unless Prometheus scrapes from elsewhere and its network is listed here.
     metrics_allowed_networks: tuple[IPvAnyNetwork, ...] = (
