@@ -12,6 +12,7 @@ import pytest
 from tests.moderation.harness import Harness, csrf_from
 from tests.moderation.live import serve_live
 from twitstack.moderation.roles import Role
+from twitstack.writes.models import WriteAction
 
 anyio = pytest.mark.anyio
 
@@ -155,3 +156,21 @@ def test_a_body_trickled_in_slowly_is_cut_off(
             reply = _read_until_closed(sock)
     assert reply.startswith(b"HTTP/1.1 408"), reply[:200]
     assert b"request body not received within 1 seconds" in reply
+
+
+@anyio
+async def test_a_viewer_learns_nothing_computed_from_a_dm_text(mod: Harness) -> None:
+    """The API hid a DM's text from viewers but still sent its weighted length."""
+    await mod.add_user("vic", Role.VIEWER)
+    secret = "meet me at the usual place at 9"
+    request_id = await mod.pending(
+        author="ann", action=WriteAction.DM, payload={"text": secret, "recipient_id": "42"}
+    )
+    token = await mod.bearer("vic", ("read",))
+    async with mod.client() as client:
+        response = await client.get(f"/api/requests/{request_id}", headers=_json(token))
+    body = response.json()
+    assert body["text_hidden"] is True
+    assert "text" not in body["payload"]
+    assert body["weighted_length"] is None
+    assert secret not in response.text

@@ -50,4 +50,5 @@ def redact_detail(detail: dict[str, Any], visible: bool) -> dict[str, Any]:
     if detail.get("action") != DM_ACTION or visible:
         return detail
     payload = {k: v for k, v in dict(detail.get("payload") or {}).items() if k != "text"}
-    return {**detail, "payload": payload, "text_hidden": True}
+    # The weighted length is computed from the text: it would tell how long the message is.
+    return {**detail, "payload": payload, "weighted_length": None, "text_hidden": True}
