@@ -174,3 +174,20 @@ async def test_a_viewer_learns_nothing_computed_from_a_dm_text(mod: Harness) -> 
     assert "text" not in body["payload"]
     assert body["weighted_length"] is None
     assert secret not in response.text
+
+
+@anyio
+async def test_a_crafted_request_link_cannot_put_words_on_the_page(mod: Harness) -> None:
+    """`/requests/<any text>` echoed the text in its 404 ("No request <text> in the ledger."):
+    the same trick `?error=` was closed against. Only a well-formed id is echoed."""
+    await mod.add_user("mia", Role.MODERATOR)
+    words = "Session expired: re-enter your password at evil.example"
+    async with mod.client() as client:
+        await mod.login(client, "mia")
+        crafted = await client.get(f"/requests/{words}")
+        plain = await client.get("/requests/req-42.missing")
+    assert crafted.status_code == 404
+    assert "Session expired" not in crafted.text
+    assert "evil.example" not in crafted.text
+    assert plain.status_code == 404
+    assert "No request req-42.missing in the ledger." in plain.text

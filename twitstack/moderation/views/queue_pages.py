@@ -28,6 +28,7 @@ from twitstack.moderation.queries import (
 )
 from twitstack.moderation.roles import Role
 from twitstack.moderation.views.render import render
+from twitstack.writes.models import ID_PATTERN
 from twitstack.writes.states import EDITABLE_STATES
 from twitstack.writes.text import MAX_TWEET_WEIGHTED_LENGTH, tweet_weighted_length
 
@@ -107,6 +108,10 @@ def _text_of(payload: dict[str, Any]) -> str:
     return text if isinstance(text, str) else ""
 
 
+def _shown_id(request_id: str) -> str:
+    return request_id if ID_PATTERN.fullmatch(request_id) else "with that id"
+
+
 async def detail_page(request: Request) -> Response:
     """One request: text as it will look, weighted count, warnings, source and history."""
     deps = deps_of(request)
@@ -117,7 +122,9 @@ async def detail_page(request: Request) -> Response:
         return render(
             request,
             "error.html",
-            {"status": 404, "message": f"No request {request_id} in the ledger."},
+            # The id is echoed only when it is one: a crafted link must not put its own
+            # words ("Session expired, call ...") on a moderator's screen.
+            {"status": 404, "message": f"No request {_shown_id(request_id)} in the ledger."},
             status_code=404,
         )
     req = record.request
