@@ -191,3 +191,44 @@ async def test_a_crafted_request_link_cannot_put_words_on_the_page(mod: Harness)
     assert "evil.example" not in crafted.text
     assert plain.status_code == 404
     assert "No request req-42.missing in the ledger." in plain.text
+
+
+@anyio
+async def test_a_moderator_cannot_approve_a_revision_they_wrote(mod: Harness) -> None:
+    """Authors may not approve their own requests, but a moderator could rewrite anyone's
+    pending request (PATCH or the edit form) and approve the new text alone."""
+    await mod.add_user("ann", Role.AUTHOR)
+    await mod.add_user("mia", Role.MODERATOR)
+    await mod.add_user("max", Role.MODERATOR)
+    request_id = await mod.pending(author="ann", text="a harmless draft")
+    mia = await mod.bearer("mia")
+    max_ = await mod.bearer("max")
+    async with mod.client() as client:
+        edited = await client.patch(
+            f"/api/requests/{request_id}",
+            json={"revision": 1, "payload": {"text": "something ann never wrote"}},
+            headers=_json(mia),
+        )
+        assert edited.status_code == 200, edited.text
+        seen = {"revision": 2, "content_hash": await mod.content_hash(request_id)}
+        alone = await client.post(
+            f"/api/requests/{request_id}/approve", json=seen, headers=_json(mia)
+        )
+        csrf = await mod.login(client, "mia")
+        page = await client.get(f"/requests/{request_id}")
+        form = await client.post(
+            f"/requests/{request_id}/approve",
+            data={"csrf_token": csrf, "revision": "2", "content_hash": seen["content_hash"]},
+        )
+        state = (await client.get(f"/api/requests/{request_id}", headers=_json(mia))).json()
+        other = await client.post(
+            f"/api/requests/{request_id}/approve", json=seen, headers=_json(max_)
+        )
+    assert alone.status_code == 403
+    assert alone.json()["detail"].startswith("you cannot approve your own request")
+    assert 'id="own-note"' in page.text
+    assert f'action="/requests/{request_id}/approve"' not in page.text
+    assert form.status_code == 303
+    assert state["state"] == "pending"
+    assert other.status_code == 200, other.text
+    assert other.json()["approved"] is True
