@@ -232,3 +232,28 @@ async def test_a_moderator_cannot_approve_a_revision_they_wrote(mod: Harness) ->
     assert state["state"] == "pending"
     assert other.status_code == 200, other.text
     assert other.json()["approved"] is True
+
+
+@anyio
+@pytest.mark.parametrize(
+    ("path", "form"),
+    [
+        ("/users/{big}/role", {"role": "admin"}),
+        ("/users/{big}/disable", {}),
+        ("/users/{big}/enable", {}),
+        ("/users/{big}/password", {"password": "correct horse battery staple"}),
+        ("/apikeys/{big}/revoke", {}),
+        ("/apikeys", {"name": "k", "owner": "{big}", "scopes": "read"}),
+    ],
+)
+async def test_an_id_beyond_sqlite_integers_is_not_a_500(
+    mod: Harness, path: str, form: dict[str, str]
+) -> None:
+    """An id past 2^63-1 made sqlite3 raise OverflowError: a 500 on the admin pages."""
+    big = str(2**63)
+    await mod.add_user("adm", Role.ADMIN)
+    async with mod.client() as client:
+        csrf = await mod.login(client, "adm")
+        data = {name: value.format(big=big) for name, value in form.items()}
+        response = await client.post(path.format(big=big), data={"csrf_token": csrf, **data})
+    assert response.status_code in (200, 303), response.text

@@ -20,11 +20,20 @@ def _back(path: str, *, notice: str = "", error: str = "") -> RedirectResponse:
     return flash_redirect(path, notice=notice, error=error)
 
 
-def _int_param(request: Request, name: str) -> int | None:
+# SQLite's INTEGER: a larger id is none of ours (and sqlite3 raises OverflowError on it).
+_MAX_ROW_ID = 2**63 - 1
+
+
+def _row_id(text: object) -> int | None:
     try:
-        return int(request.path_params[name])
-    except (KeyError, ValueError):
+        value = int(str(text))
+    except ValueError:
         return None
+    return value if 1 <= value <= _MAX_ROW_ID else None
+
+
+def _int_param(request: Request, name: str) -> int | None:
+    return _row_id(request.path_params.get(name))
 
 
 async def users_page(request: Request) -> Response:
@@ -190,9 +199,8 @@ async def apikey_create(request: Request) -> Response:
     deps = deps_of(request)
     actor = principal_of(request).user.username
     form = await request.form()
-    try:
-        owner_id = int(str(form.get("owner", "")))
-    except ValueError:
+    owner_id = _row_id(form.get("owner", ""))
+    if owner_id is None:
         return await _apikeys_view(request, error="Choose an owner.")
     owner = await deps.users.get(owner_id)
     if owner is None or owner.disabled:
