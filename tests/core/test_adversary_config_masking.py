@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 
 from tests.core.test_config_cli import twitstack
+from twitstack.core.errors import RedisUnavailableError
+from twitstack.core.redis import create_redis, redact_url, wait_for_redis
 from twitstack.core.url_masking import mask_setting, mask_url_credentials
 
 SECRET = "hunter2s3cr3t"
@@ -54,3 +56,27 @@ def test_free_text_masks_up_to_the_last_at_sign_of_each_url() -> None:
     masked = mask_url_credentials(text)
     assert masked == "got 'redis://:***@h/0' and s3://k:***@bucket, mail me@example.com"
     assert mask_setting("alerts@example.com") == "alerts@example.com"
+
+
+def test_show_masks_a_password_given_as_a_query_parameter(tmp_path: Path) -> None:
+    """redis-py reads `?password=` too; `config show` printed it whole."""
+    url = f"redis://redis.internal:6379/0?username=app&password={SECRET}"
+    result = twitstack("config", "show", cwd=tmp_path, env={"TWITSTACK_REDIS_URL": url})
+    assert result.returncode == 0, result.stderr
+    assert SECRET not in result.stdout + result.stderr
+    assert "?username=app&password=***" in result.stdout
+
+
+@pytest.mark.anyio
+async def test_cannot_reach_redis_masks_a_query_password() -> None:
+    """The "cannot reach Redis" error (and its warning log line) printed `?password=`."""
+    url = f"redis://127.0.0.1:1/0?password={SECRET}"
+    redis = create_redis(url, max_connections=1)
+    try:
+        with pytest.raises(RedisUnavailableError) as caught:
+            await wait_for_redis(redis, url, timeout_s=0)
+    finally:
+        await redis.aclose()
+    assert SECRET not in str(caught.value)
+    assert "password=***" in str(caught.value)
+    assert redact_url(f"redis://:a@{SECRET}@h/0?pwd={SECRET}") == "redis://:***@h/0?pwd=***"

@@ -16,6 +16,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from twitstack.core.errors import RedisUnavailableError
 from twitstack.core.logging import get_logger
+from twitstack.core.url_masking import mask_query_secrets
 
 log = get_logger(__name__)
 
@@ -84,7 +85,8 @@ def _retries_left(remaining_s: float, delay_s: float) -> int:
 
 
 def redact_url(url: str) -> str:
-    """The URL without its password, for logs and error messages."""
+    """The URL without its password (in the user info or a `?password=`), for logs and errors."""
+    url = mask_query_secrets(url)
     scheme, sep, rest = url.partition("://")
     if not sep or "@" not in rest:
         return url

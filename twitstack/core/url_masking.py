@@ -10,6 +10,16 @@ MASK = "***"
 # redis-py take a raw '@' or quote in a password, and stopping at the first one showed the rest.
 _USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<userinfo>[^/\s]+)@")
 _URL_START = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
+# redis-py (and others) also take credentials as query parameters: `redis://h/0?password=pw`.
+_QUERY_SECRET = re.compile(
+    r"(?P<name>[?&](?:password|passwd|pass|pwd|token|secret|auth)[^=&#\s]*=)[^&#\s'\"]*",
+    re.IGNORECASE,
+)
+
+
+def mask_query_secrets(text: str) -> str:
+    """`text` with the value of every password-like URL query parameter replaced by `***`."""
+    return _QUERY_SECRET.sub(lambda m: f"{m.group('name')}{MASK}", text)
 
 
 def _masked(match: re.Match[str]) -> str:
@@ -20,13 +30,14 @@ def _masked(match: re.Match[str]) -> str:
 
 def mask_url_credentials(text: str) -> str:
     """`text` with the password (or token) of every URL in it replaced by `***`."""
-    return _USERINFO.sub(_masked, text)
+    return mask_query_secrets(_USERINFO.sub(_masked, text))
 
 
 def mask_url_value(value: str) -> str:
     """A setting that is (or was meant to be) one URL, with everything before its last '@'
     masked: a password may hold blanks or quotes, and a mistyped scheme (`redis//:pw@h`)
     still carries one."""
+    value = mask_query_secrets(value)
     head, at, host = value.rpartition("@")
     if not at:
         return value
