@@ -9,8 +9,9 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.moderation.harness import Harness, csrf_from
+from tests.moderation.harness import Harness, csrf_from, open_harness
 from tests.moderation.live import serve_live
+from twitstack.moderation.passwords import PasswordService
 from twitstack.moderation.roles import Role
 from twitstack.writes.models import WriteAction
 
@@ -257,3 +258,25 @@ async def test_an_id_beyond_sqlite_integers_is_not_a_500(
         data = {name: value.format(big=big) for name, value in form.items()}
         response = await client.post(path.format(big=big), data={"csrf_token": csrf, **data})
     assert response.status_code in (200, 303), response.text
+
+
+@anyio
+async def test_a_forwarded_for_line_of_the_clients_own_is_not_believed(
+    redis_url: str, tmp_path: Path, fast_passwords: PasswordService
+) -> None:
+    """A proxy that adds its own `X-Forwarded-For` line (HAProxy's `option forwardfor`)
+    leaves the client's line before it. Only the first line was read, so the client chose
+    its address; the lines are one list, in order (RFC 9110 5.3)."""
+    async with (
+        open_harness(redis_url, tmp_path, fast_passwords, trusted_proxies=["127.0.0.1"]) as harness,
+        harness.client() as client,
+    ):
+        token = csrf_from((await client.get("/login")).text)
+        response = await client.post(
+            "/login",
+            data={"username": "nobody", "password": "wrong-password!", "csrf_token": token},
+            headers=[("x-forwarded-for", "203.0.113.66"), ("x-forwarded-for", "198.51.100.7")],
+        )
+        entries = await harness.deps.audit.page(limit=10, offset=0, action="login.failed")
+    assert response.status_code == 401
+    assert [entry.ip for entry in entries] == ["198.51.100.7"]

@@ -96,7 +96,10 @@ def client_ip(request: Request) -> str:
     """The address throttling and the audit log use (see `forwarded_client`)."""
     peer = request.client.host if request.client else "unknown"
     proxies = deps_of(request).settings.trusted_proxies
-    return forwarded_client(peer, request.headers.get("x-forwarded-for"), proxies)
+    # Every X-Forwarded-For line, in order: a proxy may add its own line after the client's
+    # instead of appending to it, and reading only the first let the client pick its address.
+    lines = request.headers.getlist("x-forwarded-for")
+    return forwarded_client(peer, ", ".join(lines) if lines else None, proxies)
 
 
 def deny(request: Request, status: int, message: str) -> Response:
