@@ -30,7 +30,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import httpx
-from writer_throughput import free_port, redis_server
+from common import free_port, redis_server
 
 READY_TIMEOUT_S = 60.0
 EXIT_TIMEOUT_S = 60.0

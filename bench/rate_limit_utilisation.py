@@ -17,14 +17,14 @@ import time
 
 import anyio
 import httpx
-from redis.asyncio import Redis
-from writer_throughput import (
+from common import (
     approved_tweets,
     bench_secret,
     fake_x,
     redis_server,
     writer_settings,
 )
+from redis.asyncio import Redis
 
 from twitstack.core.logging import configure_logging
 from twitstack.writer.service import WriterService

@@ -34,8 +34,8 @@ from pathlib import Path
 
 import anyio
 import httpx
+from common import fake_x, free_port, redis_server
 from redis.asyncio import Redis
-from writer_throughput import fake_x, free_port, redis_server
 
 from twitstack.sandbox.xapi.config import DEFAULT_BEARER_TOKEN, DEFAULT_CLIENT_ID
 from twitstack.writes import keys

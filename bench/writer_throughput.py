@@ -1,14 +1,21 @@
-"""Requests/s through the real writer vs a lean reference consumer, same fake X, same run.
+"""Jobs/s and cost per job of the real writer beside a lean consumer, arq and saq, same run.
 
-Usage: python bench/writer_throughput.py [--requests 2000] [--concurrency 16] [--rounds 2]
-                                        [--x-latency-ms 0]
+Usage: python bench/writer_throughput.py [--requests 2000] [--rounds 2] [--concurrency 48]
+           [--venv DIR | --no-peers] [--latency 100] [--json]
+       full size (issue 14's table): --requests 10000 --rounds 3
 
-Both consumers take approved tweets from `write_queue` in a private redis-server and POST them
-to the fake X API (a child process, no rate limits). The lean reference is the minimum that is
-still reliable (BLMOVE -> POST -> LREM, ~40 lines of redis.asyncio + httpx); the writer adds the
-ledger, the approval signature check, the `sending` commit before the POST, rate-limit budgets
-and one JSON log line per state change (written to /dev/null). Ratio = writer / lean; the
-target is >= 0.8.
+Every consumer takes N jobs from a private redis-server and POSTs each as a tweet to a minimal
+fake X (bench/minimal_x.py: a bare asyncio HTTP/1.1 server, not the sandbox, whose ~2 ms of CPU
+per POST would be the bottleneck). The fake's ceiling is measured alone first and printed.
+Each consumer is its own process pinned to CPU 0; Redis and the fake X are pinned to CPU 1.
+Rows: the lean reference (BLMOVE → POST → LREM, bench/lean_consumer.py), the writer as
+`twitstack run --only writer` (JSON logs to /dev/null) on both paths — signed approvals with
+`require_approval = true`, and unsigned requests with `require_approval = false` — and arq and
+saq (installed from PyPI into a throwaway venv by bench/peers.py). Per row, medians over rounds:
+jobs/s, ratio to lean, worker CPU µs/job, Redis commands/job (INFO commandstats, commands run
+inside Lua scripts included; "Lua/job" = the EVALSHA/FCALL calls among them) and Redis CPU
+µs/job. Then the latency of a moderator's approval (the ledger's approve, which pushes the
+signed request onto `write_queue`) to X's 201, p50/p99, with 1 and 20 approvals in flight.
 """
 
 from __future__ import annotations
@@ -17,275 +24,246 @@ import argparse
 import json
 import os
 import shutil
+import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from pathlib import Path
 
-import anyio
-import httpx
-import redis
-from redis.asyncio import Redis
+from common import approved_tweets, can_pin, pin_to, redis_server
+from latency import approval_latency
+from peers import PEER_SCRIPT, make_venv
+from rig import CONSUMER_CPU, HERE, SERVER_CPU, Child, Rig, Sample, fake_ceiling, minimal_x
 
-from twitstack.core.config import Settings, load
-from twitstack.core.logging import configure_logging
 from twitstack.sandbox.xapi.config import DEFAULT_BEARER_TOKEN, DEFAULT_CLIENT_ID
-from twitstack.writer.service import WriterService
 from twitstack.writes import keys
 from twitstack.writes.models import WriteAction, WriteRequest
 from twitstack.writes.signing import ApprovalSigner, generate_key_pair
 from twitstack.writes.wire import encode_write_request
 
-START_TIMEOUT_S = 15.0
 RUN_TIMEOUT_S = 600.0
+READY_TIMEOUT_S = 60.0
+LEAN = "lean BLMOVE→POST→LREM"
+WRITER_OPEN = "writer, require_approval=false"
+WRITER_SIGNED = "writer, signed approvals"
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+class WriterDaemon:
+    """`twitstack run --only writer` pinned to the consumer CPU, JSON logs to /dev/null."""
 
-
-@contextmanager
-def redis_server() -> Iterator[str]:
-    """A throwaway redis-server on a free loopback port; yields its URL."""
-    binary = shutil.which("redis-server")
-    if binary is None:
-        raise SystemExit("redis-server is not installed")
-    port = free_port()
-    with tempfile.TemporaryDirectory() as directory:
-        args = [binary, "--bind", "127.0.0.1", "--port", str(port), "--save", "",
-                "--appendonly", "no", "--dir", directory]  # fmt: skip
-        process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        client = redis.Redis(port=port)
+    def __init__(self, rig: Rig, directory: Path, concurrency: int, public_key: str,
+                 require_approval: bool) -> None:  # fmt: skip
+        config = directory / "writer.toml"
+        config.write_text(
+            f'[writer]\nx_api_base_url = "{rig.base_url}"\nconcurrency = {concurrency}\n'
+            f"require_approval = {'true' if require_approval else 'false'}\n"
+            f'approval_public_keys = ["{public_key}"]\n'
+            f'[[writer.accounts]]\nname = "default"\nuser_id = "1000"\n'
+            f'client_id = "{DEFAULT_CLIENT_ID}"\naccess_token_secret = "BENCH_ACCESS"\n'
+        )
+        notify_path = directory / f"notify-{time.monotonic_ns()}.sock"
+        notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        notify.bind(str(notify_path))
+        notify.settimeout(READY_TIMEOUT_S)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("TWITSTACK_")}
+        env.update({
+            "TWITSTACK_CONFIG": str(config), "TWITSTACK_ENV": "prod",
+            "TWITSTACK_REDIS_URL": rig.redis_url, "TWITSTACK_DATA_DIR": str(directory / "data"),
+            "TWITSTACK_SUPERVISOR__METRICS_HOST": "127.0.0.1",
+            "TWITSTACK_WRITER__METRICS_PORT": "0", "BENCH_ACCESS": DEFAULT_BEARER_TOKEN,
+            "NOTIFY_SOCKET": str(notify_path),
+            "PYTHONPATH": os.pathsep.join([str(HERE.parent), env.get("PYTHONPATH", "")]),
+        })  # fmt: skip
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "twitstack", "run", "--only", "writer"], env=env,
+            cwd=directory, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            preexec_fn=pin_to(CONSUMER_CPU),
+        )  # fmt: skip
         try:
-            deadline = time.monotonic() + START_TIMEOUT_S
-            for _ in range(int(START_TIMEOUT_S / 0.02)):
-                try:
-                    client.ping()
+            for _ in range(1000):
+                if b"READY=1" in notify.recv(4096):
                     break
-                except redis.ConnectionError:
-                    if time.monotonic() > deadline:
-                        raise
-                    time.sleep(0.02)
-            yield f"redis://127.0.0.1:{port}/0"
+        except TimeoutError:
+            self.stop()
+            raise SystemExit("the writer never sent READY=1") from None
         finally:
-            client.close()
-            process.kill()
-            process.wait()
+            notify.close()
+            notify_path.unlink(missing_ok=True)
+
+    def stop(self) -> None:
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
 
 
-@contextmanager
-def fake_x(*, limit: int = 0, window_s: float = 900.0, latency_s: float = 0.0) -> Iterator[str]:
-    """The fake X API in a child process (it must not share our CPU); yields its base URL."""
-    port = free_port()
-    here = os.path.abspath(__file__)
-    args = [sys.executable, here, "--serve-fake", str(port), str(limit), str(window_s),
-            str(latency_s)]  # fmt: skip
-    process = subprocess.Popen(args)
-    base_url = f"http://127.0.0.1:{port}"
+def wait_executed(rig: Rig, count: int) -> dict[str, int]:
+    """Poll the ledger's executed index until `count` are there; returns the rig's own calls."""
+    executed, polls = keys.state_index("executed"), 0
+    deadline = time.monotonic() + RUN_TIMEOUT_S
+    while time.monotonic() < deadline:
+        polls += 1
+        if int(rig.redis.zcard(executed)) >= count:
+            return {"zcard": polls}
+        time.sleep(0.02)
+    raise SystemExit(f"the writer executed fewer than {count} requests in {RUN_TIMEOUT_S} s")
+
+
+def run_writer(rig: Rig, tmp: Path, args: argparse.Namespace, public_key: str,
+               messages: list[bytes], require_approval: bool) -> Sample:  # fmt: skip
+    daemon = WriterDaemon(rig, tmp, args.concurrency, public_key, require_approval)
     try:
-        for _ in range(int(START_TIMEOUT_S / 0.05)):
-            try:
-                if httpx.get(base_url + "/2/openapi.json", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if process.poll() is not None:
-                raise SystemExit("the fake X API exited")
-            time.sleep(0.05)
-        else:
-            raise SystemExit("the fake X API did not start")
-        yield base_url
+
+        def go() -> float:
+            started = time.time()
+            rig.redis.rpush(keys.WRITE_QUEUE, *messages)
+            return started
+
+        return rig.measure(daemon.process.pid, len(messages), go,
+                           lambda: {**wait_executed(rig, len(messages)), "rpush": 1})  # fmt: skip
     finally:
-        process.terminate()
-        process.wait(timeout=10)
+        daemon.stop()
 
 
-def serve_fake(port: int, limit: int, window_s: float, latency_s: float) -> None:
-    """Child process body: the fake X API, optionally windowed and slowed like the real X."""
-    from twitstack.core.http_server import serve_asgi
-    from twitstack.sandbox.xapi.app import create_xapi_app
-    from twitstack.sandbox.xapi.config import (
-        Endpoint,
-        FaultKind,
-        FaultSettings,
-        LimitScope,
-        WindowLimit,
-        XApiSandboxConfig,
-    )
+def run_child(rig: Rig, args_: list[str], jobs: int, push: Callable[[], object] | None) -> Sample:
+    child = Child(args_, RUN_TIMEOUT_S)
+    try:
 
-    window = (WindowLimit(scope=LimitScope.USER, limit=limit, window_s=window_s),)
-    config = XApiSandboxConfig(
-        rate_limits={Endpoint.CREATE_TWEET: window if limit else ()},  # () = unlimited
-        duplicate_lookback_posts=0,  # texts are unique anyway; keep the fake's work flat
-        faults=FaultSettings(rates={FaultKind.LATENCY: 1.0}, latency_s=latency_s)
-        if latency_s
-        else FaultSettings(),
-    )
-    app = create_xapi_app(config)
-    anyio.run(lambda: serve_asgi(app, host="127.0.0.1", port=port, name="bench-fake-x"))
+        def go() -> float:
+            started = time.time()
+            if push is not None:
+                push()
+            child.say()
+            return started
+
+        def wait() -> dict[str, int]:
+            child.expect("DONE")
+            return {"rpush": 1} if push is not None else {}
+
+        return rig.measure(child.process.pid, jobs, go, wait)
+    finally:
+        child.close()
 
 
-def writer_settings(redis_url: str, base_url: str, public_key: str, **writer: object) -> Settings:
-    """Settings for a bench writer: one OAuth2 account at the fake, no metrics port."""
-    section: dict[str, object] = {
-        "x_api_base_url": base_url,
-        "accounts": [{"name": "default", "user_id": "1000", "client_id": DEFAULT_CLIENT_ID,
-                      "access_token_secret": "BENCH_ACCESS"}],
-        "approval_public_keys": [public_key],
-        "metrics_port": None,
-        "schedule_poll_s": 0.05,
-        "take_timeout_s": 0.2,
-    }  # fmt: skip
-    section.update(writer)
-    return load(os.devnull, env_file=None, redis_url=redis_url, writer=section).settings
-
-
-async def bench_secret(name: str) -> str | None:
-    return DEFAULT_BEARER_TOKEN if name == "BENCH_ACCESS" else None
-
-
-def approved_tweets(signer: ApprovalSigner, count: int, tag: str) -> list[bytes]:
-    return [
+def one_round(rig: Rig, tmp: Path, args: argparse.Namespace, signer: ApprovalSigner,
+              public_key: str, python: Path | None, tag: str) -> dict[str, Sample]:  # fmt: skip
+    n, slots, out = args.requests, args.concurrency, {}
+    rig.reset()
+    lean_messages = approved_tweets(signer, n, f"lean {tag}")
+    out[LEAN] = run_child(
+        rig, [sys.executable, str(HERE / "lean_consumer.py"), rig.redis_url, rig.base_url,
+              str(n), str(slots)],
+        n, lambda: rig.redis.rpush(keys.WRITE_QUEUE, *lean_messages),
+    )  # fmt: skip
+    rig.reset()
+    unsigned = [
         encode_write_request(
-            signer.approve(
-                WriteRequest(action=WriteAction.TWEET, payload={"text": f"{tag} {i}"}),
-                approver="bench",
-            )
+            WriteRequest(action=WriteAction.TWEET, payload={"text": f"o{tag} {i}"})
         )
-        for i in range(count)
+        for i in range(n)
     ]
+    out[WRITER_OPEN] = run_writer(rig, tmp, args, public_key, unsigned, False)
+    rig.reset()
+    signed = approved_tweets(signer, n, f"writer {tag}")
+    out[WRITER_SIGNED] = run_writer(rig, tmp, args, public_key, signed, True)
+    for kind in ("arq", "saq") if python else ():
+        rig.reset()
+        peer = [str(python), "-c", PEER_SCRIPT, kind, rig.redis_url, rig.base_url, str(n),
+                str(slots), DEFAULT_BEARER_TOKEN]  # fmt: skip
+        out[f"{kind}, {slots} slots"] = run_child(rig, peer, n, None)
+    return out
 
 
-# --- the lean reference consumer: the least a reliable consumer can do ---------------------
-async def lean_consumer(redis: Redis, http: httpx.AsyncClient, base_url: str, me: str) -> int:
-    processing = f"lean:processing:{me}"
-    done = 0
-    while True:
-        raw = await redis.blmove(keys.WRITE_QUEUE, processing, 0.2, "LEFT", "RIGHT")  # type: ignore[arg-type]
-        if raw is None:
-            return done
-        text = json.loads(raw)["payload"]["text"]
-        response = await http.post(
-            f"{base_url}/2/tweets",
-            json={"text": text},
-            headers={"Authorization": f"Bearer {DEFAULT_BEARER_TOKEN}"},
-        )
-        if response.status_code != 201:
-            raise RuntimeError(f"lean consumer: X answered {response.status_code}")
-        await redis.lrem(processing, 1, raw)
-        done += 1
-
-
-async def run_lean(
-    redis_url: str, base_url: str, messages: list[bytes], workers: int
-) -> tuple[float, float]:
-    redis = Redis.from_url(redis_url, max_connections=workers + 4)
-    await redis.rpush(keys.WRITE_QUEUE, *messages)
-    limits = httpx.Limits(max_connections=workers + 2)  # as the writer sizes its pool
-    async with httpx.AsyncClient(limits=limits) as http:
-        started = time.perf_counter()
-        cpu = time.process_time()
-        counts: list[int] = []
-
-        async def one(i: int) -> None:
-            counts.append(await lean_consumer(redis, http, base_url, str(i)))
-
-        with anyio.fail_after(RUN_TIMEOUT_S):
-            async with anyio.create_task_group() as tg:
-                for i in range(workers):
-                    tg.start_soon(one, i)
-        elapsed = time.perf_counter() - started - 0.2  # the final idle BLMOVE timeout
-        cpu = time.process_time() - cpu
-    await redis.aclose()
-    assert sum(counts) == len(messages), f"lean handled {sum(counts)} of {len(messages)}"
-    return len(messages) / elapsed, cpu * 1000 / len(messages)
-
-
-# --- end of the lean reference --------------------------------------------------------------
-
-
-async def run_writer(
-    settings: Settings, redis_url: str, messages: list[bytes]
-) -> tuple[float, float]:
-    redis = Redis.from_url(redis_url, max_connections=settings.writer.concurrency * 2 + 16)
-    await redis.rpush(keys.WRITE_QUEUE, *messages)
-    service = WriterService(settings, redis, secret=bench_secret)
-    executed = keys.state_index("executed")
-    with anyio.fail_after(RUN_TIMEOUT_S):
-        async with anyio.create_task_group() as tg:
-            await tg.start(lambda task_status: service.run(task_status=task_status))
-            started = time.perf_counter()
-            cpu = time.process_time()
-            # Polled coarsely: the poll shares the writer's CPU (50 ms on a multi-second run).
-            for _ in range(int(RUN_TIMEOUT_S / 0.05)):
-                if await redis.zcard(executed) >= len(messages):
-                    break
-                await anyio.sleep(0.05)
-            elapsed = time.perf_counter() - started
-            cpu = time.process_time() - cpu
-            service.request_stop()
-    await redis.aclose()
-    return len(messages) / elapsed, cpu * 1000 / len(messages)
-
-
-def reset_phase(redis_client: redis.Redis, base_url: str) -> None:
-    """Both sides start from an empty Redis and an empty fake X."""
-    redis_client.flushdb()
-    httpx.post(base_url + "/_sandbox/reset", timeout=10).raise_for_status()
+def report(
+    rounds: list[dict[str, Sample]], ceiling: float, args: argparse.Namespace
+) -> dict[str, object]:
+    med = statistics.median
+    names = list(rounds[0])
+    rows: dict[str, dict[str, float]] = {}
+    for name in names:
+        samples = [r[name] for r in rounds]
+        rows[name] = {
+            "jobs_per_s": med(s.per_s for s in samples),
+            "cpu_us": med(s.cpu_us for s in samples),
+            "cmds": med(s.cmds for s in samples),
+            "lua": med(s.lua / s.jobs for s in samples),
+            "redis_us": med(s.redis_us for s in samples),
+            "posts": min(s.posts for s in samples),
+        }
+    lean = rows[LEAN]["jobs_per_s"]
+    print(f"\n{args.requests} jobs × {args.rounds} rounds, {args.concurrency} slots, medians")
+    print(f"{'consumer':<32} {'jobs/s':>7} {'ratio':>6} {'CPU µs/job':>11} {'cmds/job':>9} "
+          f"{'Lua/job':>8} {'Redis µs/job':>13} {'posts':>6}")  # fmt: skip
+    for name, row in rows.items():
+        print(f"{name:<32} {row['jobs_per_s']:7.1f} {row['jobs_per_s'] / lean:6.2f} "
+              f"{row['cpu_us']:11.0f} {row['cmds']:9.1f} {row['lua']:8.1f} "
+              f"{row['redis_us']:13.1f} {row['posts']:>6.0f}")  # fmt: skip
+    fastest = max(row["jobs_per_s"] for row in rows.values())
+    print(
+        f"fastest consumer used {fastest / ceiling:.0%} of the fake X's ceiling ({ceiling:.0f}/s)"
+    )
+    for name in (WRITER_OPEN, WRITER_SIGNED):
+        last = rounds[-1][name]
+        by = sorted(last.calls.items(), key=lambda kv: -kv[1])
+        print(f"{name}: Redis commands/job by name (last round): "
+              + ", ".join(f"{cmd} {calls / last.jobs:.2f}" for cmd, calls in by))  # fmt: skip
+    return {"rows": rows, "ceiling": ceiling, "jobs": args.requests,
+            "calls": {n: rounds[-1][n].calls for n in (WRITER_OPEN, WRITER_SIGNED)}}  # fmt: skip
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=2000)
-    parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--rounds", type=int, default=2)
-    parser.add_argument(
-        "--x-latency-ms",
-        type=float,
-        default=0.0,
-        help="make the fake answer every write this late (real X takes ~100-300 ms)",
-    )
-    parser.add_argument("--serve-fake", nargs=4, metavar=("PORT", "LIMIT", "WINDOW", "LATENCY"))
+    parser.add_argument("--concurrency", type=int, default=48, help="slots; the writer's max is 48")
+    parser.add_argument("--venv", type=Path, help="create or reuse the arq/saq venv here")
+    parser.add_argument("--no-peers", action="store_true", help="skip arq and saq")
+    parser.add_argument("--latency", type=int, default=100, help="approvals per latency row")
+    parser.add_argument("--ceiling-s", type=float, default=3.0)
+    parser.add_argument("--json", action="store_true", help="also print one RESULT json line")
     args = parser.parse_args()
-    if args.serve_fake:
-        port, limit, window, latency = args.serve_fake
-        serve_fake(int(port), int(limit), float(window), float(latency))
-        return
-    # Production logging (JSON lines), to /dev/null: its cost counts, a terminal's does not.
-    configure_logging("prod", "info", stream=open(os.devnull, "w"))  # noqa: SIM115
+    if shutil.which("redis-server") is None:
+        raise SystemExit("redis-server is not installed")
     private, public = generate_key_pair()
     signer = ApprovalSigner(private)
-    print(
-        f"{args.requests} tweets per run, {args.concurrency} concurrent consumers, "
-        f"fake X latency {args.x_latency_ms:g} ms"
-    )
-    ratios = []
-    with redis_server() as redis_url, fake_x(latency_s=args.x_latency_ms / 1000) as base_url:
-        settings = writer_settings(redis_url, base_url, public, concurrency=args.concurrency)
-        flush = redis.Redis.from_url(redis_url)
-        for round_no in range(args.rounds):
-            reset_phase(flush, base_url)
-            lean_messages = approved_tweets(signer, args.requests, f"lean r{round_no}")
-            lean, lean_cpu = anyio.run(
-                run_lean, redis_url, base_url, lean_messages, args.concurrency
-            )
-            reset_phase(flush, base_url)
-            writer_messages = approved_tweets(signer, args.requests, f"writer r{round_no}")
-            writer, writer_cpu = anyio.run(run_writer, settings, redis_url, writer_messages)
-            ratios.append(writer / lean)
-            print(
-                f"round {round_no + 1}: lean {lean:7.1f} req/s ({lean_cpu:.2f} ms CPU/req)   "
-                f"writer {writer:7.1f} req/s ({writer_cpu:.2f} ms CPU/req)   "
-                f"ratio {writer / lean:.2f}"
-            )
-        flush.close()
-    print(f"ratio writer/lean: best {max(ratios):.2f}, worst {min(ratios):.2f} (target >= 0.8)")
+    pinned = "consumer on CPU 0, Redis + fake X on CPU 1" if can_pin() else "not pinned (< 2 CPUs)"
+    print(f"processes: {pinned}", flush=True)
+    with tempfile.TemporaryDirectory(prefix="twitstack-bench-") as tmp_name:
+        tmp = Path(tmp_name)
+        python = None
+        if not args.no_peers:
+            print("arq/saq venv (pip from PyPI unless reused)...", flush=True)
+            python = make_venv(args.venv or tmp / "venv")
+        with redis_server(cpu=SERVER_CPU) as redis_url, minimal_x() as base_url:
+            rig = Rig(redis_url, base_url)
+            ceiling = fake_ceiling(base_url, args.ceiling_s, args.concurrency)
+            print(f"minimal fake X alone: {ceiling:.0f} req/s ({args.concurrency} raw keep-alive "
+                  "connections from CPU 0)", flush=True)  # fmt: skip
+            rounds = []
+            for round_no in range(args.rounds):
+                rounds.append(one_round(rig, tmp, args, signer, public, python, f"r{round_no}"))
+                print(f"round {round_no + 1}: " + ", ".join(
+                    f"{k} {v.per_s:.0f}/s" for k, v in rounds[-1].items()), flush=True)  # fmt: skip
+            result = report(rounds, ceiling, args)
+            rig.reset()
+            daemon = WriterDaemon(rig, tmp, args.concurrency, public, True)
+            try:
+                latency = approval_latency(rig, signer, args.latency)
+            finally:
+                daemon.stop()
+            for inflight, (p50, p99) in latency.items():
+                print(f"approval → X's 201, {inflight:>2} in flight: p50 {p50:.1f} ms, "
+                      f"p99 {p99:.1f} ms")  # fmt: skip
+            result["latency_ms"] = latency
+            rig.redis.close()
+    if args.json:
+        print("RESULT " + json.dumps(result))
 
 
 if __name__ == "__main__":
