@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import unicodedata
 
-from twitter_text import parse_tweet
-from twitter_text.regexp.invalid_chars import invalid_chars
+# twitter_text is imported on first use, not here: with the pkg_resources it pulls in it holds
+# ~16 MiB, which an idle writer (or any service that only loads the write models) never needs.
 
 MAX_TWEET_WEIGHTED_LENGTH = 280
 # X's counting rules allow long URLs (each counts 23), but nothing real comes near this; it
@@ -20,10 +20,14 @@ def nfc(text: str) -> str:
 
 def tweet_weighted_length(text: str) -> int:
     """X's weighted length: NFC, URLs 23, CJK and emoji 2, most Latin 1 (twitter-text v3)."""
+    from twitter_text import parse_tweet
+
     return int(parse_tweet(nfc(text)).weightedLength)
 
 
 def first_invalid_character(text: str) -> str | None:
     """The first character X refuses in a tweet (U+FFFE, U+FEFF, U+FFFF, ...), if any."""
+    from twitter_text.regexp.invalid_chars import invalid_chars
+
     match = invalid_chars.search(nfc(text))
     return None if match is None else match.group(0)

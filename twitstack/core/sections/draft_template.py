@@ -8,12 +8,14 @@ while the runs still report `ok`.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
-
-from jinja2 import StrictUndefined, TemplateError, TemplateSyntaxError, meta, nodes
-from jinja2.sandbox import SandboxedEnvironment
+from functools import cache
+from typing import TYPE_CHECKING, Any
 
 from twitstack.core.errors import TwitstackError
+
+if TYPE_CHECKING:
+    from jinja2 import nodes
+    from jinja2.sandbox import SandboxedEnvironment
 
 # What `tweet` offers a template (twitstack.scraper.drafts builds exactly these keys).
 TWEET_FIELDS: tuple[str, ...] = (
@@ -22,13 +24,24 @@ TWEET_FIELDS: tuple[str, ...] = (
 )  # fmt: skip
 TEMPLATE_VARIABLES: tuple[str, ...] = ("tweet", "job")
 
-_env = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
+
+
+@cache
+def _env() -> SandboxedEnvironment:
+    # Jinja2 (~7 MiB resident) is imported on first use: every service loads these settings,
+    # and only a scraper with draft rules ever checks or renders a template.
+    from jinja2 import StrictUndefined
+    from jinja2.sandbox import SandboxedEnvironment
+
+    return SandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
 
 
 def template_problem(template: str) -> str | None:
     """Why `template` cannot render a draft (one sentence), or None if it can."""
+    from jinja2 import TemplateSyntaxError, meta
+
     try:
-        ast = _env.parse(template)
+        ast = _env().parse(template)
     except TemplateSyntaxError as exc:
         return f"template does not parse (line {exc.lineno}): {exc.message}"
     unknown = sorted(meta.find_undeclared_variables(ast) - set(TEMPLATE_VARIABLES))
@@ -42,6 +55,8 @@ def template_problem(template: str) -> str | None:
 
 
 def _tweet_attributes(ast: nodes.Template) -> set[str]:
+    from jinja2 import nodes
+
     found: set[str] = set()
     for attr in ast.find_all(nodes.Getattr):
         if _is_tweet(attr.node):
@@ -53,13 +68,17 @@ def _tweet_attributes(ast: nodes.Template) -> set[str]:
 
 
 def _is_tweet(node: nodes.Node) -> bool:
+    from jinja2 import nodes
+
     return isinstance(node, nodes.Name) and node.name == "tweet"
 
 
 def render_template(template: str, variables: Mapping[str, Any]) -> str:
     """Render a checked template; raises TemplateRenderError on failure."""
+    from jinja2 import TemplateError
+
     try:
-        return _env.from_string(template).render(**variables).strip()
+        return _env().from_string(template).render(**variables).strip()
     except TemplateError as exc:
         raise TemplateRenderError(str(exc)) from None
 
