@@ -7,8 +7,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from twitter_text import extract_urls
-
 from twitstack.writes.text import MAX_TWEET_WEIGHTED_LENGTH, tweet_weighted_length
 
 # X's cashtag shape: $ and 1-6 letters, optionally a .X or _X suffix of 1-2 letters.
@@ -69,6 +67,8 @@ def check_request(
                 "block",
             )
         )
+    from twitter_text import extract_urls  # ~16 MiB: loaded on the first check, not at start
+
     if extract_urls(text):
         warnings.append(
             PolicyWarning(

@@ -10,9 +10,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 import stamina
-from botocore.exceptions import BotoCoreError, ClientError
 
-from twitstack.core.aws import open_aws_client
+# botocore and aioboto3 (~200 modules) are imported where an archive is in use, not here: the
+# scraper service imports this module whether or not an archive is configured.
 
 
 def archive_key(prefix: str, job: str, started_at: float, run_id: int) -> str:
@@ -31,6 +31,8 @@ def encode_jsonl_gz(rows: Sequence[dict[str, Any]]) -> bytes:
 
 
 def _retryable(exc: Exception) -> bool:
+    from botocore.exceptions import BotoCoreError, ClientError
+
     if isinstance(exc, ClientError):
         status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0))
         return status >= 500 or status in (408, 429)
@@ -47,6 +49,8 @@ class TweetArchive:
         self._attempts = attempts
 
     async def ensure_bucket(self) -> None:
+        from botocore.exceptions import ClientError
+
         try:
             await self._client.head_bucket(Bucket=self.bucket)
         except ClientError:
@@ -103,6 +107,8 @@ async def open_archive(
     attempts: int = 5,
 ) -> AsyncIterator[TweetArchive]:
     """An archive on an S3-compatible endpoint (MinIO or AWS), bucket created if missing."""
+    from twitstack.core.aws import open_aws_client
+
     async with open_aws_client(
         "s3",
         region=region,

@@ -25,7 +25,6 @@ TWEET_FIELDS: tuple[str, ...] = (
 TEMPLATE_VARIABLES: tuple[str, ...] = ("tweet", "job")
 
 
-
 @cache
 def _env() -> SandboxedEnvironment:
     # Jinja2 (~7 MiB resident) is imported on first use: every service loads these settings,

@@ -1,0 +1,81 @@
+"""`twitstack run --only writer` keeps the other services' libraries out of its memory.
+
+A real daemon process (private Redis, a real notify socket) runs until READY=1 and a clean
+SIGTERM; at exit it writes the names in sys.modules, and none of the scraper's or the
+moderation service's libraries, nor the ones loaded only on first use, may be among them.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.slow
+
+DRIVER = """
+import atexit, sys
+def dump():
+    with open(sys.argv[1], "w") as out:
+        out.write("\\n".join(sorted(sys.modules)))
+atexit.register(dump)
+from twitstack.cli import main
+sys.exit(main(["run", "--only", "writer"]))
+"""
+
+# Libraries an idle writer never uses: the scraper's (twscrape and what it brings, the S3
+# archive's botocore), the moderation UI's (Jinja2, argon2, PyJWT, SQLite), and twitter_text
+# (with pkg_resources), which loads on the first text check.
+NOT_IN_AN_IDLE_WRITER = (
+    "twscrape", "aioboto3", "aiobotocore", "botocore", "boto3", "aiosqlite", "jinja2",
+    "argon2", "jwt", "twitter_text", "pkg_resources", "twitstack.scraper.service",
+    "twitstack.scraper.twscrape_adapter", "twitstack.moderation.app",
+    "twitstack.moderation.service",
+)  # fmt: skip
+
+
+def test_only_writer_does_not_load_other_services_libraries(tmp_path: Path, redis_url: str) -> None:
+    notify_path = tmp_path / "notify.sock"
+    modules_path = tmp_path / "modules.txt"
+    (tmp_path / "empty.toml").write_text("")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TWITSTACK_")}
+    env.update({
+        "TWITSTACK_CONFIG": str(tmp_path / "empty.toml"), "TWITSTACK_ENV": "prod",
+        "TWITSTACK_REDIS_URL": redis_url, "TWITSTACK_DATA_DIR": str(tmp_path / "data"),
+        "TWITSTACK_SUPERVISOR__METRICS_HOST": "127.0.0.1", "TWITSTACK_WRITER__METRICS_PORT": "0",
+        "NOTIFY_SOCKET": str(notify_path), "PYTHONPATH": str(REPO),
+    })  # fmt: skip
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as notify:
+        notify.bind(str(notify_path))
+        notify.settimeout(60)
+        process = subprocess.Popen(
+            [sys.executable, "-c", DRIVER, str(modules_path)], cwd=tmp_path, env=env,
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        try:
+            ready = False
+            for _ in range(50):  # the daemon sends a few datagrams before READY=1
+                if b"READY=1" in notify.recv(4096):
+                    ready = True
+                    break
+            assert ready, "the writer never sent READY=1"
+            process.send_signal(signal.SIGTERM)
+            _, stderr = process.communicate(timeout=60)
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+    assert process.returncode == 0, stderr[-2000:]
+    loaded = set(modules_path.read_text().split())
+    assert "twitstack.writer.service" in loaded  # the dump is of a writer that really ran
+    unwanted = sorted(
+        name for name in loaded for lib in NOT_IN_AN_IDLE_WRITER
+        if name == lib or name.startswith(lib + ".")
+    )  # fmt: skip
+    assert unwanted == []
