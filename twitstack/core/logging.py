@@ -29,16 +29,20 @@ class SecretRedactor:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._secrets: frozenset[str] = frozenset()
+        # Longest first, so a secret containing another is replaced whole; sorted once per
+        # registration, not once per logged value (every log line redacts all its values).
+        self._longest_first: tuple[str, ...] = ()
 
     def register(self, *values: str | None) -> None:
         fresh = {value for value in values if value and len(value) >= _MIN_SECRET_LENGTH}
         if fresh - self._secrets:
             with self._lock:
-                self._secrets = self._secrets | fresh
+                secrets = self._secrets | fresh
+                self._longest_first = tuple(sorted(secrets, key=len, reverse=True))
+                self._secrets = secrets
 
     def redact_text(self, text: str) -> str:
-        # Longest first, so a secret containing another is replaced whole.
-        for secret in sorted(self._secrets, key=len, reverse=True):
+        for secret in self._longest_first:
             if secret in text:
                 text = text.replace(secret, REDACTED)
         return text
