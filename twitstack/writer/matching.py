@@ -15,8 +15,6 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from twitter_text import extract_urls_with_indices
-
 from twitstack.writes.text import nfc
 
 URL_TOKEN = "\u27e8url\u27e9"  # a marker no tweet text is expected to contain
@@ -36,6 +34,8 @@ def unescape_read_back(text: str) -> str:
 
 def _fold_urls(text: str) -> tuple[str, list[str]]:
     """`text` with every URL (or bare domain) replaced by URL_TOKEN, and those URLs in order."""
+    from twitter_text import extract_urls_with_indices  # ~16 MiB: on first use, not at start
+
     found = sorted(extract_urls_with_indices(text), key=lambda e: e["indices"][0])
     pieces, urls, cursor = [], [], 0
     for entity in found:
