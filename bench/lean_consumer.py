@@ -56,9 +56,13 @@ async def main(redis_url: str, base_url: str, jobs: int, tasks: int) -> None:
         await asyncio.wait([waiter, *workers], return_when=asyncio.FIRST_COMPLETED)
         for task in workers:
             task.cancel()
-        for task in workers:
-            if not task.cancelled() and task.done() and task.exception():
-                raise task.exception()  # type: ignore[misc]
+        # Awaited before the connections close: a task cancelled inside BLMOVE must not fail
+        # later on a closed connection; a task that failed before the end is the run's error.
+        results = await asyncio.gather(*workers, return_exceptions=True)
+        waiter.cancel()
+        errors = [r for r in results if isinstance(r, Exception)]
+        if errors:
+            raise errors[0]
         print("DONE", flush=True)
         await asyncio.to_thread(sys.stdin.readline)
     await redis.aclose()

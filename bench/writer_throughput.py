@@ -39,6 +39,7 @@ from latency import approval_latency
 from peers import PEER_SCRIPT, make_venv
 from rig import CONSUMER_CPU, HERE, SERVER_CPU, Child, Rig, Sample, fake_ceiling, minimal_x
 
+from twitstack.core.sealing import generate_key_ring
 from twitstack.sandbox.xapi.config import DEFAULT_BEARER_TOKEN, DEFAULT_CLIENT_ID
 from twitstack.writes import keys
 from twitstack.writes.models import WriteAction, WriteRequest
@@ -75,12 +76,17 @@ class WriterDaemon:
             "TWITSTACK_REDIS_URL": rig.redis_url, "TWITSTACK_DATA_DIR": str(directory / "data"),
             "TWITSTACK_SUPERVISOR__METRICS_HOST": "127.0.0.1",
             "TWITSTACK_WRITER__METRICS_PORT": "0", "BENCH_ACCESS": DEFAULT_BEARER_TOKEN,
+            # prod keeps OAuth 2.0 tokens sealed in Redis under this ring (required in prod)
+            "TWITSTACK_SEALING_KEYS": generate_key_ring(),
             "NOTIFY_SOCKET": str(notify_path),
             "PYTHONPATH": os.pathsep.join([str(HERE.parent), env.get("PYTHONPATH", "")]),
         })  # fmt: skip
+        # JSON logs go to stdout (/dev/null: their cost counts, a terminal's does not); stderr
+        # is kept for the reason when the daemon does not start.
+        self.stderr_path = directory / "writer.stderr"
         self.process = subprocess.Popen(
             [sys.executable, "-m", "twitstack", "run", "--only", "writer"], env=env,
-            cwd=directory, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            cwd=directory, stdout=subprocess.DEVNULL, stderr=self.stderr_path.open("wb"),
             preexec_fn=pin_to(CONSUMER_CPU),
         )  # fmt: skip
         try:
@@ -89,7 +95,8 @@ class WriterDaemon:
                     break
         except TimeoutError:
             self.stop()
-            raise SystemExit("the writer never sent READY=1") from None
+            tail = self.stderr_path.read_text(errors="replace")[-2000:]
+            raise SystemExit(f"the writer never sent READY=1:\n{tail}") from None
         finally:
             notify.close()
             notify_path.unlink(missing_ok=True)
