@@ -37,6 +37,7 @@ import httpx
 from common import fake_x, free_port, redis_server
 from redis.asyncio import Redis
 
+from twitstack.core.sealing import generate_key_ring
 from twitstack.sandbox.xapi.config import DEFAULT_BEARER_TOKEN, DEFAULT_CLIENT_ID
 from twitstack.writes import keys
 from twitstack.writes.models import WriteAction, WriteRequest
@@ -97,6 +98,7 @@ def start_daemon(tmp: Path, redis_url: str, base_url: str, concurrency: int) -> 
         "TWITSTACK_CONFIG": str(config), "TWITSTACK_DATA_DIR": str(tmp / "data"),
         "TWITSTACK_MODERATION__APPROVAL_PRIVATE_KEY": private,
         "SOAK_X_ACCESS_TOKEN": DEFAULT_BEARER_TOKEN,
+        "TWITSTACK_SEALING_KEYS": generate_key_ring(),  # prod seals OAuth 2.0 tokens with it
     })  # fmt: skip
     script = shutil.which("twitstack")
     command = [script] if script else [sys.executable, "-m", "twitstack"]
