@@ -19,6 +19,7 @@ from redis.asyncio import Redis
 from starlette.applications import Starlette
 
 from twitstack.core.config import Settings
+from twitstack.core.crash_injection import CRASH_KEY_PREFIX, CrashInjector
 from twitstack.core.errors import CrashLoopError
 from twitstack.core.http_server import serve_asgi
 from twitstack.core.logging import bind_service, get_logger
@@ -76,8 +77,11 @@ class _Supervised:
 
     service: Service
     health: ServiceHealthMetrics
+    backoff_s: float
     stopped: anyio.Event = field(default_factory=anyio.Event)
     crashes: deque[float] = field(default_factory=deque)
+    parked: bool = False
+    park_delay_s: float = 0.0
 
 
 class Supervisor:
@@ -90,12 +94,18 @@ class Supervisor:
         *,
         metrics_host: str = "127.0.0.1",
         notifier: SystemdNotifier | None = None,
+        crash_injector: CrashInjector | None = None,
     ) -> None:
         self._settings = settings
         self._metrics_host = metrics_host
         self._notifier = notifier if notifier is not None else SystemdNotifier()
+        self._crash_injector = crash_injector
         self._units = [
-            _Supervised(service, ServiceHealthMetrics(service.registry, service.name))
+            _Supervised(
+                service,
+                ServiceHealthMetrics(service.registry, service.name),
+                backoff_s=settings.restart_backoff_initial_s,
+            )
             for service in services
         ]
         self._stopping = anyio.Event()
@@ -178,24 +188,25 @@ class Supervisor:
         )
 
     async def _supervise(self, unit: _Supervised, *, task_status: TaskStatus[None]) -> None:
-        """Run one service; restart it with backoff after a crash, give up on a crash loop."""
+        """Run one service; restart it with backoff after a crash, park or exit on a crash loop."""
         bind_service(unit.service.name)
-        backoff = self._settings.restart_backoff_initial_s
         first = True
         try:
             while True:
                 try:
                     async with anyio.create_task_group() as inner:
-                        await inner.start(unit.service.run)
+                        await inner.start(self._run_once, unit, inner.cancel_scope)
                         if self._stopping.is_set():
                             # The stop request came while this service was still starting.
                             unit.service.request_stop()
                         unit.health.set_up(True)
                         log.info(f"{unit.service.name}.started")
+                        inner.start_soon(self._forgive, unit)
+                        if self._crash_injector is not None:
+                            inner.start_soon(self._crash_injector.watch, unit.service.name)
                         if first:
                             first = False
                             task_status.started()
-                    backoff = self._settings.restart_backoff_initial_s
                     if self._stopping.is_set():
                         return
                     log.error(f"{unit.service.name}.exited_unexpectedly")
@@ -207,30 +218,67 @@ class Supervisor:
                     if self._stopping.is_set():
                         return
                 unit.health.set_up(False)
-                self._check_crash_loop(unit)
+                delay = self._next_delay(unit)
                 unit.health.count_restart()
-                log.info(f"{unit.service.name}.restarting", in_s=round(backoff, 2))
-                with anyio.move_on_after(backoff):
+                log.info(f"{unit.service.name}.restarting", in_s=round(delay, 2))
+                with anyio.move_on_after(delay):
                     await self._stopping.wait()
                 if self._stopping.is_set():
                     return
-                backoff = min(backoff * 2, self._settings.restart_backoff_max_s)
         finally:
             unit.health.set_up(False)
             unit.stopped.set()
             log.info(f"{unit.service.name}.stopped")
 
-    def _check_crash_loop(self, unit: _Supervised) -> None:
+    @staticmethod
+    async def _run_once(
+        unit: _Supervised, scope: anyio.CancelScope, *, task_status: TaskStatus[None]
+    ) -> None:
+        """One incarnation of the service; its end also ends the helpers running beside it."""
+        await unit.service.run(task_status=task_status)
+        scope.cancel()
+
+    async def _forgive(self, unit: _Supervised) -> None:
+        """A service up for the whole crash-loop window starts afresh: unparked, short backoff."""
+        await anyio.sleep(self._settings.crash_loop_window_s)
+        unit.crashes.clear()
+        unit.backoff_s = self._settings.restart_backoff_initial_s
+        if unit.parked:
+            unit.parked = False
+            unit.health.set_parked(False)
+            log.info("supervisor.service_unparked", service=unit.service.name)
+
+    def _next_delay(self, unit: _Supervised) -> float:
+        """How long to wait before restarting `unit` after a crash; a crash loop parks or exits."""
+        settings = self._settings
         now = time.monotonic()
         unit.crashes.append(now)
-        window = self._settings.crash_loop_window_s
+        window = settings.crash_loop_window_s
         while unit.crashes and unit.crashes[0] < now - window:
             unit.crashes.popleft()
-        if len(unit.crashes) > self._settings.crash_loop_max_crashes:
+        if len(unit.crashes) <= settings.crash_loop_max_crashes and not unit.parked:
+            delay = unit.backoff_s
+            unit.backoff_s = min(unit.backoff_s * 2, settings.restart_backoff_max_s)
+            return delay
+        if settings.crash_loop_action == "exit":
             raise CrashLoopError(
                 f"{unit.service.name} crashed {len(unit.crashes)} times within {window:g} s; "
                 "stopping the daemon"
             )
+        if unit.parked:
+            unit.park_delay_s = min(unit.park_delay_s * 2, settings.crash_loop_park_backoff_max_s)
+        else:
+            unit.parked = True
+            unit.park_delay_s = settings.crash_loop_park_backoff_initial_s
+            unit.health.set_parked(True)
+            log.error(
+                "supervisor.service_parked",
+                service=unit.service.name,
+                crashes=len(unit.crashes),
+                window_s=window,
+                retry_in_s=unit.park_delay_s,
+            )
+        return unit.park_delay_s
 
 
 def trust_local_approver(settings: Settings, names: Sequence[str]) -> Settings:
@@ -306,10 +354,15 @@ async def run_daemon(
     async with open_shared_resources(settings, redis=redis) as context:
         services = [catalog[name](context) for name in names]
         grace = {"shutdown_grace_s": drain_grace_s(settings, names)}
+        injector = None
+        if settings.supervisor.crash_injection:
+            log.warning("supervisor.crash_injection_enabled", key_prefix=CRASH_KEY_PREFIX)
+            injector = CrashInjector(context.redis)
         supervisor = Supervisor(
             services,
             settings.supervisor.model_copy(update=grace),
             metrics_host=settings.supervisor.metrics_host,
+            crash_injector=injector,
         )
         await supervisor.run(task_status=task_status)
 

@@ -81,14 +81,70 @@ async def test_crashed_service_is_restarted_with_backoff(tmp_path: Path) -> None
 
 
 @pytest.mark.anyio
-async def test_crash_loop_stops_the_daemon(tmp_path: Path) -> None:
-    """More crashes than allowed within the window raise CrashLoopError."""
+async def test_crash_loop_stops_the_daemon_when_exit_is_chosen(tmp_path: Path) -> None:
+    """With crash_loop_action = "exit", more crashes than allowed raise CrashLoopError."""
     doomed = CrashingService("doomed", crashes=100)
-    sup = supervisor([doomed])
+    sup = supervisor([doomed], FAST.model_copy(update={"crash_loop_action": "exit"}))
     with anyio.fail_after(10), pytest.raises(ExceptionGroup) as caught:
         await sup.run()
     assert caught.group_contains(CrashLoopError, match="doomed crashed 4 times")
     assert doomed.starts == 4
+
+
+PARKING = FAST.model_copy(
+    update={
+        "crash_loop_park_backoff_initial_s": 0.05,
+        "crash_loop_park_backoff_max_s": 0.2,
+        "crash_loop_window_s": 30,
+    }
+)
+
+
+@pytest.mark.anyio
+async def test_crash_loop_parks_the_service_while_the_others_keep_working(tmp_path: Path) -> None:
+    """A crash-looping service is parked (up 0, parked 1) and retried; the daemon stays up."""
+    doomed = CrashingService("doomed", crashes=1000)
+    steady = JobService("steady", journal=tmp_path / "j", metrics_port=None)
+    sup = supervisor([doomed, steady], PARKING)
+    with anyio.fail_after(60):
+        async with anyio.create_task_group() as tg:
+            await tg.start(sup.run)
+            await wait_until(
+                lambda: sample(doomed, "twitstack_service_parked", service="doomed") == 1
+            )
+            parked_at = doomed.starts
+            assert parked_at == 4  # max 3 crashes in the window, the 4th parks it
+            jobs = steady.jobs._value.get()
+            # Parked is not given up: it is still retried (on the park backoff).
+            await wait_until(lambda: doomed.starts >= parked_at + 3, 30)
+            await wait_until(lambda: steady.jobs._value.get() > jobs)
+            assert sample(steady, "twitstack_service_up", service="steady") == 1
+            assert sample(steady, "twitstack_service_parked", service="steady") == 0
+            sup.request_stop()
+    assert sample(doomed, "twitstack_service_up", service="doomed") == 0
+
+
+@pytest.mark.anyio
+async def test_parked_service_is_unparked_once_it_stays_up_for_the_window() -> None:
+    """After its crashes stop, a parked service that runs a whole window is unparked."""
+    recovering = CrashingService("recovering", crashes=2)
+    # The second crash within 3 s parks it; the third start stays up for the 3 s window.
+    settings = PARKING.model_copy(update={"crash_loop_max_crashes": 1, "crash_loop_window_s": 3})
+    sup = supervisor([recovering], settings)
+    with anyio.fail_after(60):
+        async with anyio.create_task_group() as tg:
+            await tg.start(sup.run)
+            await wait_until(
+                lambda: sample(recovering, "twitstack_service_parked", service="recovering") == 1,
+                30,
+            )
+            await wait_until(lambda: recovering.starts == 3, 30)
+            await wait_until(
+                lambda: sample(recovering, "twitstack_service_parked", service="recovering") == 0,
+                30,
+            )
+            assert sample(recovering, "twitstack_service_up", service="recovering") == 1
+            sup.request_stop()
 
 
 @pytest.mark.anyio

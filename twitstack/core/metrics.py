@@ -34,12 +34,22 @@ class ServiceHealthMetrics:
             ["service"],
             registry=registry,
         ).labels(service=service)
+        self._parked = Gauge(
+            "twitstack_service_parked",
+            "1 while the service is parked after a crash loop (retried on a long backoff).",
+            ["service"],
+            registry=registry,
+        ).labels(service=service)
+        self._parked.set(0)
         Info("twitstack_build", "Version of twitstack and Python.", registry=registry).info(
             {"version": __version__, "python": platform.python_version(), "service": service}
         )
 
     def set_up(self, up: bool) -> None:
         self._up.set(1 if up else 0)
+
+    def set_parked(self, parked: bool) -> None:
+        self._parked.set(1 if parked else 0)
 
     def count_restart(self) -> None:
         self._restarts.inc()

@@ -14,6 +14,7 @@ from twitstack.core.metrics import new_registry
 from twitstack.core.service import ServiceContext
 from twitstack.moderation.app import create_app
 from twitstack.moderation.deps import ModerationDeps
+from twitstack.moderation.metrics import ModerationMetrics
 from twitstack.moderation.wiring import open_moderation_deps
 
 log = get_logger("twitstack.moderation")
@@ -30,6 +31,9 @@ class ModerationService:
     def __init__(self, ctx: ServiceContext) -> None:
         self._ctx = ctx
         self.registry = new_registry()
+        # Built once: run() is called again after a crash, and a second registration of the
+        # same series in this registry would fail (and would reset the counters).
+        self.metrics = ModerationMetrics(self.registry)
         self._stop = anyio.Event()
         self.bound_port: int | None = None
 
@@ -44,6 +48,7 @@ class ModerationService:
             redis=self._ctx.redis,
             data_dir=self._ctx.data_dir,
             registry=self.registry,
+            metrics=self.metrics,
             known_accounts=known,
             ledger_retention_s=settings.writer.ledger_retention_s,
             events_maxlen=settings.writer.events_maxlen,

@@ -45,6 +45,7 @@ async def open_moderation_deps(
     redis: Redis,
     data_dir: Path,
     registry: CollectorRegistry,
+    metrics: ModerationMetrics | None = None,
     clock: Callable[[], float] = time.time,
     passwords: PasswordService | None = None,
     known_accounts: tuple[str, ...] = (),
@@ -54,7 +55,8 @@ async def open_moderation_deps(
     """Open the store, load or create key material and build every collaborator.
 
     `ledger_retention_s` and `events_maxlen` are the writer section's, so both services keep
-    terminal requests and cap the events stream alike.
+    terminal requests and cap the events stream alike. A service that is restarted passes the
+    `metrics` it built once: registering them in `registry` again would fail.
     """
     secret = keyfiles.jwt_secret(settings, data_dir)
     register_secret(secret.decode("utf-8"))
@@ -69,7 +71,7 @@ async def open_moderation_deps(
         )
     async with open_database(data_dir / settings.db_filename) as db:
         pw = passwords or PasswordService(concurrency=settings.password_check_concurrency)
-        metrics = ModerationMetrics(registry)
+        metrics = metrics if metrics is not None else ModerationMetrics(registry)
         audit = AuditLog(db, clock)
         ledger = RequestLedger(redis, retention_s=ledger_retention_s, events_maxlen=events_maxlen)
         history = HistoryIngester(db, redis, ledger, metrics)

@@ -91,6 +91,9 @@ class WriterService:
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         """Open the HTTP client, recover this consumer's old messages, then work until stopped."""
         self._stop_event = anyio.Event()
+        # After a crash (the supervisor runs us again) recover_own() requeues what the old
+        # workers held; their bookkeeping must not make reclaim_orphans() skip new messages.
+        self.held = InFlight()
         if self._stopping:
             self._stop_event.set()
         config = self._config
