@@ -55,6 +55,16 @@ class ServiceHealthMetrics:
         self._restarts.inc()
 
 
+def quarantine_counter(registry: CollectorRegistry) -> Counter:
+    """`twitstack_quarantined_total{source,reason}` in `registry` (see writes/quarantine.py)."""
+    return Counter(
+        "twitstack_quarantined_total",
+        "Shared items (ledger records, events, scraped items) quarantined as unreadable.",
+        ["source", "reason"],
+        registry=registry,
+    )
+
+
 def metrics_response(registry: CollectorRegistry) -> Response:
     """`registry` in the Prometheus text format, as an HTTP response."""
     return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)

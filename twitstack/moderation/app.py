@@ -29,6 +29,7 @@ from twitstack.moderation.views import (
     queue_pages,
     status_pages,
 )
+from twitstack.writes.errors import UnreadableError
 
 log = get_logger("twitstack.moderation.app")
 
@@ -144,6 +145,15 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     )
 
 
+async def _unreadable(request: Request, exc: Exception) -> Response:
+    """A record quarantined as unreadable (writes/quarantine.py) is a 409, never a 500."""
+    assert isinstance(exc, UnreadableError)
+    detail = f"{exc.source} {exc.ref} is quarantined: it cannot be read ({exc.reason})"
+    if _wants_json(request):
+        return JSONResponse({"detail": detail}, status_code=409)
+    return Response(f"409: {detail}", status_code=409, media_type="text/plain")
+
+
 class InternalErrorMiddleware:
     """Turns a crash into a bare 500 *inside* the security-headers middleware.
 
@@ -198,7 +208,7 @@ def create_app(deps: ModerationDeps) -> Starlette:
                 max_seconds=deps.settings.max_body_seconds,
             ),
         ],
-        exception_handlers={HTTPException: _http_error},
+        exception_handlers={HTTPException: _http_error, UnreadableError: _unreadable},
     )
     app.state.deps = deps
     return app

@@ -8,7 +8,7 @@ The `requests` table is a query-friendly projection of each request's latest led
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from typing import Any
 
 import anyio
@@ -19,10 +19,12 @@ from twitstack.moderation.db import Database, Transaction
 from twitstack.moderation.metrics import ModerationMetrics
 from twitstack.moderation.policy import refusal_of
 from twitstack.writes import keys
-from twitstack.writes.events import STREAM_START, LedgerEvent, read_events
+from twitstack.writes.errors import UnreadableError
+from twitstack.writes.events import STREAM_START, EventBatch, read_event_batch
 from twitstack.writes.ledger import RequestLedger
 from twitstack.writes.ledger_types import LedgerRecord, as_text
 from twitstack.writes.models import ModerationStatus
+from twitstack.writes.quarantine import Quarantine
 
 log = get_logger("twitstack.moderation.history")
 START = STREAM_START
@@ -104,6 +106,7 @@ class HistoryIngester:
         self._ledger = ledger
         self._metrics = metrics
         self._batch = batch
+        self.quarantine = Quarantine(redis, metrics.quarantined, service="moderation")
         # The background loop and post-action syncs must not interleave batches.
         self._lock = anyio.Lock()
         # Bumped after every commit that may change the `requests` table (see ListCache).
@@ -147,7 +150,10 @@ class HistoryIngester:
                 ids = [i.decode() if isinstance(i, bytes) else str(i) for i in chunk]
                 if not ids:
                     break
-                records = await self._ledger.get_many(ids)
+                unreadable: list[UnreadableError] = []
+                records = await self._ledger.get_many(ids, unreadable=unreadable)
+                for error in unreadable:
+                    await self.quarantine.put_error(error)
                 async with self._db.transaction() as tx:
                     await upsert_records(tx, records)
                 self.generation += 1
@@ -157,19 +163,23 @@ class HistoryIngester:
         return total
 
     async def sync_once(self, *, block_ms: int | None = None) -> int:
-        """Ingest at most one batch of new events; returns how many were read.
+        """Ingest at most one batch of new events; returns how many entries were read.
 
         With `block_ms`, first wait (up to that long) for an event after the cursor, without
         the lock: an approval's `catch_up` must not queue behind the background loop's poll.
+        Entries and records that cannot be read are quarantined and passed over: the cursor
+        moves past them, so one bad entry never stops the history.
         """
         if block_ms is not None:
             # Only a wake-up: what it returns is read again (and parsed) under the lock.
             await self._redis.xread({keys.EVENTS: await self.cursor()}, count=1, block=block_ms)
         async with self._lock:
-            events = await read_events(self._redis, after=await self.cursor(), count=self._batch)
-            if events:
-                await self._commit(events)
-            return len(events)
+            batch = await read_event_batch(
+                self._redis, after=await self.cursor(), count=self._batch
+            )
+            if batch.last_id is not None:
+                await self._commit(batch, batch.last_id)
+            return len(batch.events) + len(batch.unreadable)
 
     async def catch_up(self, *, max_batches: int = 10_000) -> int:
         """Ingest until the stream has nothing newer (bounded by `max_batches`)."""
@@ -181,7 +191,10 @@ class HistoryIngester:
                 break
         return total
 
-    async def _commit(self, events: Sequence[LedgerEvent]) -> None:
+    async def _commit(self, batch: EventBatch, last_id: str) -> None:
+        for error in batch.unreadable:
+            await self.quarantine.put_error(error)
+        events = batch.events
         rows = [
             (
                 e.stream_id,
@@ -197,8 +210,12 @@ class HistoryIngester:
             for e in events
         ]
         ids = list(dict.fromkeys(e.request_id for e in events))
-        records = await self._ledger.get_many(ids)
-        known = {r.request.id for r in records}
+        unreadable: list[UnreadableError] = []
+        records = await self._ledger.get_many(ids, unreadable=unreadable)
+        for error in unreadable:
+            await self.quarantine.put_error(error)
+        # An unreadable record keeps its last good row; it is not "past retention".
+        known = {r.request.id for r in records} | {error.ref for error in unreadable}
         async with self._db.transaction() as tx:
             await tx.executemany(
                 "INSERT OR IGNORE INTO request_events (stream_id, request_id, from_state,"
@@ -218,7 +235,7 @@ class HistoryIngester:
             await tx.execute(
                 "INSERT INTO ingest_cursor (stream, last_id) VALUES (?, ?)"
                 " ON CONFLICT(stream) DO UPDATE SET last_id = excluded.last_id",
-                (keys.EVENTS, events[-1].stream_id),
+                (keys.EVENTS, last_id),
             )
         self.generation += 1
         self._metrics.events_ingested.inc(len(events))

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from twitstack.core.metrics import quarantine_counter
+
 _LATENCY_BUCKETS = (0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 
 
@@ -47,6 +49,7 @@ class ModerationMetrics:
             ["reason"],
             registry=registry,
         )
+        self.quarantined = quarantine_counter(registry)
         self.events_ingested = Counter(
             "twitstack_moderation_events_ingested_total",
             "Ledger events copied from Redis into the history store.",

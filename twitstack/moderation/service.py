@@ -89,6 +89,11 @@ class ModerationService:
                 )
                 await anyio.sleep(backoff)
                 backoff = min(_BACKOFF_MAX_S, backoff * 2)
+            except Exception:
+                # Unreadable data is quarantined by the ingester; anything else is a bug, which
+                # must not take the web UI down with it (nor crash-loop the service).
+                log.exception("moderation.history_ingest_crashed", retry_in=_BACKOFF_MAX_S)
+                await anyio.sleep(_BACKOFF_MAX_S)
 
     async def _purge_loop(self, deps: ModerationDeps) -> None:
         while not self._stop.is_set():

@@ -6,7 +6,8 @@ TwitstackError
     │   └── PayloadError        the payload breaks a rule of its action (names the field)
     ├── ApprovalError           an approval signature is missing, unknown or wrong
     ├── KeyFormatError          a signing key could not be loaded
-    └── InvalidTransitionError  code asked for a state change the table forbids
+    ├── InvalidTransitionError  code asked for a state change the table forbids
+    └── UnreadableError         shared data in Redis (a ledger record, an event) that cannot be read
 """
 
 from __future__ import annotations
@@ -54,3 +55,18 @@ class KeyFormatError(WriteRequestError):
 
 class InvalidTransitionError(WriteRequestError):
     """A state change that the transition table does not allow (a programming error)."""
+
+
+class UnreadableError(WriteRequestError):
+    """A ledger record or event in Redis that cannot be parsed; readers quarantine it.
+
+    `source` is "record" or "event", `ref` the request id or stream id, `reason` a short
+    machine-readable code, `detail` what was wrong (never the record's content).
+    """
+
+    def __init__(self, source: str, ref: str, reason: str, detail: str) -> None:
+        self.source = source
+        self.ref = ref
+        self.reason = reason
+        self.detail = detail
+        super().__init__(f"unreadable {source} {ref}: {reason}: {detail}")

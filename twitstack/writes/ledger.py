@@ -23,8 +23,9 @@ from typing import Any
 
 from redis.asyncio import Redis
 
+from twitstack.core.logging import get_logger
 from twitstack.writes import keys, ledger_index, scripts
-from twitstack.writes.errors import WriteRequestError
+from twitstack.writes.errors import PayloadError, UnreadableError, WriteRequestError
 from twitstack.writes.events import STREAM_START, LedgerEvent, read_events
 from twitstack.writes.ledger_types import (
     LedgerRecord,
@@ -36,13 +37,21 @@ from twitstack.writes.ledger_types import (
     epoch_ms,
     parse_record,
 )
-from twitstack.writes.models import Approval, ModerationStatus, WriteRequest, format_time, utcnow
+from twitstack.writes.models import (
+    MAX_REVISION,
+    Approval,
+    ModerationStatus,
+    WriteRequest,
+    format_time,
+    utcnow,
+)
 from twitstack.writes.states import EDITABLE_STATES, INITIAL_STATES
 from twitstack.writes.transitions import Change, TransitionScript, dispatch_for, parse_transition
 from twitstack.writes.validation import validate_payload
 from twitstack.writes.wire import encode_write_request
 
 S = ModerationStatus
+_log = get_logger("twitstack.writes.ledger")
 DEFAULT_RETENTION_S = 30 * 24 * 3600
 DEFAULT_EVENTS_MAXLEN = 500_000
 
@@ -133,9 +142,12 @@ class RequestLedger:
         return self._transitions
 
     async def get(self, request_id: str) -> LedgerRecord | None:
-        """The request as the ledger holds it now, or None if unknown (or past retention)."""
+        """The request as the ledger holds it now, or None if unknown (or past retention).
+
+        Raises UnreadableError if the stored record cannot be parsed.
+        """
         fields = await self._redis.hgetall(keys.request(request_id))
-        return parse_record(fields) if fields else None
+        return parse_record(fields, request_id=request_id) if fields else None
 
     async def read(self, request_id: str) -> StoredRecord | None:
         """The record and the exact stored `request` bytes, for a later byte compare-and-set."""
@@ -146,15 +158,33 @@ class RequestLedger:
         if raw is None:
             return None
         raw_bytes = raw if isinstance(raw, bytes) else str(raw).encode("utf-8")
-        return StoredRecord(parse_record(fields), raw_bytes)
+        return StoredRecord(parse_record(fields, request_id=request_id), raw_bytes)
 
-    async def get_many(self, request_ids: Collection[str]) -> list[LedgerRecord]:
-        """Records for the ids that still exist, in the order given."""
+    async def get_many(
+        self, request_ids: Collection[str], *, unreadable: list[UnreadableError] | None = None
+    ) -> list[LedgerRecord]:
+        """Records for the ids that still exist, in the order given.
+
+        A record that cannot be parsed is left out, never raised: it is appended to
+        `unreadable` for the caller to quarantine, or logged when no list is passed.
+        """
+        ids = list(request_ids)
         async with self._redis.pipeline(transaction=False) as pipe:
-            for request_id in request_ids:
+            for request_id in ids:
                 pipe.hgetall(keys.request(request_id))
             rows: list[dict[bytes | str, bytes | str]] = await pipe.execute()
-        return [parse_record(row) for row in rows if row]
+        records: list[LedgerRecord] = []
+        for request_id, row in zip(ids, rows, strict=True):
+            if not row:
+                continue
+            try:
+                records.append(parse_record(row, request_id=request_id))
+            except UnreadableError as exc:
+                if unreadable is None:
+                    _log.warning("ledger.record_unreadable", request_id=exc.ref, reason=exc.reason)
+                else:
+                    unreadable.append(exc)
+        return records
 
     async def transition(
         self,
@@ -263,8 +293,14 @@ class RequestLedger:
     ) -> TransitionResult:
         """Replace the payload (and account): a new revision, back to pending, approval void.
 
-        Raises PayloadError if the new payload breaks its action's rules.
+        Raises PayloadError if the new payload breaks its action's rules, or if the new
+        revision would pass MAX_REVISION (no reader could parse it any more).
         """
+        if not 1 <= expected_revision < MAX_REVISION:
+            raise PayloadError(
+                "revision",
+                f"expected a revision 1-{MAX_REVISION - 1} to edit, found {expected_revision}",
+            )
         current = await self.get(request_id)
         if current is None:
             return TransitionResult.missing(request_id, S.PENDING)

@@ -9,6 +9,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
+from twitstack.writes.errors import UnreadableError, WireFormatError
 from twitstack.writes.models import ModerationStatus, WriteRequest
 
 
@@ -103,10 +104,29 @@ def as_text(value: bytes | str) -> str:
     return value.decode("utf-8") if isinstance(value, bytes) else value
 
 
-def parse_record(fields: Mapping[bytes | str, bytes | str]) -> LedgerRecord:
-    """A LedgerRecord from the HGETALL of a request hash (trusted: the ledger wrote it)."""
+def parse_record(
+    fields: Mapping[bytes | str, bytes | str], *, request_id: str = ""
+) -> LedgerRecord:
+    """A LedgerRecord from the HGETALL of a request hash.
+
+    The ledger wrote it, but anyone with Redis access can too: whatever cannot be read raises
+    UnreadableError (never a bare KeyError or ValueError), so readers can quarantine it.
+    """
+    try:
+        return _parse_record(fields)
+    except WireFormatError as exc:
+        raise UnreadableError("record", request_id, exc.reason_code, exc.message) from None
+    except (KeyError, ValueError, TypeError, UnicodeDecodeError) as exc:
+        detail = f"{type(exc).__name__}: {exc}"[:300]
+        raise UnreadableError("record", request_id, "malformed_record", detail) from None
+
+
+def _parse_record(fields: Mapping[bytes | str, bytes | str]) -> LedgerRecord:
     text = {as_text(key): as_text(value) for key, value in fields.items()}
-    request = WriteRequest.from_dict(json.loads(text["request"]))
+    data = json.loads(text["request"])
+    if not isinstance(data, dict):
+        raise ValueError("request: expected a JSON object")
+    request = WriteRequest.from_dict(data)
     request = replace(
         request, moderation=ModerationStatus(text["state"]), revision=int(text["revision"])
     )

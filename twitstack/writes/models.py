@@ -21,6 +21,8 @@ _E = TypeVar("_E", bound=enum.StrEnum)
 ID_PATTERN = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 ACCOUNT_PATTERN = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 MAX_AUTHOR_CHARS = 256
+# Highest revision a request may carry: every door checks it, and an edit past it is refused.
+MAX_REVISION = 1_000_000
 # Keys a `source` record (the scraped tweet a draft answers) may carry, with their JSON types.
 SOURCE_FIELDS: Mapping[str, type | tuple[type, ...]] = {
     "id": str,
@@ -283,10 +285,10 @@ def _request_from_mapping(data: Mapping[str, Any], default_id: str | None) -> Wr
     account = data.get("account", DEFAULT_ACCOUNT)
     _match(ACCOUNT_PATTERN, account, "account", "1-64 characters of A-Z a-z 0-9 _ . -")
     revision = data.get("revision", 1)
-    if type(revision) is not int or not 1 <= revision <= 1_000_000:
+    if type(revision) is not int or not 1 <= revision <= MAX_REVISION:
         raise WireFormatError(
             "invalid_field",
-            f"revision: expected an integer 1-1000000, found {_describe(revision)}",
+            f"revision: expected an integer 1-{MAX_REVISION}, found {_describe(revision)}",
             field="revision",
         )
     author = data.get("author")
