@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from twitstack.core.metrics import quarantine_counter
+
 _LATENCY_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 
 
@@ -11,6 +13,7 @@ class WriterMetrics:
     """Every series an operator needs to run the writer; names keep the seed's contract."""
 
     def __init__(self, registry: CollectorRegistry) -> None:
+        self.quarantined = quarantine_counter(registry)
         self.actions_processed = Counter(
             "writer_actions_processed_total",
             "Write requests the writer finished handling, by action.",

@@ -36,9 +36,10 @@ from twitstack.writer.sweeps import expire_due, sample_depths
 from twitstack.writer.token_store import keyring_source
 from twitstack.writer.tokens import SecretLookup, TokenManager
 from twitstack.writer.xapi_client import XApiClient
-from twitstack.writes.errors import WireFormatError
+from twitstack.writes.errors import UnreadableError, WireFormatError
 from twitstack.writes.ledger import RequestLedger
 from twitstack.writes.models import ModerationStatus, utcnow
+from twitstack.writes.quarantine import Quarantine
 from twitstack.writes.queue import (
     POISON_MESSAGE_REASON,
     POISON_REASON,
@@ -76,6 +77,7 @@ class WriterService:
         self._secret = secret
         self.registry: CollectorRegistry = new_registry()
         self.metrics = WriterMetrics(self.registry)
+        self.quarantine = Quarantine(redis, self.metrics.quarantined, service="writer")
         self.metrics_port: int | None = self._config.metrics_port
         self.consumer_id = self._config.consumer_id or f"{socket.gethostname()}-{os.getpid()}"
         self._stopping = False
@@ -130,8 +132,12 @@ class WriterService:
     def _build(self, client: XApiClient) -> None:
         config = self._config
         redis = self._redis
+        # Every sweep reading through this ledger quarantines what it cannot read.
         self.ledger = RequestLedger(
-            redis, retention_s=config.ledger_retention_s, events_maxlen=config.events_maxlen
+            redis,
+            retention_s=config.ledger_retention_s,
+            events_maxlen=config.events_maxlen,
+            quarantine=self.quarantine,
         )
         self.queue = ReliableQueue(
             redis, self.consumer_id, heartbeat_ttl_s=config.heartbeat_ttl_s, ledger=self.ledger
@@ -317,6 +323,13 @@ class WriterService:
             acked = await intake.handle(request, QueueTicket(self.queue.processing, raw))
         except (RedisError, OSError):
             raise
+        except UnreadableError as exc:
+            # The message is fine but its ledger record is not: nothing can move that record,
+            # so the message waits in the dead letters while the record is quarantined.
+            await self.queue.dead_letter(raw, reason="unreadable_record", detail=exc.detail[:500])
+            self.metrics.dead_letters.labels(reason="unreadable_record").inc()
+            await self.quarantine.put_error(exc)
+            return
         except Exception as exc:
             # A bug must not stop the consumer; the message is kept for an operator, and a
             # request left `sending` is settled by the reconciler like any abandoned attempt.

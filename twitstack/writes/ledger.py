@@ -45,6 +45,7 @@ from twitstack.writes.models import (
     format_time,
     utcnow,
 )
+from twitstack.writes.quarantine import Quarantine
 from twitstack.writes.states import EDITABLE_STATES, INITIAL_STATES
 from twitstack.writes.transitions import Change, TransitionScript, dispatch_for, parse_transition
 from twitstack.writes.validation import validate_payload
@@ -103,10 +104,12 @@ class RequestLedger:
         *,
         retention_s: int = DEFAULT_RETENTION_S,
         events_maxlen: int = DEFAULT_EVENTS_MAXLEN,
+        quarantine: Quarantine | None = None,
     ) -> None:
         if retention_s < 1 or events_maxlen < 1:
             raise ValueError("retention_s and events_maxlen must be positive")
         self._redis = redis
+        self._quarantine = quarantine
         self.retention_s = retention_s
         self.events_maxlen = events_maxlen
         self._record = scripts.register(redis, "record")
@@ -166,7 +169,8 @@ class RequestLedger:
         """Records for the ids that still exist, in the order given.
 
         A record that cannot be parsed is left out, never raised: it is appended to
-        `unreadable` for the caller to quarantine, or logged when no list is passed.
+        `unreadable` for the caller, else quarantined (if this ledger was given a quarantine),
+        else logged.
         """
         ids = list(request_ids)
         async with self._redis.pipeline(transaction=False) as pipe:
@@ -180,10 +184,12 @@ class RequestLedger:
             try:
                 records.append(parse_record(row, request_id=request_id))
             except UnreadableError as exc:
-                if unreadable is None:
-                    _log.warning("ledger.record_unreadable", request_id=exc.ref, reason=exc.reason)
-                else:
+                if unreadable is not None:
                     unreadable.append(exc)
+                elif self._quarantine is not None:
+                    await self._quarantine.put_error(exc)
+                else:
+                    _log.warning("ledger.record_unreadable", request_id=exc.ref, reason=exc.reason)
         return records
 
     async def transition(
