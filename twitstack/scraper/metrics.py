@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from twitstack.core.metrics import quarantine_counter
 from twitstack.scraper.models import DRIFT_KINDS, RUN_ERROR_KINDS, AccountState, Signal
 
 
@@ -15,6 +16,7 @@ class ScraperMetrics:
     """
 
     def __init__(self, registry: CollectorRegistry) -> None:
+        self.quarantined = quarantine_counter(registry)
         # The seed's name, kept: tweets handed back by ScraperClient.get_tweets and by jobs.
         self.tweets_fetched = Counter(
             "tweets_fetched", "Tweets fetched from X.", ["scrape_job"], registry=registry

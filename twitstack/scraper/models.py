@@ -62,6 +62,15 @@ class ScrapedTweet:
 
 
 @dataclass(frozen=True, slots=True)
+class UnreadableItem:
+    """A timeline entry that looked like a tweet but could not be parsed (it is quarantined)."""
+
+    ref: str  # the tweet's rest_id, or the entry id when there is none
+    reason: str
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
 class Page:
     """One GraphQL timeline page: its tweets in order and the cursor to the next page."""
 
@@ -70,6 +79,8 @@ class Page:
     # Quoted tweets that are not entries of the page, stored as tweets of their own (twscrape
     # yields them too); kept apart so watermarks and limits count timeline entries only.
     embedded: list[ScrapedTweet] = field(default_factory=list)
+    # Entries the parser could not read: one bad item must not fail the page (or the job).
+    unreadable: tuple[UnreadableItem, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

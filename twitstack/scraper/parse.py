@@ -8,7 +8,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
-from twitstack.scraper.models import Page, ScrapedTweet
+from twitstack.scraper.models import Page, ScrapedTweet, UnreadableItem
 
 _MONTHS = {
     m: i
@@ -172,6 +172,7 @@ def parse_page(response: Mapping[str, Any], cursor_type: str = "Bottom") -> Page
     """The tweets of a timeline page (entries only, in order, unique), the quoted tweets they
     carry that are not entries themselves, and the page's next cursor."""
     tweets: list[ScrapedTweet] = []
+    unreadable: list[UnreadableItem] = []
     seen: set[int] = set()
     cursor = None
     for entry in _entries(response):
@@ -181,7 +182,11 @@ def parse_page(response: Mapping[str, Any], cursor_type: str = "Bottom") -> Page
             cursor = _cursor(content, cursor_type) or cursor
             continue
         for result in _item_results(content):
-            tweet = parse_tweet_result(result)
+            try:
+                tweet = parse_tweet_result(result)
+            except (ValueError, TypeError, AttributeError, KeyError) as exc:
+                unreadable.append(_unreadable(result, entry_id, exc))
+                continue
             if tweet is not None and tweet.id not in seen:
                 seen.add(tweet.id)
                 tweets.append(tweet)
@@ -191,6 +196,7 @@ def parse_page(response: Mapping[str, Any], cursor_type: str = "Bottom") -> Page
         tweets=[_with_quoted_author(t, known) for t in tweets],
         cursor=cursor,
         embedded=[_with_quoted_author(t, known) for t in embedded],
+        unreadable=tuple(unreadable),
     )
 
 
@@ -229,3 +235,10 @@ def gone_from(response: Mapping[str, Any], tweet_id: int) -> bool:
                 if isinstance(result, Mapping) and result.get("__typename") == "TweetTombstone":
                     return True
     return False
+
+
+def _unreadable(result: Any, entry_id: str, exc: Exception) -> UnreadableItem:
+    obj = _unwrap(result)
+    ref = str((obj or {}).get("rest_id") or entry_id)[:64]
+    detail = f"{type(exc).__name__}: {exc}"[:300]
+    return UnreadableItem(ref=ref, reason="malformed_tweet", detail=detail)

@@ -32,6 +32,7 @@ from twitstack.scraper.outbox import DraftOutbox, OutboxMessage
 from twitstack.scraper.proxies import ProxyPool
 from twitstack.scraper.store import TweetStore
 from twitstack.scraper.twscrape_adapter import ResponseObserver, TwscrapeClient
+from twitstack.writes.quarantine import Quarantine
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -109,6 +110,7 @@ class JobRunner:
         self._batch_size = batch_size
         self._clock = clock
         self.outbox = DraftOutbox(store.connection, redis, on_pushed=self._count_pushed)
+        self.quarantine = Quarantine(redis, metrics.quarantined, service="scraper")
 
     async def run(self, job: Job) -> RunOutcome:
         """Run `job` once unless another replica holds its lease."""
@@ -298,6 +300,10 @@ class JobRunner:
         pages = await self._pages(job, since_id, proxy)
         async with aclosing(pages) as stream:
             async for page in stream:
+                for item in page.unreadable:
+                    # Passed over: one tweet X (or a proxy) mangled must not fail every run.
+                    ref = f"{job.name}:{item.ref}"
+                    await self.quarantine.put("scraped_item", ref, item.reason, item.detail)
                 tweets = [t for t in page.tweets if t.id > since_id]
                 if job.kind == "replies":
                     target = int(job.target)

@@ -239,7 +239,9 @@ def create_app(fake: GraphQLFake | None = None, *, seed: int = 0) -> Starlette:
 
     async def add_tweets(request: Request) -> Response:
         body = await request.json()
-        added = state.corpus.add_tweets(int(body.get("count", 1)), text=body.get("text"))
+        added = state.corpus.add_tweets(
+            int(body.get("count", 1)), text=body.get("text"), malformed=bool(body.get("malformed"))
+        )
         return JSONResponse({"ids": [str(t.id) for t in added]}, 201)
 
     app = Starlette(

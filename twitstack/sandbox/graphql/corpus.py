@@ -46,6 +46,8 @@ class SynthTweet:
     mentions: tuple[SynthUser, ...] = ()
     in_reply_to: SynthTweet | None = None
     quoted: SynthTweet | None = None
+    # Served with fields X never sends (a count that is not a number), to test quarantine.
+    malformed: bool = False
 
     @property
     def conversation_id(self) -> int:
@@ -94,8 +96,10 @@ class SynthCorpus:
         corpus.add_tweets(tweets)
         return corpus
 
-    def add_tweets(self, count: int, *, text: str | None = None) -> list[SynthTweet]:
-        """Append `count` newer tweets (optionally all with `text`); returns them."""
+    def add_tweets(
+        self, count: int, *, text: str | None = None, malformed: bool = False
+    ) -> list[SynthTweet]:
+        """Append `count` newer tweets (optionally all with `text`, or malformed); returns them."""
         added = []
         rng = self._rng
         for _ in range(count):
@@ -126,6 +130,7 @@ class SynthCorpus:
                 mentions=mentions,
                 in_reply_to=in_reply_to,
                 quoted=quoted,
+                malformed=malformed,
             )
             self.tweets.append(tweet)
             added.append(tweet)

@@ -74,6 +74,8 @@ def tweet_obj(tweet: SynthTweet, *, with_quoted: bool = True) -> JSON:
         "views": {"count": str(tweet.views), "state": "EnabledWithCount"},
         "legacy": legacy,
     }
+    if tweet.malformed:
+        legacy["reply_count"] = "many"
     if tweet.quoted is not None:
         legacy["quoted_status_id_str"] = str(tweet.quoted.id)
         if with_quoted:
