@@ -26,7 +26,7 @@ from twitstack.moderation.queries import (
     events_for,
 )
 from twitstack.writes.ledger_types import LedgerRecord
-from twitstack.writes.models import ModerationStatus
+from twitstack.writes.models import MAX_REVISION, ModerationStatus
 from twitstack.writes.text import tweet_weighted_length
 
 MAX_BODY_BYTES = 64 * 1024
@@ -199,7 +199,7 @@ async def get_request(request: Request) -> Response:
 
 def _int_field(body: Any, name: str) -> int | None:
     value = body.get(name) if isinstance(body, dict) else None
-    return value if type(value) is int and 1 <= value <= 1_000_000 else None
+    return value if type(value) is int and 1 <= value <= MAX_REVISION else None
 
 
 async def edit_request(request: Request) -> Response:
