@@ -40,7 +40,10 @@ async def read_ledger(redis: Redis) -> dict[str, LedgerEntry]:
         fields = {as_text(k): as_text(v) for k, v in (await redis.hgetall(key)).items()}
         if "request" not in fields:
             continue
-        request = json.loads(fields["request"])
+        try:
+            request = json.loads(fields["request"])
+        except ValueError:
+            continue  # a poisoned record (the hostile-tenant scenario); quarantined, not ours
         out[request["id"]] = LedgerEntry(
             id=request["id"],
             state=fields.get("state", ""),
