@@ -135,3 +135,21 @@ async def test_record_left_past_the_highest_revision_is_quarantined(mod: Harness
         "invalid_field",
     )
     assert "revision" in entry["detail"]
+
+
+async def test_record_key_of_the_wrong_type_is_quarantined(mod: Harness) -> None:
+    """A `writes:request:<id>` that is a string, not a hash: no Redis error loop, quarantined."""
+    await mod.deps.history.catch_up()
+    await mod.redis.set(keys.request("r-string"), "not a hash")
+    await mod.redis.xadd(
+        keys.EVENTS, {"id": "r-string", "to": "pending", "time": "2026-01-01T00:00:00+00:00"}
+    )
+    await mod.deps.history.catch_up()
+    await _good_event_is_ingested_after(mod)
+    [entry] = await _quarantined(mod)
+    assert (entry["source"], entry["ref"], entry["reason"]) == ("record", "r-string", "wrong_type")
+    await mod.add_user("mod", Role.MODERATOR)
+    auth = {"authorization": f"Bearer {await mod.bearer('mod')}"}
+    async with mod.client() as client:
+        shown = await client.get("/api/requests/r-string", headers=auth)
+    assert shown.status_code == 409

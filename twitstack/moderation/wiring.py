@@ -30,6 +30,7 @@ from twitstack.moderation.tokens import TokenIssuer
 from twitstack.moderation.users import UserStore
 from twitstack.moderation.views.render import new_environment
 from twitstack.writes.ledger import DEFAULT_EVENTS_MAXLEN, DEFAULT_RETENTION_S, RequestLedger
+from twitstack.writes.quarantine import Quarantine
 from twitstack.writes.signing import ApprovalSigner, public_key_to_base64
 
 if TYPE_CHECKING:
@@ -73,7 +74,14 @@ async def open_moderation_deps(
         pw = passwords or PasswordService(concurrency=settings.password_check_concurrency)
         metrics = metrics if metrics is not None else ModerationMetrics(registry)
         audit = AuditLog(db, clock)
-        ledger = RequestLedger(redis, retention_s=ledger_retention_s, events_maxlen=events_maxlen)
+        # Pages and decisions reading through this ledger quarantine what they cannot read.
+        quarantine = Quarantine(redis, metrics.quarantined, service="moderation")
+        ledger = RequestLedger(
+            redis,
+            retention_s=ledger_retention_s,
+            events_maxlen=events_maxlen,
+            quarantine=quarantine,
+        )
         history = HistoryIngester(db, redis, ledger, metrics)
         decisions = RequestDecisions(
             db=db,

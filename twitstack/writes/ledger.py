@@ -22,6 +22,7 @@ from datetime import datetime
 from typing import Any
 
 from redis.asyncio import Redis
+from redis.exceptions import ResponseError
 
 from twitstack.core.logging import get_logger
 from twitstack.writes import keys, ledger_index, scripts
@@ -149,7 +150,12 @@ class RequestLedger:
 
         Raises UnreadableError if the stored record cannot be parsed.
         """
-        fields = await self._redis.hgetall(keys.request(request_id))
+        try:
+            fields = await self._redis.hgetall(keys.request(request_id))
+        except ResponseError as exc:
+            if not str(exc).startswith("WRONGTYPE"):
+                raise
+            raise UnreadableError("record", request_id, "wrong_type", str(exc)[:300]) from None
         return parse_record(fields, request_id=request_id) if fields else None
 
     async def read(self, request_id: str) -> StoredRecord | None:
@@ -176,12 +182,15 @@ class RequestLedger:
         async with self._redis.pipeline(transaction=False) as pipe:
             for request_id in ids:
                 pipe.hgetall(keys.request(request_id))
-            rows: list[dict[bytes | str, bytes | str]] = await pipe.execute()
+            # A key of the wrong type (anyone can SET it) answers WRONGTYPE for that id only.
+            rows: list[Any] = await pipe.execute(raise_on_error=False)
         records: list[LedgerRecord] = []
         for request_id, row in zip(ids, rows, strict=True):
             if not row:
                 continue
             try:
+                if isinstance(row, ResponseError):
+                    raise UnreadableError("record", request_id, "wrong_type", str(row)[:300])
                 records.append(parse_record(row, request_id=request_id))
             except UnreadableError as exc:
                 if unreadable is not None:
