@@ -72,12 +72,29 @@ async def api_abuse(api: ApiClient, log: HostileLog, tag: str) -> list[str]:
     deep: Any = {"text": "deep"}
     for _ in range(40):
         deep = {"d": deep}
-    await create({"action": "tweet", "payload": deep}, "40-deep payload", {422})
+    await create({"action": "tweet", "payload": deep}, "40-deep payload", {400, 422})
     await create({"action": "tweet", "payload": {"text": "x", "n": 10**400}}, "huge int", {422})
     await create({"action": "dm", "payload": {"recipient_id": "9" * 300, "text": "x"}},
                  "300-digit recipient", {422})  # fmt: skip
     await create({"action": "tweet", "payload": {"text": "\u202e" * 500}}, "bidi flood", {201, 422})
+    await raw_abuse(api, log)
     return created
+
+
+async def raw_abuse(api: ApiClient, log: HostileLog) -> None:
+    """Bodies no JSON client sends: 10 000-deep nesting, 1 MB, not JSON; anonymous too."""
+    headers = {"Authorization": f"Bearer {await api._token()}", "Content-Type": "application/json"}
+    url = f"{api.base_url}/api/requests"
+    bodies = {
+        "10000-deep JSON": ("[" * 10_000 + "]" * 10_000, {400, 413, 422}),
+        "1 MB body": ('{"action": "tweet", "payload": {"text": "' + "x" * 1_000_000 + '"}}', {413}),
+        "not JSON": ("{nope", {400, 422}),
+    }
+    for what, (body, statuses) in bodies.items():
+        log.expect(what, await api.http.post(url, content=body, headers=headers), statuses)
+    token_url = f"{api.base_url}/api/auth/token"
+    big = '{"api_key": "' + "k" * 200_000 + '"}'
+    log.expect("200 KB anonymous body", await api.http.post(token_url, content=big), {413})
 
 
 async def redis_abuse(redis: Redis, victims: list[str], log: HostileLog, tag: str) -> None:
