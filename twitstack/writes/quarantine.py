@@ -22,6 +22,7 @@ from twitstack.writes.errors import UnreadableError
 
 log = get_logger("twitstack.quarantine")
 MAX_ENTRIES = 10_000
+_MAX_SEEN = 100_000  # past this the per-process memo starts afresh (Redis still dedups)
 _DETAIL_CHARS = 500
 # Record the entry only if no replica recorded this item before, in one step.
 _PUT = """
@@ -58,6 +59,8 @@ class Quarantine:
             )
         except (RedisError, OSError):
             added = 1  # counted and logged all the same: the reader must move on either way
+        if len(self._seen) >= _MAX_SEEN:
+            self._seen.clear()
         self._seen.add(marker)
         if not added:
             return False
