@@ -266,10 +266,13 @@ KEY_EXAMPLES: dict[str, str] = {
     "sealed_oauth2_tokens": keys.sealed_oauth2_tokens("a"),
     "token_refresh_lock": keys.token_refresh_lock("a"),
     "writer_notes": keys.writer_notes("r1"),
+    "QUARANTINE": keys.QUARANTINE,
+    "QUARANTINED_REFS": keys.QUARANTINED_REFS,
     "tombstone": keys.tombstone("r1"),
     "spent_approval": keys.spent_approval("ab" * 16),
     "lease_key": lease_key("job"),
 }
+_QUARANTINE = ("QUARANTINE", "QUARANTINED_REFS")
 # Tombstones and spent nonces are written inside the ledger's transitions (reject, edit, send).
 _LEDGER = (
     "EVENTS", "SCHEDULE", "EXPIRY", "RETENTION", "request", "state_index",
@@ -282,7 +285,7 @@ _ACCOUNT_STATE = ("rate_limit_budget", "rate_limit_in_flight", "account_paused",
 def _matrix() -> dict[str, dict[str, str]]:
     """Per role, per key: '' none, 'r' read, 'w' write (RPUSH/SET), 'rw' both."""
     everything_but_lease = {name: "rw" for name in KEY_EXAMPLES if name != "lease_key"}
-    moderation = {name: "rw" for name in ("WRITE_QUEUE", "DEAD_LETTER", *_LEDGER)}
+    moderation = {name: "rw" for name in ("WRITE_QUEUE", "DEAD_LETTER", *_LEDGER, *_QUARANTINE)}
     moderation |= {name: "r" for name in (*_QUEUE_BOOKKEEPING, *_ACCOUNT_STATE)}
     # The refresh lock lives under token:* (a random owner id, nothing secret).
     moderation["token_refresh_lock"] = "r"

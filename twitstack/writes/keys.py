@@ -17,8 +17,8 @@ DEAD_LETTER = "write_queue:dead"
 # Shared data no reader could parse (ledger records, events, scraped items): newest first,
 # capped; each entry JSON {at, service, source, ref, reason, detail}. The set holds
 # "<source>:<ref>" of everything quarantined, so every replica reports an item once.
-QUARANTINE = "twitstack:quarantine"
-QUARANTINED_REFS = "twitstack:quarantine:refs"
+QUARANTINE = "writes:quarantine"
+QUARANTINED_REFS = "writes:quarantine:refs"
 # Set of consumer ids that have ever taken work, so recovery can find their processing lists.
 CONSUMERS = "write_queue:consumers"
 # Hash sha1(raw message) -> times the message was in flight when its consumer died.

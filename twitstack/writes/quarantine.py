@@ -2,7 +2,7 @@
 
 Ledger records, event-stream entries and scraped items come through Redis, where anyone with
 access can write anything. A reader that meets one it cannot parse calls `Quarantine.put`: the
-item is recorded once in `twitstack:quarantine` (newest first, capped) with the reason, counted
+item is recorded once in `writes:quarantine` (newest first, capped) with the reason, counted
 in `twitstack_quarantined_total{source,reason}`, logged in one line, and the reader moves past
 it. Nothing is deleted: the item stays where it was for an operator (docs/runbook.md).
 """
