@@ -150,17 +150,24 @@ class RequestLedger:
 
         Raises UnreadableError if the stored record cannot be parsed.
         """
+        fields = await self._fields(request_id)
+        return parse_record(fields, request_id=request_id) if fields else None
+
+    async def _fields(self, request_id: str) -> dict[bytes | str, bytes | str]:
         try:
-            fields = await self._redis.hgetall(keys.request(request_id))
+            fields: dict[bytes | str, bytes | str] = await self._redis.hgetall(
+                keys.request(request_id)
+            )
         except ResponseError as exc:
+            # A key of the wrong type (anyone can SET it) is unreadable data, not an outage.
             if not str(exc).startswith("WRONGTYPE"):
                 raise
             raise UnreadableError("record", request_id, "wrong_type", str(exc)[:300]) from None
-        return parse_record(fields, request_id=request_id) if fields else None
+        return fields
 
     async def read(self, request_id: str) -> StoredRecord | None:
         """The record and the exact stored `request` bytes, for a later byte compare-and-set."""
-        fields = await self._redis.hgetall(keys.request(request_id))
+        fields = await self._fields(request_id)
         if not fields:
             return None
         raw = {as_text(key): value for key, value in fields.items()}.get("request")
