@@ -47,6 +47,11 @@ class _TransientError(Exception):
 
     def __init__(self, reply: XReply) -> None:
         self.reply = reply
+        outcome = reply.outcome
+        # What the retry log names: the exception class behind a network failure (its detail),
+        # or X's answer ("http_503"); never this carrier's own class name.
+        exception_named = outcome.reason in {"not_sent", "network_error", "timeout"}
+        self.error_class = (outcome.detail if exception_named else None) or outcome.reason
 
 
 class RequestExecutor:
