@@ -16,6 +16,7 @@ from twitstack.writer.journal import WriterJournal
 from twitstack.writer.metrics import WriterMetrics
 from twitstack.writer.outcome import Outcome, OutcomeKind
 from twitstack.writer.ratelimit import AccountPauses, RateLimitBudgets
+from twitstack.writer.reachability import count_reachability, error_class
 from twitstack.writer.refusal import Refusal, log_refusal
 from twitstack.writer.send_steps import BeginOutcome, Observation, QueueTicket
 from twitstack.writer.tokens import AccountAuth, CredentialsError, TokenManager
@@ -47,11 +48,7 @@ class _TransientError(Exception):
 
     def __init__(self, reply: XReply) -> None:
         self.reply = reply
-        outcome = reply.outcome
-        # What the retry log names: the exception class behind a network failure (its detail),
-        # or X's answer ("http_503"); never this carrier's own class name.
-        exception_named = outcome.reason in {"not_sent", "network_error", "timeout"}
-        self.error_class = (outcome.detail if exception_named else None) or outcome.reason
+        self.error_class = error_class(reply.outcome)  # what writer.retry_scheduled names
 
 
 class RequestExecutor:
@@ -250,6 +247,7 @@ class RequestExecutor:
         self._metrics.request_latency.labels(action=action).observe(reply.elapsed_s)
         outcome = reply.outcome
         self._metrics.outcomes.labels(action=action, kind=outcome.kind, reason=outcome.reason).inc()
+        count_reachability(self._metrics, outcome, now=self._clock())
         return reply
 
     async def _observe(
