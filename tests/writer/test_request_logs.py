@@ -100,6 +100,11 @@ async def test_retries_name_the_request_and_the_real_error(
 
             await wait_until(retried)
             assert await writer.state(request.id) is not S.EXECUTED
+            # The series the outage alerts watch (deploy/prometheus/outages.yml).
+            assert writer.metric("writer_x_failures_total", kind="network") >= 2
+            assert writer.metric("writer_x_failures_total", kind="server_error") == 0
+            assert writer.metric("writer_x_consecutive_failures") >= 2
+            assert writer.metric("writer_x_last_answer_timestamp_seconds") == 0
     finally:
         set_on_retry_hooks(saved)
     retries = _retries(json_log)
@@ -135,3 +140,17 @@ async def test_a_message_dead_lettered_unread_still_names_its_request(
         "tweet",
     )
     assert line["level"] == "warning"
+
+
+async def test_an_answer_from_x_ends_the_run_of_failures(
+    make_settings: Callable[..., Settings], redis: Redis, sandbox: RunningSandbox
+) -> None:
+    settings = writer_settings(make_settings, sandbox.base_url)
+    request = approved(tweet("X is up"))
+    async with running_writer(settings, redis, sandbox) as writer:
+        writer.service.metrics.x_consecutive_failures.set(7)  # as left by an outage
+        await writer.push(request)
+        await writer.wait_states([request.id], {S.EXECUTED})
+        assert writer.metric("writer_x_consecutive_failures") == 0
+        assert writer.metric("writer_x_last_answer_timestamp_seconds") > 0
+        assert writer.metric("writer_x_failures_total", kind="timeout") == 0
