@@ -29,6 +29,7 @@ S = ModerationStatus
 _log = get_logger("twitstack.writer.executor")
 _PAUSING = {OutcomeKind.AUTH_FATAL, OutcomeKind.CONFIG_FATAL, OutcomeKind.ACCOUNT_PAUSED}
 # The ledger refused to spend the approval: used before, revoked, or the id is finished.
+NO_KEYS_REFUSAL = "no_approval_keys_configured"
 _SPEND_REFUSED = {TransitionStatus.SPENT, TransitionStatus.TOMBSTONED}
 
 
@@ -84,7 +85,7 @@ class RequestExecutor:
         if not self._settings.require_approval:
             return None
         if self._verifier is None:
-            return Refusal("no_approval_keys_configured", None)
+            return Refusal(NO_KEYS_REFUSAL, None)
         check = self._verifier.check(request)
         return None if check.ok else Refusal(str(check.reason), check.key_id)
 

@@ -36,6 +36,7 @@ from twitstack.writer.sweeps import expire_due, sample_depths
 from twitstack.writer.token_store import keyring_source
 from twitstack.writer.tokens import SecretLookup, TokenManager
 from twitstack.writer.xapi_client import XApiClient
+from twitstack.writer.zero_series import start_at_zero
 from twitstack.writes.errors import UnreadableError, WireFormatError
 from twitstack.writes.identity import message_identity
 from twitstack.writes.ledger import RequestLedger
@@ -79,6 +80,7 @@ class WriterService:
         self.registry: CollectorRegistry = new_registry()
         self.metrics = WriterMetrics(self.registry)
         self.quarantine = Quarantine(redis, self.metrics.quarantined, service="writer")
+        start_at_zero(self.metrics, [account.name for account in self._config.accounts])
         self.metrics_port: int | None = self._config.metrics_port
         self.consumer_id = self._config.consumer_id or f"{socket.gethostname()}-{os.getpid()}"
         self._stopping = False
