@@ -60,3 +60,19 @@ async def test_edit_approve_and_reject_are_logged_with_the_request(
     assert rejected["event"] == "moderation.request_rejected"
     for line in [*about(json_log, kept), rejected]:
         assert (line["account"], line["action"]) == ("default", "tweet")
+
+
+async def test_an_api_submission_is_logged_with_its_id(mod: Harness, json_log: io.StringIO) -> None:
+    await mod.add_user("ed", Role.AUTHOR)
+    auth = {"authorization": f"Bearer {await mod.bearer('ed', ('read', 'write'))}"}
+    async with mod.client() as client:
+        made = await client.post(
+            "/api/requests",
+            json={"action": "tweet", "account": "default", "payload": {"text": "from the API"}},
+            headers=auth,
+        )
+    assert made.status_code == 201, made.text
+    request_id = made.json()["id"]
+    [line] = about(json_log, request_id)
+    assert line["event"] == "moderation.request_submitted"
+    assert (line["account"], line["action"], line["author"]) == ("default", "tweet", "ed")
