@@ -7,6 +7,7 @@ the ledger holds one record for it (the writer's intake finds moderation's recor
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from redis.asyncio import Redis
 from tests.moderation.harness import open_harness
 from tests.writer.conftest import RunningSandbox
 from tests.writer.harness import running_writer, tweet, wait_until, writer_settings
+from tests.writer.test_request_logs import about, json_log
 from twitstack.core.config import Settings
 from twitstack.moderation.passwords import PasswordService
 from twitstack.moderation.queue_watch import ACTOR, record_waiting
@@ -31,6 +33,7 @@ from twitstack.writes.wire import encode_write_request
 
 S = ModerationStatus
 pytestmark = pytest.mark.anyio
+__all__ = ["json_log"]  # the fixture, shared with test_request_logs
 
 
 @pytest.fixture
@@ -45,6 +48,7 @@ async def test_approve_while_no_writer_runs_then_executed_once(
     redis_url: str,
     sandbox: RunningSandbox,
     tmp_path: Path,
+    json_log: io.StringIO,
 ) -> None:
     request = tweet("approved while every writer was down", author="bot")
     await redis.rpush(keys.WRITE_QUEUE, encode_write_request(request))
@@ -86,3 +90,11 @@ async def test_approve_while_no_writer_runs_then_executed_once(
     assert [e.to_state for e in events] == [S.PENDING, S.APPROVED, S.SENDING, S.EXECUTED]
     stored = {key async for key in redis.scan_iter(match=f"writes:request:{request.id}*")}
     assert stored == {keys.request(request.id).encode()}
+    # The same life in the JSON logs, found by its id alone (jq 'select(.request_id == ...)').
+    life = [(x["event"], x.get("state")) for x in about(json_log, request.id)]
+    assert life == [
+        ("moderation.request_recorded", None),
+        ("moderation.request_approved", None),
+        ("writer.request_state_changed", "sending"),
+        ("writer.request_state_changed", "executed"),
+    ]
