@@ -42,15 +42,23 @@ def unit_directives(path: Path) -> dict[str, list[str]]:
     return directives
 
 
+# Rule files prometheus.yml loads, each with its promtool tests in <name>_test.yml.
+RULE_FILES = ("alerts.yml", "outages.yml")
+
+
 def alerts() -> list[dict[str, Any]]:
     return [
-        rule for group in load_yaml("prometheus/alerts.yml")["groups"] for rule in group["rules"]
+        rule
+        for name in RULE_FILES
+        for group in load_yaml(f"prometheus/{name}")["groups"]
+        for rule in group["rules"]
     ]
 
 
 def alert_rule_tests() -> Iterator[dict[str, Any]]:
-    for case in load_yaml("prometheus/alerts_test.yml")["tests"]:
-        yield from case.get("alert_rule_test", [])
+    for name in RULE_FILES:
+        for case in load_yaml(f"prometheus/{name.removesuffix('.yml')}_test.yml")["tests"]:
+            yield from case.get("alert_rule_test", [])
 
 
 # --- compose and Dockerfile ----------------------------------------------------------------
@@ -182,7 +190,7 @@ def test_prometheus_scrapes_the_ports_the_services_listen_on() -> None:
         j for j in config["scrape_configs"] if j["job_name"] == "twitstack-moderation"
     )
     assert moderation.get("metrics_path", "/metrics") == "/metrics"
-    assert config["rule_files"] == ["alerts.yml"]
+    assert config["rule_files"] == list(RULE_FILES)
 
 
 def test_grafana_dashboard_uses_the_provisioned_datasource() -> None:

@@ -21,7 +21,7 @@ from twitstack.scraper.metrics import ScraperMetrics
 from twitstack.writer.metrics import WriterMetrics
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
-ALERTS = DEPLOY / "prometheus" / "alerts.yml"
+RULE_FILES = [DEPLOY / "prometheus" / name for name in ("alerts.yml", "outages.yml")]
 DASHBOARD = DEPLOY / "grafana" / "dashboards" / "twitstack.json"
 
 # Series Prometheus itself writes for every target or rule; no code exports them.
@@ -231,11 +231,12 @@ def daemon_registries() -> list[CollectorRegistry]:
 
 
 def alert_expressions() -> Iterator[tuple[str, str]]:
-    """(alert name, expr) for every rule in alerts.yml."""
-    document = yaml.safe_load(ALERTS.read_text())
-    for group in document["groups"]:
-        for rule in group["rules"]:
-            yield rule.get("alert") or rule["record"], rule["expr"]
+    """(alert name, expr) for every rule in the rule files prometheus.yml loads."""
+    for path in RULE_FILES:
+        document = yaml.safe_load(path.read_text())
+        for group in document["groups"]:
+            for rule in group["rules"]:
+                yield rule.get("alert") or rule["record"], rule["expr"]
 
 
 def dashboard_expressions() -> Iterator[tuple[str, str]]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Awaitable, Callable, Iterator
 from typing import TypeVar
 
@@ -11,6 +12,7 @@ import pytest
 import redis
 
 from twitstack.core.config import Settings
+from twitstack.core.logging import configure_logging
 from twitstack.ops.commands import add_commands
 
 T = TypeVar("T")
@@ -21,6 +23,8 @@ def invoke(settings: Settings, *argv: str) -> int:
     parser = argparse.ArgumentParser(prog="twitstack")
     add_commands(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(argv)
+    # As twitstack.cli does for one-shot commands: logs on stderr, stdout keeps the output.
+    configure_logging("prod", "info", stream=sys.stderr)
     handler: Callable[[argparse.Namespace, Settings], int] = args.handler
     return handler(args, settings)
 

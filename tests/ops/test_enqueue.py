@@ -29,11 +29,20 @@ def test_tweet_is_pushed_as_a_pending_request_and_its_id_printed(
 ) -> None:
     """A reply lands on write_queue as a message the writer's decoder accepts."""
     code = invoke(settings, "enqueue", "tweet", "hello from ops", "--reply-to", "1234")
-    out = capsys.readouterr().out.strip()
+    captured = capsys.readouterr()
+    out = captured.out.strip()
     assert code == 0
     [raw] = _queued(sync_redis)
     request = decode_write_request(raw)
     assert out == request.id
+    # The enqueue is logged (on stderr) with the request it made, as an operator filters it.
+    [logged] = [json.loads(line) for line in captured.err.splitlines() if "enqueued" in line]
+    assert logged["event"] == "ops.request_enqueued"
+    assert (logged["request_id"], logged["account"], logged["action"]) == (
+        request.id,
+        request.account,
+        "tweet",
+    )
     assert request.action is WriteAction.TWEET
     assert request.moderation is ModerationStatus.PENDING
     assert request.payload == {

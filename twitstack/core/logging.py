@@ -6,6 +6,7 @@ and every value registered with `register_secret` is redacted wherever it would 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
 import threading
@@ -180,3 +181,11 @@ def get_logger(name: str = "twitstack", **initial: Any) -> structlog.stdlib.Boun
 def bind_service(name: str) -> None:
     """Tag every log line of the current task (and the tasks it starts) with `service=name`."""
     structlog.contextvars.bind_contextvars(service=name)
+
+
+def log_context(**fields: Any) -> contextlib.AbstractContextManager[Any]:
+    """Within the block, every log line of this task carries `fields` (e.g. a request's id).
+
+    Lines logged deep inside libraries' callbacks (stamina's retry hook) get them too.
+    """
+    return structlog.contextvars.bound_contextvars(**fields)

@@ -51,6 +51,11 @@ class ApproveOutcome:
     needed: int
 
 
+def _fields(request: WriteRequest) -> dict[str, str]:
+    """What every log line about a request names (never its text)."""
+    return {"request_id": request.id, "account": request.account, "action": str(request.action)}
+
+
 def _conflict(result: TransitionResult, verb: str) -> DecisionError:
     if result.found_state is None:
         return DecisionError(404, f"request {result.request_id} not found")
@@ -126,6 +131,12 @@ class RequestDecisions:
             await self._audit.record(
                 user.username, "request.create", request.id, {"action": str(request.action)}, ip=ip
             )
+        log.info(
+            "moderation.request_submitted",
+            **_fields(request),
+            author=user.username,
+            created=result.created,
+        )
         await self._history.catch_up()
         return request, result.created
 
@@ -196,6 +207,13 @@ class RequestDecisions:
             ip=ip,
         )
         self._metrics.decisions.labels(decision="edit").inc()
+        log.info(
+            "moderation.request_edited",
+            **_fields(record.request),
+            editor=user.username,
+            from_revision=expected_revision,
+            to_revision=result.revision,
+        )
         await self._history.catch_up()
         return result.revision
 
@@ -243,6 +261,12 @@ class RequestDecisions:
                 {"revision": request.revision, "content_hash": content_hash, "needed": needed},
                 ip=ip,
             )
+            log.info(
+                "moderation.request_first_approval",
+                **_fields(request),
+                approver=user.username,
+                needed=needed,
+            )
             return ApproveOutcome(request_id, False, approvers, needed)
         approval = self._signer.sign(request, approver=",".join(approvers))
         result = await self._ledger.approve(
@@ -265,7 +289,13 @@ class RequestDecisions:
         self._metrics.approval_latency.observe(
             max(0.0, self._clock() - request.created_at.timestamp())
         )
-        log.info("moderation.request_approved", request_id=request_id, approver=user.username)
+        log.info(
+            "moderation.request_approved",
+            **_fields(request),
+            approver=user.username,
+            approvers=",".join(approvers),
+            revision=request.revision,
+        )
         await self._history.catch_up()
         return ApproveOutcome(request_id, True, approvers, needed)
 
@@ -318,6 +348,14 @@ class RequestDecisions:
         )
         if not result.ok:
             raise _conflict(result, "reject")
+        # The reason is the moderator's own words, so only its length is logged.
+        rejected = await self._ledger.get(request_id)
+        log.info(
+            "moderation.request_rejected",
+            **(_fields(rejected.request) if rejected is not None else {"request_id": request_id}),
+            rejecter=user.username,
+            reason_chars=len(reason),
+        )
         await self._audit.record(
             user.username, "request.reject", request_id, {"reason": reason}, ip=ip
         )

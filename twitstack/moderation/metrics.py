@@ -50,6 +50,11 @@ class ModerationMetrics:
             registry=registry,
         )
         self.quarantined = quarantine_counter(registry)
+        # At 0 from the start (a dashboard shows 0, not "No data"): every label value is known.
+        for decision in ("approve", "reject", "edit"):
+            self.decisions.labels(decision=decision)
+        for reason in ("bad_credentials", "throttled"):
+            self.login_failures.labels(reason=reason)
         self.events_ingested = Counter(
             "twitstack_moderation_events_ingested_total",
             "Ledger events copied from Redis into the history store.",

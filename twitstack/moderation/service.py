@@ -15,7 +15,10 @@ from twitstack.core.service import ServiceContext
 from twitstack.moderation.app import create_app
 from twitstack.moderation.deps import ModerationDeps
 from twitstack.moderation.metrics import ModerationMetrics
+from twitstack.moderation.queue_watch import ACTOR as WATCH_ACTOR
+from twitstack.moderation.queue_watch import WATCH_EVERY_S, record_waiting
 from twitstack.moderation.wiring import open_moderation_deps
+from twitstack.writes.waiting import WaitingRecorder
 
 log = get_logger("twitstack.moderation")
 _BACKOFF_MAX_S = 10.0
@@ -66,6 +69,7 @@ class ModerationService:
                 )
                 tg.start_soon(self._ingest_loop, deps)
                 tg.start_soon(self._purge_loop, deps)
+                tg.start_soon(self._queue_watch_loop, deps)
                 log.info("moderation.started", host=settings.api_host, port=self.bound_port)
                 task_status.started()
                 await self._stop.wait()
@@ -94,6 +98,16 @@ class ModerationService:
                 # must not take the web UI down with it (nor crash-loop the service).
                 log.exception("moderation.history_ingest_crashed", retry_in=_BACKOFF_MAX_S)
                 await anyio.sleep(_BACKOFF_MAX_S)
+
+    async def _queue_watch_loop(self, deps: ModerationDeps) -> None:
+        """Record what waits on write_queue, so it can be approved while no writer runs."""
+        recorder = WaitingRecorder(self._ctx.redis, deps.decisions.ledger, actor=WATCH_ACTOR)
+        while not self._stop.is_set():
+            try:
+                await record_waiting(recorder, deps.history)
+            except (RedisError, OSError) as exc:
+                log.warning("moderation.queue_watch_failed", error=type(exc).__name__)
+            await anyio.sleep(WATCH_EVERY_S)
 
     async def _purge_loop(self, deps: ModerationDeps) -> None:
         while not self._stop.is_set():

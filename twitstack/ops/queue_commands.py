@@ -17,6 +17,7 @@ from redis.exceptions import RedisError
 
 from twitstack.core.config import Settings
 from twitstack.core.errors import RedisUnavailableError
+from twitstack.core.logging import get_logger
 from twitstack.core.redis import create_redis, wait_for_redis
 from twitstack.moderation.audit import AuditLog
 from twitstack.moderation.db import open_database
@@ -38,6 +39,8 @@ from twitstack.ops.queue_tools import (
 )
 from twitstack.writes.errors import WireFormatError
 from twitstack.writes.models import ModerationStatus, WriteAction
+
+_log = get_logger("twitstack.ops.enqueue")
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 # A CLI should not sit in open_redis's start-up backoff as long as the daemon does.
@@ -116,6 +119,13 @@ def enqueue_command(args: argparse.Namespace, settings: Settings) -> int:
 
     code = _run(work)
     if code == EXIT_OK:
+        _log.info(
+            "ops.request_enqueued",
+            request_id=request.id,
+            account=request.account,
+            action=str(request.action),
+            author=request.author,
+        )
         print(request.id)
     return code
 

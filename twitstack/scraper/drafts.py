@@ -126,6 +126,17 @@ def build_drafts(
             log.warning("scraper.draft_invalid", job=job, tweet_id=tweet.id, error=str(exc))
             continue
         drafts.append(Draft(request, refusal))
+        # Joins the scraped tweet to its draft's request id in the logs.
+        log.info(
+            "scraper.draft_created",
+            job=job,
+            tweet_id=str(tweet.id),
+            target_tweet_id=str(target.id),
+            request_id=request.id,
+            account=request.account,
+            action=str(request.action),
+            refusal=refusal,
+        )
     return drafts
 
 

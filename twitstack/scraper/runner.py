@@ -268,6 +268,9 @@ class JobRunner:
     def _count_pushed(self, message: OutboxMessage) -> None:
         refusable = "true" if message.refusable else "false"
         self._metrics.drafts.labels(scrape_job=message.job, refusable=refusable).inc()
+        log.info(
+            "scraper.draft_enqueued", job=message.job, request_id=message.request_id, action="tweet"
+        )
 
     async def archive_pending(self, job: str) -> None:
         """Archive every finished run not yet archived (this one, and any a crash left)."""

@@ -16,6 +16,7 @@ from twitstack.writer.journal import WriterJournal
 from twitstack.writer.metrics import WriterMetrics
 from twitstack.writer.outcome import Outcome, OutcomeKind
 from twitstack.writer.ratelimit import AccountPauses, RateLimitBudgets
+from twitstack.writer.reachability import count_reachability, error_class
 from twitstack.writer.refusal import Refusal, log_refusal
 from twitstack.writer.send_steps import BeginOutcome, Observation, QueueTicket
 from twitstack.writer.tokens import AccountAuth, CredentialsError, TokenManager
@@ -28,6 +29,7 @@ S = ModerationStatus
 _log = get_logger("twitstack.writer.executor")
 _PAUSING = {OutcomeKind.AUTH_FATAL, OutcomeKind.CONFIG_FATAL, OutcomeKind.ACCOUNT_PAUSED}
 # The ledger refused to spend the approval: used before, revoked, or the id is finished.
+NO_KEYS_REFUSAL = "no_approval_keys_configured"
 _SPEND_REFUSED = {TransitionStatus.SPENT, TransitionStatus.TOMBSTONED}
 
 
@@ -47,6 +49,7 @@ class _TransientError(Exception):
 
     def __init__(self, reply: XReply) -> None:
         self.reply = reply
+        self.error_class = error_class(reply.outcome)  # what writer.retry_scheduled names
 
 
 class RequestExecutor:
@@ -82,7 +85,7 @@ class RequestExecutor:
         if not self._settings.require_approval:
             return None
         if self._verifier is None:
-            return Refusal("no_approval_keys_configured", None)
+            return Refusal(NO_KEYS_REFUSAL, None)
         check = self._verifier.check(request)
         return None if check.ok else Refusal(str(check.reason), check.key_id)
 
@@ -245,6 +248,7 @@ class RequestExecutor:
         self._metrics.request_latency.labels(action=action).observe(reply.elapsed_s)
         outcome = reply.outcome
         self._metrics.outcomes.labels(action=action, kind=outcome.kind, reason=outcome.reason).inc()
+        count_reachability(self._metrics, outcome, now=self._clock())
         return reply
 
     async def _observe(

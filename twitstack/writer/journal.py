@@ -28,6 +28,7 @@ from twitstack.writes.states import TERMINAL_STATES
 
 S = ModerationStatus
 _log = get_logger("twitstack.writer")
+_WARN_STATES = frozenset({S.FAILED, S.EXPIRED, S.UNKNOWN, S.NEEDS_REVIEW})
 _NOTES_OUTLIVE_S = 5 * 24 * 3600  # notes outlive the ledger record they are about
 
 
@@ -56,8 +57,10 @@ class WriterJournal:
         self.claims = PostClaims(redis, retention_s=ledger.retention_s)
 
     def _log_change(self, request: WriteRequest, state: S, reason: str, **fields: Any) -> None:
-        # One line per state change; the payload (tweet or DM text) is never logged.
-        _log.info(
+        # One line per state change; the payload (tweet or DM text) is never logged. A request
+        # that failed, expired, became uncertain or needs a human is logged as a warning.
+        log_at = _log.warning if state in _WARN_STATES else _log.info
+        log_at(
             "writer.request_state_changed",
             request_id=request.id,
             account=request.account,

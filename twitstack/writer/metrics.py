@@ -6,6 +6,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from twitstack.core.metrics import quarantine_counter
 
+# Kinds of writer_x_failures_total: X down, overloaded or unreachable from here.
+X_FAILURE_KINDS = ("server_error", "timeout", "network")
 _LATENCY_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 
 
@@ -106,6 +108,24 @@ class WriterMetrics:
             "writer_security_events_total",
             "Requests refused for security reasons (bad or missing approval signature).",
             ["reason"],
+            registry=registry,
+        )
+        self.x_failures = Counter(
+            "writer_x_failures_total",
+            "Calls to X that got no usable answer: kind server_error (5xx), timeout, network.",
+            ["kind"],
+            registry=registry,
+        )
+        for kind in X_FAILURE_KINDS:  # at 0 from the start: a dashboard shows 0, an alert sees 0->1
+            self.x_failures.labels(kind=kind)
+        self.x_consecutive_failures = Gauge(
+            "writer_x_consecutive_failures",
+            "Calls to X in a row, across workers, that got no usable answer (0 after any answer).",
+            registry=registry,
+        )
+        self.x_last_answer = Gauge(
+            "writer_x_last_answer_timestamp_seconds",
+            "When X last gave a usable answer (any status below 500), Unix time; 0 until then.",
             registry=registry,
         )
         self.redis_errors = Counter(

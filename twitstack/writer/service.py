@@ -19,7 +19,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from twitstack.core.config import Settings
-from twitstack.core.logging import get_logger
+from twitstack.core.logging import get_logger, log_context
 from twitstack.core.metrics import new_registry
 from twitstack.core.secrets import aget_secret
 from twitstack.core.service import ServiceContext
@@ -36,9 +36,11 @@ from twitstack.writer.sweeps import expire_due, sample_depths
 from twitstack.writer.token_store import keyring_source
 from twitstack.writer.tokens import SecretLookup, TokenManager
 from twitstack.writer.xapi_client import XApiClient
+from twitstack.writer.zero_series import start_at_zero
 from twitstack.writes.errors import UnreadableError, WireFormatError
+from twitstack.writes.identity import message_identity
 from twitstack.writes.ledger import RequestLedger
-from twitstack.writes.models import ModerationStatus, utcnow
+from twitstack.writes.models import ModerationStatus, WriteRequest, utcnow
 from twitstack.writes.quarantine import Quarantine
 from twitstack.writes.queue import (
     POISON_MESSAGE_REASON,
@@ -78,6 +80,7 @@ class WriterService:
         self.registry: CollectorRegistry = new_registry()
         self.metrics = WriterMetrics(self.registry)
         self.quarantine = Quarantine(redis, self.metrics.quarantined, service="writer")
+        start_at_zero(self.metrics, [account.name for account in self._config.accounts])
         self.metrics_port: int | None = self._config.metrics_port
         self.consumer_id = self._config.consumer_id or f"{socket.gethostname()}-{os.getpid()}"
         self._stopping = False
@@ -317,8 +320,23 @@ class WriterService:
         except WireFormatError as exc:
             await self.queue.dead_letter(raw, reason=exc.reason_code, detail=exc.message[:500])
             self.metrics.dead_letters.labels(reason=exc.reason_code).inc()
-            _log.warning("writer.message_dead_lettered", reason=exc.reason_code, field=exc.field)
+            _log.warning(
+                "writer.message_dead_lettered",
+                reason=exc.reason_code,
+                field=exc.field,
+                **message_identity(raw),
+            )
             return
+        # Every line logged while this request is handled (retries, state changes, refusals)
+        # names it, so an operator can follow one request through the logs.
+        with log_context(
+            request_id=request.id, account=request.account, action=str(request.action)
+        ):
+            await self._handle_request(raw, request, intake)
+
+    async def _handle_request(
+        self, raw: bytes, request: WriteRequest, intake: RequestIntake
+    ) -> None:
         try:
             acked = await intake.handle(request, QueueTicket(self.queue.processing, raw))
         except (RedisError, OSError):
@@ -328,14 +346,16 @@ class WriterService:
             # so the message waits in the dead letters while the record is quarantined.
             await self.queue.dead_letter(raw, reason="unreadable_record", detail=exc.detail[:500])
             self.metrics.dead_letters.labels(reason="unreadable_record").inc()
+            _log.warning("writer.message_dead_lettered", reason="unreadable_record")
             await self.quarantine.put_error(exc)
             return
         except Exception as exc:
             # A bug must not stop the consumer; the message is kept for an operator, and a
             # request left `sending` is settled by the reconciler like any abandoned attempt.
-            _log.exception("writer.message_failed", request_id=request.id)
+            _log.exception("writer.message_failed")
             await self.queue.dead_letter(raw, reason="handler_error", detail=repr(exc)[:500])
             self.metrics.dead_letters.labels(reason="handler_error").inc()
+            _log.warning("writer.message_dead_lettered", reason="handler_error")
             await self.journal.flag_stranded(request, "handler_error")
             return
         if not acked:
