@@ -9,6 +9,15 @@
 --                        an approval voided before it was sent (edit, reject, expiry, review).
 local LEDGER_TOMBSTONE_PREFIX = 'writes:tombstone:'
 local LEDGER_SPENT_PREFIX = 'writes:spent:'
+-- Verifiers accept approvals stamped up to this far ahead of their clock (signing.py
+-- MAX_CLOCK_SKEW; a test checks), so such an approval verifies that much past retention after
+-- it reached this host: the guards live retention plus this, or a re-pushed copy would run again.
+local LEDGER_GUARD_SLACK_S = 300
+
+-- How long a tombstone or spent-nonce key lives, given the ledger's retention in seconds.
+local function ledger_guard_ttl(ttl_s)
+  return tonumber(ttl_s) + LEDGER_GUARD_SLACK_S
+end
 
 -- The nonce of the approval the stored request carries, or nil (none, or unreadable).
 local function ledger_approval_nonce(hash)
@@ -33,7 +42,7 @@ local function ledger_spend_approval(hash, id, ttl_s)
   local key = LEDGER_SPENT_PREFIX .. nonce
   local spent = redis.call('GET', key)
   if not spent then
-    redis.call('SET', key, id, 'EX', ttl_s)
+    redis.call('SET', key, id, 'EX', ledger_guard_ttl(ttl_s))
     redis.call('HSET', hash, 'spent_nonce', nonce)
     return nil
   end
@@ -44,5 +53,6 @@ end
 -- Void the stored approval before it was ever sent, so a copy of it can never be replayed.
 local function ledger_revoke_approval(hash, ttl_s)
   local nonce = ledger_approval_nonce(hash)
-  if nonce then redis.call('SET', LEDGER_SPENT_PREFIX .. nonce, 'revoked', 'NX', 'EX', ttl_s) end
+  if nonce then redis.call('SET', LEDGER_SPENT_PREFIX .. nonce, 'revoked', 'NX', 'EX',
+    ledger_guard_ttl(ttl_s)) end
 end

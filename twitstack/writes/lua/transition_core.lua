@@ -59,7 +59,7 @@ local function ledger_transition(K, A)
     redis.call('ZADD', K[4], A[20], id)
   end
   if A[13] == '1' then
-    redis.call('SET', LEDGER_TOMBSTONE_PREFIX .. id, to, 'EX', A[11])
+    redis.call('SET', LEDGER_TOMBSTONE_PREFIX .. id, to, 'EX', ledger_guard_ttl(A[11]))
     redis.call('ZREM', K[4], id)
     redis.call('EXPIRE', K[1], A[11])
     redis.call('ZADD', K[5], A[12], id)
