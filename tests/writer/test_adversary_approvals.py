@@ -63,7 +63,8 @@ async def test_the_tombstone_outlives_an_approval_stamped_ahead_by_the_allowed_s
     ledger = RequestLedger(redis, retention_s=RETENTION_S)
     before = utcnow()
     sent = await executed_with_a_clock_ahead(ledger)
-    assert sent.approval is not None and sent.approval.nonce is not None
+    assert sent.approval is not None
+    assert sent.approval.nonce is not None
     verifies_until = sent.approval.approved_at + timedelta(seconds=RETENTION_S)
     # Just before that instant a re-pushed copy still carries a valid approval...
     assert VERIFIER.check(sent, now=verifies_until - timedelta(seconds=1)).ok
