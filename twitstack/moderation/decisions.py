@@ -311,26 +311,43 @@ class RequestDecisions:
     ) -> tuple[str, ...]:
         if needed == 1:
             return (approver,)
+        now = self._clock()
+        cutoff = self._first_approval_cutoff(now)
         async with self._db.transaction() as tx:
+            # A stale row of the same approver (an earlier request under this id) is renewed.
             await tx.execute(
-                "INSERT OR IGNORE INTO first_approvals"
-                " (request_id, revision, content_hash, approver, at) VALUES (?, ?, ?, ?, ?)",
-                (request.id, request.revision, content_hash, approver, self._clock()),
+                "INSERT INTO first_approvals"
+                " (request_id, revision, content_hash, approver, at) VALUES (?, ?, ?, ?, ?)"
+                " ON CONFLICT (request_id, revision, content_hash, approver)"
+                " DO UPDATE SET at = excluded.at WHERE at <= ?",
+                (request.id, request.revision, content_hash, approver, now, cutoff),
             )
             rows = await tx.fetchall(
                 "SELECT approver FROM first_approvals"
-                " WHERE request_id = ? AND revision = ? AND content_hash = ?"
+                " WHERE request_id = ? AND revision = ? AND content_hash = ? AND at > ?"
                 " ORDER BY at, approver",
-                (request.id, request.revision, content_hash),
+                (request.id, request.revision, content_hash, cutoff),
             )
         return tuple(str(r[0]) for r in rows)
+
+    def _first_approval_cutoff(self, now: float) -> float:
+        # An id can be recorded again only once its tombstone lapsed, at least the ledger's
+        # retention after the earlier request ended (and so after all its first approvals):
+        # first approvals older than that belong to another request with the same id and
+        # content, and must not make a single click enough for it.
+        return now - self._ledger.retention_s
 
     async def pending_approvers(self, request: WriteRequest) -> list[str]:
         """First approvers of a two-person action for exactly this revision and content."""
         rows = await self._db.fetchall(
             "SELECT approver FROM first_approvals"
-            " WHERE request_id = ? AND revision = ? AND content_hash = ? ORDER BY at",
-            (request.id, request.revision, request.content_hash()),
+            " WHERE request_id = ? AND revision = ? AND content_hash = ? AND at > ? ORDER BY at",
+            (
+                request.id,
+                request.revision,
+                request.content_hash(),
+                self._first_approval_cutoff(self._clock()),
+            ),
         )
         return [str(r[0]) for r in rows]
 
