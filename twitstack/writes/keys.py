@@ -39,7 +39,8 @@ EXPIRY = "writes:expiry"
 # Terminal requests whose hash has an EXPIRE (score = when it lapses, ms), to prune indexes.
 RETENTION = "writes:retention"
 # String per request id that reached a final state: that state, kept `ledger_retention_s`
-# (>= approval_max_age_s). Written only inside the ledger's Lua (lua/ledger_guards.lua).
+# (>= approval_max_age_s) plus signing.MAX_CLOCK_SKEW. Written only inside the ledger's Lua
+# (lua/ledger_guards.lua).
 TOMBSTONE_PREFIX = "writes:tombstone:"
 # String per approval nonce: the request id whose sending spent it, or "revoked".
 SPENT_PREFIX = "writes:spent:"

@@ -6,8 +6,9 @@ sorted-set index scored by creation time; every change appends an event to `keys
 same Lua call, so the state and its history never disagree.
 
 Retention: terminal requests (rejected, executed, failed, expired) get an EXPIRE of
-`retention_s` and a tombstone (`keys.tombstone(id)`, their final state) for as long: while it
-lives the id is never recorded or sent again, even if its hash is deleted. Each approval carries
+`retention_s` and a tombstone (`keys.tombstone(id)`, their final state) for that plus the clock
+skew verifiers accept (spent nonces as long): while it lives the id is never recorded or sent
+again, even if its hash is deleted. Each approval carries
 a nonce that moving into `sending` spends (`keys.spent_approval`); leaving `approved` any other
 way revokes it. `retention_s` must be at least the writers' `approval_max_age_s`, so that once
 the ledger forgets an id, any approval for it is too old to verify. The event stream is capped
