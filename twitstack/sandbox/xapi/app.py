@@ -16,7 +16,8 @@ from twitstack.sandbox.xapi.inspection import inspection_routes
 from twitstack.sandbox.xapi.openapi import openapi_document
 from twitstack.sandbox.xapi.pipeline import Handler, api_endpoint
 from twitstack.sandbox.xapi.routes_dm import create_dm, dm_events
-from twitstack.sandbox.xapi.routes_oauth2 import token_endpoint
+from twitstack.sandbox.xapi.routes_oauth import oauth_routes
+from twitstack.sandbox.xapi.routes_oauth2 import revoke_endpoint, token_endpoint
 from twitstack.sandbox.xapi.routes_posts import create_tweet, delete_tweet, user_tweets, users_me
 from twitstack.sandbox.xapi.state import XApiState
 
@@ -42,6 +43,7 @@ def _api_routes(state: XApiState) -> list[BaseRoute]:
     return [
         Route("/2/openapi.json", _openapi, methods=["GET"]),
         Route("/2/oauth2/token", token_endpoint(state), methods=["POST"]),
+        Route("/2/oauth2/revoke", revoke_endpoint(state), methods=["POST"]),
         Route("/2/tweets", create, methods=["POST"]),
         Route("/2/tweets/{id}", delete, methods=["DELETE"]),
         Route("/2/users/me", api(Endpoint.USERS_ME, users_me, _READ, write=False)),
@@ -61,6 +63,6 @@ def create_xapi_app(
     app too, but callers should keep the `XApiState` they passed in.
     """
     state = state if state is not None else XApiState(config)
-    app = Starlette(routes=[*_api_routes(state), *inspection_routes(state)])
+    app = Starlette(routes=[*_api_routes(state), *oauth_routes(state), *inspection_routes(state)])
     app.state.xapi = state
     return keep_server_channel(app)

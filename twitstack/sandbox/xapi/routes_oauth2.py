@@ -1,4 +1,5 @@
-"""POST /2/oauth2/token: the refresh_token grant with single-use, rotating refresh tokens."""
+"""POST /2/oauth2/token (refresh_token grant with single-use, rotating refresh tokens; the
+authorization_code grant in routes_oauth) and POST /2/oauth2/revoke."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from twitstack.sandbox.xapi import problems
+from twitstack.sandbox.xapi.routes_oauth import exchange_code, revoke_token
 from twitstack.sandbox.xapi.state import XApiState
 
 _UNAUTHORIZED_CLIENT: dict[str, Any] = {
@@ -65,6 +67,8 @@ def token_endpoint(state: XApiState) -> Callable[[Request], Awaitable[JSONRespon
         if client_id is None:
             tokens.counters.rejected += 1
             return JSONResponse(_UNAUTHORIZED_CLIENT, status_code=401)
+        if form.get("grant_type") == "authorization_code":
+            return exchange_code(state, client_id, form)
         if form.get("grant_type") != "refresh_token":
             tokens.counters.rejected += 1
             return JSONResponse(_UNSUPPORTED_GRANT, status_code=400)
@@ -87,5 +91,19 @@ def token_endpoint(state: XApiState) -> Callable[[Request], Awaitable[JSONRespon
                 "refresh_token": pair.refresh.token,
             }
         )
+
+    return serve
+
+
+def revoke_endpoint(state: XApiState) -> Callable[[Request], Awaitable[JSONResponse]]:
+    """The Starlette endpoint for POST /2/oauth2/revoke (same client authentication)."""
+
+    async def serve(request: Request) -> JSONResponse:
+        raw = await request.body()
+        form = dict(parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True))
+        client_id = _client_id(state, request, form)
+        if client_id is None:
+            return JSONResponse(_UNAUTHORIZED_CLIENT, status_code=401)
+        return revoke_token(state, client_id, form)
 
     return serve

@@ -8,6 +8,7 @@ from twitstack.sandbox.xapi.auth import Authenticator
 from twitstack.sandbox.xapi.clock import SandboxClock
 from twitstack.sandbox.xapi.config import BillingMode, XApiSandboxConfig, default_rate_limits
 from twitstack.sandbox.xapi.faults import FaultInjector
+from twitstack.sandbox.xapi.oauth_codes import AuthorizationCodes
 from twitstack.sandbox.xapi.ratelimit import RateLimiter
 from twitstack.sandbox.xapi.store import ContentStore
 from twitstack.sandbox.xapi.tokens import TokenStore
@@ -42,6 +43,7 @@ class XApiState:
             self.tokens.add_refresh(refresh)
         for client in config.oauth2_clients:
             self.tokens.add_client(client)
+        self.authorization = AuthorizationCodes()
         for credential in config.oauth1_credentials:
             self.tokens.add_oauth1(credential)
         self.authenticator = Authenticator(
