@@ -286,6 +286,10 @@ class RequestExecutor:
             reply = await self._once(request, call, fresh, reserved=False)
             await self._observe(request, call, reply.headers, reserved=False)
             if reply.outcome.kind is OutcomeKind.AUTH_REFRESH:
+                detail = reply.outcome.detail or "Unauthorized"
+                await self._tokens.reconnect_needed(
+                    request.account, f"X answered 401 to a freshly refreshed token: {detail}"
+                )
                 return XReply(
                     Outcome(OutcomeKind.AUTH_FATAL, "unauthorized_after_refresh", 401),
                     reply.headers,

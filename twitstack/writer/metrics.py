@@ -81,6 +81,18 @@ class WriterMetrics:
             ["account"],
             registry=registry,
         )
+        self.token_last_refresh = Gauge(
+            "writer_token_last_refresh_timestamp_seconds",
+            "When this replica last refreshed the account's OAuth 2.0 pair (Unix time).",
+            ["account"],
+            registry=registry,
+        )
+        self.reconnect_needed = Gauge(
+            "writer_account_reconnect_needed",
+            "1 after X refused the account's refresh token (or a fresh token): reconnect it.",
+            ["account"],
+            registry=registry,
+        )
         self.token_refreshes = Counter(
             "writer_token_refreshes_total",
             "OAuth 2.0 token refreshes this replica performed.",

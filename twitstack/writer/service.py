@@ -23,6 +23,7 @@ from twitstack.core.logging import get_logger, log_context
 from twitstack.core.metrics import new_registry
 from twitstack.core.secrets import aget_secret
 from twitstack.core.service import ServiceContext
+from twitstack.writer.account_health import AccountHealth
 from twitstack.writer.crashpoints import crash_point
 from twitstack.writer.executor import RequestExecutor
 from twitstack.writer.inflight import InFlight
@@ -156,6 +157,7 @@ class WriterService:
             keyring=keyring_source(
                 self._secret, env=self._settings.env, data_dir=self._settings.state_dir
             ),
+            lookup=config.account,
         )  # fmt: skip
         verifier = (
             ApprovalVerifier(config.approval_public_keys, max_age_s=config.approval_max_age_s)
@@ -164,6 +166,7 @@ class WriterService:
         )
         self._verifier = verifier
         self._pauses = AccountPauses(redis, clock=self._clock)
+        self.account_health = AccountHealth(redis, config, self._pauses, self.metrics)
         self.reconciler = Reconciler(
             redis, self.journal, client, self.tokens, config, self.metrics, started_at=utcnow()
         )
@@ -202,6 +205,7 @@ class WriterService:
     async def _start(self) -> None:
         # A missing or malformed sealing key ring fails the start here (KeyRingError).
         await self.tokens.open()
+        await self.account_health.sync()
         await self.queue.heartbeat()
         report = await self.queue.recover_own()
         if report.requeued or report.dead_lettered:
@@ -217,6 +221,7 @@ class WriterService:
         config = self._config
         return [
             ("heartbeat", self.queue.heartbeat, config.heartbeat_interval_s),
+            ("x_accounts", self.account_health.sync, 2.0),
             ("recover_dead", self._recover_dead, config.recovery_interval_s),
             ("reclaim_orphans", self._reclaim_orphans, config.recovery_interval_s),
             ("promote", self._promote, config.schedule_poll_s),

@@ -92,10 +92,13 @@ class TokenManager:
         metrics: WriterMetrics | None = None,
         cache_s: float = 5.0,
         keyring: KeyRingSource | None = None,
+        lookup: Callable[[str], XAccountSettings | None] | None = None,
     ) -> None:
         self._redis = redis
         self._client = client
         self._accounts = {account.name: account for account in accounts}
+        # Accounts connected from the UI or CLI (WriterSettings.account); TOML names win.
+        self._lookup = lookup
         self._clock = clock
         self._secret = secret
         self._leeway_s = leeway_s
@@ -113,6 +116,8 @@ class TokenManager:
 
     def _config(self, name: str) -> XAccountSettings:
         account = self._accounts.get(name)
+        if account is None and self._lookup is not None:
+            account = self._lookup(name)
         if account is None:
             raise CredentialsError(f"account {name!r} is not configured")
         return account
@@ -189,6 +194,10 @@ class TokenManager:
     async def _load_sealed(self, account: XAccountSettings) -> tuple[StoredTokens, str]:
         try:
             found = await self._store.read(account.name)
+            if found is None and account.connected:
+                raise CredentialsError(
+                    f"account {account.name!r} was disconnected: no stored tokens; reconnect it"
+                )
             if found is None:
                 access = await self._required_secret(account.access_token_secret, account.name)
                 refresh = (
@@ -277,24 +286,48 @@ class TokenManager:
                 client_secret=client_secret,
                 refresh_token=stored.refresh_token,
             )
-        except TokenRefreshRejected:
+        except TokenRefreshRejected as exc:
             # A replica whose lock expired may have rotated the pair under us: re-read first.
             again = await self._load(account)
             if again.refresh_token != stored.refresh_token:
                 return again
-            _log.error("writer.token_refresh_rejected", account=account.name)
+            _log.error("writer.token_refresh_rejected", account=account.name, x_message=str(exc))
+            # X's own refusal of the refresh token: only a person can fix this (reconnect).
+            await self.reconnect_needed(account.name, str(exc))
             raise CredentialsError(
-                f"account {account.name!r}: X rejected the refresh token; re-authorise"
+                f"account {account.name!r}: X rejected the refresh token ({exc}); reconnect it"
             ) from None
         register_secret(tokens.access_token, tokens.refresh_token)
         expires_at = self._clock() + tokens.expires_in_s
         fresh = StoredTokens(tokens.access_token, tokens.refresh_token, expires_at)
         # Persist the rotated pair BEFORE using it: the old refresh token is already spent.
         if not await self._store.replace(account.name, blob, fresh):
+            # Reconnected meanwhile (a new grant was installed): use that pair.
+            again = await self._load(account)
+            if again.access_token != stored.access_token:
+                return again
             raise CredentialsError(f"account {account.name!r}: token store changed during refresh")
+        refreshed_at = self._clock()
+        await self._redis.hset(keys.oauth2_tokens(account.name), "refreshed_at", repr(refreshed_at))
         if self._metrics is not None:
             self._metrics.token_refreshes.labels(account=account.name).inc()
+            self._metrics.token_last_refresh.labels(account=account.name).set(refreshed_at)
+            self._metrics.reconnect_needed.labels(account=account.name).set(0)
         self._expiry_seen(account.name, expires_at)
         _log.info("writer.token_refreshed", account=account.name, expires_at=expires_at)
         self._cache[account.name] = (time.monotonic(), fresh)
         return fresh
+
+    async def reconnect_needed(self, name: str, x_message: str) -> None:
+        """Mark `name` as needing a person to reconnect it, with X's own words.
+
+        Called only on X's refusal of the refresh token, or a 401 to a token just refreshed;
+        never on timeouts, 5xx or 429. Connecting the account again clears the mark.
+        """
+        await self._redis.hset(
+            keys.oauth2_tokens(name),
+            mapping={"reconnect_needed": "1", "reconnect_reason": x_message[:500]},
+        )
+        if self._metrics is not None:
+            self._metrics.reconnect_needed.labels(account=name).set(1)
+        _log.error("writer.account_reconnect_needed", account=name, x_message=x_message)

@@ -254,7 +254,7 @@ class XApiClient:
         except httpx.HTTPError as exc:
             raise XApiError(classify(method="GET", exception=exc)) from exc
         if response.status_code in (400, 401):
-            raise TokenRefreshRejected(f"token endpoint answered {response.status_code}")
+            raise TokenRefreshRejected(_token_error(response))
         if response.status_code != 200:
             outcome = classify(method="GET", status=response.status_code, body=response.content)
             raise XApiError(outcome)
@@ -351,3 +351,16 @@ class WriterClient:
 
 def _delete_attempts() -> Iterator[stamina.Attempt]:
     return iter(stamina.retry_context(on=_retryable, attempts=3, timeout=30.0, wait_max=5.0))
+
+
+def _token_error(response: httpx.Response) -> str:
+    """X's own words for a refused refresh (`error: error_description`), never the token."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if isinstance(body, dict) and isinstance(body.get("error"), str):
+        description = body.get("error_description")
+        suffix = f": {description}" if isinstance(description, str) else ""
+        return f"token endpoint answered {response.status_code}, {body['error']}{suffix}"
+    return f"token endpoint answered {response.status_code}"

@@ -50,6 +50,12 @@ WRITER_PREFIX = "twitstack:writer"
 # Credentials, sealed (twitstack.core.sealing); outside WRITER_PREFIX so that Redis ACLs can
 # let moderation and ops read the writer's account state but not these.
 SECRET_PREFIX = "twitstack:secret"
+# Connected X accounts (OAuth 2.0 with PKCE from the UI or CLI), `twitstack.writes.x_accounts`.
+X_ACCOUNTS_PREFIX = "twitstack:accounts"
+# Hash: X user id -> JSON record (label, handle, scopes, client id, connected at/by).
+X_ACCOUNTS = f"{X_ACCOUNTS_PREFIX}:x"
+# Stream of every connect, reconnect, disconnect and token-health change (capped, MAXLEN ~).
+X_ACCOUNTS_AUDIT = f"{X_ACCOUNTS_PREFIX}:audit"
 # Rate-limit windows the writer tracks per (account, endpoint): X's `x-rate-limit-*` window and
 # the `x-user-limit-24hour-*` one. Each is a hash {limit, remaining, reset (epoch s)}.
 RATE_LIMIT_WINDOWS = ("window", "24h")
@@ -114,6 +120,11 @@ def oauth2_tokens(account: str) -> str:
 def sealed_oauth2_tokens(account: str) -> str:
     """The string holding an account's sealed OAuth 2.0 pair; only the writer's user reads it."""
     return f"{SECRET_PREFIX}:oauth2:{account}"
+
+
+def x_connect_pending(state: str) -> str:
+    """The short-lived, single-use record of one authorization in progress (PKCE verifier)."""
+    return f"{X_ACCOUNTS_PREFIX}:pending:{state}"
 
 
 def token_refresh_lock(account: str) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
 
 class XAccountSettings(BaseModel):
@@ -26,9 +26,14 @@ class XAccountSettings(BaseModel):
     token_secret_secret: str | None = None
     # Whether DMs sent by this account can be read back (dm.read scope) to reconcile them.
     dm_read_back: bool = True
+    # Connected from the UI or CLI (twitstack.writes.x_accounts): the pair is in the sealed
+    # store from the start, so no secret names are needed. Never set in TOML.
+    connected: bool = False
 
     @model_validator(mode="after")
     def _secrets_for_auth(self) -> Self:
+        if self.connected:
+            return self
         if self.auth == "oauth2":
             needed = {"access_token_secret": self.access_token_secret}
         else:
@@ -94,6 +99,16 @@ class WriterSettings(BaseModel):
     # service that writes the ledger (writer, moderation) uses these two values.
     ledger_retention_s: int = Field(default=30 * 24 * 3600, ge=3600)
     events_maxlen: int = Field(default=500_000, ge=1000)
+    # The X app that accounts are connected to from the UI or CLI (OAuth 2.0 with PKCE).
+    # client_id may be public; a confidential client's secret is named, never given.
+    oauth2_client_id: str | None = None
+    oauth2_client_secret_secret: str | None = None
+    # Where X sends the user back: moderation's /accounts/x/callback as the browser reaches it
+    # (the public https URL behind a reverse proxy); registered in the X developer portal.
+    oauth2_redirect_uri: str | None = None
+    x_authorize_url: str = "https://x.com/i/oauth2/authorize"
+    # Accounts connected from the UI or CLI, merged in by the writer (TOML names win).
+    _connected: dict[str, XAccountSettings] = PrivateAttr(default_factory=dict)
 
     @model_validator(mode="after")
     def _unique_accounts(self) -> Self:
@@ -113,6 +128,16 @@ class WriterSettings(BaseModel):
         return self
 
     def account(self, name: str | None) -> XAccountSettings | None:
-        """The configured account called `name` (the default account when None)."""
+        """The account called `name` (the default account when None): TOML, then connected."""
         wanted = name or self.default_account
-        return next((a for a in self.accounts if a.name == wanted), None)
+        configured = next((a for a in self.accounts if a.name == wanted), None)
+        return configured if configured is not None else self._connected.get(wanted)
+
+    def use_connected(self, accounts: list[XAccountSettings]) -> None:
+        """Replace the connected accounts `account()` also finds (TOML names are skipped)."""
+        configured = {a.name for a in self.accounts}
+        self._connected = {a.name: a for a in accounts if a.name not in configured}
+
+    def connected_accounts(self) -> list[XAccountSettings]:
+        """The connected accounts last passed to `use_connected`."""
+        return list(self._connected.values())

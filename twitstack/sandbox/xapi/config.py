@@ -13,6 +13,7 @@ ALL_SCOPES: tuple[str, ...] = (
     "users.read",
     "dm.read",
     "dm.write",
+    "media.write",
     "offline.access",
 )
 

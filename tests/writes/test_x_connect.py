@@ -1,0 +1,216 @@
+"""Connecting X accounts against the fake X: connect, reconnect, disconnect, every refusal."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from urllib.parse import parse_qsl, urlsplit
+
+import httpx
+import pytest
+from redis.asyncio import Redis
+
+from twitstack.core.sealing import SealingKeyRing, generate_key_ring
+from twitstack.sandbox.xapi import DEFAULT_CLIENT_ID, XApiSandboxConfig, XApiState, create_xapi_app
+from twitstack.writes import keys
+from twitstack.writes.token_store import SealedTokenStore
+from twitstack.writes.x_accounts import ConnectedAccounts
+from twitstack.writes.x_connect import ConnectConfig, ConnectError, XConnector
+from twitstack.writes.x_oauth import XOAuthClient
+
+pytestmark = pytest.mark.anyio
+
+BASE = "https://sandbox.test"
+REDIRECT = "https://moderation.test/accounts/x/callback"
+RING = SealingKeyRing.parse(generate_key_ring("k1"), source="test")
+
+
+@dataclass
+class Kit:
+    connector: XConnector
+    accounts: ConnectedAccounts
+    state: XApiState
+    http: httpx.AsyncClient
+    redis: Redis
+
+
+@pytest.fixture
+async def kit(redis: Redis) -> AsyncIterator[Kit]:
+    state = XApiState(XApiSandboxConfig(clock_start=1_800_000_000.0, clock_frozen=True))
+    transport = httpx.ASGITransport(create_xapi_app(state=state))
+    async with httpx.AsyncClient(transport=transport, base_url=BASE) as http:
+
+        async def ring() -> SealingKeyRing:
+            return RING
+
+        accounts = ConnectedAccounts(redis, SealedTokenStore(redis, ring))
+        oauth = XOAuthClient(http, api_base=BASE, client_id=DEFAULT_CLIENT_ID, client_secret=None)
+        config = ConnectConfig(
+            DEFAULT_CLIENT_ID, None, f"{BASE}/i/oauth2/authorize", BASE, REDIRECT
+        )
+        connector = XConnector(redis, accounts, oauth, config, configured=["toml"])
+        yield Kit(connector, accounts, state, http, redis)
+
+
+async def consent(kit: Kit, url: str) -> dict[str, str]:
+    """What the browser does: open X's page, follow its redirect back to us."""
+    response = await kit.http.get(url)
+    assert response.status_code == 302
+    location = response.headers["location"]
+    assert location.startswith(REDIRECT)
+    return dict(parse_qsl(urlsplit(location).query))
+
+
+async def connect(kit: Kit, name: str = "brand", groups: tuple[str, ...] = ("posting",)) -> None:
+    started = await kit.connector.start(name, groups, actor="admin:alice")
+    await kit.connector.finish(await consent(kit, started.url), actor="admin:alice")
+
+
+async def test_connect_stores_account_by_user_id_with_sealed_tokens(kit: Kit) -> None:
+    """The account is keyed by X user id, named by handle, its pair sealed; all audited."""
+    started = await kit.connector.start("brand", ["posting", "dm_read_back"], actor="admin:alice")
+    query = dict(parse_qsl(urlsplit(started.url).query))
+    assert query["code_challenge_method"] == "S256"
+    assert query["state"] == started.state
+    assert "offline.access" in query["scope"].split()
+    account, event = await kit.connector.finish(
+        await consent(kit, started.url), actor="admin:alice"
+    )
+    assert event == "connect"
+    assert (account.user_id, account.username, account.name) == ("1000", "twitstack_demo", "brand")
+    assert "dm.read" in account.scopes
+    stored = await kit.accounts.by_user_id("1000")
+    assert stored == account
+    blob = await kit.redis.get(keys.sealed_oauth2_tokens("brand"))
+    assert blob is not None
+    assert blob.startswith(b"ts1.k1.")
+    found = await kit.accounts.tokens.read("brand")
+    assert found is not None
+    assert found[0].refresh_token
+    me = await kit.http.get(
+        "/2/users/me", headers={"authorization": f"Bearer {found[0].access_token}"}
+    )
+    assert me.status_code == 200
+    health = await kit.accounts.health("brand")
+    assert health.expires_at == pytest.approx(found[0].expires_at)
+    assert not health.reconnect_needed
+    audit = await kit.accounts.recent_audit()
+    assert audit[0]["event"] == "connect"
+    assert audit[0]["actor"] == "admin:alice"
+    assert found[0].access_token not in json.dumps(audit)
+
+
+async def test_reconnect_replaces_pair_and_clears_reconnect_flag(kit: Kit) -> None:
+    """Reconnecting the same X user installs a new working pair in one step."""
+    await connect(kit)
+    old = await kit.accounts.tokens.read("brand")
+    assert old is not None
+    await kit.redis.hset(
+        keys.oauth2_tokens("brand"), mapping={"reconnect_needed": "1", "reconnect_reason": "x"}
+    )
+    started = await kit.connector.start("brand", ["posting"], actor="admin:alice")
+    _, event = await kit.connector.finish(await consent(kit, started.url), actor="admin:alice")
+    assert event == "reconnect"
+    new = await kit.accounts.tokens.read("brand")
+    assert new is not None
+    assert new[0].refresh_token not in ("", old[0].refresh_token)
+    assert not (await kit.accounts.health("brand")).reconnect_needed
+    assert len(await kit.accounts.all()) == 1
+
+
+async def refused(kit: Kit, query: dict[str, str], reason: str) -> None:
+    before = await kit.redis.get(keys.sealed_oauth2_tokens("brand"))
+    with pytest.raises(ConnectError) as caught:
+        await kit.connector.finish(query, actor="admin:alice")
+    assert caught.value.reason == reason
+    assert await kit.redis.get(keys.sealed_oauth2_tokens("brand")) == before
+    assert (await kit.accounts.recent_audit())[0]["event"] == "connect_refused"
+
+
+async def test_reused_state_is_refused_and_credentials_untouched(kit: Kit) -> None:
+    """A callback opens once: a second one with the same state is refused."""
+    started = await kit.connector.start("brand", ["posting"], actor="admin:alice")
+    query = await consent(kit, started.url)
+    await kit.connector.finish(query, actor="admin:alice")
+    await refused(kit, query, "bad_state")
+
+
+async def test_unknown_state_is_refused(kit: Kit) -> None:
+    """A state we never issued is refused."""
+    await connect(kit)
+    await refused(kit, {"state": "forged", "code": "x"}, "bad_state")
+
+
+async def test_state_is_bound_to_who_started(kit: Kit) -> None:
+    """Another user cannot complete someone else's sign-in."""
+    started = await kit.connector.start("brand", ["posting"], actor="admin:alice")
+    query = await consent(kit, started.url)
+    with pytest.raises(ConnectError) as caught:
+        await kit.connector.finish(query, actor="admin:mallory")
+    assert caught.value.reason == "bad_state"
+
+
+async def test_denied_consent_is_refused(kit: Kit) -> None:
+    """error=access_denied gives a clear refusal; the stored pair stays."""
+    await connect(kit)
+    await kit.http.put("/_sandbox/oauth2/consent", json={"decision": "deny"})
+    started = await kit.connector.start("brand", ["posting"], actor="admin:alice")
+    await refused(kit, await consent(kit, started.url), "denied")
+
+
+async def test_expired_code_is_refused_with_x_message(kit: Kit) -> None:
+    """A code older than 30 seconds: X's message, and the stored pair stays."""
+    await connect(kit)
+    started = await kit.connector.start("brand", ["posting"], actor="admin:alice")
+    query = await consent(kit, started.url)
+    kit.state.clock.advance(31)
+    with pytest.raises(ConnectError) as caught:
+        await kit.connector.finish(query, actor="admin:alice")
+    assert caught.value.reason == "exchange_refused"
+    assert "authorization code was invalid" in caught.value.message
+
+
+async def test_reconnect_as_another_x_user_is_refused(kit: Kit) -> None:
+    """Signing in to X as a different account cannot overwrite the label's tokens."""
+    await connect(kit)
+    await kit.http.put("/_sandbox/oauth2/consent", json={"user_id": "1001"})
+    started = await kit.connector.start("brand", ["posting"], actor="admin:alice")
+    await refused(kit, await consent(kit, started.url), "wrong_user")
+    assert (await kit.accounts.by_user_id("1001")) is None
+
+
+async def test_missing_scope_is_refused(kit: Kit) -> None:
+    """A grant narrower than asked for (a user unticking a scope) is refused."""
+    started = await kit.connector.start("brand", ["posting"], actor="admin:alice")
+    query = await consent(kit, started.url)
+    # Swap the pending scopes for more than X granted, as if the user had narrowed the grant.
+    key = keys.x_connect_pending(started.state)
+    pending = json.loads(await kit.redis.get(key) or b"{}")
+    pending["scopes"].append("dm.write")
+    await kit.redis.set(key, json.dumps(pending))
+    await refused(kit, query, "scope_missing")
+
+
+async def test_toml_name_wins(kit: Kit) -> None:
+    """A label configured in TOML cannot be connected over."""
+    with pytest.raises(ConnectError) as caught:
+        await kit.connector.start("toml", ["posting"], actor="admin:alice")
+    assert caught.value.reason == "name_configured"
+
+
+async def test_disconnect_revokes_at_x_and_removes(kit: Kit) -> None:
+    """Disconnect revokes the grant at X, then removes record and tokens, audited."""
+    await connect(kit)
+    found = await kit.accounts.tokens.read("brand")
+    assert found is not None
+    account, outcome = await kit.connector.disconnect("1000", actor="admin:alice")
+    assert outcome == "revoked at X"
+    assert account.name == "brand"
+    assert await kit.accounts.all() == []
+    assert await kit.redis.exists(keys.sealed_oauth2_tokens("brand")) == 0
+    me = await kit.http.get(
+        "/2/users/me", headers={"authorization": f"Bearer {found[0].access_token}"}
+    )
+    assert me.status_code == 401
+    assert (await kit.accounts.recent_audit())[0]["revoked"] == "revoked at X"
