@@ -191,9 +191,8 @@ def test_producer_can_do_nothing_but_rpush(
 REFUSED = r"NOPERM|no permissions|user executing the script can't"
 # Per role: things it must not do, though its own work needs neighbouring rights.
 ROLE_REFUSALS: list[tuple[str, str, tuple[str, ...]]] = [
-    ("twitstack-moderation", "read the sealed token", ("GET", TOKEN)),
-    ("twitstack-moderation", "read it from a script",
-     ("EVAL", f"return redis.call('GET', '{TOKEN}')", "0")),
+    # Moderation reads and writes the sealed pairs: it connects and disconnects X accounts.
+    ("twitstack-moderation", "read the scraper's leases", ("GET", lease_key("job"))),
     ("twitstack-moderation", "write the writer's account state",
      ("DEL", keys.account_paused("default"))),
     ("twitstack-moderation", "take from a processing list",
@@ -270,6 +269,9 @@ KEY_EXAMPLES: dict[str, str] = {
     "QUARANTINED_REFS": keys.QUARANTINED_REFS,
     "tombstone": keys.tombstone("r1"),
     "spent_approval": keys.spent_approval("ab" * 16),
+    "X_ACCOUNTS": keys.X_ACCOUNTS,
+    "X_ACCOUNTS_AUDIT": keys.X_ACCOUNTS_AUDIT,
+    "x_connect_pending": keys.x_connect_pending("state"),
     "lease_key": lease_key("job"),
 }
 _QUARANTINE = ("QUARANTINE", "QUARANTINED_REFS")
@@ -287,9 +289,14 @@ def _matrix() -> dict[str, dict[str, str]]:
     everything_but_lease = {name: "rw" for name in KEY_EXAMPLES if name != "lease_key"}
     moderation = {name: "rw" for name in ("WRITE_QUEUE", "DEAD_LETTER", *_LEDGER, *_QUARANTINE)}
     moderation |= {name: "r" for name in (*_QUEUE_BOOKKEEPING, *_ACCOUNT_STATE)}
-    # The refresh lock lives under token:* (a random owner id, nothing secret).
-    moderation["token_refresh_lock"] = "r"
-    ops = dict.fromkeys(moderation, "r")
+    moderation["token_refresh_lock"] = "r"  # under token:* (a random owner id, not secret)
+    ops = dict.fromkeys(moderation, "r") | {"X_ACCOUNTS": "r", "X_ACCOUNTS_AUDIT": "r"}
+    # Connecting accounts: records, pending sign-ins, audit, the sealed pair and its public
+    # hash; the refresh lock lives under token:* too (a random owner id, nothing secret).
+    moderation |= dict.fromkeys(
+        ("X_ACCOUNTS", "X_ACCOUNTS_AUDIT", "x_connect_pending", "sealed_oauth2_tokens",
+         "oauth2_tokens", "token_refresh_lock"), "rw",
+    )  # fmt: skip
     return {
         "twitstack-producer": {"WRITE_QUEUE": "w"},
         "twitstack-scraper": {"WRITE_QUEUE": "w", "lease_key": "rw"},

@@ -43,6 +43,15 @@ _WRITER_KEYS = (
     "~writes:*",
     f"~{_WRITER_STATE}:*",
     f"~{keys.SECRET_PREFIX}:*",
+    f"~{keys.X_ACCOUNTS_PREFIX}:*",
+)
+# Connecting X accounts from the UI (twitstack.writes.x_connect): the records, the pending
+# sign-ins, the audit stream, the sealed pairs it installs (and reads back to revoke them at X
+# on disconnect), and the public token hash it resets. The refresh lock shares that pattern.
+_CONNECT_ACCOUNTS = (
+    f"~{keys.X_ACCOUNTS_PREFIX}:*",
+    f"~{keys.SECRET_PREFIX}:oauth2:*",
+    f"~{_WRITER_STATE}:token:*",
 )
 # The writer's per-account state that moderation's accounts page and ops may read: budgets,
 # pauses and token expiry; never the sealed tokens under keys.SECRET_PREFIX.
@@ -99,6 +108,7 @@ ROLES: tuple[AclRole, ...] = (
             f"~{keys.DEAD_LETTER}",
             "~writes:*",
             *_ACCOUNT_STATE_READ,
+            *_CONNECT_ACCOUNTS,
         ),
     ),
     AclRole(
@@ -131,6 +141,8 @@ ROLES: tuple[AclRole, ...] = (
             f"%R~{keys.WRITE_QUEUE}:*",
             "%R~writes:*",
             *_ACCOUNT_STATE_READ,
+            f"%R~{keys.X_ACCOUNTS}",
+            f"%R~{keys.X_ACCOUNTS_AUDIT}",
         ),
     ),
 )
