@@ -95,7 +95,7 @@ async def test_redis_holds_no_usable_token(redis: Redis) -> None:
     assert blob is not None
     assert blob.startswith(b"ts1.k1.")
     public = await redis.hgetall(keys.oauth2_tokens("a"))
-    assert set(public) == {b"expires_at", b"version"}
+    assert set(public) == {b"expires_at", b"version", b"refreshed_at"}
 
 
 async def test_blob_copied_to_another_account_is_refused(redis: Redis) -> None:
