@@ -28,6 +28,7 @@ from twitstack.moderation.views import (
     dead_letter_pages,
     queue_pages,
     status_pages,
+    x_account_pages,
 )
 from twitstack.writes.errors import UnreadableError
 
@@ -60,6 +61,12 @@ _PAGES: tuple[tuple[str, tuple[str, ...], Endpoint], ...] = (
     ("/scheduled", ("GET",), status_pages.scheduled_page),
     ("/history", ("GET",), status_pages.history_page),
     ("/accounts", ("GET",), status_pages.accounts_page),
+    ("/accounts/x/connect", ("GET",), x_account_pages.connect_page),
+    ("/accounts/x/connect", ("POST",), x_account_pages.connect_submit),
+    ("/accounts/x/callback", ("GET",), x_account_pages.callback),
+    ("/accounts/x/finish", ("GET",), x_account_pages.finish),
+    ("/accounts/x/{user_id}/reconnect", ("POST",), x_account_pages.reconnect_submit),
+    ("/accounts/x/{user_id}/disconnect", ("POST",), x_account_pages.disconnect_submit),
     ("/dead-letters", ("GET",), dead_letter_pages.dead_letters_page),
     ("/dead-letters/{entry_id}", ("GET",), dead_letter_pages.dead_letter_detail),
     ("/dead-letters/{entry_id}/retry", ("POST",), dead_letter_pages.dead_letter_retry),

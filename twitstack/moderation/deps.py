@@ -25,6 +25,7 @@ from twitstack.moderation.security import LoginThrottle
 from twitstack.moderation.sessions import SessionStore
 from twitstack.moderation.tokens import TokenIssuer
 from twitstack.moderation.users import UserStore
+from twitstack.moderation.x_accounts_ui import XAccountsUi
 from twitstack.writes.signing import ApprovalSigner
 
 if TYPE_CHECKING:
@@ -74,6 +75,8 @@ class ModerationDeps:
     lists: ListCache[RenderedList]
     known_accounts: tuple[str, ...] = ()
     flash: FlashStore = field(default_factory=FlashStore)
+    # Connecting X accounts (Accounts pages); None where the service did not open it.
+    x_accounts: XAccountsUi | None = None
 
     @property
     def cookies(self) -> CookieNames:

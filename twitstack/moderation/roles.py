@@ -74,6 +74,13 @@ ROUTE_RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/scheduled"): VIEWER,
     ("GET", "/history"): VIEWER,
     ("GET", "/accounts"): VIEWER,
+    ("GET", "/accounts/x/connect"): ADMIN,
+    ("POST", "/accounts/x/connect"): ADMIN,
+    # X's redirect arrives without the SameSite=Strict session cookie; it only forwards.
+    ("GET", "/accounts/x/callback"): PUBLIC,
+    ("GET", "/accounts/x/finish"): ADMIN,
+    ("POST", "/accounts/x/{user_id}/reconnect"): ADMIN,
+    ("POST", "/accounts/x/{user_id}/disconnect"): ADMIN,
     ("GET", "/dead-letters"): MODERATOR,
     ("GET", "/dead-letters/{entry_id}"): MODERATOR,
     ("POST", "/dead-letters/{entry_id}/retry"): MODERATOR,

@@ -11,6 +11,7 @@ from redis.exceptions import RedisError
 from twitstack.core.http_server import serve_asgi
 from twitstack.core.logging import get_logger
 from twitstack.core.metrics import new_registry
+from twitstack.core.secrets import aget_secret
 from twitstack.core.service import ServiceContext
 from twitstack.moderation.app import create_app
 from twitstack.moderation.deps import ModerationDeps
@@ -18,6 +19,7 @@ from twitstack.moderation.metrics import ModerationMetrics
 from twitstack.moderation.queue_watch import ACTOR as WATCH_ACTOR
 from twitstack.moderation.queue_watch import WATCH_EVERY_S, record_waiting
 from twitstack.moderation.wiring import open_moderation_deps
+from twitstack.moderation.x_accounts_ui import open_x_accounts_ui
 from twitstack.writes.waiting import WaitingRecorder
 
 log = get_logger("twitstack.moderation")
@@ -55,7 +57,11 @@ class ModerationService:
             known_accounts=known,
             ledger_retention_s=settings.writer.ledger_retention_s,
             events_maxlen=settings.writer.events_maxlen,
-        ) as deps:
+        ) as deps, open_x_accounts_ui(
+            settings.writer, self._ctx.redis, aget_secret, env=settings.env,
+            data_dir=settings.state_dir,
+        ) as x_accounts:  # fmt: skip
+            deps.x_accounts = x_accounts
             app = create_app(deps)
             async with anyio.create_task_group() as tg:
                 self.bound_port = await tg.start(

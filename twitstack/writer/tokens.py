@@ -295,7 +295,8 @@ class TokenManager:
             # X's own refusal of the refresh token: only a person can fix this (reconnect).
             await self.reconnect_needed(account.name, str(exc))
             raise CredentialsError(
-                f"account {account.name!r}: X rejected the refresh token ({exc}); re-authorise (reconnect) it"
+                f"account {account.name!r}: X rejected the refresh token ({exc}); "
+                "re-authorise: reconnect it"
             ) from None
         register_secret(tokens.access_token, tokens.refresh_token)
         expires_at = self._clock() + tokens.expires_in_s

@@ -13,6 +13,7 @@ from twitstack.moderation.accounts import account_statuses
 from twitstack.moderation.pagination import PageParams, paginate
 from twitstack.moderation.queries import RequestFilter, RequestQueryset, RequestRow
 from twitstack.moderation.views.render import render
+from twitstack.moderation.views.x_account_pages import connected_rows
 
 HISTORY_TABS: dict[str, tuple[str, ...]] = {
     "all": ("executed", "failed", "needs_review", "rejected", "expired", "unknown", "sending"),
@@ -80,5 +81,9 @@ async def history_page(request: Request) -> Response:
 async def accounts_page(request: Request) -> Response:
     """Rate-limit budgets, pauses and token expiry per X account, as the writer reports them."""
     deps = deps_of(request)
-    statuses = await account_statuses(deps.redis, list(deps.known_accounts))
-    return render(request, "accounts.html", {"accounts": statuses, "nav": "accounts"})
+    connected = await connected_rows(deps.x_accounts)
+    known = [*deps.known_accounts, *(a.name for a, _ in connected)]
+    statuses = await account_statuses(deps.redis, known)
+    handles = {a.name: f"@{a.username}" for a, _ in connected}
+    context = {"accounts": statuses, "nav": "accounts", "connected": connected, "handles": handles}
+    return render(request, "accounts.html", context)

@@ -1,0 +1,171 @@
+"""Accounts → Connect an X account, through the pages, against the fake X (in process)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from html import unescape
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+
+from tests.moderation.harness import BASE_URL, Harness
+from twitstack.core.sealing import SealingKeyRing, generate_key_ring
+from twitstack.core.sections.writer import WriterSettings
+from twitstack.moderation.roles import Role
+from twitstack.moderation.x_accounts_ui import XAccountsUi
+from twitstack.sandbox.xapi import DEFAULT_CLIENT_ID, XApiSandboxConfig, XApiState, create_xapi_app
+from twitstack.writes import keys
+from twitstack.writes.token_store import SealedTokenStore
+from twitstack.writes.x_accounts import ConnectedAccounts
+
+pytestmark = pytest.mark.anyio
+
+X = "https://sandbox.test"
+RING = SealingKeyRing.parse(generate_key_ring("k1"), source="test")
+_REFRESH = re.compile(r'http-equiv="refresh" content="0;url=([^"]+)"')
+
+
+@pytest.fixture
+async def x(mod: Harness) -> AsyncIterator[tuple[Harness, XApiState, httpx.AsyncClient]]:
+    state = XApiState(XApiSandboxConfig(clock_start=1_800_000_000.0, clock_frozen=True))
+    transport = httpx.ASGITransport(create_xapi_app(state=state))
+    async with httpx.AsyncClient(transport=transport, base_url=X) as http:
+
+        async def ring() -> SealingKeyRing:
+            return RING
+
+        async def no_secret(name: str) -> str | None:
+            return None
+
+        writer = WriterSettings(
+            x_api_base_url=X, x_authorize_url=f"{X}/i/oauth2/authorize",
+            oauth2_client_id=DEFAULT_CLIENT_ID,
+            oauth2_redirect_uri=f"{BASE_URL}/accounts/x/callback",
+        )  # fmt: skip
+        accounts = ConnectedAccounts(mod.redis, SealedTokenStore(mod.redis, ring))
+        mod.deps.x_accounts = XAccountsUi(accounts, writer, mod.redis, http, no_secret)
+        yield mod, state, http
+
+
+@asynccontextmanager
+async def admin(mod: Harness) -> AsyncIterator[tuple[httpx.AsyncClient, str]]:
+    await mod.add_user("root", Role.ADMIN)
+    async with mod.client() as client:
+        yield client, await mod.login(client, "root")
+
+
+async def start(client: httpx.AsyncClient, csrf: str, name: str = "brand") -> httpx.Response:
+    return await client.post(
+        "/accounts/x/connect", data={"csrf_token": csrf, "name": name, "scope": ["posting"]}
+    )
+
+
+async def through_x(x_http: httpx.AsyncClient, client: httpx.AsyncClient, url: str) -> str:
+    """The browser at X (auto-consent), back on our callback; returns the finish URL."""
+    consent = await x_http.get(url)
+    assert consent.status_code == 302
+    back = urlsplit(consent.headers["location"])
+    landing = await client.get(f"{back.path}?{back.query}")
+    assert landing.status_code == 200
+    found = _REFRESH.search(landing.text)
+    assert found is not None
+    return unescape(found.group(1))
+
+
+async def test_admin_connects_reconnects_and_disconnects(x: tuple) -> None:  # type: ignore[type-arg]
+    """The whole flow through the pages; the account shows by handle with its health."""
+    mod, _, x_http = x
+    async with admin(mod) as (client, csrf):
+        started = await start(client, csrf)
+        assert started.status_code == 303
+        url = started.headers["location"]
+        assert url.startswith(f"{X}/i/oauth2/authorize?")
+        assert "code_challenge_method=S256" in url
+        finish = await through_x(x_http, client, url)
+        done = await client.get(finish)
+        assert done.status_code == 303
+        page = (await client.get("/accounts")).text
+        assert "@twitstack_demo" in page
+        assert "Connected @twitstack_demo as brand." in page
+        assert "reconnect needed" not in page
+        first = await mod.redis.get(keys.sealed_oauth2_tokens("brand"))
+
+        again = await client.post("/accounts/x/1000/reconnect", data={"csrf_token": csrf})
+        assert again.status_code == 303
+        done = await client.get(await through_x(x_http, client, again.headers["location"]))
+        assert done.status_code == 303
+        assert "Reconnected @twitstack_demo" in (await client.get("/accounts")).text
+        assert await mod.redis.get(keys.sealed_oauth2_tokens("brand")) != first
+
+        gone = await client.post("/accounts/x/1000/disconnect", data={"csrf_token": csrf})
+        assert gone.status_code == 303
+        page = (await client.get("/accounts")).text
+        assert "Disconnected @twitstack_demo (revoked at X)." in page
+        assert await mod.redis.exists(keys.sealed_oauth2_tokens("brand")) == 0
+    actions = [entry.action for entry in await mod.deps.audit.page(limit=50, offset=0)]
+    for action in ("x_account.connect", "x_account.reconnect", "x_account.disconnect"):
+        assert action in actions
+
+
+async def test_reused_callback_gets_a_clear_page_and_changes_nothing(x: tuple) -> None:  # type: ignore[type-arg]
+    """A second use of the same state: 400 with a readable reason, tokens unchanged."""
+    mod, _, x_http = x
+    async with admin(mod) as (client, csrf):
+        finish = await through_x(x_http, client, (await start(client, csrf)).headers["location"])
+        assert (await client.get(finish)).status_code == 303
+        before = await mod.redis.get(keys.sealed_oauth2_tokens("brand"))
+        again = await client.get(finish)
+        assert again.status_code == 400
+        assert "unknown, expired or was already used" in again.text
+        assert "unchanged" in again.text
+        assert await mod.redis.get(keys.sealed_oauth2_tokens("brand")) == before
+
+
+async def test_denied_consent_gets_a_clear_page(x: tuple) -> None:  # type: ignore[type-arg]
+    """The user pressed Cancel at X."""
+    mod, _, x_http = x
+    await x_http.put("/_sandbox/oauth2/consent", json={"decision": "deny"})
+    async with admin(mod) as (client, csrf):
+        finish = await through_x(x_http, client, (await start(client, csrf)).headers["location"])
+        refused = await client.get(finish)
+    assert refused.status_code == 400
+    assert "consent was denied on X" in refused.text
+    assert await mod.redis.hlen(keys.X_ACCOUNTS) == 0
+
+
+async def test_expired_code_shows_x_message(x: tuple) -> None:  # type: ignore[type-arg]
+    """More than 30 seconds between consent and exchange: X's words on the page."""
+    mod, state, x_http = x
+    async with admin(mod) as (client, csrf):
+        finish = await through_x(x_http, client, (await start(client, csrf)).headers["location"])
+        state.clock.advance(31)
+        refused = await client.get(finish)
+    assert refused.status_code == 400
+    assert "authorization code was invalid" in refused.text
+
+
+async def test_connect_needs_admin_and_csrf(x: tuple) -> None:  # type: ignore[type-arg]
+    """A moderator is refused; an admin without the CSRF token is refused."""
+    mod, _, _ = x
+    await mod.add_user("mo", Role.MODERATOR)
+    async with mod.client() as client:
+        csrf = await mod.login(client, "mo")
+        assert (await start(client, csrf)).status_code == 403
+    async with admin(mod) as (root, _):
+        assert (await start(root, "wrong")).status_code == 403
+    assert await mod.redis.hlen(keys.X_ACCOUNTS) == 0
+
+
+async def test_finish_needs_the_admin_who_started(x: tuple) -> None:  # type: ignore[type-arg]
+    """Another admin's session cannot complete someone else's sign-in."""
+    mod, _, x_http = x
+    await mod.add_user("other", Role.ADMIN)
+    async with admin(mod) as (client, csrf), mod.client() as other:
+        await mod.login(other, "other")
+        finish = await through_x(x_http, client, (await start(client, csrf)).headers["location"])
+        refused = await other.get(finish)
+    assert refused.status_code == 400
+    assert "started by someone else" in refused.text
