@@ -33,6 +33,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "twitstack.sandbox.commands",
     "twitstack.writer.commands",
     "twitstack.writes.key_commands",
+    "twitstack.writes.x_account_commands",
 )
 
 

@@ -47,7 +47,10 @@ def _add_tweets(subparsers: argparse._SubParsersAction[argparse.ArgumentParser])
 
 
 def _add_accounts(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    accounts = subparsers.add_parser("accounts", help="manage scraping accounts (cookies)")
+    accounts = subparsers.add_parser(
+        "accounts",
+        help="the scraper's cookie logins (X accounts the writer posts as: x-accounts)",
+    )
     acc_sub = accounts.add_subparsers(dest="accounts_command", required=True, metavar="ACTION")
     add = acc_sub.add_parser("add", help="add an account or rotate its cookies")
     add.add_argument("username")

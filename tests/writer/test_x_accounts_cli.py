@@ -1,0 +1,114 @@
+"""`twitstack x-accounts connect|list|disconnect` as a real process against the fake X."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import anyio
+import httpx
+import pytest
+
+from tests.writer.conftest import RunningSandbox
+from twitstack.core.sealing import generate_key_ring
+from twitstack.sandbox.xapi.config import DEFAULT_CLIENT_ID
+from twitstack.writer.token_store import SEALING_KEYS_SECRET
+
+pytestmark = pytest.mark.anyio
+REPO = Path(__file__).resolve().parents[2]
+REDIRECT = "http://127.0.0.1:9/accounts/x/callback"
+
+
+def config_file(tmp_path: Path, redis_url: str, sandbox: RunningSandbox) -> Path:
+    path = tmp_path / "twitstack.toml"
+    path.write_text(
+        f'env = "dev"\nredis_url = "{redis_url}"\ndata_dir = "{tmp_path / "data"}"\n'
+        "[writer]\n"
+        f'x_api_base_url = "{sandbox.base_url}"\n'
+        f'x_authorize_url = "{sandbox.base_url}/i/oauth2/authorize"\n'
+        f'oauth2_client_id = "{DEFAULT_CLIENT_ID}"\n'
+        f'oauth2_redirect_uri = "{REDIRECT}"\n'
+    )
+    return path
+
+
+def env() -> dict[str, str]:
+    return {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "PYTHONPATH": str(REPO),
+        SEALING_KEYS_SECRET: RING,
+        "USER": "tester",
+    }
+
+
+RING = generate_key_ring("k1")
+
+
+async def cli(config: Path, *args: str, stdin: bytes = b"") -> tuple[int, str, str]:
+    with anyio.fail_after(60):
+        done = await anyio.run_process(
+            [sys.executable, "-m", "twitstack", "x-accounts", *args, "--config", str(config)],
+            input=stdin, env=env(), check=False, cwd=REPO,
+        )  # fmt: skip
+    return done.returncode, done.stdout.decode(), done.stderr.decode()
+
+
+async def connect_by_paste(config: Path, *extra: str) -> tuple[int, str, str]:
+    """Run `connect`, read the URL it prints, consent at the fake, paste the redirect back."""
+    command = [sys.executable, "-m", "twitstack", "x-accounts", "connect", "brand", *extra,
+               "--config", str(config)]  # fmt: skip
+    with anyio.fail_after(60):
+        async with await anyio.open_process(command, env=env(), cwd=REPO) as process:
+            assert process.stdout is not None
+            assert process.stdin is not None
+            seen = b""
+            for _ in range(200):
+                seen += await process.stdout.receive()
+                if b"\nhttp" in seen and seen.rstrip(b" ").endswith(b"\n"):
+                    break
+            url = next(line for line in seen.decode().splitlines() if line.startswith("http"))
+            async with httpx.AsyncClient() as browser:
+                location = (await browser.get(url)).headers["location"]
+            await process.stdin.send(location.encode() + b"\n")
+            rest = b""
+            async for chunk in process.stdout:
+                rest += chunk
+            await process.wait()
+            assert process.stderr is not None
+            err = b""
+            async for chunk in process.stderr:
+                err += chunk
+            return process.returncode or 0, (seen + rest).decode(), err.decode()
+
+
+async def test_connect_list_disconnect(
+    tmp_path: Path, redis_url: str, sandbox: RunningSandbox
+) -> None:
+    """The headless flow: paste the redirect; list shows the handle; disconnect revokes."""
+    config = config_file(tmp_path, redis_url, sandbox)
+    code, out, err = await connect_by_paste(config, "--scope", "posting", "--scope", "dms")
+    assert code == 0, err
+    assert "connected @twitstack_demo (user 1000) as brand" in out
+    assert "dm.write" in out
+    code, out, err = await cli(config, "list")
+    assert code == 0, err
+    row = next(line for line in out.splitlines() if line.startswith("brand"))
+    for field in ("@twitstack_demo", "1000", "oauth2-pkce", "tweet.write", "ok"):
+        assert field in row
+    code, out, err = await cli(config, "disconnect", "@twitstack_demo")
+    assert code == 0, err
+    assert "revoked at X" in out
+    code, out, _ = await cli(config, "list")
+    assert "@twitstack_demo" not in out
+
+
+async def test_pasting_garbage_fails_clearly(
+    tmp_path: Path, redis_url: str, sandbox: RunningSandbox
+) -> None:
+    """A pasted URL without our state is refused with a readable message, exit 1."""
+    config = config_file(tmp_path, redis_url, sandbox)
+    code, _, err = await cli(config, "connect", "brand", stdin=b"https://example.test/?code=x\n")
+    assert code == 1
+    assert "unknown, expired or was already used" in err
+    assert "Traceback" not in err
