@@ -214,3 +214,23 @@ async def test_disconnect_revokes_at_x_and_removes(kit: Kit) -> None:
     )
     assert me.status_code == 401
     assert (await kit.accounts.recent_audit())[0]["revoked"] == "revoked at X"
+
+
+async def test_without_key_ring_nothing_starts(redis: Redis) -> None:
+    """A process without TWITSTACK_SEALING_KEYS refuses before sending anyone to X."""
+    from twitstack.core.sealing import KeyRingError
+
+    async def no_ring() -> SealingKeyRing:
+        raise KeyRingError("secret TWITSTACK_SEALING_KEYS is not set")
+
+    async with httpx.AsyncClient() as http:
+        accounts = ConnectedAccounts(redis, SealedTokenStore(redis, no_ring))
+        oauth = XOAuthClient(http, api_base=BASE, client_id=DEFAULT_CLIENT_ID, client_secret=None)
+        config = ConnectConfig(
+            DEFAULT_CLIENT_ID, None, f"{BASE}/i/oauth2/authorize", BASE, REDIRECT
+        )
+        with pytest.raises(ConnectError) as caught:
+            await XConnector(redis, accounts, oauth, config).start("brand", [], actor="a")
+    assert caught.value.reason == "no_key_ring"
+    assert "TWITSTACK_SEALING_KEYS" in caught.value.message
+    assert await redis.dbsize() == 0

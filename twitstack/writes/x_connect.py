@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from redis.asyncio import Redis
 
 from twitstack.core.errors import TwitstackError
-from twitstack.core.sealing import SealError
+from twitstack.core.sealing import KeyRingError, SealError
 from twitstack.core.sections.writer import WriterSettings
 from twitstack.writes import keys
 from twitstack.writes.ledger_types import as_text
@@ -158,6 +158,7 @@ class XConnector:
         if not redirect:
             raise ConnectError("writer.oauth2_redirect_uri is not set", reason="not_configured")
         scopes = scopes_for(groups)
+        await self._ring_ready()
         existing = await self._accounts.by_name(name)
         verifier, state = new_code_verifier(), secrets.token_urlsafe(24)
         pending = {
@@ -172,6 +173,15 @@ class XConnector:
             redirect_uri=redirect, scopes=scopes, state=state, challenge=code_challenge(verifier),
         )  # fmt: skip
         return Authorization(url, state)
+
+    async def _ring_ready(self) -> None:
+        # Without the sealing key ring nothing could be stored: say so before sending anyone to X.
+        try:
+            await self._accounts.tokens.ring()
+        except KeyRingError as exc:
+            raise ConnectError(
+                f"this process cannot seal tokens: {exc}", reason="no_key_ring"
+            ) from None
 
     async def finish(self, query: Mapping[str, str], *, actor: str) -> tuple[ConnectedAccount, str]:
         """Handle X's redirect: (account, "connect" | "reconnect"); ConnectError if refused."""
@@ -286,6 +296,7 @@ class XConnector:
         account = await self._accounts.by_user_id(user_id)
         if account is None:
             raise ConnectError("that account is not connected", reason="not_connected")
+        await self._ring_ready()
         try:
             found = await self._accounts.tokens.read(account.name)
         except SealError as exc:
