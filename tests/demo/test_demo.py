@@ -81,6 +81,10 @@ def test_demo_approve_posts_to_fake_x_and_ctrl_c_exits_0(tmp_path: Path) -> None
                 },
             )
             assert answer.status_code == 303, answer.text
+            # The demo connected @twitstack_friend through the PKCE flow at start.
+            accounts = ui.get("/accounts").text
+            assert "@twitstack_friend" in accounts
+            assert "<code>friend</code>" in accounts
             request_id, detail_html = None, ""
             deadline = time.monotonic() + 30
             while request_id is None and time.monotonic() < deadline:

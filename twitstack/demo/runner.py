@@ -18,11 +18,12 @@ from twitstack.core.config import Settings
 from twitstack.core.http_server import serve_asgi
 from twitstack.core.logging import get_logger, register_secret
 from twitstack.core.service import ServiceContext
+from twitstack.demo.connect import connect_demo_account
 from twitstack.demo.fake_redis import BlockingFakeRedis
 from twitstack.demo.seed import SAMPLE_REQUESTS, seed_admin, seed_requests, seed_scraper_accounts
 from twitstack.sandbox.graphql import GraphQLFake, SynthCorpus
 from twitstack.sandbox.graphql import create_app as create_graphql_app
-from twitstack.sandbox.xapi import DEFAULT_BEARER_TOKEN, open_xapi_sandbox
+from twitstack.sandbox.xapi import DEFAULT_BEARER_TOKEN, DEFAULT_CLIENT_ID, open_xapi_sandbox
 from twitstack.supervisor import Supervisor, default_catalog, prepare_data_dir
 from twitstack.writes.signing import generate_key_pair
 
@@ -73,6 +74,10 @@ def demo_settings(
             "approval_public_keys": [public_key],
             # The fake answers at once: ambiguous outcomes can be settled quickly.
             "reconcile_grace_s": 5,
+            # Accounts → "Connect an X account" signs in at the fake X (public client).
+            "oauth2_client_id": DEFAULT_CLIENT_ID,
+            "x_authorize_url": f"{x_api_url}/i/oauth2/authorize",
+            "oauth2_redirect_uri": f"http://{options.host}:{options.port}/accounts/x/callback",
             "accounts": [
                 {
                     "name": "default",
@@ -143,6 +148,8 @@ async def run_demo(
         await seed_admin(settings, "admin", admin_password)
         await seed_scraper_accounts(settings)
         await seed_requests(redis, SAMPLE_REQUESTS)
+        connected = await connect_demo_account(settings, redis)
+        log.info("demo.x_account_connected", account=connected.name, handle=connected.username)
 
         context = ServiceContext(settings=settings, redis=redis, data_dir=settings.state_dir)
         services = [build(context) for build in default_catalog().values()]
