@@ -63,25 +63,27 @@ async def start(client: httpx.AsyncClient, csrf: str, name: str = "brand") -> ht
     )
 
 
+def forwarded(response: httpx.Response) -> str:
+    """Where a forwarding page sends the browser."""
+    assert response.status_code == 200, response.text
+    found = _REFRESH.search(response.text)
+    assert found is not None
+    return unescape(found.group(1))
+
+
 async def through_x(x_http: httpx.AsyncClient, client: httpx.AsyncClient, url: str) -> str:
     """The browser at X (auto-consent), back on our callback; returns the finish URL."""
     consent = await x_http.get(url)
     assert consent.status_code == 302
     back = urlsplit(consent.headers["location"])
-    landing = await client.get(f"{back.path}?{back.query}")
-    assert landing.status_code == 200
-    found = _REFRESH.search(landing.text)
-    assert found is not None
-    return unescape(found.group(1))
+    return forwarded(await client.get(f"{back.path}?{back.query}"))
 
 
 async def test_admin_connects_reconnects_and_disconnects(x: tuple) -> None:  # type: ignore[type-arg]
     """The whole flow through the pages; the account shows by handle with its health."""
     mod, _, x_http = x
     async with admin(mod) as (client, csrf):
-        started = await start(client, csrf)
-        assert started.status_code == 303
-        url = started.headers["location"]
+        url = forwarded(await start(client, csrf))
         assert url.startswith(f"{X}/i/oauth2/authorize?")
         assert "code_challenge_method=S256" in url
         finish = await through_x(x_http, client, url)
@@ -94,8 +96,7 @@ async def test_admin_connects_reconnects_and_disconnects(x: tuple) -> None:  # t
         first = await mod.redis.get(keys.sealed_oauth2_tokens("brand"))
 
         again = await client.post("/accounts/x/1000/reconnect", data={"csrf_token": csrf})
-        assert again.status_code == 303
-        done = await client.get(await through_x(x_http, client, again.headers["location"]))
+        done = await client.get(await through_x(x_http, client, forwarded(again)))
         assert done.status_code == 303
         assert "Reconnected @twitstack_demo" in (await client.get("/accounts")).text
         assert await mod.redis.get(keys.sealed_oauth2_tokens("brand")) != first
@@ -114,7 +115,7 @@ async def test_reused_callback_gets_a_clear_page_and_changes_nothing(x: tuple) -
     """A second use of the same state: 400 with a readable reason, tokens unchanged."""
     mod, _, x_http = x
     async with admin(mod) as (client, csrf):
-        finish = await through_x(x_http, client, (await start(client, csrf)).headers["location"])
+        finish = await through_x(x_http, client, forwarded(await start(client, csrf)))
         assert (await client.get(finish)).status_code == 303
         before = await mod.redis.get(keys.sealed_oauth2_tokens("brand"))
         again = await client.get(finish)
@@ -129,7 +130,7 @@ async def test_denied_consent_gets_a_clear_page(x: tuple) -> None:  # type: igno
     mod, _, x_http = x
     await x_http.put("/_sandbox/oauth2/consent", json={"decision": "deny"})
     async with admin(mod) as (client, csrf):
-        finish = await through_x(x_http, client, (await start(client, csrf)).headers["location"])
+        finish = await through_x(x_http, client, forwarded(await start(client, csrf)))
         refused = await client.get(finish)
     assert refused.status_code == 400
     assert "consent was denied on X" in refused.text
@@ -140,7 +141,7 @@ async def test_expired_code_shows_x_message(x: tuple) -> None:  # type: ignore[t
     """More than 30 seconds between consent and exchange: X's words on the page."""
     mod, state, x_http = x
     async with admin(mod) as (client, csrf):
-        finish = await through_x(x_http, client, (await start(client, csrf)).headers["location"])
+        finish = await through_x(x_http, client, forwarded(await start(client, csrf)))
         state.clock.advance(31)
         refused = await client.get(finish)
     assert refused.status_code == 400
@@ -165,7 +166,7 @@ async def test_finish_needs_the_admin_who_started(x: tuple) -> None:  # type: ig
     await mod.add_user("other", Role.ADMIN)
     async with admin(mod) as (client, csrf), mod.client() as other:
         await mod.login(other, "other")
-        finish = await through_x(x_http, client, (await start(client, csrf)).headers["location"])
+        finish = await through_x(x_http, client, forwarded(await start(client, csrf)))
         refused = await other.get(finish)
     assert refused.status_code == 400
     assert "started by someone else" in refused.text

@@ -166,3 +166,18 @@ async def test_transient_token_endpoint_failure_never_marks_reconnect(
 
 async def _ring() -> SealingKeyRing:
     return SealingKeyRing.parse(RING, source="test")
+
+
+async def test_account_connected_while_running_is_found_at_once(
+    make_settings: Callable[..., Settings], redis: Redis, sandbox: RunningSandbox,
+    connector: XConnector,
+) -> None:  # fmt: skip
+    """A request for an account connected a moment ago is not failed as unknown."""
+    settings = settings_without_toml(make_settings, sandbox)
+    async with running_writer(
+        settings, redis, sandbox, secrets={SEALING_KEYS_SECRET: RING}
+    ) as writer:
+        await connect(connector, sandbox)
+        request = approved(tweet("right after connecting", account="brand"))
+        await writer.push(request)
+        await writer.wait_states([request.id], {S.EXECUTED})

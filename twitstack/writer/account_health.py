@@ -56,6 +56,11 @@ class AccountHealth:
         self._first = False
         return len(connected)
 
+    async def ensure(self, name: str | None) -> None:
+        """Sync now if `name` is unknown (just connected); costs nothing for known accounts."""
+        if self._config.account(name) is None:
+            await self.sync()
+
     async def _account(self, name: str) -> None:
         fields = {
             as_text(k): as_text(v)

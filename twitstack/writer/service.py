@@ -342,6 +342,8 @@ class WriterService:
     async def _handle_request(
         self, raw: bytes, request: WriteRequest, intake: RequestIntake
     ) -> None:
+        # An account connected since the last sync: look for it now rather than fail the request.
+        await self.account_health.ensure(request.account)
         try:
             acked = await intake.handle(request, QueueTicket(self.queue.processing, raw))
         except (RedisError, OSError):

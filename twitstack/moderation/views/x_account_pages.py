@@ -13,7 +13,7 @@ from html import escape
 from urllib.parse import urlencode
 
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.responses import HTMLResponse, Response
 
 from twitstack.moderation.access import client_ip, deps_of, principal_of
 from twitstack.moderation.flash import flash_redirect
@@ -80,7 +80,8 @@ async def _start(request: Request, name: str, groups: list[str]) -> Response:
         principal_of(request).user.username, "x_account.connect_started", name,
         {"scopes": groups}, ip=client_ip(request),
     )  # fmt: skip
-    return RedirectResponse(started.url, status_code=303)
+    # A page that moves on, not a 303: CSP form-action 'self' stops a form's redirect to X.
+    return forward_page(started.url, "Continuing to X…")
 
 
 async def connect_submit(request: Request) -> Response:
@@ -90,18 +91,22 @@ async def connect_submit(request: Request) -> Response:
     return await _start(request, str(form.get("name", "")).strip(), groups)
 
 
-async def callback(request: Request) -> Response:
-    """Public landing for X's redirect: forward same-site so the session cookie is sent."""
-    target = "/accounts/x/finish?" + urlencode(dict(request.query_params))
+def forward_page(target: str, text: str) -> HTMLResponse:
+    """A page that sends the browser on to `target` at once (with a link if it does not)."""
     url = escape(target, quote=True)
     body = (
         "<!doctype html><html><head><meta charset=utf-8>"
-        f'<meta http-equiv="refresh" content="0;url={url}"><title>Connecting…</title></head>'
-        f'<body><p>Finishing the connection… <a href="{url}">continue</a></p></body></html>'
+        f'<meta http-equiv="refresh" content="0;url={url}"><title>{escape(text)}</title></head>'
+        f'<body><p>{escape(text)} <a href="{url}">continue</a></p></body></html>'
     )
-    return HTMLResponse(
-        body, headers={"cache-control": "no-store", "referrer-policy": "no-referrer"}
-    )
+    headers = {"cache-control": "no-store", "referrer-policy": "no-referrer"}
+    return HTMLResponse(body, headers=headers)
+
+
+async def callback(request: Request) -> Response:
+    """Public landing for X's redirect: forward same-site so the session cookie is sent."""
+    target = "/accounts/x/finish?" + urlencode(dict(request.query_params))
+    return forward_page(target, "Finishing the connection…")
 
 
 async def finish(request: Request) -> Response:
