@@ -170,3 +170,16 @@ async def test_finish_needs_the_admin_who_started(x: tuple) -> None:  # type: ig
         refused = await other.get(finish)
     assert refused.status_code == 400
     assert "started by someone else" in refused.text
+
+
+async def test_queue_and_detail_show_the_handle_beside_the_label(x: tuple) -> None:  # type: ignore[type-arg]
+    """Once connected, requests for the label show @handle with the label small beside it."""
+    mod, _, x_http = x
+    async with admin(mod) as (client, csrf):
+        finish = await through_x(x_http, client, forwarded(await start(client, csrf)))
+        assert (await client.get(finish)).status_code == 303
+        request_id = await mod.pending(text="for the brand", account="brand")
+        queue = (await client.get("/queue")).text
+        assert '@twitstack_demo <small class="muted">brand</small>' in queue
+        detail = (await client.get(f"/requests/{request_id}")).text
+        assert '@twitstack_demo <small class="muted">brand</small>' in detail

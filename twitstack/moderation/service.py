@@ -19,12 +19,13 @@ from twitstack.moderation.metrics import ModerationMetrics
 from twitstack.moderation.queue_watch import ACTOR as WATCH_ACTOR
 from twitstack.moderation.queue_watch import WATCH_EVERY_S, record_waiting
 from twitstack.moderation.wiring import open_moderation_deps
-from twitstack.moderation.x_accounts_ui import open_x_accounts_ui
+from twitstack.moderation.x_accounts_ui import XAccountsUi, open_x_accounts_ui
 from twitstack.writes.waiting import WaitingRecorder
 
 log = get_logger("twitstack.moderation")
 _BACKOFF_MAX_S = 10.0
 _SESSION_PURGE_EVERY_S = 600.0
+_X_HANDLES_EVERY_S = 5.0
 
 
 class ModerationService:
@@ -76,6 +77,7 @@ class ModerationService:
                 tg.start_soon(self._ingest_loop, deps)
                 tg.start_soon(self._purge_loop, deps)
                 tg.start_soon(self._queue_watch_loop, deps)
+                tg.start_soon(self._x_handles_loop, deps, x_accounts)
                 log.info("moderation.started", host=settings.api_host, port=self.bound_port)
                 task_status.started()
                 await self._stop.wait()
@@ -114,6 +116,18 @@ class ModerationService:
             except (RedisError, OSError) as exc:
                 log.warning("moderation.queue_watch_failed", error=type(exc).__name__)
             await anyio.sleep(WATCH_EVERY_S)
+
+    async def _x_handles_loop(self, deps: ModerationDeps, x_accounts: XAccountsUi) -> None:
+        """Keep the handles the pages show beside account labels current (other replicas and
+        the CLI connect accounts too); Redis outages only leave them stale."""
+        shown = deps.templates.globals["x_handles"]
+        assert isinstance(shown, dict)  # render.new_environment puts a dict there
+        while not self._stop.is_set():
+            try:
+                await x_accounts.refresh_handles(shown)
+            except (RedisError, OSError) as exc:
+                log.warning("moderation.x_handles_failed", error=type(exc).__name__)
+            await anyio.sleep(_X_HANDLES_EVERY_S)
 
     async def _purge_loop(self, deps: ModerationDeps) -> None:
         while not self._stop.is_set():

@@ -53,6 +53,12 @@ class XAccountsUi:
         """Label -> "@handle" for every connected account (for lists that show labels)."""
         return {a.name: f"@{a.username}" for a in await self.accounts.all()}
 
+    async def refresh_handles(self, shown: dict[str, str]) -> None:
+        """Replace the contents of `shown` (the templates' `x_handles`) with `labels()`."""
+        labels = await self.labels()
+        shown.clear()
+        shown.update(labels)
+
 
 @asynccontextmanager
 async def open_x_accounts_ui(

@@ -52,6 +52,8 @@ def new_environment() -> Environment:
     env.globals["security_event"] = security_event
     env.globals["attachments_of"] = attachments_of
     env.globals["post_link"] = post_link
+    # Label -> "@handle" of connected X accounts, kept current by the moderation service.
+    env.globals["x_handles"] = {}
     return env
 
 

@@ -40,6 +40,12 @@ def _actor(request: Request) -> str:
     return f"admin:{principal_of(request).user.username}"
 
 
+async def _refresh_handles(request: Request, ui: XAccountsUi) -> None:
+    shown = deps_of(request).templates.globals.get("x_handles")
+    if isinstance(shown, dict):
+        await ui.refresh_handles(shown)
+
+
 def _refused(request: Request, message: str, status: int = 400) -> Response:
     return render(
         request, "x_connect_error.html", {"message": message, "nav": "accounts"},
@@ -129,6 +135,7 @@ async def finish(request: Request) -> Response:
         {"user_id": account.user_id, "label": account.name, "scopes": list(account.scopes)},
         ip=client_ip(request),
     )  # fmt: skip
+    await _refresh_handles(request, ui)
     verb = "Reconnected" if event == "reconnect" else "Connected"
     return flash_redirect("/accounts", notice=f"{verb} @{account.username} as {account.name}.")
 
@@ -159,4 +166,5 @@ async def disconnect_submit(request: Request) -> Response:
         {"user_id": account.user_id, "label": account.name, "x": outcome},
         ip=client_ip(request),
     )  # fmt: skip
+    await _refresh_handles(request, ui)
     return flash_redirect("/accounts", notice=f"Disconnected @{account.username} ({outcome}).")
