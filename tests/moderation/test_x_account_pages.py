@@ -183,3 +183,20 @@ async def test_queue_and_detail_show_the_handle_beside_the_label(x: tuple) -> No
         assert '@twitstack_demo <small class="muted">brand</small>' in queue
         detail = (await client.get(f"/requests/{request_id}")).text
         assert '@twitstack_demo <small class="muted">brand</small>' in detail
+
+
+async def test_accounts_page_shows_reconnect_needed_with_x_message(x: tuple) -> None:  # type: ignore[type-arg]
+    """What the writer recorded after X refused the refresh token, on the page, with X's words."""
+    mod, _, _ = x
+    await mod.redis.hset(
+        keys.oauth2_tokens("default"),
+        mapping={"expires_at": "1800000000", "refreshed_at": "1799990000",
+                 "reconnect_needed": "1",
+                 "reconnect_reason": "token endpoint answered 400, invalid_request: Value "
+                 "passed for the token was invalid."},
+    )  # fmt: skip
+    async with admin(mod) as (client, _):
+        page = (await client.get("/accounts")).text
+    assert "reconnect needed" in page
+    assert "Value passed for the token was invalid." in page
+    assert "Last refresh" in page

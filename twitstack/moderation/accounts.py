@@ -36,6 +36,10 @@ class AccountStatus:
     paused_reason: str | None = None
     paused_until: float | None = None
     token_expires_at: float | None = None
+    token_refreshed_at: float | None = None
+    # X refused the refresh token (or a fresh token): only a person can fix it, by reconnecting.
+    reconnect_needed: bool = False
+    reconnect_reason: str | None = None
     # Endpoint -> requests the writer has reserved budget for and not yet heard back about.
     in_flight: dict[str, int] = field(default_factory=dict)
 
@@ -97,5 +101,11 @@ async def _read_key(redis: Redis, key: str, about: WriterKey, status: AccountSta
         status.paused_reason = as_text(reason) if reason is not None else "paused"
         status.paused_until = _num(until)
     elif about.kind == "token":
-        # HGET of one field: the access and refresh tokens never leave Redis.
-        status.token_expires_at = _num(await redis.hget(key, "expires_at"))
+        # Named fields only: plain tokens an old release left here never leave Redis.
+        expires, refreshed, needed, reason = await redis.hmget(
+            key, ["expires_at", "refreshed_at", "reconnect_needed", "reconnect_reason"]
+        )
+        status.token_expires_at = _num(expires)
+        status.token_refreshed_at = _num(refreshed)
+        status.reconnect_needed = needed is not None and as_text(needed) == "1"
+        status.reconnect_reason = as_text(reason) if reason is not None else None

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from redis.asyncio import Redis
 
 from twitstack.core.errors import TwitstackError
+from twitstack.core.logging import register_secret
 from twitstack.core.sealing import KeyRingError, SealError
 from twitstack.core.sections.writer import WriterSettings
 from twitstack.writes import keys
@@ -220,6 +221,7 @@ class XConnector:
                 f"{exc} (codes are valid for 30 seconds and only once; start again)",
                 reason="exchange_refused",
             ) from None
+        register_secret(tokens.access_token, tokens.refresh_token)
         user = await self._checked(tokens.access_token, tokens.refresh_token, tokens.scopes,
                                    pending)  # fmt: skip
         account, event = await self._account_for(user, pending, tokens.scopes, actor)
