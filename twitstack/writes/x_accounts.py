@@ -17,7 +17,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-from twitstack.core.sections.writer import XAccountSettings
+from twitstack.core.sections.writer import ConnectedAccountSettings, XAccountSettings
 from twitstack.writes import keys
 from twitstack.writes.ledger_types import as_text
 from twitstack.writes.token_store import SealedTokenStore, StoredTokens, seal_pair
@@ -74,10 +74,9 @@ class ConnectedAccount:
 
     def writer_settings(self, client_secret_secret: str | None) -> XAccountSettings:
         """The account as the writer sees it (refreshes with the client that issued it)."""
-        return XAccountSettings(
+        return ConnectedAccountSettings(
             name=self.name, user_id=self.user_id, auth="oauth2", client_id=self.client_id,
             client_secret_secret=client_secret_secret, dm_read_back="dm.read" in self.scopes,
-            connected=True,
         )  # fmt: skip
 
 

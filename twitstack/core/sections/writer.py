@@ -26,14 +26,14 @@ class XAccountSettings(BaseModel):
     token_secret_secret: str | None = None
     # Whether DMs sent by this account can be read back (dm.read scope) to reconcile them.
     dm_read_back: bool = True
-    # Connected from the UI or CLI (twitstack.writes.x_accounts): the pair is in the sealed
-    # store from the start, so no secret names are needed. Never set in TOML.
-    connected: bool = False
+
+    @property
+    def connected(self) -> bool:
+        """Whether the account was connected from the UI or CLI (not configured in TOML)."""
+        return False
 
     @model_validator(mode="after")
     def _secrets_for_auth(self) -> Self:
-        if self.connected:
-            return self
         if self.auth == "oauth2":
             needed = {"access_token_secret": self.access_token_secret}
         else:
@@ -46,6 +46,19 @@ class XAccountSettings(BaseModel):
         missing = [field for field, value in needed.items() if not value]
         if missing:
             raise ValueError(f"auth={self.auth} needs {', '.join(missing)}")
+        return self
+
+
+class ConnectedAccountSettings(XAccountSettings):
+    """An account connected from the UI or CLI (twitstack.writes.x_accounts), never TOML: its
+    pair is in the sealed store from the start, so it names no secrets."""
+
+    @property
+    def connected(self) -> bool:
+        return True
+
+    @model_validator(mode="after")
+    def _secrets_for_auth(self) -> Self:  # replaces the TOML account's check
         return self
 
 
