@@ -200,3 +200,13 @@ async def test_accounts_page_shows_reconnect_needed_with_x_message(x: tuple) -> 
     assert "reconnect needed" in page
     assert "Value passed for the token was invalid." in page
     assert "Last refresh" in page
+
+
+async def test_new_request_form_suggests_connected_labels(x: tuple) -> None:  # type: ignore[type-arg]
+    """The account field of the New page offers a connected account's label."""
+    mod, _, x_http = x
+    async with admin(mod) as (client, csrf):
+        finish = await through_x(x_http, client, forwarded(await start(client, csrf)))
+        assert (await client.get(finish)).status_code == 303
+        page = (await client.get("/requests/new")).text
+    assert '<option value="brand">' in page

@@ -258,12 +258,20 @@ async def reject_submit(request: Request) -> Response:
     return _redirect("/queue", notice=f"Rejected {request_id}.")
 
 
+def _account_choices(request: Request) -> list[str]:
+    """TOML accounts, then connected ones (their labels, kept current in x_handles)."""
+    deps = deps_of(request)
+    connected = deps.templates.globals.get("x_handles")
+    labels = list(connected) if isinstance(connected, dict) else []
+    return [*deps.known_accounts, *(n for n in labels if n not in deps.known_accounts)]
+
+
 async def new_page(request: Request, *, error: str = "", status_code: int = 200) -> Response:
     """A form to draft a tweet for review."""
     return render(
         request,
         "new.html",
-        {"error": error, "nav": "new", "accounts": deps_of(request).known_accounts},
+        {"error": error, "nav": "new", "accounts": _account_choices(request)},
         status_code=status_code,
     )
 
