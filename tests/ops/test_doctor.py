@@ -327,3 +327,45 @@ async def test_token_expiry_from_the_token_store(
     line = _line(await _doctor(doctor_settings(accounts=(stuck,))), "x account main")
     assert line.status is CheckStatus.WARN
     assert "token expires in 2.0 h and cannot be refreshed" in line.message
+
+
+async def test_connected_accounts_are_checked_too(
+    doctor_settings: Callable[..., Settings], sandbox: XApiSandbox, durable_redis: RedisServer
+) -> None:
+    """An account connected with PKCE (no TOML entry) gets its own line, verified at X."""
+    from urllib.parse import parse_qsl, urlsplit
+
+    import httpx
+    from redis.asyncio import Redis
+
+    from twitstack.core.sealing import SealingKeyRing
+    from twitstack.writes.token_store import SealedTokenStore
+    from twitstack.writes.x_accounts import ConnectedAccounts
+    from twitstack.writes.x_connect import ConnectConfig, XConnector
+    from twitstack.writes.x_oauth import XOAuthClient
+
+    async def ring() -> SealingKeyRing:
+        return SealingKeyRing.parse(SECRETS["TWITSTACK_SEALING_KEYS"], source="test")
+
+    redis = Redis.from_url(durable_redis.url)
+    try:
+        async with httpx.AsyncClient() as http:
+            base = sandbox.base_url
+            oauth = XOAuthClient(
+                http, api_base=base, client_id=DEFAULT_CLIENT_ID, client_secret=None
+            )
+            config = ConnectConfig(
+                DEFAULT_CLIENT_ID, None, f"{base}/i/oauth2/authorize", base, "http://127.0.0.1:9/cb"
+            )
+            accounts = ConnectedAccounts(redis, SealedTokenStore(redis, ring))
+            connector = XConnector(redis, accounts, oauth, config)
+            started = await connector.start("brand", ["posting"], actor="test")
+            location = (await http.get(started.url)).headers["location"]
+            await connector.finish(dict(parse_qsl(urlsplit(location).query)), actor="test")
+    finally:
+        await redis.aclose()
+    results = await _doctor(doctor_settings(accounts=()))
+    line = _line(results, "x account brand")
+    assert line.status is CheckStatus.OK, line
+    assert "@twitstack_demo (id 1000), oauth2" in line.message
+    assert all(r.name != "x accounts" for r in results)

@@ -13,12 +13,15 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from twitstack.core.errors import SecretError
-from twitstack.core.sections.writer import XAccountSettings
+from twitstack.core.sections.writer import WriterSettings, XAccountSettings
 from twitstack.ops.doctor_checks import clock_result
 from twitstack.ops.doctor_report import CheckResult, DoctorContext, fail, measured_skew, ok, warn
 from twitstack.writer.token_store import keyring_source
 from twitstack.writer.tokens import AccountAuth, CredentialsError, TokenManager
 from twitstack.writer.xapi_client import XApiClient
+from twitstack.writes import keys
+from twitstack.writes.ledger_types import as_text
+from twitstack.writes.x_accounts import ConnectedAccount
 
 # An OAuth 2.0 token that cannot be refreshed and expires sooner than this is worth a warning.
 EXPIRY_WARNING_S = 24 * 3600.0
@@ -48,10 +51,11 @@ async def check_x_accounts(
     async with httpx.AsyncClient(timeout=timeout, transport=ctx.transport) as http:
         # The doctor only looks: an infinitely negative leeway means TokenManager never
         # refreshes (which would spend the refresh token) and hands out what it has.
+        accounts = [*writer.accounts, *await _connected(writer, redis, redis_ok=redis_ok)]
         tokens = TokenManager(
             redis,
             XApiClient(http, base_url=base_url),
-            writer.accounts,
+            accounts,
             clock=ctx.clock,
             secret=ctx.secret,
             leeway_s=-math.inf,
@@ -59,17 +63,17 @@ async def check_x_accounts(
                 ctx.secret, env=ctx.settings.env, data_dir=ctx.settings.state_dir
             ),
         )
-        for account in writer.accounts:
+        for account in accounts:
             result, sample = await _check_account(ctx, http, tokens, account, redis_ok=redis_ok)
             results.append(result)
             if sample is not None:
                 samples.append(sample)
-        if not writer.accounts:
+        if not accounts:
             results.append(
                 warn(
                     "x accounts",
-                    "none configured: the writer cannot send anything",
-                    "add a [[writer.accounts]] entry (name, user_id, auth, secret names)",
+                    "none configured or connected: the writer cannot send anything",
+                    "twitstack x-accounts connect NAME, or add a [[writer.accounts]] entry",
                 )
             )
         if not samples:
@@ -85,6 +89,22 @@ async def check_x_accounts(
             warn("clock vs X", f"could not read X's clock from {base_url}", "check the X lines")
         )
     return results
+
+
+async def _connected(
+    writer: WriterSettings, redis: Redis, *, redis_ok: bool
+) -> list[XAccountSettings]:
+    """Accounts connected from the UI or CLI (TOML labels win), when Redis answers."""
+    if not redis_ok:
+        return []
+    secret = writer.oauth2_client_secret_secret
+    configured = {a.name for a in writer.accounts}
+    try:
+        found = await redis.hgetall(keys.X_ACCOUNTS)
+    except RedisError:
+        return []  # the Redis line of the report says why
+    connected = [ConnectedAccount.from_json(as_text(raw)) for raw in found.values()]
+    return [a.writer_settings(secret) for a in connected if a.name not in configured]
 
 
 async def _check_account(
@@ -137,11 +157,10 @@ def _judge(
                 "nothing, unless the writer then logs writer.token_refresh_rejected",
             )
         secret = account.access_token_secret
-        return fail(
-            name,
-            f"X refused the credentials (401 {_problem(response)})",
-            f"re-authorise {account.name} and update secret {secret!r}",
-        )
+        hint = f"re-authorise {account.name} and update secret {secret!r}"
+        if account.connected:
+            hint = f"reconnect it: twitstack x-accounts connect {account.name} (or Accounts page)"
+        return fail(name, f"X refused the credentials (401 {_problem(response)})", hint)
     if status == 403:
         return fail(
             name,
@@ -194,7 +213,8 @@ def _identity_result(
 
 
 def _can_refresh(account: XAccountSettings) -> bool:
-    return bool(account.refresh_token_secret and account.client_id)
+    # A connected account always holds a refresh token (connect refuses a grant without one).
+    return bool((account.refresh_token_secret or account.connected) and account.client_id)
 
 
 async def _unauthenticated_sample(
