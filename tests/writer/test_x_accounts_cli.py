@@ -112,3 +112,34 @@ async def test_pasting_garbage_fails_clearly(
     assert code == 1
     assert "unknown, expired or was already used" in err
     assert "Traceback" not in err
+
+
+async def test_connect_with_listen_receives_the_redirect_on_loopback(
+    tmp_path: Path, redis_url: str, sandbox: RunningSandbox
+) -> None:
+    """--listen PORT: X's redirect lands on the command's own loopback callback."""
+    from tests.conftest import free_port
+
+    config = config_file(tmp_path, redis_url, sandbox)
+    port = free_port()
+    command = [sys.executable, "-m", "twitstack", "x-accounts", "connect", "brand",
+               "--listen", str(port), "--config", str(config)]  # fmt: skip
+    with anyio.fail_after(60):
+        async with await anyio.open_process(command, env=env(), cwd=REPO) as process:
+            assert process.stdout is not None
+            seen = b""
+            for _ in range(200):
+                seen += await process.stdout.receive()
+                if b"Waiting for X's redirect" in seen:
+                    break
+            url = next(line for line in seen.decode().splitlines() if line.startswith("http"))
+            assert f"redirect_uri=http%3A%2F%2F127.0.0.1%3A{port}%2Fcallback" in url
+            async with httpx.AsyncClient() as browser:
+                location = (await browser.get(url)).headers["location"]
+                landed = await browser.get(location)
+            assert "return to the terminal" in landed.text
+            rest = b""
+            async for chunk in process.stdout:
+                rest += chunk
+            assert await process.wait() == 0
+    assert "connected @twitstack_demo (user 1000) as brand" in rest.decode()
