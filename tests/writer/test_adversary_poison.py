@@ -1,0 +1,90 @@
+"""Adversary: junk in the writer's shared state (pause, budget hashes) must not wedge it."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+
+import pytest
+from redis.asyncio import Redis
+
+from tests.writer.conftest import RunningSandbox
+from tests.writer.harness import approved, running_writer, tweet, wait_until, writer_settings
+from twitstack.core.config import Settings
+from twitstack.sandbox.xapi.config import XApiSandboxConfig
+from twitstack.writer.ratelimit import AccountPauses
+from twitstack.writes import keys
+from twitstack.writes.models import ModerationStatus
+
+S = ModerationStatus
+pytestmark = pytest.mark.anyio
+WINDOW = keys.rate_limit_budget("default", "tweets.create", "window")
+DAILY = keys.rate_limit_budget("default", "tweets.create", "24h")
+IN_FLIGHT = keys.rate_limit_in_flight("default", "tweets.create")
+PAUSED = keys.account_paused("default")
+
+# Each writes junk where the writer keeps its per-account state, as a hand or a bug might.
+JUNK: dict[str, Callable[[Redis], Awaitable[object]]] = {
+    "budget_reset_not_a_number": lambda r: r.hset(WINDOW, mapping={"reset": "junk"}),
+    "budget_remaining_not_a_number": lambda r: r.hset(
+        WINDOW, mapping={"reset": "9999999999", "remaining": "junk"}
+    ),
+    "budget_key_is_a_list": lambda r: r.rpush(WINDOW, "junk"),
+    "daily_budget_key_is_a_string": lambda r: r.set(DAILY, "junk"),
+    "in_flight_not_a_number": lambda r: r.set(IN_FLIGHT, "junk"),
+    "in_flight_is_a_hash": lambda r: r.hset(IN_FLIGHT, mapping={"a": "b"}),
+}
+
+
+@pytest.fixture
+def sandbox_config() -> XApiSandboxConfig:
+    return XApiSandboxConfig()
+
+
+@pytest.mark.parametrize("junk", sorted(JUNK))
+async def test_junk_account_state_does_not_wedge_the_writer(
+    make_settings: Callable[..., Settings], redis: Redis, sandbox: RunningSandbox, junk: str
+) -> None:
+    """The writer reads past junk budget/pause state and writes the next good request."""
+    settings = writer_settings(make_settings, sandbox.base_url)
+    await JUNK[junk](redis)
+    good = approved(tweet("written despite junk state"))
+    async with running_writer(settings, redis, sandbox) as writer:
+        await writer.push(good)
+        await writer.wait_states([good.id], {S.EXECUTED}, timeout_s=8)
+    assert [post.text for post in sandbox.state.content.posts.values()] == [
+        "written despite junk state"
+    ]
+
+
+PAUSE_JUNK: dict[str, Callable[[Redis], Awaitable[object]]] = {
+    "until_not_a_number": lambda r: r.hset(PAUSED, mapping={"reason": "x", "until": "junk"}),
+    "reason_not_utf8": lambda r: r.hset(PAUSED, mapping={"reason": b"\xff\xfe", "until": ""}),
+    "key_is_a_list": lambda r: r.rpush(PAUSED, "junk"),
+}
+
+
+@pytest.mark.parametrize("junk", sorted(PAUSE_JUNK))
+async def test_unreadable_pause_holds_the_account_until_resume(
+    make_settings: Callable[..., Settings], redis: Redis, sandbox: RunningSandbox, junk: str
+) -> None:
+    """A pause the writer cannot read is a pause until resume: shown, requests held, not failed."""
+    settings = writer_settings(make_settings, sandbox.base_url, paused_recheck_s=0.2)
+    await PAUSE_JUNK[junk](redis)
+    good = approved(tweet("written after the resume"))
+    async with running_writer(settings, redis, sandbox) as writer:
+
+        async def shown_paused() -> bool:
+            return writer.metric("writer_account_paused", account="default") == 1
+
+        await wait_until(shown_paused, timeout_s=8)
+        await writer.push(good)
+
+        async def held() -> bool:
+            # Deferred through the schedule (account_paused), not failed to needs_review.
+            return await redis.zscore(keys.SCHEDULE, good.id) is not None
+
+        await wait_until(held, timeout_s=8)
+        assert await writer.state(good.id) == S.APPROVED
+        assert await AccountPauses(redis, clock=time.time).resume("default")
+        await writer.wait_states([good.id], {S.EXECUTED}, timeout_s=8)
