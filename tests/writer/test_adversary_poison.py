@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Awaitable, Callable
 
@@ -88,3 +89,27 @@ async def test_unreadable_pause_holds_the_account_until_resume(
         assert await writer.state(good.id) == S.APPROVED
         assert await AccountPauses(redis, clock=time.time).resume("default")
         await writer.wait_states([good.id], {S.EXECUTED}, timeout_s=8)
+
+
+@pytest.mark.parametrize(
+    "when",
+    ["9999-12-31T23:59:59-14:00", "0001-01-01T00:00:00+14:00"],
+)
+async def test_message_with_a_date_past_the_calendar_is_dead_lettered(
+    make_settings: Callable[..., Settings], redis: Redis, sandbox: RunningSandbox, when: str
+) -> None:
+    """A date whose UTC form leaves the calendar is a wire-format error, not an OverflowError."""
+    settings = writer_settings(make_settings, sandbox.base_url)
+    good = approved(tweet("the next one is written"))
+    body = {"action": "tweet", "payload": {"text": "x"}, "created_at": when}
+    async with running_writer(settings, redis, sandbox) as writer:
+        await writer.push_raw(json.dumps(body).encode())
+        await writer.push(good)
+        await writer.wait_states([good.id], {S.EXECUTED}, timeout_s=8)
+
+        async def dead_lettered() -> bool:
+            return await redis.llen(keys.DEAD_LETTER) == 1
+
+        await wait_until(dead_lettered, timeout_s=8)
+        [letter] = await writer.dead_letters()
+        assert letter["reason"] == "invalid_field"
