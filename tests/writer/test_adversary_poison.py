@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 
 import pytest
 from redis.asyncio import Redis
@@ -113,3 +114,24 @@ async def test_message_with_a_date_past_the_calendar_is_dead_lettered(
         await wait_until(dead_lettered, timeout_s=8)
         [letter] = await writer.dead_letters()
         assert letter["reason"] == "invalid_field"
+
+
+EDGE = {
+    "created_year_1": {"created_at": datetime(1, 1, 1, tzinfo=UTC)},
+    "created_year_9999": {"created_at": datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC)},
+    "not_before_year_9999": {"not_before": datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC)},
+    "expires_year_1": {"expires_at": datetime(1, 1, 2, tzinfo=UTC)},
+}
+
+
+@pytest.mark.parametrize("edge", sorted(EDGE))
+async def test_requests_at_the_calendar_edges_leave_the_writer_running(
+    make_settings: Callable[..., Settings], redis: Redis, sandbox: RunningSandbox, edge: str
+) -> None:
+    """Dates at year 1 or 9999 are settled one way or another; the next request is written."""
+    settings = writer_settings(make_settings, sandbox.base_url)
+    odd = approved(tweet("at the edge", **EDGE[edge]))
+    good = approved(tweet("the next one is written"))
+    async with running_writer(settings, redis, sandbox) as writer:
+        await writer.push(odd, good)
+        await writer.wait_states([good.id], {S.EXECUTED}, timeout_s=8)
