@@ -16,6 +16,7 @@ from twitstack.core.config import Settings
 from twitstack.sandbox.xapi.config import XApiSandboxConfig
 from twitstack.writer.ratelimit import AccountPauses
 from twitstack.writes import keys
+from twitstack.writes.ledger import RequestLedger
 from twitstack.writes.models import ModerationStatus
 
 S = ModerationStatus
@@ -135,3 +136,21 @@ async def test_requests_at_the_calendar_edges_leave_the_writer_running(
     async with running_writer(settings, redis, sandbox) as writer:
         await writer.push(odd, good)
         await writer.wait_states([good.id], {S.EXECUTED}, timeout_s=8)
+
+
+async def test_reconciler_passes_over_junk_members_of_the_unknown_index(
+    make_settings: Callable[..., Settings], redis: Redis, sandbox: RunningSandbox
+) -> None:
+    """A non-UTF-8 member and an id with no record sit first in the index; the real one settles."""
+    settings = writer_settings(make_settings, sandbox.base_url)
+    ledger = RequestLedger(redis)
+    fine = approved(tweet("fine while unknown"))
+    await ledger.record(fine, actor="producer")
+    await ledger.mark_sending(fine.id, actor="writer")
+    await ledger.transition(
+        fine.id, S.UNKNOWN, from_states=[S.SENDING], actor="writer", reason="test"
+    )
+    await redis.zadd(keys.state_index(S.UNKNOWN), {b"\xff\xfe junk": 0, "no-such-request": 1})
+    async with running_writer(settings, redis, sandbox) as writer:
+        # Never sent: the reconciler looks, finds it absent and settles it.
+        await writer.wait_states([fine.id], {S.EXECUTED, S.APPROVED, S.NEEDS_REVIEW, S.FAILED})
