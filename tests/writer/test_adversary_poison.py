@@ -154,3 +154,33 @@ async def test_reconciler_passes_over_junk_members_of_the_unknown_index(
     async with running_writer(settings, redis, sandbox) as writer:
         # Never sent: the reconciler looks, finds it absent and settles it.
         await writer.wait_states([fine.id], {S.EXECUTED, S.APPROVED, S.NEEDS_REVIEW, S.FAILED})
+
+
+TOKEN_JUNK: dict[str, Callable[[Redis], Awaitable[object]]] = {
+    "sealed_not_a_seal": lambda r: r.set(keys.sealed_oauth2_tokens("default"), "junk"),
+    "sealed_not_utf8": lambda r: r.set(keys.sealed_oauth2_tokens("default"), b"\xff\xfe"),
+    "plain_expiry_not_a_number": lambda r: r.hset(
+        keys.oauth2_tokens("default"), mapping={"access_token": "a", "expires_at": "junk"}
+    ),
+    "plain_not_utf8": lambda r: r.hset(keys.oauth2_tokens("default"), "access_token", b"\xff"),
+}
+
+
+@pytest.mark.parametrize("junk", sorted(TOKEN_JUNK))
+async def test_unreadable_stored_tokens_are_handled_like_any_unopenable_seal(
+    make_settings: Callable[..., Settings], redis: Redis, sandbox: RunningSandbox, junk: str
+) -> None:
+    """Junk at the token keys takes the path of a seal that will not open (account paused)."""
+    settings = writer_settings(make_settings, sandbox.base_url)
+    await TOKEN_JUNK[junk](redis)
+    good = approved(tweet("held or written, never a handler error"))
+    async with running_writer(settings, redis, sandbox) as writer:
+        await writer.push(good)
+
+        async def settled() -> bool:
+            return writer.metric("writer_account_paused", account="default") == 1 or (
+                await writer.state(good.id) == S.EXECUTED
+            )
+
+        await wait_until(settled, timeout_s=8)
+        assert writer.metric("writer_dead_letters_total", reason="handler_error") == 0
