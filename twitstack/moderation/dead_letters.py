@@ -97,9 +97,29 @@ def _parse(raw: bytes) -> DeadLetter:
         text = raw.decode("utf-8", "replace")
         return DeadLetter(entry_id(raw), raw, "unparseable", "", text, {})
     message = next((record[k] for k in _MESSAGE_KEYS if isinstance(record.get(k), str)), None)
+    if message is not None and not _is_utf8(message):
+        # A JSON escape like \ud800 decodes to a lone surrogate: no bytes to requeue or print.
+        message = None
+    # The pages show fields of the record (time, consumer): no lone surrogates there either.
+    record = json.loads(printable(json.dumps(record, ensure_ascii=False)))
     reason = str(record.get("reason_code") or record.get("reason") or "unknown")
-    detail = str(record.get("message_text") or record.get("error") or record.get("detail") or "")
+    detail = printable(
+        record.get("message_text") or record.get("error") or record.get("detail") or ""
+    )
     return DeadLetter(entry_id(raw), raw, reason, detail, message, record)
+
+
+def _is_utf8(value: str) -> bool:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def printable(value: object) -> str:
+    """`value` as printable text: lone surrogates (from JSON escapes) become U+FFFD."""
+    return str(value).encode("utf-8", "surrogatepass").decode("utf-8", "replace")
 
 
 def _as_bytes(item: bytes | str) -> bytes:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from twitstack.moderation.audit import AuditLog
-from twitstack.moderation.dead_letters import DeadLetter, DeadLetterBox
+from twitstack.moderation.dead_letters import DeadLetter, DeadLetterBox, printable
 
 # The audit actions the moderation UI records for the same operations.
 RETRY_ACTION = "dead_letter.retry"
@@ -125,4 +125,4 @@ class DeadLetterTools:
 
 
 def _text_or_none(value: object) -> str | None:
-    return None if value is None else str(value)
+    return None if value is None else printable(value)

@@ -13,7 +13,7 @@ from redis.asyncio import Redis
 from twitstack.writes import keys
 from twitstack.writes.errors import WireFormatError
 from twitstack.writes.ledger import RequestLedger
-from twitstack.writes.ledger_types import as_text, epoch_ms
+from twitstack.writes.ledger_types import epoch_ms
 from twitstack.writes.models import (
     ModerationStatus,
     WriteAction,
@@ -23,7 +23,7 @@ from twitstack.writes.models import (
     parse_time,
     utcnow,
 )
-from twitstack.writes.queue import QueueDepths, ReliableQueue
+from twitstack.writes.queue import QueueDepths, ReliableQueue, consumer_names, list_lengths
 from twitstack.writes.wire import decode_write_request, encode_write_request
 
 # A CLI-made request always waits for a moderator: only the moderation service signs approvals.
@@ -140,16 +140,13 @@ async def queue_stats(redis: Redis, *, now: datetime | None = None) -> QueueStat
 
 
 async def _consumers(redis: Redis) -> tuple[ConsumerState, ...]:
-    names = sorted(as_text(member) for member in await redis.smembers(keys.CONSUMERS))
+    names = await consumer_names(redis)
+    held = await list_lengths(redis, [keys.processing_list(name) for name in names])
     async with redis.pipeline(transaction=False) as pipe:
         for name in names:
-            pipe.llen(keys.processing_list(name))
             pipe.exists(keys.heartbeat(name))
-        replies: list[int] = await pipe.execute()
-    return tuple(
-        ConsumerState(name, int(replies[2 * i]), bool(replies[2 * i + 1]))
-        for i, name in enumerate(names)
-    )
+        alive: list[int] = await pipe.execute()
+    return tuple(ConsumerState(name, held[i], bool(alive[i])) for i, name in enumerate(names))
 
 
 async def _oldest_pending_age(redis: Redis, now: datetime) -> float | None:

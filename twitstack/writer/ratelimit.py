@@ -2,20 +2,26 @@
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from redis.asyncio import Redis
+from redis.exceptions import ResponseError
 
+from twitstack.core.logging import get_logger
 from twitstack.writes import keys, scripts
 
+_log = get_logger("twitstack.writer.ratelimit")
 _KEY_TTL_S = 2 * 24 * 3600  # longer than the longest (24-hour) window
 # Header prefix of each window in `keys.RATE_LIMIT_WINDOWS`, in that order.
 _HEADER_PREFIXES = {"window": "x-rate-limit", "24h": "x-user-limit-24hour"}
 # remaining = 0 until max(stored reset, ARGV[1]); the key's ttl is ARGV[2].
 _EXHAUST = """
-local stored = tonumber(redis.call('HGET', KEYS[1], 'reset') or '0')
+local kind = redis.call('TYPE', KEYS[1])['ok']
+if kind ~= 'hash' and kind ~= 'none' then redis.call('DEL', KEYS[1]) end
+local stored = tonumber(redis.call('HGET', KEYS[1], 'reset') or '') or 0
 local reset = tonumber(ARGV[1])
 if stored > reset then reset = stored end
 redis.call('HSET', KEYS[1], 'remaining', 0, 'reset', tostring(reset))
@@ -79,7 +85,17 @@ def _int(value: str | None) -> int | None:
 
 
 def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
+    # Anyone with Redis access can write these hashes: junk bytes read as U+FFFD, never raise.
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
+
+
+def _number(text: str | None, default: float) -> float:
+    """A stored number, or `default` for a missing or junk one (never NaN or infinite)."""
+    try:
+        value = float(text) if text else default
+    except ValueError:
+        return default
+    return value if math.isfinite(value) else default
 
 
 class RateLimitBudgets:
@@ -141,9 +157,9 @@ class RateLimitBudgets:
             return None
         fields = {_text(k): _text(v) for k, v in raw.items()}
         return Budget(
-            limit=int(fields.get("limit", "0")),
-            remaining=int(fields.get("remaining", "0")),
-            reset=float(fields.get("reset", "0")),
+            limit=int(_number(fields.get("limit"), 0)),
+            remaining=int(_number(fields.get("remaining"), 0)),
+            reset=_number(fields.get("reset"), 0),
         )
 
 
@@ -192,11 +208,22 @@ class AccountPauses:
         return found
 
     async def _read(self, account: str) -> AccountPause | None:
-        raw = await self._redis.hgetall(keys.account_paused(account))
+        try:
+            raw = await self._redis.hgetall(keys.account_paused(account))
+        except ResponseError as exc:
+            if "WRONGTYPE" not in str(exc):
+                raise
+            # Something sits at the pause key: someone meant a pause; hold until `resume`.
+            _log.warning("writer.pause_unreadable", account=account, problem="wrong key type")
+            return AccountPause(reason="unreadable pause record", until=None)
         if not raw:
             return None
         until_raw = _text(raw.get(b"until", b""))
-        until = float(until_raw) if until_raw else None
+        until = _number(until_raw, math.nan) if until_raw else None
+        if until is not None and math.isnan(until):
+            # A pause whose end cannot be read lasts until `writer resume` (the safe side).
+            _log.warning("writer.pause_unreadable", account=account, problem="until not a number")
+            until = None
         if until is not None and until <= self._clock():
             await self._redis.delete(keys.account_paused(account))
             return None

@@ -332,6 +332,12 @@ class WriterService:
                 **message_identity(raw),
             )
             return
+        except (ValueError, TypeError, ArithmeticError, RecursionError) as exc:
+            # A decoder bug on one message must not take the writer down with it.
+            _log.exception("writer.message_undecodable", **message_identity(raw))
+            await self.queue.dead_letter(raw, reason="decoder_error", detail=repr(exc)[:500])
+            self.metrics.dead_letters.labels(reason="decoder_error").inc()
+            return
         # Every line logged while this request is handled (retries, state changes, refusals)
         # names it, so an operator can follow one request through the logs.
         with log_context(

@@ -185,7 +185,12 @@ class TokenManager:
         for name in oauth2:
             if await self._redis.exists(keys.sealed_oauth2_tokens(name)):
                 continue
-            sealed += await self._store.seal_plain(name)
+            try:
+                sealed += await self._store.seal_plain(name)
+            except SealError as exc:
+                # One account's junk pair must not stop the writer: that account is paused
+                # (credentials) when a request needs it, the others go on.
+                _log.error("writer.token_unsealable", account=name, reason=str(exc))
         return sealed
 
     async def _load(self, account: XAccountSettings) -> StoredTokens:

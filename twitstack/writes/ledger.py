@@ -357,7 +357,12 @@ class RequestLedger:
         )
         expired = 0
         for member in due:
-            request_id = as_text(member) if isinstance(member, bytes | str) else str(member)
+            try:
+                request_id = as_text(member) if isinstance(member, bytes | str) else str(member)
+            except UnicodeDecodeError:
+                # Junk ZADDed by hand names no request: drop it, or it stays due forever.
+                await self._redis.zrem(keys.EXPIRY, bytes(member))  # type: ignore[arg-type]
+                continue
             result = await self.transition(
                 request_id,
                 S.EXPIRED,

@@ -11,7 +11,7 @@ import base64
 import binascii
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeGuard
 
 from redis.asyncio import Redis
 
@@ -88,7 +88,21 @@ async def list_ids(
     members = await redis.zrange(
         keys.state_index(state), offset, offset + limit - 1, desc=newest_first
     )
-    return [as_text(member) for member in members if isinstance(member, bytes | str)]
+    return [as_text(member) for member in members if _readable_id(member)]
+
+
+def _readable_id(member: object) -> TypeGuard[bytes | str]:
+    # Anyone with Redis access can ZADD junk to an index: a member that is not UTF-8 text
+    # names no request, and must not stop the list page or the reconciler's sweep.
+    if isinstance(member, str):
+        return True
+    if not isinstance(member, bytes):
+        return False
+    try:
+        member.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 async def page_ids(
@@ -146,8 +160,17 @@ def _page(
 async def _first(
     redis: Redis, index: str, *, newest_first: bool, limit: int
 ) -> list[tuple[str, int]]:
-    rows = await redis.zrange(index, 0, limit - 1, desc=newest_first, withscores=True)
-    return _rows(rows)
+    found: list[tuple[str, int]] = []
+    offset = 0
+    for _ in range(_MAX_ROUNDS):  # more than one round only when junk members were passed over
+        raw = await redis.zrange(
+            index, offset, offset + max(limit, _BATCH) - 1, desc=newest_first, withscores=True
+        )
+        found.extend(_rows(raw))
+        offset += len(raw)
+        if len(found) >= limit or len(raw) < max(limit, _BATCH):
+            break
+    return found[:limit]
 
 
 async def _beyond(
@@ -167,7 +190,7 @@ async def _beyond(
                 index, score, "+inf", byscore=True, withscores=True, offset=offset, num=_BATCH
             )
         batch = _rows(raw)
-        offset += len(batch)
+        offset += len(raw)
         for member, member_score in batch:
             if member_score == score and (
                 member >= request_id if descending else member <= request_id
@@ -176,13 +199,21 @@ async def _beyond(
             found.append((member, member_score))
             if len(found) >= limit:
                 return found
-        if len(batch) < _BATCH:
+        if len(raw) < _BATCH:
             break
     return found
 
 
+# Scores are creation times in ms; ZADD accepts inf, which int() cannot hold.
+_SCORE_BOUND = 2**62
+
+
 def _rows(raw: Any) -> list[tuple[str, int]]:
-    return [(as_text(member), int(score)) for member, score in raw]
+    return [
+        (as_text(member), int(max(min(score, _SCORE_BOUND), -_SCORE_BOUND)))
+        for member, score in raw
+        if _readable_id(member)
+    ]
 
 
 def _check_limit(limit: int) -> None:

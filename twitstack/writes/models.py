@@ -94,7 +94,15 @@ def parse_time(value: object, field_name: str) -> datetime:
             f"2025-07-14T12:00:00Z, found {value!r}",
             field=field_name,
         )
-    return parsed.astimezone(UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:
+        # 9999-12-31T23:59:59-14:00 parses, but its UTC form is past the calendar's end.
+        raise WireFormatError(
+            "invalid_field",
+            f"{field_name}: expected a date-time within years 1-9999 in UTC, found {value!r}",
+            field=field_name,
+        ) from None
 
 
 def new_request_id() -> str:

@@ -15,7 +15,9 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from redis.asyncio import Redis
+from redis.exceptions import ResponseError
 
+from twitstack.core.logging import get_logger
 from twitstack.writes import keys, scripts
 from twitstack.writes.ledger import RequestLedger, record_keys_and_args
 from twitstack.writes.ledger_types import as_text
@@ -24,6 +26,7 @@ from twitstack.writes.transitions import Change
 from twitstack.writes.wire import decode_write_request
 
 S = ModerationStatus
+_log = get_logger("twitstack.writes.queue")
 
 DEFAULT_MAX_CRASHES = 3
 POISON_REASON = "crashed_consumer"
@@ -170,14 +173,20 @@ class ReliableQueue:
 
     async def recover_dead(self) -> RecoveryReport:
         """Requeue the in-flight messages of every other consumer whose heartbeat has lapsed."""
-        members = await self._redis.smembers(keys.CONSUMERS)
+        members = await consumer_names(self._redis)
         requeued = dead = 0
         recovered: list[str] = []
         flagged: list[WriteRequest] = []
-        for member in sorted(as_text(m) for m in members):
+        for member in members:
             if member == self.consumer:
                 continue
-            report = await self._recover_consumer(member, force=False)
+            try:
+                report = await self._recover_consumer(member, force=False)
+            except ResponseError as exc:
+                # Its processing key is not a list (junk written by hand): the other consumers
+                # must still be recovered. Nothing to requeue from it; an operator clears it.
+                _log.warning("queue.consumer_unreadable", consumer=member, error=str(exc))
+                continue
             requeued += report.requeued
             dead += report.dead_lettered
             recovered.extend(report.consumers)
@@ -196,19 +205,18 @@ class ReliableQueue:
 
     async def depths(self) -> QueueDepths:
         """Queue, processing (all consumers), dead-letter and schedule sizes."""
-        members = sorted(as_text(m) for m in await self._redis.smembers(keys.CONSUMERS))
+        members = await consumer_names(self._redis)
         async with self._redis.pipeline(transaction=False) as pipe:
             pipe.llen(self.source)
             pipe.llen(keys.DEAD_LETTER)
             pipe.zcard(keys.SCHEDULE)
-            for member in members:
-                pipe.llen(keys.processing_list(member))
             sizes: list[int] = await pipe.execute()
+        held = await list_lengths(self._redis, [keys.processing_list(m) for m in members])
         return QueueDepths(
             queued=int(sizes[0]),
             dead=int(sizes[1]),
             scheduled=int(sizes[2]),
-            processing=sum(int(size) for size in sizes[3:]),
+            processing=sum(held),
         )
 
     async def _recover_consumer(self, consumer: str, *, force: bool) -> RecoveryReport:
@@ -295,3 +303,27 @@ def parse_dead_letter(raw: bytes | str) -> dict[str, str | None]:
     if not isinstance(data, dict):
         raise ValueError("expected a JSON object in write_queue:dead")
     return {str(key): None if value is None else str(value) for key, value in data.items()}
+
+
+async def consumer_names(redis: Redis) -> list[str]:
+    """The registered consumers, sorted; members that are not UTF-8 text are passed over.
+
+    Anyone with Redis access can SADD anything here: one junk member must not stop recovery
+    of every other consumer, nor the depth gauges (no consumer ever registers such a name).
+    """
+    names: list[str] = []
+    for member in await redis.smembers(keys.CONSUMERS):
+        try:
+            names.append(as_text(member))
+        except UnicodeDecodeError:
+            _log.warning("queue.consumer_unreadable", consumer=repr(member)[:100])
+    return sorted(names)
+
+
+async def list_lengths(redis: Redis, names: list[str]) -> list[int]:
+    """LLEN of each key in one round trip; a key of another type counts as empty."""
+    async with redis.pipeline(transaction=False) as pipe:
+        for name in names:
+            pipe.llen(name)
+        replies: list[object] = await pipe.execute(raise_on_error=False)
+    return [reply if isinstance(reply, int) else 0 for reply in replies]

@@ -166,7 +166,11 @@ class SealedTokenStore:
             blob = await self._redis.get(keys.sealed_oauth2_tokens(account))
             if blob is None:
                 return None
-        text = _text(blob)
+        try:
+            text = _text(blob)
+        except UnicodeDecodeError:
+            # Junk written at the key: the same as any seal that will not open.
+            raise SealError("not a sealed value (not UTF-8 text)") from None
         plaintext = ring.unseal(text, context=_context(account))  # SealError if it does not open
         try:
             tokens = StoredTokens.from_json(plaintext)
@@ -198,15 +202,18 @@ class SealedTokenStore:
     async def seal_plain(self, account: str) -> bool:
         """Seal a plain pair an older release stored for `account`; whether one was found."""
         public = keys.oauth2_tokens(account)
-        fields = {_text(k): _text(v) for k, v in (await self._redis.hgetall(public)).items()}
+        try:
+            fields = {_text(k): _text(v) for k, v in (await self._redis.hgetall(public)).items()}
+            expires = fields.get("expires_at", "")
+            expires_at = float(expires) if expires else None
+        except (UnicodeDecodeError, ValueError):
+            # Junk written at the key: the same as a seal that will not open.
+            raise SealError("the stored plain token pair is unreadable") from None
         access = fields.get("access_token")
         if not access:
             return False
         ring = await self.ring()
-        expires = fields.get("expires_at", "")
-        tokens = StoredTokens(
-            access, fields.get("refresh_token", ""), float(expires) if expires else None
-        )
+        tokens = StoredTokens(access, fields.get("refresh_token", ""), expires_at)
         register_secret(tokens.access_token, tokens.refresh_token)
         blob = ring.seal(tokens.to_json(), context=_context(account))
         key_pair = [keys.sealed_oauth2_tokens(account), public]

@@ -8,6 +8,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from twitstack.moderation.access import client_ip, deps_of, principal_of
+from twitstack.moderation.dead_letters import printable
 from twitstack.moderation.flash import flash_redirect
 from twitstack.moderation.views.render import render
 
@@ -25,7 +26,9 @@ async def dead_letters_page(request: Request) -> Response:
 
 def _pretty(message: str) -> str:
     try:
-        return json.dumps(json.loads(message), indent=2, ensure_ascii=False)
+        # `\ud800` escapes (the writer dead-letters them as invalid_unicode) decode to lone
+        # surrogates, which cannot be sent as UTF-8: shown as U+FFFD.
+        return printable(json.dumps(json.loads(message), indent=2, ensure_ascii=False))
     except ValueError:
         return message
 

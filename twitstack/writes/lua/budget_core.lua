@@ -1,6 +1,29 @@
 -- Rate-limit budgets per (account, endpoint), shared by every writer replica.
 -- A window key is a hash {limit, remaining, reset (epoch s)}; the in-flight key is a counter
 -- of requests that reserved room and have not been answered yet.
+-- These keys are a cache of X's headers: a key of the wrong type or a field that is not a
+-- number (junk written by hand or by a bug) is dropped and read as unknown, never raised on
+-- (an error here would refuse every request of the account, forever).
+
+local function clean_hash(key)
+  local kind = redis.call('TYPE', key)['ok']
+  if kind ~= 'hash' and kind ~= 'none' then redis.call('DEL', key) end
+end
+
+local function clean_counter(key)
+  local kind = redis.call('TYPE', key)['ok']
+  if kind == 'none' then return 0 end
+  local value = kind == 'string' and tonumber(redis.call('GET', key)) or nil
+  if value == nil or value ~= math.floor(value) or value < 0 then
+    redis.call('DEL', key)
+    return 0
+  end
+  return value
+end
+
+local function hnum(key, field, default)
+  return tonumber(redis.call('HGET', key, field) or '') or default
+end
 
 -- budget_reserve(windows, in_flight, now, ttl_ms): '0' when granted (the in-flight counter
 -- goes up), else the reset time it is blocked until. Room is X's last reported `remaining`
@@ -8,12 +31,13 @@
 -- reset has passed is unknown territory: send, and learn the new window from X's headers.
 local function budget_reserve(windows, in_flight, now, ttl_ms)
   now = tonumber(now)
-  local pending = tonumber(redis.call('GET', in_flight) or '0')
+  local pending = clean_counter(in_flight)
   local blocked = 0
   for _, key in ipairs(windows) do
-    local reset = tonumber(redis.call('HGET', key, 'reset') or '0')
+    clean_hash(key)
+    local reset = hnum(key, 'reset', 0)
     if reset > now then
-      local remaining = tonumber(redis.call('HGET', key, 'remaining') or '1')
+      local remaining = hnum(key, 'remaining', 1)
       if remaining - pending <= 0 and reset > blocked then blocked = reset end
     end
   end
@@ -25,12 +49,13 @@ end
 
 local function budget_update(key, limit, remaining, reset, ttl)
   if limit == '' then return -1 end
+  clean_hash(key)
   remaining = tonumber(remaining)
   local new_reset = tonumber(reset)
-  local old_reset = tonumber(redis.call('HGET', key, 'reset') or '0')
-  if old_reset > new_reset then return tonumber(redis.call('HGET', key, 'remaining')) end
+  local old_reset = hnum(key, 'reset', 0)
+  if old_reset > new_reset then return hnum(key, 'remaining', remaining) end
   if old_reset == new_reset then
-    local old = tonumber(redis.call('HGET', key, 'remaining') or remaining)
+    local old = hnum(key, 'remaining', remaining)
     if old < remaining then remaining = old end
   end
   redis.call('HSET', key, 'limit', limit, 'remaining', remaining, 'reset', reset)
@@ -47,6 +72,9 @@ end
 local function budget_observe(window, daily, in_flight, A)
   local w = budget_update(window, A[1], A[2], A[3], A[7])
   local d = budget_update(daily, A[4], A[5], A[6], A[7])
-  if A[8] == '1' and redis.call('DECR', in_flight) < 0 then redis.call('SET', in_flight, 0) end
+  if A[8] == '1' then
+    clean_counter(in_flight)
+    if redis.call('DECR', in_flight) < 0 then redis.call('SET', in_flight, 0) end
+  end
   return {w, d}
 end
