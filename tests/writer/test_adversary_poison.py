@@ -184,3 +184,19 @@ async def test_unreadable_stored_tokens_are_handled_like_any_unopenable_seal(
 
         await wait_until(settled, timeout_s=8)
         assert writer.metric("writer_dead_letters_total", reason="handler_error") == 0
+
+
+async def test_unreadable_connected_account_records_do_not_stop_the_writer(
+    make_settings: Callable[..., Settings], redis: Redis, sandbox: RunningSandbox
+) -> None:
+    """Junk in the connected-accounts hash is skipped at start and in every pass; posts go on."""
+    settings = writer_settings(make_settings, sandbox.base_url)
+    await redis.hset(
+        keys.X_ACCOUNTS,
+        mapping={"1": b"\xff\xfe", "2": "{not json", "3": json.dumps({"name": 7}), "4": "[]"},
+    )
+    good = approved(tweet("posted past junk connected accounts"))
+    async with running_writer(settings, redis, sandbox) as writer:
+        await writer.push(good)
+        await writer.wait_states([good.id], {S.EXECUTED})
+        await writer.service.account_health.sync()  # a later pass reads past it too

@@ -13,7 +13,7 @@ import contextlib
 from redis.asyncio import Redis
 
 from twitstack.core.logging import get_logger
-from twitstack.core.sections.writer import WriterSettings
+from twitstack.core.sections.writer import WriterSettings, XAccountSettings
 from twitstack.writer.metrics import WriterMetrics
 from twitstack.writer.ratelimit import AccountPauses
 from twitstack.writes import keys
@@ -28,6 +28,11 @@ def _num(value: str | None) -> float | None:
         return float(value) if value else None
     except ValueError:
         return None
+
+
+def _lenient(value: bytes | str) -> str:
+    # Public health fields only: junk shows as U+FFFD instead of stopping the pass.
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
 
 
 class AccountHealth:
@@ -46,9 +51,24 @@ class AccountHealth:
     async def sync(self) -> int:
         """One pass; returns how many connected accounts there are."""
         raw = await self._redis.hgetall(keys.X_ACCOUNTS)
-        connected = [ConnectedAccount.from_json(as_text(value)) for value in raw.values()]
         secret = self._config.oauth2_client_secret_secret
-        self._config.use_connected([a.writer_settings(secret) for a in connected])
+        connected: list[ConnectedAccount] = []
+        usable: list[XAccountSettings] = []
+        for user_id, value in raw.items():
+            try:
+                account = ConnectedAccount.from_json(as_text(value))
+                usable.append(account.writer_settings(secret))
+            except (ValueError, TypeError, KeyError, AttributeError) as exc:
+                # One unreadable record must not keep every other account (or the writer's
+                # start) hostage: skip it, loudly, until someone reconnects or removes it.
+                _log.error(
+                    "writer.connected_account_unreadable",
+                    user_id=_lenient(user_id)[:64],
+                    error=exc.__class__.__name__,
+                )
+                continue
+            connected.append(account)
+        self._config.use_connected(usable)
         names = [a.name for a in self._config.accounts if a.auth == "oauth2"]
         names += [a.name for a in self._config.connected_accounts()]
         for name in names:
@@ -62,10 +82,8 @@ class AccountHealth:
             await self.sync()
 
     async def _account(self, name: str) -> None:
-        fields = {
-            as_text(k): as_text(v)
-            for k, v in (await self._redis.hgetall(keys.oauth2_tokens(name))).items()
-        }
+        raw = await self._redis.hgetall(keys.oauth2_tokens(name))
+        fields = {_lenient(k): _lenient(v) for k, v in raw.items()}
         expires = _num(fields.get("expires_at"))
         refreshed = _num(fields.get("refreshed_at"))
         if expires is not None:
