@@ -234,3 +234,14 @@ async def test_without_key_ring_nothing_starts(redis: Redis) -> None:
     assert caught.value.reason == "no_key_ring"
     assert "TWITSTACK_SEALING_KEYS" in caught.value.message
     assert await redis.dbsize() == 0
+
+
+async def test_unreadable_account_records_are_skipped_not_fatal(kit: Kit) -> None:
+    """Junk records beside a connected account: listing and lookups return the good one only."""
+    await connect(kit, "brand")
+    junk = {"1": b"\xff\xfe", "2": "{not json", "3": json.dumps({"name": 7}), "4": "[]"}
+    await kit.redis.hset(keys.X_ACCOUNTS, mapping=junk)
+    listed = await kit.accounts.all()
+    assert [account.name for account in listed] == ["brand"]
+    assert await kit.accounts.by_user_id("2") is None
+    assert await kit.accounts.by_name("brand") is not None

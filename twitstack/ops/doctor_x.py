@@ -20,7 +20,6 @@ from twitstack.writer.token_store import keyring_source
 from twitstack.writer.tokens import AccountAuth, CredentialsError, TokenManager
 from twitstack.writer.xapi_client import XApiClient
 from twitstack.writes import keys
-from twitstack.writes.ledger_types import as_text
 from twitstack.writes.x_accounts import ConnectedAccount
 
 # An OAuth 2.0 token that cannot be refreshed and expires sooner than this is worth a warning.
@@ -103,7 +102,7 @@ async def _connected(
         found = await redis.hgetall(keys.X_ACCOUNTS)
     except RedisError:
         return []  # the Redis line of the report says why
-    connected = [ConnectedAccount.from_json(as_text(raw)) for raw in found.values()]
+    connected = ConnectedAccount.read_all(found)
     return [a.writer_settings(secret) for a in connected if a.name not in configured]
 
 

@@ -13,11 +13,10 @@ import contextlib
 from redis.asyncio import Redis
 
 from twitstack.core.logging import get_logger
-from twitstack.core.sections.writer import WriterSettings, XAccountSettings
+from twitstack.core.sections.writer import WriterSettings
 from twitstack.writer.metrics import WriterMetrics
 from twitstack.writer.ratelimit import AccountPauses
 from twitstack.writes import keys
-from twitstack.writes.ledger_types import as_text
 from twitstack.writes.x_accounts import ConnectedAccount
 
 _log = get_logger("twitstack.writer.account_health")
@@ -50,24 +49,9 @@ class AccountHealth:
 
     async def sync(self) -> int:
         """One pass; returns how many connected accounts there are."""
-        raw = await self._redis.hgetall(keys.X_ACCOUNTS)
+        connected = ConnectedAccount.read_all(await self._redis.hgetall(keys.X_ACCOUNTS))
         secret = self._config.oauth2_client_secret_secret
-        connected: list[ConnectedAccount] = []
-        usable: list[XAccountSettings] = []
-        for user_id, value in raw.items():
-            try:
-                account = ConnectedAccount.from_json(as_text(value))
-                usable.append(account.writer_settings(secret))
-            except (ValueError, TypeError, KeyError, AttributeError) as exc:
-                # One unreadable record must not keep every other account (or the writer's
-                # start) hostage: skip it, loudly, until someone reconnects or removes it.
-                _log.error(
-                    "writer.connected_account_unreadable",
-                    user_id=_lenient(user_id)[:64],
-                    error=exc.__class__.__name__,
-                )
-                continue
-            connected.append(account)
+        usable = [a.writer_settings(secret) for a in connected]
         self._config.use_connected(usable)
         names = [a.name for a in self._config.accounts if a.auth == "oauth2"]
         names += [a.name for a in self._config.connected_accounts()]

@@ -11,16 +11,19 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from redis.asyncio import Redis
 
+from twitstack.core.logging import get_logger
 from twitstack.core.sections.writer import ConnectedAccountSettings, XAccountSettings
 from twitstack.writes import keys
 from twitstack.writes.ledger_types import as_text
 from twitstack.writes.token_store import SealedTokenStore, StoredTokens, seal_pair
+
+_log = get_logger(__name__)
 
 __all__ = ["AUDIT_MAXLEN", "AUTH_KIND", "ConnectedAccount", "ConnectedAccounts", "TokenHealth"]
 
@@ -72,6 +75,32 @@ class ConnectedAccount:
         fields["scopes"] = tuple(fields.get("scopes", ()))
         return cls(**fields)
 
+    @classmethod
+    def read_all(cls, raw: Mapping[bytes | str, bytes | str]) -> list[ConnectedAccount]:
+        """The readable records of the `keys.X_ACCOUNTS` hash; each unreadable one is logged.
+
+        One junk record must not keep every other account, a writer's start, the Accounts page
+        or `doctor` hostage: it is skipped until someone reconnects or removes it.
+        """
+        found = []
+        for user_id, value in raw.items():
+            account = cls.read(value)
+            if account is None:
+                _log.error("x_accounts.record_unreadable", user_id=_lenient(user_id)[:64])
+            else:
+                found.append(account)
+        return found
+
+    @classmethod
+    def read(cls, value: bytes | str) -> ConnectedAccount | None:
+        """One record, or None when it cannot be read as one."""
+        try:
+            account = cls.from_json(as_text(value))
+            account.writer_settings(None)  # the label and ids must also make valid settings
+        except (ValueError, TypeError, KeyError, AttributeError):  # UnicodeDecodeError too
+            return None
+        return account
+
     def writer_settings(self, client_secret_secret: str | None) -> XAccountSettings:
         """The account as the writer sees it (refreshes with the client that issued it)."""
         return ConnectedAccountSettings(
@@ -89,6 +118,10 @@ class TokenHealth:
     reconnect_needed: bool = False
     reconnect_reason: str | None = None
     extra: dict[str, str] = field(default_factory=dict)
+
+
+def _lenient(value: bytes | str) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
 
 
 def _num(value: str | None) -> float | None:
@@ -116,13 +149,12 @@ class ConnectedAccounts:
 
     async def all(self) -> list[ConnectedAccount]:
         """Every connected account, by label."""
-        raw = await self._redis.hgetall(keys.X_ACCOUNTS)
-        found = [ConnectedAccount.from_json(as_text(value)) for value in raw.values()]
+        found = ConnectedAccount.read_all(await self._redis.hgetall(keys.X_ACCOUNTS))
         return sorted(found, key=lambda account: account.name)
 
     async def by_user_id(self, user_id: str) -> ConnectedAccount | None:
         raw = await self._redis.hget(keys.X_ACCOUNTS, user_id)
-        return ConnectedAccount.from_json(as_text(raw)) if raw is not None else None
+        return ConnectedAccount.read(raw) if raw is not None else None
 
     async def by_name(self, name: str) -> ConnectedAccount | None:
         return next((a for a in await self.all() if a.name == name), None)
