@@ -90,21 +90,25 @@ def fake_x(*, limit: int = 0, window_s: float = 900.0, latency_s: float = 0.0) -
     process = subprocess.Popen(args)
     base_url = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(int(START_TIMEOUT_S / 0.05)):
-            try:
-                if httpx.get(base_url + "/2/openapi.json", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if process.poll() is not None:
-                raise SystemExit("the fake X API exited")
-            time.sleep(0.05)
-        else:
-            raise SystemExit("the fake X API did not start")
+        wait_for_fake_x(process, base_url, "the fake X API")
         yield base_url
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+def wait_for_fake_x(process: subprocess.Popen[bytes], base_url: str, name: str) -> None:
+    """Return once a fake X started as `process` answers; SystemExit if it exits or never does."""
+    for _ in range(int(START_TIMEOUT_S / 0.05)):
+        try:
+            if httpx.get(base_url + "/2/openapi.json", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        if process.poll() is not None:
+            raise SystemExit(f"{name} exited")
+        time.sleep(0.05)
+    raise SystemExit(f"{name} did not start")
 
 
 def serve_fake(port: int, limit: int, window_s: float, latency_s: float) -> None:

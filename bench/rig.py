@@ -13,7 +13,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -21,11 +20,10 @@ from pathlib import Path
 
 import httpx
 import redis
-from common import free_port, pin_to
+from common import free_port, pin_to, wait_for_fake_x
 
 HERE = Path(__file__).resolve().parent
 CONSUMER_CPU, SERVER_CPU = 0, 1
-START_TIMEOUT_S = 15.0
 TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -129,17 +127,7 @@ def minimal_x() -> Iterator[str]:
     )
     base_url = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(int(START_TIMEOUT_S / 0.05)):
-            try:
-                if httpx.get(base_url + "/2/openapi.json", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if process.poll() is not None:
-                raise SystemExit("the minimal fake X exited")
-            time.sleep(0.05)
-        else:
-            raise SystemExit("the minimal fake X did not start")
+        wait_for_fake_x(process, base_url, "the minimal fake X")
         yield base_url
     finally:
         process.terminate()
