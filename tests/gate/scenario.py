@@ -10,8 +10,8 @@ from tests.conftest import free_port
 from tests.gate.cluster import Daemon, FakePorts, run_cli
 from twitstack.core.sealing import generate_key_ring
 from twitstack.sandbox.xapi.config import DEFAULT_BEARER_TOKEN, DEFAULT_CLIENT_ID
-from twitstack.writer.token_store import SEALING_KEYS_SECRET
 from twitstack.writes.signing import generate_key_pair
+from twitstack.writes.token_store import SEALING_KEYS_SECRET
 
 TOKEN_ENV = "GATE_X_ACCESS_TOKEN"
 JOB = "chaos-drafts"

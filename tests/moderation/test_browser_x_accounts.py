@@ -20,10 +20,9 @@ from twitstack.core.sealing import SealingKeyRing, generate_key_ring
 from twitstack.moderation.roles import Role
 from twitstack.moderation.x_accounts_ui import XAccountsUi
 from twitstack.sandbox.xapi.config import DEFAULT_CLIENT_ID
-from twitstack.writer.token_store import SEALING_KEYS_SECRET
 from twitstack.writes import keys
 from twitstack.writes.signing import public_key_to_base64
-from twitstack.writes.token_store import SealedTokenStore
+from twitstack.writes.token_store import SEALING_KEYS_SECRET, SealedTokenStore
 from twitstack.writes.x_accounts import ConnectedAccounts
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]

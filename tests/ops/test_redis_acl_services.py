@@ -24,9 +24,9 @@ from tests.ops.acl_server import AclRedis, acl_redis
 from twitstack.core.sealing import generate_key_ring
 from twitstack.moderation.accounts import account_statuses
 from twitstack.sandbox.xapi.config import DEFAULT_BEARER_TOKEN, DEFAULT_CLIENT_ID
-from twitstack.writer.token_store import SEALING_KEYS_SECRET
 from twitstack.writes import keys
 from twitstack.writes.signing import generate_key_pair
+from twitstack.writes.token_store import SEALING_KEYS_SECRET
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 

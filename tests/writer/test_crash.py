@@ -26,9 +26,9 @@ from tests.writer.harness import PUBLIC_KEY, SECRETS, SIGNER, wait_until
 from twitstack.core.redis import create_redis
 from twitstack.core.sealing import generate_key_ring
 from twitstack.sandbox.xapi.config import Endpoint, XApiSandboxConfig
-from twitstack.writer.token_store import SEALING_KEYS_SECRET
 from twitstack.writes import keys, ledger_index
 from twitstack.writes.models import ModerationStatus, WriteAction, WriteRequest
+from twitstack.writes.token_store import SEALING_KEYS_SECRET
 from twitstack.writes.wire import encode_write_request
 
 S = ModerationStatus

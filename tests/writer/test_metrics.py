@@ -19,12 +19,12 @@ from twitstack.core.sections.writer import XAccountSettings
 from twitstack.writer.metrics import WriterMetrics
 from twitstack.writer.ratelimit import AccountPauses
 from twitstack.writer.sweeps import sample_depths
-from twitstack.writer.token_store import SEALING_KEYS_SECRET
 from twitstack.writer.tokens import TokenManager
 from twitstack.writer.xapi_client import XApiClient
 from twitstack.writes import keys
 from twitstack.writes.models import ModerationStatus as S
 from twitstack.writes.queue import ReliableQueue
+from twitstack.writes.token_store import SEALING_KEYS_SECRET
 
 pytestmark = pytest.mark.anyio
 ACCOUNT = XAccountSettings(name="a", user_id="1", client_id="cid", access_token_secret="A_ACCESS")

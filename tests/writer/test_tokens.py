@@ -13,9 +13,9 @@ from redis.asyncio import Redis
 
 from twitstack.core.sealing import SealingKeyRing, generate_key_ring
 from twitstack.core.sections.writer import XAccountSettings
-from twitstack.writer.token_store import SEALING_KEYS_SECRET, SealedTokenStore, StoredTokens
 from twitstack.writer.tokens import AccountAuth, CredentialsError, TokenManager
 from twitstack.writer.xapi_client import XApiClient
+from twitstack.writes.token_store import SEALING_KEYS_SECRET, SealedTokenStore, StoredTokens
 
 RING = generate_key_ring("k1")
 SECRETS = {"A_ACCESS": "access-0", "A_REFRESH": "refresh-0", SEALING_KEYS_SECRET: RING}

@@ -19,16 +19,16 @@ from twitstack.core.sealing import KeyRingError, SealingKeyRing, generate_key_ri
 from twitstack.sandbox.xapi.config import DEFAULT_BEARER_TOKEN, DEFAULT_REFRESH_TOKEN
 from twitstack.writer.ratelimit import AccountPauses
 from twitstack.writer.service import WriterService
-from twitstack.writer.token_store import (
+from twitstack.writer.tokens import CredentialsError, TokenManager
+from twitstack.writer.xapi_client import XApiClient
+from twitstack.writes import keys
+from twitstack.writes.models import ModerationStatus as S
+from twitstack.writes.token_store import (
     DEV_KEY_FILE,
     SEALING_KEYS_SECRET,
     SealedTokenStore,
     StoredTokens,
 )
-from twitstack.writer.tokens import CredentialsError, TokenManager
-from twitstack.writer.xapi_client import XApiClient
-from twitstack.writes import keys
-from twitstack.writes.models import ModerationStatus as S
 
 pytestmark = pytest.mark.anyio
 

@@ -13,7 +13,7 @@ import pytest
 from tests.writer.conftest import RunningSandbox
 from twitstack.core.sealing import generate_key_ring
 from twitstack.sandbox.xapi.config import DEFAULT_CLIENT_ID
-from twitstack.writer.token_store import SEALING_KEYS_SECRET
+from twitstack.writes.token_store import SEALING_KEYS_SECRET
 
 pytestmark = pytest.mark.anyio
 REPO = Path(__file__).resolve().parents[2]

@@ -15,12 +15,11 @@ from tests.writer.harness import approved, running_writer, tweet, wait_until, wr
 from twitstack.core.config import Settings
 from twitstack.core.sealing import SealingKeyRing, generate_key_ring
 from twitstack.sandbox.xapi.config import DEFAULT_CLIENT_ID
-from twitstack.writer.token_store import SEALING_KEYS_SECRET
 from twitstack.writer.tokens import CredentialsError, TokenManager
 from twitstack.writer.xapi_client import XApiClient, XApiError
 from twitstack.writes import keys
 from twitstack.writes.models import ModerationStatus as S
-from twitstack.writes.token_store import SealedTokenStore
+from twitstack.writes.token_store import SEALING_KEYS_SECRET, SealedTokenStore
 from twitstack.writes.x_accounts import ConnectedAccounts
 from twitstack.writes.x_connect import ConnectConfig, XConnector
 from twitstack.writes.x_oauth import XOAuthClient

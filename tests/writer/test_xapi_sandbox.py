@@ -16,9 +16,9 @@ from twitstack.sandbox.xapi.config import (
     DEFAULT_REFRESH_TOKEN,
 )
 from twitstack.writer.outcome import OutcomeKind
-from twitstack.writer.token_store import SEALING_KEYS_SECRET
 from twitstack.writer.tokens import BearerAuth, TokenManager, oauth1_auth
 from twitstack.writer.xapi_client import WriterClient, XApiClient, call_for
+from twitstack.writes.token_store import SEALING_KEYS_SECRET
 
 AUTH = BearerAuth(DEFAULT_BEARER_TOKEN)
 

@@ -16,10 +16,10 @@ from twitstack.core.errors import SecretError
 from twitstack.core.sections.writer import WriterSettings, XAccountSettings
 from twitstack.ops.doctor_checks import clock_result
 from twitstack.ops.doctor_report import CheckResult, DoctorContext, fail, measured_skew, ok, warn
-from twitstack.writer.token_store import keyring_source
 from twitstack.writer.tokens import AccountAuth, CredentialsError, TokenManager
 from twitstack.writer.xapi_client import XApiClient
 from twitstack.writes import keys
+from twitstack.writes.token_store import keyring_source
 from twitstack.writes.x_accounts import ConnectedAccount
 
 # An OAuth 2.0 token that cannot be refreshed and expires sooner than this is worth a warning.

@@ -34,7 +34,6 @@ from twitstack.writer.ratelimit import AccountPauses, RateLimitBudgets
 from twitstack.writer.reconcile import Reconciler
 from twitstack.writer.send_steps import QueueTicket
 from twitstack.writer.sweeps import expire_due, sample_depths
-from twitstack.writer.token_store import keyring_source
 from twitstack.writer.tokens import SecretLookup, TokenManager
 from twitstack.writer.xapi_client import XApiClient
 from twitstack.writer.zero_series import start_at_zero
@@ -51,6 +50,7 @@ from twitstack.writes.queue import (
 )
 from twitstack.writes.schedule import WriteSchedule
 from twitstack.writes.signing import ApprovalVerifier
+from twitstack.writes.token_store import keyring_source
 from twitstack.writes.wire import decode_write_request
 
 S = ModerationStatus

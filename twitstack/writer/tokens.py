@@ -20,14 +20,14 @@ from twitstack.core.secrets import aget_secret
 from twitstack.core.sections.writer import XAccountSettings
 from twitstack.writer.metrics import WriterMetrics
 from twitstack.writer.outcome import AuthKind
-from twitstack.writer.token_store import (
+from twitstack.writer.xapi_client import BearerAuth, OAuth2Tokens, TokenRefreshRejected, XApiClient
+from twitstack.writes import keys
+from twitstack.writes.token_store import (
     KeyRingSource,
     SealedTokenStore,
     StoredTokens,
     keyring_source,
 )
-from twitstack.writer.xapi_client import BearerAuth, OAuth2Tokens, TokenRefreshRejected, XApiClient
-from twitstack.writes import keys
 
 SecretLookup = Callable[[str], Awaitable[str | None]]
 _log = get_logger("twitstack.writer.tokens")

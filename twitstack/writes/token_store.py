@@ -44,7 +44,7 @@ SEALING_KEYS_SECRET = "TWITSTACK_SEALING_KEYS"
 # Where a dev setup without that secret keeps a generated ring (inside data_dir, mode 0600).
 DEV_KEY_FILE = "writer-sealing.keys"
 
-_log = get_logger("twitstack.writer.token_store")
+_log = get_logger(__name__)
 
 # KEYS: sealed blob, public hash. Seed only if no replica stored (possibly rotated) tokens yet:
 # the secret's refresh token is spent after the first rotation.
