@@ -50,6 +50,7 @@ from twitstack.writes.queue import (
 )
 from twitstack.writes.schedule import WriteSchedule
 from twitstack.writes.signing import ApprovalVerifier
+from twitstack.writes.text import load_text_rules
 from twitstack.writes.token_store import keyring_source
 from twitstack.writes.wire import decode_write_request
 
@@ -203,6 +204,8 @@ class WriterService:
         )
 
     async def _start(self) -> None:
+        # Before the first message is taken, so no message waits in flight on the import.
+        await anyio.to_thread.run_sync(load_text_rules)
         # A missing or malformed sealing key ring fails the start here (KeyRingError).
         await self.tokens.open()
         await self.account_health.sync()

@@ -18,6 +18,18 @@ def nfc(text: str) -> str:
     return unicodedata.normalize("NFC", text)
 
 
+def load_text_rules() -> None:
+    """Import twitter_text now: a process that will check texts pays the import before work.
+
+    Loaded lazily for processes that never check a text, but a writer must not take its
+    first message and then stall on a ~1 s import with that message in flight: under rapid
+    restarts (kill -9, OOM) the message would sit in flight across crashes and be taken for a
+    poison pill.
+    """
+    import twitter_text  # noqa: F401
+    from twitter_text.regexp.invalid_chars import invalid_chars  # noqa: F401
+
+
 def tweet_weighted_length(text: str) -> int:
     """X's weighted length: NFC, URLs 23, CJK and emoji 2, most Latin 1 (twitter-text v3)."""
     from twitter_text import parse_tweet
