@@ -111,7 +111,7 @@ async def wait_for(
 # One counter each service increments by itself, to see that a restart does not reset it.
 OWN_COUNTER = {
     "writer": ("writer_dead_letters_total", {"reason": "invalid_json"}),
-    "moderation": ("twitstack_moderation_http_requests_total", {"route": "/healthz"}),
+    "moderation": ("moderation_http_requests_total", {"route": "/healthz"}),
     "scraper": ("scraper_run_errors_total", {"kind": "no_account"}),
 }
 

@@ -377,8 +377,8 @@ def test_dashboard_covers_the_whole_flow() -> None:
     for needed in (
         "tweets_fetched_total",
         "scraper_drafts_total",
-        "twitstack_moderation_pending_requests",
-        "twitstack_moderation_decisions_total",
+        "moderation_pending_requests",
+        "moderation_decisions_total",
         "writer_outcomes_total",
         "writer_request_duration_seconds_bucket",
         "writer_rate_limit_remaining",

@@ -231,7 +231,7 @@ async def quiet_phase(run: Run, moderator: Moderator) -> list[str]:
         }
         moderation = await scrape(run.gate.moderation_url + "/metrics")
         out["approve"] = metric_sum(
-            moderation, "twitstack_moderation_decisions_total", {"decision": "approve"}
+            moderation, "moderation_decisions_total", {"decision": "approve"}
         )
         posts, dms = checks.fake_counts(run.xapi_url)
         out["fake_posts"], out["fake_dms"] = float(posts.total()), float(dms.total())

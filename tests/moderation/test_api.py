@@ -100,8 +100,8 @@ async def test_metrics_count_requests_by_route_template(mod: Harness) -> None:
         await client.get(f"/api/requests/{request_id}", headers=auth)
         text = (await client.get("/metrics")).text
     assert (
-        'twitstack_moderation_http_requests_total{method="GET",'
+        'moderation_http_requests_total{method="GET",'
         'route="/api/requests/{request_id}",status="200"} 1.0' in text
     )
-    assert "twitstack_moderation_pending_requests 1.0" in text
+    assert "moderation_pending_requests 1.0" in text
     assert request_id not in text

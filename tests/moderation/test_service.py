@@ -46,7 +46,7 @@ async def test_service_serves_and_ingests_until_stopped(
                 with anyio.fail_after(10):
                     for _ in range(200):
                         metrics = (await client.get("/metrics")).text
-                        if "twitstack_moderation_pending_requests 1.0" in metrics:
+                        if "moderation_pending_requests 1.0" in metrics:
                             break
                         await anyio.sleep(0.05)
                     else:

@@ -169,9 +169,9 @@ async def test_ui_port_metrics_only_for_allowed_networks(mod: Harness) -> None:
         relayed = await local.get("/metrics", headers={"x-forwarded-for": "192.0.2.7"})
         outside = await remote.get("/metrics")
     assert own.status_code == 200
-    assert "twitstack_moderation_http_requests_total" in own.text
+    assert "moderation_http_requests_total" in own.text
     assert (relayed.status_code, outside.status_code) == (403, 403)
-    assert "twitstack_moderation" not in outside.text + relayed.text
+    assert "moderation_http_requests_total" not in outside.text + relayed.text
 
 
 async def test_metrics_network_and_trusted_proxy_are_explicit_settings(

@@ -15,6 +15,6 @@ async def test_fresh_moderation_exports_decisions_and_login_failures_at_zero(
     async with mod.client() as client:
         lines = (await client.get("/metrics")).text.splitlines()
     for decision in ("approve", "reject", "edit"):
-        assert f'twitstack_moderation_decisions_total{{decision="{decision}"}} 0.0' in lines
+        assert f'moderation_decisions_total{{decision="{decision}"}} 0.0' in lines
     for reason in ("bad_credentials", "throttled"):
-        assert f'twitstack_moderation_login_failures_total{{reason="{reason}"}} 0.0' in lines
+        assert f'moderation_login_failures_total{{reason="{reason}"}} 0.0' in lines

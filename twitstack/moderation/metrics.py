@@ -14,37 +14,37 @@ class ModerationMetrics:
 
     def __init__(self, registry: CollectorRegistry) -> None:
         self.http_requests = Counter(
-            "twitstack_moderation_http_requests_total",
+            "moderation_http_requests_total",
             "HTTP requests served, by method, route template and status.",
             ["method", "route", "status"],
             registry=registry,
         )
         self.http_latency = Histogram(
-            "twitstack_moderation_http_request_duration_seconds",
+            "moderation_http_request_duration_seconds",
             "Time to serve an HTTP request, by method and route template.",
             ["method", "route"],
             buckets=_LATENCY_BUCKETS,
             registry=registry,
         )
         self.pending = Gauge(
-            "twitstack_moderation_pending_requests",
+            "moderation_pending_requests",
             "Write requests waiting for a moderator (as last ingested).",
             registry=registry,
         )
         self.approval_latency = Histogram(
-            "twitstack_moderation_approval_latency_seconds",
+            "moderation_approval_latency_seconds",
             "Time from a request's creation to its approval.",
             buckets=(1, 10, 60, 300, 900, 3600, 4 * 3600, 24 * 3600),
             registry=registry,
         )
         self.decisions = Counter(
-            "twitstack_moderation_decisions_total",
+            "moderation_decisions_total",
             "Moderator decisions, by kind (approve, reject, edit).",
             ["decision"],
             registry=registry,
         )
         self.login_failures = Counter(
-            "twitstack_moderation_login_failures_total",
+            "moderation_login_failures_total",
             "Failed or throttled logins, by reason.",
             ["reason"],
             registry=registry,
@@ -56,7 +56,7 @@ class ModerationMetrics:
         for reason in ("bad_credentials", "throttled"):
             self.login_failures.labels(reason=reason)
         self.events_ingested = Counter(
-            "twitstack_moderation_events_ingested_total",
+            "moderation_events_ingested_total",
             "Ledger events copied from Redis into the history store.",
             registry=registry,
         )
