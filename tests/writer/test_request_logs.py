@@ -20,7 +20,6 @@ from tests.writer.conftest import RunningSandbox
 from tests.writer.harness import approved, running_writer, tweet, wait_until, writer_settings
 from twitstack.core.config import Settings
 from twitstack.core.logging import configure_logging
-from twitstack.core.metrics import new_registry
 from twitstack.writer.retry_hooks import writer_retry_hook
 from twitstack.writes.models import ModerationStatus
 
@@ -89,10 +88,11 @@ async def test_retries_name_the_request_and_the_real_error(
     settings = writer_settings(make_settings, closed, transient_attempts=3, transient_retry_s=0.05)
     request = approved(tweet("X is down"))
     saved = get_on_retry_hooks()
-    set_on_retry_hooks([writer_retry_hook(new_registry())])  # as the supervisor installs it
     stamina.set_testing(True, attempts=3)
     try:
         async with running_writer(settings, redis, sandbox) as writer:
+            # as the supervisor installs it, counting in the writer's own registry
+            set_on_retry_hooks([writer_retry_hook(writer.service.registry)])
             await writer.push(request)
 
             async def retried() -> bool:
@@ -105,12 +105,18 @@ async def test_retries_name_the_request_and_the_real_error(
             assert writer.metric("writer_x_failures_total", kind="server_error") == 0
             assert writer.metric("writer_x_consecutive_failures") >= 2
             assert writer.metric("writer_x_last_answer_timestamp_seconds") == 0
+            assert writer.metric("writer_retries_total", operation="post_tweet") >= 2
+            zero = writer.service.registry.get_sample_value(
+                "writer_retries_total", {"operation": "send_dm"}
+            )
+            assert zero == 0  # exists at 0 (None if the label set were missing)
     finally:
         set_on_retry_hooks(saved)
     retries = _retries(json_log)
     assert {line["request_id"] for line in retries} == {request.id}
     assert {(line["account"], line["action"]) for line in retries} == {("default", "tweet")}
     assert {line["error"] for line in retries} == {"ConnectError"}
+    assert {line["operation"] for line in retries} == {"post_tweet"}
     assert {line["level"] for line in retries} == {"warning"}
 
 

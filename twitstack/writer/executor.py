@@ -18,6 +18,7 @@ from twitstack.writer.outcome import Outcome, OutcomeKind
 from twitstack.writer.ratelimit import AccountPauses, RateLimitBudgets
 from twitstack.writer.reachability import count_reachability, error_class
 from twitstack.writer.refusal import Refusal, log_refusal
+from twitstack.writer.retry_hooks import operation_for
 from twitstack.writer.send_steps import BeginOutcome, Observation, QueueTicket
 from twitstack.writer.tokens import AccountAuth, CredentialsError, TokenManager
 from twitstack.writer.xapi_client import XApiClient, XCall, XReply, call_for
@@ -47,9 +48,10 @@ def _counts_against_account(outcome: Outcome) -> bool:
 class _TransientError(Exception):
     """Carries a retryable outcome through stamina's retry loop."""
 
-    def __init__(self, reply: XReply) -> None:
+    def __init__(self, reply: XReply, action: str) -> None:
         self.reply = reply
         self.error_class = error_class(reply.outcome)  # what writer.retry_scheduled names
+        self.operation = operation_for(action)  # writer_retries_total's label
 
 
 class RequestExecutor:
@@ -318,7 +320,7 @@ class RequestExecutor:
                     last = await self._once(request, call, auth, reserved=False)
                     await self._observe(request, call, last.headers, reserved=False)
                     if last.outcome.kind is OutcomeKind.TRANSIENT_RETRY:
-                        raise _TransientError(last)
+                        raise _TransientError(last, str(request.action))
         except _TransientError as exc:
             return exc.reply
         return last
