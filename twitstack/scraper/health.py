@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict, deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from twitstack.core.logging import get_logger
@@ -58,6 +58,7 @@ class AccountHealth:
         )
         self._quarantine: dict[str, str] = {}
         self._proxy_moves: set[str] = set()
+        self._queues: set[str] = set()  # queues whose next-unlock gauge exists
         self.drift_seen = False
 
     # observation (sync, from inside twscrape) -------------------------------------------------
@@ -170,6 +171,12 @@ class AccountHealth:
                     next_unlock[queue] = min(ts, next_unlock.get(queue, ts))
         for state, n in counts.items():
             self._metrics.accounts.labels(state=state.value).set(n)
-        for queue, ts in next_unlock.items():
-            self._metrics.next_unlock.labels(queue=queue).set(ts)
+        # 0 for a queue nothing is locked on (at start, and once its last lock has passed).
+        self._queues |= next_unlock.keys()
+        for queue in self._queues:
+            self._metrics.next_unlock.labels(queue=queue).set(next_unlock.get(queue, 0))
         return counts
+
+    def watch_queues(self, queues: Iterable[str]) -> None:
+        """Queues the configured jobs use: their next-unlock gauge exists (at 0) from start."""
+        self._queues.update(queues)

@@ -29,6 +29,7 @@ from twitstack.scraper.runner import JobRunner, make_observer
 from twitstack.scraper.schedule import JobSchedule
 from twitstack.scraper.store import TweetStore
 from twitstack.scraper.twscrape_adapter import (
+    QUEUES_BY_JOB_KIND,
     TwscrapeAccounts,
     TwscrapeClient,
     configure_twscrape,
@@ -83,6 +84,8 @@ async def open_scraper(
         scratch_dir=data_dir / "scraper-probes",
         proxies=proxies,
     )
+    kinds = [job.kind for job in jobs] + ([cfg.canary.kind] if cfg.canary is not None else [])
+    health.watch_queues(queue for kind in kinds for queue in QUEUES_BY_JOB_KIND[kind])
     observer = make_observer(health)
     set_transport_observer(observer)
     client = TwscrapeClient(

@@ -16,6 +16,7 @@ from twitstack.core.logging import get_logger
 from twitstack.core.sections.writer import WriterSettings
 from twitstack.writer.metrics import WriterMetrics
 from twitstack.writer.ratelimit import AccountPauses
+from twitstack.writer.zero_series import account_at_zero
 from twitstack.writes import keys
 from twitstack.writes.x_accounts import ConnectedAccount
 
@@ -77,6 +78,8 @@ class AccountHealth:
         needed = fields.get("reconnect_needed") == "1"
         self._metrics.reconnect_needed.labels(account=name).set(1 if needed else 0)
         installed = fields.get("installed_at", "")
+        if name not in self._installed and all(a.name != name for a in self._config.accounts):
+            account_at_zero(self._metrics, name)  # a connected account, first seen (TOML: start)
         changed = bool(installed) and self._installed.get(name) not in (None, installed)
         self._installed[name] = installed
         if needed or not (changed or (self._first and installed)):

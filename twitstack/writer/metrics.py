@@ -71,7 +71,7 @@ class WriterMetrics:
         )
         self.rate_limit_remaining = Gauge(
             "writer_rate_limit_remaining",
-            "Requests left in the current X window, per account and endpoint.",
+            "Requests left in the current X window, per account and endpoint (-1 until X said).",
             ["account", "endpoint"],
             registry=registry,
         )

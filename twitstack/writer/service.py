@@ -231,10 +231,14 @@ class WriterService:
             ("reconcile", self.reconciler.sweep, config.reconcile_interval_s),
             ("expire", functools.partial(expire_due, self._redis, self.journal),
              config.reconcile_interval_s),
-            ("sample_depths", functools.partial(
-                sample_depths, self._redis, self.queue, self.metrics, self._pauses,
-                [account.name for account in config.accounts]), 5.0),
+            ("sample_depths", self._sample_depths, 5.0),
         ]  # fmt: skip
+
+    async def _sample_depths(self) -> None:
+        # Connected accounts too (they come and go), so each has its paused gauge.
+        names = [a.name for a in self._config.accounts]
+        names += [a.name for a in self._config.connected_accounts()]
+        await sample_depths(self._redis, self.queue, self.metrics, self._pauses, names)
 
     async def _promote(self) -> int:
         return await self.schedule.promote_due(now=datetime.fromtimestamp(self._clock(), UTC))

@@ -15,6 +15,7 @@ from twitstack.scraper.twscrape_adapter.accounts import (
     parse_cookies,
 )
 from twitstack.scraper.twscrape_adapter.client import (
+    QUEUES_BY_JOB_KIND,
     TwscrapeClient,
     tweet_from_twscrape,
     twscrape_parse,
@@ -29,6 +30,7 @@ from twitstack.scraper.twscrape_adapter.observe import (
 )
 
 __all__ = [
+    "QUEUES_BY_JOB_KIND",
     "ResponseObserver",
     "TwscrapeAccounts",
     "TwscrapeClient",

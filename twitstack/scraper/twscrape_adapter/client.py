@@ -23,6 +23,17 @@ from twitstack.scraper.twscrape_adapter.observe import ObservedPool, ResponseObs
 
 log = get_logger("twitstack.scraper.twscrape")
 
+# The twscrape queues (its GraphQL operation names) each job kind spends. twscrape locks an
+# account per queue when X rate-limits it there; scraper_account_next_unlock_timestamp_seconds
+# is per queue, so these are its label values known before the first lock.
+QUEUES_BY_JOB_KIND: dict[str, tuple[str, ...]] = {
+    "tweets": ("TweetDetail",),
+    "search": ("SearchTimeline",),
+    "user_tweets": ("UserByScreenName", "UserTweets"),
+    "replies": ("TweetDetail",),
+    "list": ("ListLatestTweetsTimeline",),
+}
+
 
 class TwscrapeClient:
     """Fetches pages through twscrape's real code path, parsing them with twitstack's parser."""
