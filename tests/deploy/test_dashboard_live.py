@@ -23,6 +23,7 @@ import pytest
 import yaml
 
 from tests.conftest import free_port
+from tests.deploy.test_metric_names import scheme_problems
 from tests.deploy.test_metrics_contract import (
     RULE_FILES,
     dashboard_expressions,
@@ -186,6 +187,24 @@ async def _empty_panels(client: httpx.AsyncClient, variables: dict[str, str]) ->
     return empty
 
 
+async def _scraped_families(client: httpx.AsyncClient) -> set[tuple[str, str, str]]:
+    """(service, series name, type) for each family a target served, from Prometheus' metadata."""
+    body = (await client.get("/api/v1/targets/metadata")).json()
+    found: set[tuple[str, str, str]] = set()
+    for item in body["data"]:
+        job, name, kind = item["target"]["job"], item["metric"], item["type"]
+        if not job.startswith("twitstack-") or name.startswith(("scrape_", "up")):
+            continue
+        if name.endswith("_created"):  # a counter's or histogram's start time, as a gauge
+            continue
+        service = job.removeprefix("twitstack-")
+        if name.startswith(("twitstack_service_", "twitstack_build")):
+            service = "all"
+        suffix = {"counter": "_total", "info": "_info"}.get(kind, "")
+        found.add((service, name if name.endswith(suffix) else name + suffix, kind))
+    return found
+
+
 async def _targets_up(client: httpx.AsyncClient) -> set[str]:
     try:
         result = await _query(client, 'up{job=~"twitstack-.*"} == 1')
@@ -245,6 +264,10 @@ async def test_every_dashboard_query_has_data_on_a_healthy_idle_daemon(
                 # series at 0 from the start as an event would show here).
                 alerts = await _query(client, "ALERTS")
                 assert [a["metric"]["alertname"] for a in alerts] == []
+                # Every family each target actually serves follows the naming scheme.
+                families = await _scraped_families(client)
+                assert len(families) > 40
+                assert [p for f in sorted(families) for p in scheme_problems(*f)] == []
                 # The stat panels show numbers, not NaN, on a daemon that did nothing yet.
                 flow = [
                     e for t, e in dashboard_expressions() if t == "Flow over the selected range"
