@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -21,12 +22,12 @@ from tests.writer.harness import running_writer, tweet, wait_until, writer_setti
 from tests.writer.test_request_logs import about, json_log
 from twitstack.core.config import Settings
 from twitstack.moderation.passwords import PasswordService
-from twitstack.moderation.queue_watch import ACTOR, record_waiting
+from twitstack.moderation.queue_watch import ACTOR, oldest_approved_age_s, record_waiting
 from twitstack.moderation.roles import Role
 from twitstack.sandbox.xapi.config import XApiSandboxConfig
 from twitstack.writes import keys
 from twitstack.writes.events import read_events_range
-from twitstack.writes.models import ModerationStatus
+from twitstack.writes.models import ModerationStatus, utcnow
 from twitstack.writes.signing import public_key_to_base64
 from twitstack.writes.waiting import WaitingRecorder
 from twitstack.writes.wire import encode_write_request
@@ -68,6 +69,12 @@ async def test_approve_while_no_writer_runs_then_executed_once(
                 f"/api/requests/{request.id}/approve", json=seen, headers=auth
             )
             assert approved.status_code == 200, approved.text
+        # No writer runs: the approved request ages where moderation sees it (the series
+        # TwitstackApprovedNotExecuted watches); 31 minutes on, it is past the alert's 30.
+        ledger = mod.deps.decisions.ledger
+        assert await oldest_approved_age_s(mod.redis, ledger, utcnow()) < 60
+        later = utcnow() + timedelta(minutes=31)
+        assert await oldest_approved_age_s(mod.redis, ledger, later) > 30 * 60
         public_key = mod.deps.signer.public_key
     assert await redis.llen(keys.WRITE_QUEUE) == 2  # the pending original and the approved copy
     trusted = public_key if isinstance(public_key, str) else public_key_to_base64(public_key)

@@ -31,6 +31,12 @@ class ModerationMetrics:
             "Write requests waiting for a moderator (as last ingested).",
             registry=registry,
         )
+        self.oldest_approved_age = Gauge(
+            "moderation_oldest_approved_age_seconds",
+            "How long the oldest approved, due request has waited without being executed "
+            "(0: none); sampled by moderation, so it is there while every writer is down.",
+            registry=registry,
+        )
         self.approval_latency = Histogram(
             "moderation_approval_latency_seconds",
             "Time from a request's creation to its approval.",

@@ -17,9 +17,15 @@ from twitstack.moderation.app import create_app
 from twitstack.moderation.deps import ModerationDeps
 from twitstack.moderation.metrics import ModerationMetrics
 from twitstack.moderation.queue_watch import ACTOR as WATCH_ACTOR
-from twitstack.moderation.queue_watch import WATCH_EVERY_S, record_waiting
+from twitstack.moderation.queue_watch import (
+    APPROVED_AGE_EVERY_S,
+    WATCH_EVERY_S,
+    oldest_approved_age_s,
+    record_waiting,
+)
 from twitstack.moderation.wiring import open_moderation_deps
 from twitstack.moderation.x_accounts_ui import XAccountsUi, open_x_accounts_ui
+from twitstack.writes.models import utcnow
 from twitstack.writes.waiting import WaitingRecorder
 
 log = get_logger("twitstack.moderation")
@@ -110,9 +116,16 @@ class ModerationService:
     async def _queue_watch_loop(self, deps: ModerationDeps) -> None:
         """Record what waits on write_queue, so it can be approved while no writer runs."""
         recorder = WaitingRecorder(self._ctx.redis, deps.decisions.ledger, actor=WATCH_ACTOR)
+        sampled_at = -APPROVED_AGE_EVERY_S
         while not self._stop.is_set():
             try:
                 await record_waiting(recorder, deps.history)
+                if anyio.current_time() - sampled_at >= APPROVED_AGE_EVERY_S:
+                    sampled_at = anyio.current_time()
+                    age = await oldest_approved_age_s(
+                        self._ctx.redis, deps.decisions.ledger, utcnow()
+                    )
+                    self.metrics.oldest_approved_age.set(age)
             except (RedisError, OSError) as exc:
                 log.warning("moderation.queue_watch_failed", error=type(exc).__name__)
             await anyio.sleep(WATCH_EVERY_S)
