@@ -1,4 +1,4 @@
-"""moderation_oldest_approved_age_seconds: approved, due requests that are not being executed."""
+"""Moderation's own waiting ages: pending for a moderator, approved but not being executed."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from redis.asyncio import Redis
 
 from tests.writer.harness import SIGNER, tweet
-from twitstack.moderation.queue_watch import oldest_approved_age_s
+from twitstack.moderation.queue_watch import oldest_approved_age_s, oldest_pending_age_s
 from twitstack.writes import keys
 from twitstack.writes.ledger import RequestLedger
 from twitstack.writes.models import ModerationStatus, utcnow
@@ -60,3 +60,16 @@ async def test_age_counts_due_approved_requests_in_the_ledger_and_on_the_queue(
 
     # Two hours on, the scheduled one has been due for an hour too; the direct one is oldest.
     assert await oldest_approved_age_s(client, ledger, now + 2 * hour) == 4 * 3600
+
+
+async def test_pending_age_is_the_oldest_creation_time_junk_scores_passed_over(
+    client: Redis,
+) -> None:
+    ledger = RequestLedger(client)
+    now = utcnow()
+    assert await oldest_pending_age_s(client, now) == 0
+    old = tweet("old", created_at=now - timedelta(hours=2))
+    await ledger.record(old, actor="test")
+    await ledger.record(tweet("new", created_at=now - timedelta(minutes=1)), actor="test")
+    await client.zadd(keys.state_index(ModerationStatus.PENDING), {b"junk": float("-inf")})
+    assert await oldest_pending_age_s(client, now) == pytest.approx(7200, abs=0.01)  # ms scores

@@ -31,6 +31,12 @@ class ModerationMetrics:
             "Write requests waiting for a moderator (as last ingested).",
             registry=registry,
         )
+        self.oldest_pending_age = Gauge(
+            "moderation_oldest_pending_age_seconds",
+            "How long the oldest pending request has waited for a moderator (0: none); "
+            "sampled by moderation, so it is there while every writer is down.",
+            registry=registry,
+        )
         self.oldest_approved_age = Gauge(
             "moderation_oldest_approved_age_seconds",
             "How long the oldest approved, due request has waited without being executed "

@@ -1,8 +1,9 @@
 """Moderation's watch on write_queue: pending requests become reviewable with no writer up, and
-approved requests that are not being executed show their age (writers up or down)."""
+how long requests wait (for a moderator, and approved for a writer) shows with no writer up."""
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
 
 from redis.asyncio import Redis
@@ -78,3 +79,17 @@ async def oldest_approved_age_s(
             continue  # pending, or malformed: the writer dead-letters it with its reason
         ages.append(due_age_s(request, now))
     return max(ages)
+
+
+async def oldest_pending_age_s(redis: Redis, now: datetime) -> float:
+    """How long the oldest pending request has waited for a moderator (0: none).
+
+    The pending index is scored by creation time in ms; a junk score (anyone with Redis access
+    can ZADD one) is passed over.
+    """
+    found = await redis.zrange(keys.state_index(ModerationStatus.PENDING), 0, 9, withscores=True)
+    for item in found:
+        score = float(item[1])
+        if math.isfinite(score):
+            return max(now.timestamp() - score / 1000, 0.0)
+    return 0.0

@@ -21,6 +21,7 @@ from twitstack.moderation.queue_watch import (
     APPROVED_AGE_EVERY_S,
     WATCH_EVERY_S,
     oldest_approved_age_s,
+    oldest_pending_age_s,
     record_waiting,
 )
 from twitstack.moderation.wiring import open_moderation_deps
@@ -126,6 +127,8 @@ class ModerationService:
                         self._ctx.redis, deps.decisions.ledger, utcnow()
                     )
                     self.metrics.oldest_approved_age.set(age)
+                    pending = await oldest_pending_age_s(self._ctx.redis, utcnow())
+                    self.metrics.oldest_pending_age.set(pending)
             except (RedisError, OSError) as exc:
                 log.warning("moderation.queue_watch_failed", error=type(exc).__name__)
             await anyio.sleep(WATCH_EVERY_S)
