@@ -116,6 +116,8 @@ def text_matches(sent: str, observed: ObservedText, *, media: int | None = None)
         appended += 1
     if got != want:
         return False
+    if media and not appended:
+        return False  # X always appends a link to a post with media
     if observed.urls is None:
         return True  # X gave no expanded URLs: the text alone decides
     listed = observed.urls[: len(observed.urls) - appended]
