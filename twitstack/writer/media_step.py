@@ -1,0 +1,101 @@
+"""The executor's media step: upload a request's attachments, or say why it cannot go now.
+
+It runs while the request is still `approved`, before any rate-limit reservation and before
+`sending` is committed, so a crash or a failure here leaves nothing posted: the request is
+retried later (network, 5xx, 429, slow processing) or held in `needs_review` for a person
+(a file missing from the store, a file or alt text X refuses, failed video processing).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import Any
+
+from twitstack.core.logging import get_logger
+from twitstack.writer.journal import WriterJournal
+from twitstack.writer.media_upload import (
+    MediaUploader,
+    MediaUploadError,
+    UploadFailure,
+    with_media_ids,
+)
+from twitstack.writer.metrics import WriterMetrics
+from twitstack.writer.tokens import AccountAuth, CredentialsError, TokenManager
+from twitstack.writer.xapi_client import XApiClient
+from twitstack.writes.media import attachments_in
+from twitstack.writes.models import ModerationStatus, WriteRequest
+
+S = ModerationStatus
+_log = get_logger("twitstack.writer.media_step")
+
+
+class MediaStep:
+    """Turns a payload with attachments into the payload X gets (attachments → media ids)."""
+
+    def __init__(
+        self,
+        uploader: MediaUploader | None,
+        client: XApiClient,
+        tokens: TokenManager,
+        journal: WriterJournal,
+        metrics: WriterMetrics,
+        *,
+        later_at: Callable[[float | None], datetime],
+    ) -> None:
+        self._uploader = uploader
+        self._client = client
+        self._tokens = tokens
+        self._journal = journal
+        self._metrics = metrics
+        self._later_at = later_at
+
+    async def payload_for(
+        self, request: WriteRequest, auth: AccountAuth
+    ) -> Mapping[str, Any] | None:
+        """The payload to post, or None when the request was moved (later or to a human)."""
+        attachments = attachments_in(request.payload)
+        if self._uploader is None:
+            missing = MediaUploadError(UploadFailure.MISSING, "this writer has no media store")
+            await self._failed(request, missing)
+            return None
+        try:
+            for attempt in range(2):
+                try:
+                    before = self._uploader.uploads
+                    ids = await self._uploader.media_ids(self._client, auth, attachments)
+                except MediaUploadError as exc:
+                    if exc.failure is not UploadFailure.REAUTH or attempt:
+                        raise
+                    auth = await self._tokens.refresh(request.account, auth.access_token)
+                    continue
+                uploaded = self._uploader.uploads - before
+                self._metrics.media_uploads.labels(result="uploaded").inc(uploaded)
+                self._metrics.media_uploads.labels(result="cached").inc(len(ids) - uploaded)
+                return with_media_ids(request.payload, ids)
+        except CredentialsError as exc:
+            failure = MediaUploadError(UploadFailure.TRANSIENT, f"credentials: {exc}")
+            await self._failed(request, failure)
+            return None
+        except MediaUploadError as exc:
+            await self._failed(request, exc)
+            return None
+        raise AssertionError("the loop returns or raises")  # pragma: no cover
+
+    async def _failed(self, request: WriteRequest, exc: MediaUploadError) -> None:
+        self._metrics.media_uploads.labels(result=exc.failure.value).inc()
+        _log.warning(
+            "writer.media_upload_failed", request_id=request.id, account=request.account,
+            failure=exc.failure.value, detail=exc.detail,
+        )  # fmt: skip
+        if exc.for_human:
+            await self._journal.move(
+                request, S.NEEDS_REVIEW, from_states=[S.APPROVED], reason=exc.failure.value,
+                detail=exc.detail,
+            )  # fmt: skip
+            return
+        retry_at = exc.retry_at if exc.failure is UploadFailure.WAIT else None
+        await self._journal.later(
+            request, not_before=self._later_at(retry_at), reason=exc.failure.value,
+            from_states=[S.APPROVED],
+        )  # fmt: skip
