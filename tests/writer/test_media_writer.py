@@ -3,6 +3,7 @@ re-uploaded near expiry, chunked video with processing states, and clear failure
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
@@ -141,3 +142,32 @@ async def test_failed_processing_goes_to_a_human(
         record = await writer.record(request.id)
     assert record.last_reason == "media_processing_failed"
     assert sandbox.state.content.posts == {}
+
+
+async def test_hostile_producer_messages_are_dead_lettered(
+    settings: Settings, redis: Redis, sandbox: RunningSandbox
+) -> None:
+    """Unknown sha, a traversal in place of a hash, five images, a forged type: each is
+    dead-lettered with its reason, and a good message behind them is still executed."""
+    good_file = await stored(settings, png(seed=9))
+    unknown = {"sha256": "1" * 64, "type": "image/png", "size": 10}
+    images = [{**good_file, "sha256": f"{i:x}" * 64} for i in range(1, 6)]
+    bad = [
+        {"action": "tweet", "payload": {"text": "a", "media": {"attachments": [unknown]}}},
+        {"action": "tweet", "payload": {"text": "b", "media": {"attachments": [
+            {**good_file, "sha256": "../../../../etc/passwd"}]}}},
+        {"action": "tweet", "payload": {"text": "c", "media": {"attachments": images}}},
+        {"action": "tweet", "payload": {"text": "d", "media": {"attachments": [
+            {**good_file, "type": "text/html"}]}}},
+    ]  # fmt: skip
+    good = approved(replace(tweet("fine"), payload={"text": "fine", "media": {
+        "attachments": [good_file]}}))  # fmt: skip
+    async with running_writer(settings, redis, sandbox) as writer:
+        for message in bad:
+            await writer.push_raw(json.dumps(message).encode())
+        await writer.push(good)
+        await writer.wait_states([good.id], {S.EXECUTED})
+        letters = await writer.dead_letters()
+    reasons = sorted(letter["reason"] for letter in letters)
+    assert reasons == ["invalid_payload", "invalid_payload", "invalid_payload", "media_missing"]
+    assert any("not in the media store" in str(letter["detail"]) for letter in letters)

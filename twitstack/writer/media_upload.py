@@ -34,8 +34,9 @@ from twitstack.writer.crashpoints import crash_point
 from twitstack.writer.outcome import Outcome, OutcomeKind
 from twitstack.writer.tokens import AccountAuth
 from twitstack.writer.xapi_client import XApiClient
-from twitstack.writes.media import Attachment, media_category
+from twitstack.writes.media import Attachment, attachments_in, media_category
 from twitstack.writes.media_store import MediaMissing, MediaStore
+from twitstack.writes.models import WriteRequest
 
 _log = get_logger("twitstack.writer.media_upload")
 CACHE_PREFIX = "writes:media:x:"
@@ -125,6 +126,26 @@ class MediaUploader:
         if found.expires_at - self._settings.expiry_margin_s <= self._clock():
             return None
         return found
+
+    async def missing(self, request: WriteRequest) -> str | None:
+        """Why a new request's attachments cannot be posted (a file absent or different from
+        its record), or None. A store that cannot be reached says nothing: the send-time
+        check will."""
+        attachments = attachments_in(request.payload)
+        if not attachments:
+            return None
+        try:
+            async with self._open_store() as store:
+                for attachment in attachments:
+                    found = await store.head(attachment.sha256)
+                    if found is None:
+                        return f"{attachment.sha256}: not in the media store"
+                    if found.size != attachment.size:
+                        return f"{attachment.sha256}: stored with {found.size} bytes"
+        except Exception as exc:
+            if not _store_error(exc):
+                raise
+        return None
 
     async def forget(self, account: str, attachments: list[Attachment]) -> None:
         """Drop cached ids (X called them invalid): the next attempt uploads again."""

@@ -352,6 +352,13 @@ class WriterService:
             await self.queue.dead_letter(raw, reason="decoder_error", detail=repr(exc)[:500])
             self.metrics.dead_letters.labels(reason="decoder_error").inc()
             return
+        # A producer's new request naming a file the store lacks: refused on the way in.
+        absent = await self.media.missing(request) if request.moderation is S.PENDING else None
+        if absent is not None:
+            await self.queue.dead_letter(raw, reason="media_missing", detail=absent[:500])
+            self.metrics.dead_letters.labels(reason="media_missing").inc()
+            _log.warning("writer.message_dead_lettered", reason="media_missing")
+            return
         # Every line logged while this request is handled (retries, state changes, refusals)
         # names it, so an operator can follow one request through the logs.
         with log_context(
