@@ -151,6 +151,12 @@ class LocalMediaStore:
 
 
 @asynccontextmanager
+async def local_media_store(root: Path) -> AsyncIterator[MediaStore]:
+    """A LocalMediaStore under `root`, as a context manager like the others."""
+    yield LocalMediaStore(root)
+
+
+@asynccontextmanager
 async def open_media_store(
     *,
     kind: str,
