@@ -62,14 +62,12 @@ class MediaStep:
         try:
             for attempt in range(2):
                 try:
-                    before = self._uploader.uploads
-                    ids = await self._uploader.media_ids(self._client, auth, attachments)
+                    ids, uploaded = await self._uploader.media_ids(self._client, auth, attachments)
                 except MediaUploadError as exc:
                     if exc.failure is not UploadFailure.REAUTH or attempt:
                         raise
                     auth = await self._tokens.refresh(request.account, auth.access_token)
                     continue
-                uploaded = self._uploader.uploads - before
                 self._metrics.media_uploads.labels(result="uploaded").inc(uploaded)
                 self._metrics.media_uploads.labels(result="cached").inc(len(ids) - uploaded)
                 return with_media_ids(request.payload, ids)

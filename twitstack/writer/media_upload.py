@@ -111,7 +111,6 @@ class MediaUploader:
         self._open_store = open_store
         self._clock = clock
         self._sleep = sleep
-        self.uploads = 0  # files uploaded by this process (cache misses), for tests
 
     async def cached(self, account: str, attachment: Attachment) -> CachedUpload | None:
         """A cached id that will outlive the margin, or None."""
@@ -154,8 +153,9 @@ class MediaUploader:
 
     async def media_ids(
         self, client: XApiClient, auth: AccountAuth, attachments: list[Attachment]
-    ) -> list[str]:
-        """X media ids for `attachments`, in order; raises MediaUploadError."""
+    ) -> tuple[list[str], int]:
+        """X media ids for `attachments`, in order, and how many were uploaded now (the rest
+        came from the cache); raises MediaUploadError."""
         ids: list[str] = []
         pending: list[tuple[int, Attachment]] = []
         for index, attachment in enumerate(attachments):
@@ -164,7 +164,7 @@ class MediaUploader:
             if hit is None:
                 pending.append((index, attachment))
         if not pending:
-            return ids
+            return ids, 0
         try:
             async with self._open_store() as store:
                 for index, attachment in pending:
@@ -180,7 +180,7 @@ class MediaUploader:
             # The store itself is unreachable (S3 down, disk error): not the file's fault.
             detail = f"media store unavailable: {type(exc).__name__}"
             raise MediaUploadError(UploadFailure.TRANSIENT, detail) from None
-        return ids
+        return ids, len(pending)
 
     async def _upload(
         self, client: XApiClient, auth: AccountAuth, store: MediaStore, attachment: Attachment
@@ -221,7 +221,6 @@ class MediaUploader:
         await self._redis.set(
             cache_key(auth.account, attachment), entry, ex=max(int(expires_after), 1)
         )
-        self.uploads += 1
         crash_point("after_media_uploaded")
         _log.info(
             "writer.media_uploaded", account=auth.account, sha256=attachment.sha256,
