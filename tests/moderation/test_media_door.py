@@ -169,3 +169,35 @@ async def test_video_is_not_served_and_unknown_is_404(mod: Harness) -> None:
         await mod.login(client, "vic")
         assert (await client.get(f"/media/{video.json()['sha256']}")).status_code == 404
         assert (await client.get(f"/media/{'a' * 64}")).status_code == 404
+
+
+async def test_edit_adds_alt_text_and_voids_nothing_else(mod: Harness) -> None:
+    """The edit form sets a missing alt text: a new revision whose attachment differs only
+    there, and the warning is gone."""
+    await mod.add_user("ann", Role.AUTHOR)
+    async with mod.client() as client:
+        await mod.login(client, "ann")
+        token = csrf_from((await client.get("/requests/new")).text)
+        created = await client.post(
+            "/requests/new",
+            data={"csrf_token": token, "text": "edit me"},
+            files={"media1": ("a.png", png(seed=11), "image/png")},
+        )
+        url = created.headers["location"]
+        edit_page = await client.get(f"{url}/edit")
+        assert 'name="alt1"' in edit_page.text
+        saved = await client.post(
+            f"{url}/edit",
+            data={"csrf_token": csrf_from(edit_page.text), "revision": "1", "text": "edit me",
+                  "alt1": "now described"},
+        )  # fmt: skip
+        assert saved.status_code == 303
+        detail = await client.get(url)
+    assert "now described" in detail.text
+    assert "missing alt text" not in detail.text
+    record = await mod.deps.decisions.get(url.rsplit("/", 1)[-1])
+    assert record is not None
+    assert record.request.revision == 2
+    (attachment,) = record.request.payload["media"]["attachments"]
+    assert attachment["alt_text"] == "now described"
+    assert attachment["sha256"] == hashlib.sha256(png(seed=11)).hexdigest()

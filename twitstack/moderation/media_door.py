@@ -122,6 +122,25 @@ def attachment_of(info: StoredMedia, alt_text: str | None) -> dict[str, Any]:
     return Attachment(info.sha256, info.type, info.size, alt_text or None).to_dict()
 
 
+def with_alt_texts(payload: dict[str, Any], form: Mapping[str, Any]) -> dict[str, Any]:
+    """The payload with each attachment's alt text from the edit form's `alt1`..`alt4`
+    (a field left out keeps the alt text; an emptied one removes it)."""
+    media = payload.get("media")
+    if not isinstance(media, Mapping) or not isinstance(media.get("attachments"), list):
+        return payload
+    listed: list[Any] = media["attachments"]
+    edited = []
+    for number, entry in enumerate(listed, start=1):
+        field = form.get(f"alt{number}")
+        if not isinstance(entry, Mapping) or not isinstance(field, str):
+            edited.append(entry)
+            continue
+        alt = field.replace("\r\n", "\n").strip()
+        kept = {k: v for k, v in entry.items() if k != "alt_text"}
+        edited.append({**kept, "alt_text": alt} if alt else kept)
+    return {**payload, "media": {**media, "attachments": edited}}
+
+
 async def form_attachments(deps: ModerationDeps, form: Mapping[str, Any]) -> list[dict[str, Any]]:
     """The New form's files `media1`..`media4` with alt texts `alt1`..`alt4`, stored."""
     found: list[dict[str, Any]] = []

@@ -16,7 +16,7 @@ from twitstack.moderation.decisions import APPROVABLE, REJECTABLE, DecisionError
 from twitstack.moderation.dm_privacy import dm_text_visible
 from twitstack.moderation.flash import flash_redirect
 from twitstack.moderation.list_cache import RenderedList
-from twitstack.moderation.media_door import MediaDoorError, form_attachments
+from twitstack.moderation.media_door import MediaDoorError, form_attachments, with_alt_texts
 from twitstack.moderation.pagination import Page, PageParams, paginate
 from twitstack.moderation.policy import check_request, refusal_of
 from twitstack.moderation.queries import (
@@ -205,6 +205,7 @@ async def edit_submit(request: Request) -> Response:
     payload = dict(record.request.payload)
     if "text" in form:
         payload["text"] = str(form["text"]).replace("\r\n", "\n")
+    payload = with_alt_texts(payload, form)
     try:
         revision = await deps.decisions.edit(
             request_id,
