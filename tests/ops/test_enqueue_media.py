@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import json
+import os
+import time
 from pathlib import Path
 
 import pytest
@@ -87,3 +90,24 @@ def test_missing_file_and_extra_alt(
     assert invoke(settings, "enqueue", "tweet", "x", "--image", str(tmp_path / "nope.png")) == 2
     assert invoke(settings, "enqueue", "tweet", "x", "--alt", "orphan") == 2
     assert sync_redis.llen(keys.WRITE_QUEUE) == 0
+
+
+def test_media_put_prints_the_record_and_prune_keeps_fresh_files(
+    settings: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`media put` stores and prints the attachment record; `media prune` leaves files newer
+    than the retention and deletes older ones."""
+    data = png(seed=21)
+    assert invoke(settings, "media", "put", _write(tmp_path, "p.png", data), "--alt", "x") == 0
+    record = json.loads(capsys.readouterr().out)
+    assert record == {"sha256": hashlib.sha256(data).hexdigest(), "type": "image/png",
+                      "size": len(data), "alt_text": "x"}  # fmt: skip
+    assert invoke(settings, "media", "prune") == 0
+    assert "pruned 0" in capsys.readouterr().out
+    stored = settings.state_dir / "media" / record["sha256"][:2] / record["sha256"]
+    old = time.time() - 40 * 86_400
+    os.utime(stored, (old, old))
+    assert invoke(settings, "media", "prune") == 0
+    assert "pruned 1" in capsys.readouterr().out
+    assert not stored.exists()
+    assert invoke(settings, "media", "put", _write(tmp_path, "t.txt", b"plain text")) == 2

@@ -102,9 +102,23 @@ def _add_dlq(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         change.set_defaults(handler=lazy_handler(_QUEUE, handler))
 
 
+def _add_media(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    media = sub.add_parser("media", help="the media store: add files, prune old ones")
+    actions = media.add_subparsers(dest="media_command", required=True, metavar="ACTION")
+    put = actions.add_parser("put", help="store a file; print the attachment record (JSON)")
+    put.add_argument("path", metavar="PATH")
+    put.add_argument("--alt", metavar="TEXT", help="alt text to put in the record")
+    put.set_defaults(handler=lazy_handler("twitstack.ops.media_files", "put_command"))
+    prune = actions.add_parser("prune", help="delete files stored longer ago than retention")
+    prune.add_argument("--older-than-days", type=float, metavar="DAYS",
+                       help="instead of [media] retention_days")  # fmt: skip
+    prune.set_defaults(handler=lazy_handler("twitstack.ops.media_files", "prune_command"))
+
+
 def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Register the operator commands with the main parser."""
     _add_doctor(subparsers)
     _add_enqueue(subparsers)
+    _add_media(subparsers)
     _add_queue(subparsers)
     _add_dlq(subparsers)

@@ -9,6 +9,8 @@ checked against the flag and X's limits); the nth `--alt` describes the nth file
 from __future__ import annotations
 
 import argparse
+import json
+import sys
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -17,7 +19,7 @@ import anyio
 
 from twitstack.core.config import Settings
 from twitstack.writes.media import MB, Attachment, MediaRefused, kind_of
-from twitstack.writes.media_store import ingest, open_configured_store
+from twitstack.writes.media_store import ingest, open_configured_store, prune
 
 
 async def _read(path: Path) -> AsyncIterator[bytes]:
@@ -62,3 +64,47 @@ def attachments_for(args: argparse.Namespace, settings: Settings) -> list[dict[s
         return anyio.run(work)
     except MediaRefused as exc:
         raise ValueError(exc.message) from None
+
+
+def put_command(args: argparse.Namespace, settings: Settings) -> int:
+    """`twitstack media put PATH [--alt TEXT]`: the record a producer puts in `attachments`."""
+    flag_free = [(None, args.path)]
+    try:
+        (record,) = anyio.run(store_any, settings, flag_free, args.alt)
+    except (ValueError, OSError, MediaRefused) as exc:
+        print(f"twitstack: {getattr(exc, 'message', exc)}", file=sys.stderr)
+        return 2
+    print(json.dumps(record))
+    return 0
+
+
+async def store_any(
+    settings: Settings, files: Sequence[tuple[str | None, str]], alt: str | None
+) -> list[dict[str, Any]]:
+    """Store files of any accepted type (no flag to match)."""
+    found: list[dict[str, Any]] = []
+    async with open_configured_store(settings) as store:
+        for _, name in files:
+            path = Path(name)
+            if not await anyio.Path(path).is_file():
+                raise ValueError(f"{name}: not a readable file")
+            info = await ingest(store, _read(path), tmp_dir=settings.state_dir / "media-tmp")
+            found.append(Attachment(info.sha256, info.type, info.size, alt).to_dict())
+    return found
+
+
+def prune_command(args: argparse.Namespace, settings: Settings) -> int:
+    """`twitstack media prune`: delete files older than the retention (0 days: keep all)."""
+    days = args.older_than_days
+    days = settings.media.retention_days if days is None else days
+    if days <= 0:
+        print("media retention is 0: nothing pruned", file=sys.stderr)
+        return 0
+
+    async def work() -> int:
+        async with open_configured_store(settings) as store:
+            return await prune(store, older_than_s=days * 86_400)
+
+    deleted = anyio.run(work)
+    print(f"pruned {deleted} file(s) stored more than {days:g} days ago")
+    return 0
