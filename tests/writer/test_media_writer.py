@@ -171,3 +171,23 @@ async def test_hostile_producer_messages_are_dead_lettered(
     reasons = sorted(letter["reason"] for letter in letters)
     assert reasons == ["invalid_payload", "invalid_payload", "invalid_payload", "media_missing"]
     assert any("not in the media store" in str(letter["detail"]) for letter in letters)
+
+
+async def test_x_dropping_a_cached_id_early_means_one_fresh_upload(
+    settings: Settings, redis: Redis, sandbox: RunningSandbox
+) -> None:
+    """X forgets a media id before its stated expiry: the post using the cached id gets a 400,
+    the request goes back to approved, is re-uploaded and posted once."""
+    picture = await stored(settings, png(seed=6))
+    async with running_writer(settings, redis, sandbox) as writer:
+        first = with_media("before", picture)
+        await writer.push(first)
+        await writer.wait_states([first.id], {S.EXECUTED})
+        sandbox.state.media.items.clear()  # X lost it
+        second = with_media("after", picture)
+        await writer.push(second)
+        await writer.wait_states([second.id], {S.EXECUTED})
+        refused = writer.metric("writer_media_uploads_total", result="cached_refused")
+    assert refused == 1
+    assert sandbox.state.media.uploads == 2
+    assert sorted(p.text for p in sandbox.state.content.posts.values()) == ["after", "before"]

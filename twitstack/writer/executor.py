@@ -89,6 +89,7 @@ class RequestExecutor:
             media, client, tokens, journal, metrics,
             later_at=lambda retry_at: self._after_reset(retry_at)
             if retry_at is not None else self._at(clock() + settings.transient_retry_s),
+            clock=clock,
         )  # fmt: skip
 
     def approval_refusal(self, request: WriteRequest) -> Refusal | None:
@@ -372,6 +373,10 @@ class RequestExecutor:
         outcome = reply.outcome
         kind = outcome.kind
         sending = [S.SENDING]
+        if await self._media.cached_ids_refused(request, outcome):
+            if observation is not None:
+                await self._observe(request, call, observation.headers, reserved=True)
+            return False
         move = final_move(request, call, outcome)
         if move is not None:
             if move.to_state is S.EXECUTED and call.endpoint != "tweets.delete":

@@ -21,6 +21,7 @@ from twitstack.writer.media_upload import (
     with_media_ids,
 )
 from twitstack.writer.metrics import WriterMetrics
+from twitstack.writer.outcome import Outcome
 from twitstack.writer.tokens import AccountAuth, CredentialsError, TokenManager
 from twitstack.writer.xapi_client import XApiClient
 from twitstack.writes.media import attachments_in
@@ -42,6 +43,7 @@ class MediaStep:
         metrics: WriterMetrics,
         *,
         later_at: Callable[[float | None], datetime],
+        clock: Callable[[], float],
     ) -> None:
         self._uploader = uploader
         self._client = client
@@ -49,6 +51,9 @@ class MediaStep:
         self._journal = journal
         self._metrics = metrics
         self._later_at = later_at
+        self._clock = clock
+        # Request id → whether its media ids were all cached (not uploaded) for this attempt.
+        self._from_cache: dict[str, bool] = {}
 
     async def payload_for(
         self, request: WriteRequest, auth: AccountAuth
@@ -70,6 +75,9 @@ class MediaStep:
                     continue
                 self._metrics.media_uploads.labels(result="uploaded").inc(uploaded)
                 self._metrics.media_uploads.labels(result="cached").inc(len(ids) - uploaded)
+                if len(self._from_cache) > 10_000:
+                    self._from_cache.clear()  # entries of attempts that never reached X
+                self._from_cache[request.id] = uploaded < len(ids)
                 return with_media_ids(request.payload, ids)
         except CredentialsError as exc:
             failure = MediaUploadError(UploadFailure.TRANSIENT, f"credentials: {exc}")
@@ -79,6 +87,26 @@ class MediaStep:
             await self._failed(request, exc)
             return None
         raise AssertionError("the loop returns or raises")  # pragma: no cover
+
+    async def cached_ids_refused(self, request: WriteRequest, outcome: Outcome) -> bool:
+        """After X's answer to a post: True when it refused (400) ids taken from the cache.
+
+        X may have dropped an id before its stated expiry; a 400 is never a post, so the
+        cached ids are forgotten and the request goes back to `approved`, to be sent again
+        with fresh uploads. A 400 to freshly uploaded ids is X's final word (the caller
+        fails the request), which bounds this to one extra attempt.
+        """
+        cached = self._from_cache.pop(request.id, False)
+        if not cached or outcome.status != 400 or self._uploader is None:
+            return False
+        await self._uploader.forget(request.account, attachments_in(request.payload))
+        self._metrics.media_uploads.labels(result="cached_refused").inc()
+        _log.warning("writer.media_ids_refused", request_id=request.id, detail=outcome.detail)
+        # Due now (as after a rate-limit reset that has passed): nothing waits on X.
+        await self._journal.later(
+            request, not_before=self._later_at(self._clock()), reason="media_ids_refused"
+        )
+        return True
 
     async def _failed(self, request: WriteRequest, exc: MediaUploadError) -> None:
         self._metrics.media_uploads.labels(result=exc.failure.value).inc()
