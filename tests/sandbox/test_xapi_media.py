@@ -198,3 +198,15 @@ async def test_media_write_scope_required(client: httpx.AsyncClient) -> None:
     """A token without media.write is refused with 403."""
     response = await simple(client, png(), authorization="Bearer no-media")
     assert response.status_code == 403
+
+
+async def test_inspection_lists_media(client: httpx.AsyncClient) -> None:
+    """GET /_sandbox/media shows each upload's state and hash; behaviour toggles the check."""
+    media_id = (await simple(client, png(seed=9))).json()["data"]["id"]
+    listing = (await client.get("/_sandbox/media")).json()
+    assert listing["uploads"] == 1
+    (item,) = listing["media"]
+    assert (item["id"], item["state"], item["media_type"]) == (media_id, "succeeded", "image/png")
+    await client.put("/_sandbox/behaviour", json={"check_media_ids": False})
+    post = await client.post("/2/tweets", json={"text": "z", "media": {"media_ids": ["999"]}})
+    assert post.status_code == 201
