@@ -4,7 +4,7 @@ re-uploaded near expiry, chunked video with processing states, and clear failure
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from typing import Any
 
@@ -12,6 +12,7 @@ import pytest
 from redis.asyncio import Redis
 
 from tests.support.media_files import mp4, png
+from tests.support.moto import moto_server
 from tests.writer.conftest import RunningSandbox
 from tests.writer.harness import approved, running_writer, tweet, writer_settings
 from twitstack.core.config import Settings
@@ -191,3 +192,31 @@ async def test_x_dropping_a_cached_id_early_means_one_fresh_upload(
     assert refused == 1
     assert sandbox.state.media.uploads == 2
     assert sorted(p.text for p in sandbox.state.content.posts.values()) == ["after", "before"]
+
+
+@pytest.fixture(scope="module")
+def moto_endpoint() -> Iterator[str]:
+    with moto_server() as endpoint:
+        yield endpoint
+
+
+async def test_image_post_from_an_s3_store(
+    make_settings: Callable[..., Settings], redis: Redis, sandbox: RunningSandbox,
+    moto_endpoint: str,
+) -> None:  # fmt: skip
+    """With minio_* set, files live in the bucket (moto) and the writer posts from there."""
+    settings = writer_settings(
+        lambda **kw: make_settings(
+            minio_endpoint=moto_endpoint, minio_access_key="testing",
+            minio_secret_key="testing", minio_bucket="media-e2e", **kw,
+        ),
+        sandbox.base_url,
+    )  # fmt: skip
+    picture = await stored(settings, png(seed=31), "from the bucket")
+    assert not (settings.state_dir / "media").exists()  # not on local disk
+    request = with_media("from s3", picture)
+    async with running_writer(settings, redis, sandbox) as writer:
+        await writer.push(request)
+        await writer.wait_states([request.id], {S.EXECUTED})
+    (item,) = media_of(sandbox, "from s3")
+    assert (item.sha256, item.alt_text) == (picture["sha256"], "from the bucket")
