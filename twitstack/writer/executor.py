@@ -197,17 +197,9 @@ class RequestExecutor:
                 from_states=[S.APPROVED],
             )  # fmt: skip
             return False
-        payload = request.payload
-        if attachments_in(payload):
-            try:
-                upload_auth = await self._tokens.auth_for(request.account)
-            except CredentialsError as exc:
-                await self._credentials_failed(request, exc)
-                return False
-            prepared = await self._media.payload_for(request, upload_auth)
-            if prepared is None:
-                return False
-            payload = prepared
+        payload = await self._media.payload_for(request, self._credentials_failed)
+        if payload is None:
+            return False
         call = call_for(str(request.action), payload)
         blocked = await self._budgets.reserve(request.account, call.endpoint)
         if blocked is not None:

@@ -8,7 +8,7 @@ retried later (network, 5xx, 429, slow processing) or held in `needs_review` for
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -22,7 +22,7 @@ from twitstack.writer.media_upload import (
 )
 from twitstack.writer.metrics import WriterMetrics
 from twitstack.writer.outcome import Outcome
-from twitstack.writer.tokens import AccountAuth, CredentialsError, TokenManager
+from twitstack.writer.tokens import CredentialsError, TokenManager
 from twitstack.writer.xapi_client import XApiClient
 from twitstack.writes.media import attachments_in
 from twitstack.writes.models import ModerationStatus, WriteRequest
@@ -56,10 +56,23 @@ class MediaStep:
         self._from_cache: dict[str, bool] = {}
 
     async def payload_for(
-        self, request: WriteRequest, auth: AccountAuth
+        self,
+        request: WriteRequest,
+        credentials_failed: Callable[[WriteRequest, CredentialsError], Awaitable[None]],
     ) -> Mapping[str, Any] | None:
-        """The payload to post, or None when the request was moved (later or to a human)."""
+        """The payload to post, or None when the request was moved (later or to a human).
+
+        Without attachments that is the request's own payload. The account's credentials are
+        fetched first; when they fail, `credentials_failed` (the executor's pause) handles it.
+        """
         attachments = attachments_in(request.payload)
+        if not attachments:
+            return request.payload
+        try:
+            auth = await self._tokens.auth_for(request.account)
+        except CredentialsError as exc:
+            await credentials_failed(request, exc)
+            return None
         if self._uploader is None:
             missing = MediaUploadError(UploadFailure.MISSING, "this writer has no media store")
             await self._failed(request, missing)
