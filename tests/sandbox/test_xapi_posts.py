@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.support.media_files import png
 from twitstack.sandbox.xapi import (
     DEFAULT_BEARER_TOKEN,
     BearerTokenSpec,
@@ -134,7 +135,9 @@ async def test_invalid_text_status_can_be_403() -> None:
 
 async def test_media_post_may_have_no_text(client: httpx.AsyncClient) -> None:
     """Media carries the post; X appends a t.co media link to the text."""
-    response = await post(client, {"media": {"media_ids": ["123"]}})
+    upload = await client.post("/2/media/upload", files={"media": ("a.png", png())})
+    media_id = upload.json()["data"]["id"]
+    response = await post(client, {"media": {"media_ids": [media_id]}})
     assert response.status_code == 201
     assert response.json()["data"]["text"].startswith("https://t.co/")
 

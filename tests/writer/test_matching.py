@@ -111,3 +111,24 @@ def test_rendering_keeps_entity_indices_on_the_rendered_text() -> None:
     assert shown["text"] == rendered_text(post)
     assert shown["text"][url["start"] : url["end"]] == url["url"]
     assert url["expanded_url"] == "http://example.com/x"
+
+
+def _with_media(text: str, count: int) -> ObservedText:
+    post = StoredPost(
+        id="9", author_id="1000", text=text, created_at=0.0, body={},
+        media_ids=tuple(str(10 + i) for i in range(count)),
+    )  # fmt: skip
+    shown: dict[str, Any] = tweet_object(post, {"entities"})
+    return ObservedText.parse(shown["text"], shown.get("entities"))
+
+
+@pytest.mark.parametrize(
+    ("sent_media", "shown_media", "match"),
+    [(4, 4, True), (1, 1, True), (0, 1, False), (2, 4, False), (1, 0, False)],
+)
+def test_media_count_must_agree(sent_media: int, shown_media: int, match: bool) -> None:
+    """With entities read back, a post's media items (one t.co link, one entity per item) must
+    number what the request attached: a text-only request never claims a photo post."""
+    observed = _with_media("same text", shown_media)
+    assert text_matches("same text", observed, media=sent_media) is match
+    assert text_matches("same text", observed)  # callers that do not say: text alone

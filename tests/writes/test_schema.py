@@ -14,12 +14,16 @@ from twitstack.writes.models import WriteAction, WriteRequest
 from twitstack.writes.wire import decode_write_request
 
 POLL = {"options": ["a", "b"], "duration_minutes": 60}
+PNG = {"sha256": "a" * 64, "type": "image/png", "size": 100, "alt_text": "a cat"}
+MP4 = {"sha256": "b" * 64, "type": "video/mp4", "size": 1000}
 SCHEMA_PATH = Path(__file__).parents[2] / "docs" / "write-request.schema.json"
 GOOD: list[dict[str, Any]] = [
     dict(WriteRequest(action=WriteAction.TWEET, payload={"text": "hello world"}).to_dict()),
     {"action": "tweet", "payload": {"text": "hi", "reply": {"in_reply_to_tweet_id": "1"}}},
     {"action": "tweet", "payload": {"media": {"media_ids": ["1", "2"]}}},
     {"action": "tweet", "payload": {"text": "q", "poll": POLL}},
+    {"action": "tweet", "payload": {"text": "v", "media": {"attachments": [MP4]}}},
+    {"action": "tweet", "payload": {"media": {"attachments": [PNG, {**PNG, "sha256": "c" * 64}]}}},
     {"action": "dm", "payload": {"recipient_id": "42", "text": "hi"}, "account": "brand"},
     {"action": "delete", "payload": {"tweet_id": "9"}, "not_before": "2025-07-14T12:00:00+02:00"},
     {"action": "tweet", "payload": {"text": "x"}, "source": {"id": "1", "counts": {"likes": 3}}},
@@ -30,6 +34,12 @@ BAD: list[dict[str, Any]] = [
     {"action": "tweet", "payload": {}},
     {"action": "tweet", "payload": {"text": "a", "quote_tweet_id": "1", "poll": POLL}},
     {"action": "tweet", "payload": {"media": {"media_ids": ["1", "2", "3", "4", "5"]}}},
+    {"action": "tweet", "payload": {"media": {"attachments": [{**PNG, "size": 6 * 2**20}]}}},
+    {"action": "tweet", "payload": {"media": {"attachments": [{**PNG, "sha256": "A" * 64}]}}},
+    {"action": "tweet", "payload": {"media": {"attachments": [{**PNG, "type": "image/bmp"}]}}},
+    {"action": "tweet", "payload": {"media": {"attachments": [{**PNG, "alt_text": "x" * 1001}]}}},
+    {"action": "tweet", "payload": {"media": {"attachments": [{**PNG, "name": "../a"}]}}},
+    {"action": "tweet", "payload": {"media": {"attachments": [PNG], "media_ids": ["1"]}}},
     {"action": "dm", "payload": {"recipient_id": "abc", "text": "hi"}},
     {"action": "dm", "payload": {"recipient_id": "1", "text": "x" * 10_001}},
     {"action": "delete", "payload": {"tweet_id": 5}},

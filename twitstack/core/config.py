@@ -24,6 +24,7 @@ from pydantic_settings import (
 )
 
 from twitstack.core.errors import ConfigError
+from twitstack.core.sections.media import MediaSettings
 from twitstack.core.sections.moderation import ModerationSettings
 from twitstack.core.sections.scraper import ScraperSettings
 from twitstack.core.sections.supervisor import SupervisorSettings
@@ -83,6 +84,7 @@ class Settings(BaseSettings):
     writer: WriterSettings = WriterSettings()
     moderation: ModerationSettings = ModerationSettings()
     scraper: ScraperSettings = ScraperSettings()
+    media: MediaSettings = MediaSettings()
 
     @field_validator("redis_url")
     @classmethod

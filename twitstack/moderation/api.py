@@ -15,6 +15,7 @@ from twitstack.moderation.decisions import DecisionError
 from twitstack.moderation.dm_privacy import dm_text_visible, redact_detail, redact_summary
 from twitstack.moderation.idempotency import run_idempotent
 from twitstack.moderation.list_cache import RenderedList
+from twitstack.moderation.media_door import MediaDoorError, check_attachments
 from twitstack.moderation.pagination import MAX_PAGE_SIZE, PageParams, paginate
 from twitstack.moderation.policy import check_request
 from twitstack.moderation.queries import (
@@ -153,9 +154,14 @@ async def create_request(request: Request) -> Response:
     parsed = await _body(request)
     if isinstance(parsed, JSONResponse):
         return parsed
-    raw, _ = parsed
+    raw, sent = parsed
+    payload = sent.get("payload") if isinstance(sent, dict) else None
 
     async def handler() -> JSONResponse:
+        try:
+            await check_attachments(deps, payload)
+        except MediaDoorError as exc:
+            return _error(exc.status, exc.message, exc.field)
         try:
             created, new = await deps.decisions.create(
                 raw, user=principal_of(request).user, ip=client_ip(request)
@@ -216,6 +222,10 @@ async def edit_request(request: Request) -> Response:
     if not isinstance(payload, dict):
         return _error(422, "payload: expected an object", "payload")
     request_id = str(request.path_params["request_id"])
+    try:
+        await check_attachments(deps, payload)
+    except MediaDoorError as exc:
+        return _error(exc.status, exc.message, exc.field)
     try:
         new_revision = await deps.decisions.edit(
             request_id,

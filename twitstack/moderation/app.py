@@ -14,7 +14,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from twitstack.core.logging import get_logger
-from twitstack.moderation import api, health, openapi
+from twitstack.moderation import api, health, media_door, openapi
 from twitstack.moderation.access import Endpoint, guarded
 from twitstack.moderation.auth_router import get_auth_router
 from twitstack.moderation.body_limit import BodyLimitMiddleware
@@ -81,6 +81,8 @@ _PAGES: tuple[tuple[str, tuple[str, ...], Endpoint], ...] = (
     ("/apikeys", ("GET",), admin_pages.apikeys_page),
     ("/apikeys", ("POST",), admin_pages.apikey_create),
     ("/apikeys/{key_id}/revoke", ("POST",), admin_pages.apikey_revoke),
+    ("/api/media", ("POST",), media_door.upload_media),
+    ("/media/{sha256}", ("GET",), media_door.serve_media),
     ("/api/requests", ("GET",), api.list_requests),
     ("/api/requests", ("POST",), api.create_request),
     ("/api/requests/{request_id}", ("GET",), api.get_request),
@@ -92,6 +94,8 @@ _PAGES: tuple[tuple[str, tuple[str, ...], Endpoint], ...] = (
 
 # The routes anyone can send a body to: they get the smaller body limit.
 ANONYMOUS_POSTS = frozenset({"/login", "/api/auth/token"})
+# The routes that take files: they get the media body limits.
+UPLOAD_POSTS = frozenset({"/api/media", "/requests/new"})
 
 
 def build_routes() -> list[BaseRoute]:
@@ -213,6 +217,9 @@ def create_app(deps: ModerationDeps) -> Starlette:
                 anonymous_max_bytes=deps.settings.max_anonymous_body_bytes,
                 anonymous_paths=ANONYMOUS_POSTS,
                 max_seconds=deps.settings.max_body_seconds,
+                upload_paths=UPLOAD_POSTS,
+                upload_max_bytes=deps.settings.max_media_body_bytes,
+                upload_max_seconds=deps.settings.max_media_body_seconds,
             ),
         ],
         exception_handlers={HTTPException: _http_error, UnreadableError: _unreadable},

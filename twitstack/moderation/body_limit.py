@@ -90,9 +90,16 @@ class BodyLimitMiddleware:
         anonymous_max_bytes: int,
         anonymous_paths: Collection[str],
         max_seconds: float = 30.0,
+        upload_paths: Collection[str] = (),
+        upload_max_bytes: int = 0,
+        upload_max_seconds: float = 0.0,
     ) -> None:
         self.app = app
         self.max_seconds = max_seconds
+        # Media uploads: their own (larger) size and time limits.
+        self.upload_paths = frozenset(upload_paths)
+        self.upload_max_bytes = upload_max_bytes
+        self.upload_max_seconds = upload_max_seconds
         self.max_bytes = max_bytes
         self.anonymous_max_bytes = anonymous_max_bytes
         self.anonymous_paths = frozenset(anonymous_paths)
@@ -108,6 +115,9 @@ class BodyLimitMiddleware:
             return
         path = str(scope.get("path", ""))
         limit = self.anonymous_max_bytes if path in self.anonymous_paths else self.max_bytes
+        max_seconds = self.max_seconds
+        if path in self.upload_paths and scope.get("method") == "POST":
+            limit, max_seconds = self.upload_max_bytes, self.upload_max_seconds
         too_large = f"request body too large: at most {limit} bytes"
         declared = dict(scope.get("headers", ())).get(b"content-length")
         if declared is not None:
@@ -119,7 +129,7 @@ class BodyLimitMiddleware:
                 return
         received = 0
         started = False
-        deadline = anyio.current_time() + self.max_seconds
+        deadline = anyio.current_time() + max_seconds
         body_done = False
 
         async def counted_receive() -> Message:
@@ -154,7 +164,7 @@ class BodyLimitMiddleware:
         except _BodyTooSlow:
             if started:
                 raise
-            slow = f"request body not received within {self.max_seconds:g} seconds"
+            slow = f"request body not received within {max_seconds:g} seconds"
             response = self._refusal(scope, 408, slow)
             response.headers["connection"] = "close"
             await response(scope, receive, send)

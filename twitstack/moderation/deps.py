@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from jinja2 import Environment
@@ -26,10 +28,18 @@ from twitstack.moderation.sessions import SessionStore
 from twitstack.moderation.tokens import TokenIssuer
 from twitstack.moderation.users import UserStore
 from twitstack.moderation.x_accounts_ui import XAccountsUi
+from twitstack.writes.media_store import MediaStore
 from twitstack.writes.signing import ApprovalSigner
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
+
+
+@asynccontextmanager
+async def _no_store() -> AsyncIterator[MediaStore]:
+    raise OSError("no media store configured")
+    yield  # pragma: no cover
+
 
 Clock = Callable[[], float]
 
@@ -77,6 +87,11 @@ class ModerationDeps:
     flash: FlashStore = field(default_factory=FlashStore)
     # Connecting X accounts (Accounts pages); None where the service did not open it.
     x_accounts: XAccountsUi | None = None
+    # Opens the media store for one use (uploads, thumbnails); uploads spool in media_tmp_dir.
+    media_store: Callable[[], AbstractAsyncContextManager[MediaStore]] = field(
+        default=lambda: _no_store()
+    )
+    media_tmp_dir: Path = Path("media-tmp")
 
     @property
     def cookies(self) -> CookieNames:

@@ -29,6 +29,8 @@ def _errors(*codes: int) -> dict[str, Any]:
         413: "Body too large.",
         422: "Invalid input; `detail` says what was expected and what was found.",
         429: "Too many failed attempts; see Retry-After.",
+        415: "Not a JPEG, PNG, WebP, GIF or MP4 (read from the bytes), or not the declared type.",
+        503: "The media store is unavailable; try again.",
     }
     return {str(code): _json(_ERROR, text[code]) for code in codes}
 
@@ -149,6 +151,15 @@ _SCHEMAS: dict[str, Any] = {
             "source": {"type": "object"},
         },
     },
+    "StoredMedia": {
+        "type": "object",
+        "required": ["sha256", "type", "size"],
+        "properties": {
+            "sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
+            "type": {"type": "string"},
+            "size": {"type": "integer"},
+        },
+    },
     "Created": {
         "type": "object",
         "required": ["id", "state", "revision", "created"],
@@ -262,6 +273,38 @@ def build_document() -> dict[str, Any]:
                         "200": _json(_ref("Token"), "A bearer token."),
                         "400": _json(_ERROR, "The body is not {api_key: string}."),
                         **_errors(401, 429),
+                    },
+                }
+            },
+            "/api/media": {
+                "post": {
+                    "summary": "Upload an image, GIF or video to the media store; returns the "
+                    "attachment record (sha256, type, size) a request names",
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            **{
+                                kind: {"schema": {"type": "string", "format": "binary"}}
+                                for kind in (
+                                    "image/jpeg",
+                                    "image/png",
+                                    "image/webp",
+                                    "image/gif",
+                                    "video/mp4",
+                                )
+                            },
+                            "multipart/form-data": {
+                                "schema": {
+                                    "type": "object",
+                                    "required": ["file"],
+                                    "properties": {"file": {"type": "string", "format": "binary"}},
+                                }
+                            },
+                        },
+                    },
+                    "responses": {
+                        "201": _json(_ref("StoredMedia"), "Stored (or already stored)."),
+                        **_errors(401, 403, 413, 415, 422, 503),
                     },
                 }
             },

@@ -95,6 +95,8 @@ ROUTE_RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/apikeys"): ADMIN,
     ("POST", "/apikeys"): ADMIN,
     ("POST", "/apikeys/{key_id}/revoke"): ADMIN,
+    ("POST", "/api/media"): Rule(Role.AUTHOR, "write"),
+    ("GET", "/media/{sha256}"): VIEWER,
     ("GET", "/api/requests"): Rule(Role.VIEWER, "read"),
     ("POST", "/api/requests"): Rule(Role.AUTHOR, "write"),
     ("GET", "/api/requests/{request_id}"): Rule(Role.VIEWER, "read"),

@@ -26,6 +26,8 @@ _BASE_HEADERS: tuple[tuple[str, str], ...] = (
     ("referrer-policy", "same-origin"),
     ("cross-origin-opener-policy", "same-origin"),
 )
+# Uploaded files served back (/media/...): nothing in them may run or load anything.
+MEDIA_CSP = "default-src 'none'; sandbox"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "x-csrf-token"
@@ -47,12 +49,15 @@ class SecurityHeadersMiddleware:
             await self.app(scope, receive, send)
             return
         static = str(scope.get("path", "")).startswith("/static/")
+        media = str(scope.get("path", "")).startswith("/media/")
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = MutableHeaders(scope=message)
                 for name, value in _BASE_HEADERS:
                     headers[name] = value
+                if media:
+                    headers["content-security-policy"] = MEDIA_CSP
                 if self.hsts:
                     headers["strict-transport-security"] = "max-age=31536000"
                 if static:

@@ -26,6 +26,7 @@ from twitstack.moderation.queue_watch import (
 )
 from twitstack.moderation.wiring import open_moderation_deps
 from twitstack.moderation.x_accounts_ui import XAccountsUi, open_x_accounts_ui
+from twitstack.writes.media_store import open_configured_store
 from twitstack.writes.models import utcnow
 from twitstack.writes.waiting import WaitingRecorder
 
@@ -70,6 +71,7 @@ class ModerationService:
             data_dir=settings.state_dir,
         ) as x_accounts:  # fmt: skip
             deps.x_accounts = x_accounts
+            deps.media_store = lambda: open_configured_store(settings)
             app = create_app(deps)
             async with anyio.create_task_group() as tg:
                 self.bound_port = await tg.start(

@@ -30,6 +30,7 @@ from twitstack.moderation.tokens import TokenIssuer
 from twitstack.moderation.users import UserStore
 from twitstack.moderation.views.render import new_environment
 from twitstack.writes.ledger import DEFAULT_EVENTS_MAXLEN, DEFAULT_RETENTION_S, RequestLedger
+from twitstack.writes.media_store import local_media_store
 from twitstack.writes.quarantine import Quarantine
 from twitstack.writes.signing import ApprovalSigner, public_key_to_base64
 
@@ -127,4 +128,7 @@ async def open_moderation_deps(
             filter_options=FilterOptions(db, clock),
             lists=ListCache(clock, lambda: history.generation),
             known_accounts=known_accounts,
+            # The service replaces this with the configured store (S3 when set up).
+            media_store=lambda: local_media_store(data_dir / "media"),
+            media_tmp_dir=data_dir / "media-tmp",
         )

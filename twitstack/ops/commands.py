@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 
 from twitstack.core.commands import lazy_handler
 from twitstack.writes.models import WriteAction
@@ -39,6 +40,23 @@ def _add_doctor(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     doctor.set_defaults(handler=lazy_handler("twitstack.ops.doctor", "doctor_command"))
 
 
+def _tagged(kind: str) -> Callable[[str], tuple[str, str]]:
+    return lambda path: (kind, path)
+
+
+def add_media_options(parser: argparse.ArgumentParser) -> None:
+    """--image/--gif/--video PATH (in order) and --alt TEXT (the nth describes the nth file)."""
+    for kind in ("image", "gif", "video"):
+        parser.add_argument(
+            f"--{kind}", dest="media", action="append", metavar="PATH", type=_tagged(kind),
+            help=f"attach a {kind} file (type read from its bytes; repeat --image for up to 4)",
+        )  # fmt: skip
+    parser.add_argument(
+        "--alt", dest="alts", action="append", metavar="TEXT",
+        help="alt text of the file given at the same position (at most 1,000 characters)",
+    )  # fmt: skip
+
+
 def _add_enqueue(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     enqueue = sub.add_parser("enqueue", help="put a write request on write_queue (pending)")
     kinds = enqueue.add_subparsers(dest="action", required=True, metavar="ACTION")
@@ -46,6 +64,7 @@ def _add_enqueue(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     tweet.add_argument("text", metavar="TEXT", help="the tweet's text ('-' reads stdin)")
     tweet.add_argument("--reply-to", metavar="ID", help="id of the tweet this replies to")
     tweet.add_argument("--quote", metavar="ID", help="id of the tweet this quotes")
+    add_media_options(tweet)
     dm = kinds.add_parser(WriteAction.DM.value, help="send a direct message")
     dm.add_argument("recipient_id", metavar="RECIPIENT_ID")
     dm.add_argument("text", metavar="TEXT", help="the message ('-' reads stdin)")
@@ -83,9 +102,23 @@ def _add_dlq(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         change.set_defaults(handler=lazy_handler(_QUEUE, handler))
 
 
+def _add_media(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    media = sub.add_parser("media", help="the media store: add files, prune old ones")
+    actions = media.add_subparsers(dest="media_command", required=True, metavar="ACTION")
+    put = actions.add_parser("put", help="store a file; print the attachment record (JSON)")
+    put.add_argument("path", metavar="PATH")
+    put.add_argument("--alt", metavar="TEXT", help="alt text to put in the record")
+    put.set_defaults(handler=lazy_handler("twitstack.ops.media_files", "put_command"))
+    prune = actions.add_parser("prune", help="delete files stored longer ago than retention")
+    prune.add_argument("--older-than-days", type=float, metavar="DAYS",
+                       help="instead of [media] retention_days")  # fmt: skip
+    prune.set_defaults(handler=lazy_handler("twitstack.ops.media_files", "prune_command"))
+
+
 def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Register the operator commands with the main parser."""
     _add_doctor(subparsers)
     _add_enqueue(subparsers)
+    _add_media(subparsers)
     _add_queue(subparsers)
     _add_dlq(subparsers)

@@ -28,6 +28,7 @@ from twitstack.ops.dead_letter_tools import (
     cli_actor,
     list_dead_letters,
 )
+from twitstack.ops.media_files import attachments_for
 from twitstack.ops.queue_tools import (
     QueueStats,
     build_message,
@@ -96,6 +97,14 @@ def enqueue_command(args: argparse.Namespace, settings: Settings) -> int:
     action = WriteAction(args.action)
     if action is WriteAction.TWEET:
         payload = tweet_payload(_text_arg(args.text), reply_to=args.reply_to, quote=args.quote)
+        try:
+            attachments = attachments_for(args, settings)
+        except (ValueError, OSError) as exc:
+            return _fail(str(exc), EXIT_USAGE)
+        if attachments:
+            payload["media"] = {"attachments": attachments}
+            if not payload["text"].strip():
+                del payload["text"]  # media alone is a post
     elif action is WriteAction.DM:
         payload = dm_payload(args.recipient_id, _text_arg(args.text))
     else:

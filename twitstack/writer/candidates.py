@@ -59,16 +59,26 @@ def sent_text(record: LedgerRecord) -> str:
     return str(record.request.payload.get("text", ""))
 
 
+def media_count(record: LedgerRecord) -> int:
+    """How many media items the request's post carries (ids or attachments)."""
+    media = record.request.payload.get("media")
+    if not isinstance(media, dict):
+        return 0
+    listed = media.get("media_ids", media.get("attachments"))
+    return len(listed) if isinstance(listed, list) else 0
+
+
 def matching_items(
     record: LedgerRecord, items: Iterable[PostedItem], user_id: str, window: TimeWindow
 ) -> list[PostedItem]:
     """The items that are exactly what posting the request produces, within its window."""
     sent = sent_text(record)
+    media = media_count(record) if record.request.action == WriteAction.TWEET else None
     found = []
     for item in items:
         if item.author_id is not None and item.author_id != user_id:
             continue  # the other side of a DM conversation
-        if window.admits(item) and text_matches(sent, observed(item)):
+        if window.admits(item) and text_matches(sent, observed(item), media=media):
             found.append(item)
     return found
 
@@ -93,6 +103,7 @@ def rivals(
             continue
         if theirs.payload.get("recipient_id") != request.payload.get("recipient_id"):
             continue
-        if text_matches(sent_text(other), seen):
+        media = media_count(other) if theirs.action == WriteAction.TWEET else None
+        if text_matches(sent_text(other), seen, media=media):
             found.append(other)
     return found

@@ -2,7 +2,8 @@
 
 Inert unless both `TWITSTACK_TESTING=1` and `TWITSTACK_WRITER_CRASH_AT=<point>:<n>` are set in
 the environment at start-up; the process then SIGKILLs itself the n-th time it reaches <point>.
-Points: after_take (message in the processing list), after_sending (`sending` committed),
+Points: after_take (message in the processing list), after_media_uploaded (a file is on X,
+the request still `approved`), after_sending (`sending` committed),
 after_x_accepted (X answered 2xx, not yet recorded), after_executed (recorded, not yet acked).
 """
 
@@ -11,7 +12,9 @@ from __future__ import annotations
 import os
 import signal
 
-POINTS = frozenset({"after_take", "after_sending", "after_x_accepted", "after_executed"})
+POINTS = frozenset(
+    {"after_take", "after_media_uploaded", "after_sending", "after_x_accepted", "after_executed"}
+)
 
 
 def _configured() -> tuple[str, int] | None:

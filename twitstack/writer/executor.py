@@ -13,6 +13,8 @@ from twitstack.core.sections.writer import WriterSettings
 from twitstack.writer.crashpoints import crash_point
 from twitstack.writer.final_moves import final_move
 from twitstack.writer.journal import WriterJournal
+from twitstack.writer.media_step import MediaStep
+from twitstack.writer.media_upload import MediaUploader
 from twitstack.writer.metrics import WriterMetrics
 from twitstack.writer.outcome import Outcome, OutcomeKind
 from twitstack.writer.ratelimit import AccountPauses, RateLimitBudgets
@@ -23,6 +25,7 @@ from twitstack.writer.send_steps import BeginOutcome, Observation, QueueTicket
 from twitstack.writer.tokens import AccountAuth, CredentialsError, TokenManager
 from twitstack.writer.xapi_client import XApiClient, XCall, XReply, call_for
 from twitstack.writes.ledger_types import LedgerRecord, TransitionStatus
+from twitstack.writes.media import attachments_in
 from twitstack.writes.models import ModerationStatus, WriteRequest, utcnow
 from twitstack.writes.signing import ApprovalVerifier
 
@@ -70,6 +73,7 @@ class RequestExecutor:
         *,
         clock: Callable[[], float],
         rng: random.Random | None = None,
+        media: MediaUploader | None = None,
     ) -> None:
         self._journal = journal
         self._client = client
@@ -81,6 +85,12 @@ class RequestExecutor:
         self._metrics = metrics
         self._clock = clock
         self._rng = rng or random.Random()
+        self._media = MediaStep(
+            media, client, tokens, journal, metrics,
+            later_at=lambda retry_at: self._after_reset(retry_at)
+            if retry_at is not None else self._at(clock() + settings.transient_retry_s),
+            clock=clock,
+        )  # fmt: skip
 
     def approval_refusal(self, request: WriteRequest) -> Refusal | None:
         """Why `request` may not be executed on its approval, or None when it may."""
@@ -116,6 +126,8 @@ class RequestExecutor:
             return None
         if self._settings.account(request.account) is None:
             return None
+        if attachments_in(request.payload):
+            return None  # uploads first, while still approved: the general path does that
         if await self._pauses.paused(request.account) is not None:
             return None
         try:
@@ -185,7 +197,10 @@ class RequestExecutor:
                 from_states=[S.APPROVED],
             )  # fmt: skip
             return False
-        call = call_for(str(request.action), request.payload)
+        payload = await self._media.payload_for(request, self._credentials_failed)
+        if payload is None:
+            return False
+        call = call_for(str(request.action), payload)
         blocked = await self._budgets.reserve(request.account, call.endpoint)
         if blocked is not None:
             await self._journal.later(
@@ -197,11 +212,7 @@ class RequestExecutor:
             auth = await self._tokens.auth_for(request.account)
         except CredentialsError as exc:
             await self._budgets.release(request.account, call.endpoint)
-            await self._pause(request.account, "credentials", str(exc))
-            await self._journal.later(
-                request, not_before=self._at(self._clock() + self._settings.paused_recheck_s),
-                reason="credentials", from_states=[S.APPROVED],
-            )  # fmt: skip
+            await self._credentials_failed(request, exc)
             return False
         started = await self._journal.sending(request)
         if not started.ok:
@@ -223,6 +234,13 @@ class RequestExecutor:
         acked = await self._settle(request, call, reply, observation, ticket, window)
         crash_point("after_executed")
         return acked
+
+    async def _credentials_failed(self, request: WriteRequest, exc: CredentialsError) -> None:
+        await self._pause(request.account, "credentials", str(exc))
+        await self._journal.later(
+            request, not_before=self._at(self._clock() + self._settings.paused_recheck_s),
+            reason="credentials", from_states=[S.APPROVED],
+        )  # fmt: skip
 
     def _spend_refusal(self, request: WriteRequest, reason: str) -> Refusal:
         key = request.approval.key_id if request.approval is not None else None
@@ -347,6 +365,10 @@ class RequestExecutor:
         outcome = reply.outcome
         kind = outcome.kind
         sending = [S.SENDING]
+        if await self._media.cached_ids_refused(request, outcome):
+            if observation is not None:
+                await self._observe(request, call, observation.headers, reserved=True)
+            return False
         move = final_move(request, call, outcome)
         if move is not None:
             if move.to_state is S.EXECUTED and call.endpoint != "tweets.delete":

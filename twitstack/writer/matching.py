@@ -69,17 +69,23 @@ class ObservedText:
 
     folded: str
     urls: tuple[str, ...] | None
+    # Media items the entities list (entries with a `media_key`); None without entities.
+    media_items: int | None = None
 
     @classmethod
     def parse(cls, text: str, entities: Mapping[str, Any] | None) -> ObservedText:
         """From the `text` and `entities` of one tweet or DM event as X returned them."""
         folded, links = _fold_urls(nfc(unescape_read_back(text)))
         expanded: dict[str, str] = {}
+        media_keys: set[str] = set()
         for entry in (entities or {}).get("urls") or []:
             if isinstance(entry, Mapping):
+                if isinstance(entry.get("media_key"), str):
+                    media_keys.add(entry["media_key"])
                 url, target = entry.get("url"), entry.get("expanded_url")
                 if isinstance(url, str) and isinstance(target, str):
                     expanded[url] = target
+        media_items = None if entities is None else len(media_keys)
         urls: list[str] = []
         for link in links:
             if link in expanded:
@@ -87,12 +93,19 @@ class ObservedText:
             elif not link.startswith(_TCO):
                 urls.append(link)  # shown as typed (a DM read-back): it is its own target
             else:
-                return cls(folded, None)  # a t.co link X did not expand: unknown target
-        return cls(folded, tuple(urls))
+                # a t.co link X did not expand: unknown target
+                return cls(folded, None, media_items)
+        return cls(folded, tuple(urls), media_items)
 
 
-def text_matches(sent: str, observed: ObservedText) -> bool:
-    """True if `observed` is what posting `sent` produces on X."""
+def text_matches(sent: str, observed: ObservedText, *, media: int | None = None) -> bool:
+    """True if `observed` is what posting `sent` (with `media` items attached) produces on X.
+
+    With `media` given and entities read back, the number of media items must agree too: a
+    post with two photos is not the one a text-only request (or a four-photo one) made.
+    """
+    if media is not None and observed.media_items is not None and observed.media_items != media:
+        return False
     want, want_urls = _fold_urls(nfc(sent))
     got, appended = observed.folded, 0
     if got != want and not want.startswith("@"):
@@ -103,6 +116,8 @@ def text_matches(sent: str, observed: ObservedText) -> bool:
         appended += 1
     if got != want:
         return False
+    if media and not appended:
+        return False  # X always appends a link to a post with media
     if observed.urls is None:
         return True  # X gave no expanded URLs: the text alone decides
     listed = observed.urls[: len(observed.urls) - appended]

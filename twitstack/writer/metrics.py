@@ -105,6 +105,12 @@ class WriterMetrics:
             ["account"],
             registry=registry,
         )
+        self.media_uploads = Counter(
+            "writer_media_uploads_total",
+            "Attachment uploads to X before a post, by result (uploaded, cached, or a failure).",
+            ["result"],
+            registry=registry,
+        )
         self.reconciliations = Counter(
             "writer_reconciliations_total",
             "Reconciliations of unknown requests, by result.",

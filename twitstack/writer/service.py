@@ -29,6 +29,7 @@ from twitstack.writer.executor import RequestExecutor
 from twitstack.writer.inflight import InFlight
 from twitstack.writer.intake import RequestIntake
 from twitstack.writer.journal import WriterJournal
+from twitstack.writer.media_upload import MediaUploader
 from twitstack.writer.metrics import WriterMetrics
 from twitstack.writer.ratelimit import AccountPauses, RateLimitBudgets
 from twitstack.writer.reconcile import Reconciler
@@ -40,6 +41,7 @@ from twitstack.writer.zero_series import start_at_zero
 from twitstack.writes.errors import UnreadableError, WireFormatError
 from twitstack.writes.identity import message_identity
 from twitstack.writes.ledger import RequestLedger
+from twitstack.writes.media_store import open_configured_store
 from twitstack.writes.models import ModerationStatus, WriteRequest, utcnow
 from twitstack.writes.quarantine import Quarantine
 from twitstack.writes.queue import (
@@ -168,6 +170,11 @@ class WriterService:
         self._verifier = verifier
         self._pauses = AccountPauses(redis, clock=self._clock)
         self.account_health = AccountHealth(redis, config, self._pauses, self.metrics)
+        settings = self._settings
+        # The store is opened per upload: a writer that never sees media never needs S3.
+        self.media = MediaUploader(
+            redis, settings.media, lambda: open_configured_store(settings), clock=self._clock
+        )
         self.reconciler = Reconciler(
             redis, self.journal, client, self.tokens, config, self.metrics, started_at=utcnow()
         )
@@ -197,7 +204,7 @@ class WriterService:
         config = self._config
         executor = RequestExecutor(
             self.journal, client, self.tokens, self.budgets, self._pauses, self._verifier,
-            config, self.metrics, clock=self._clock,
+            config, self.metrics, clock=self._clock, media=self.media,
         )  # fmt: skip
         return RequestIntake(
             self.journal, executor, self.metrics, require_approval=config.require_approval
@@ -344,6 +351,13 @@ class WriterService:
             _log.exception("writer.message_undecodable", **message_identity(raw))
             await self.queue.dead_letter(raw, reason="decoder_error", detail=repr(exc)[:500])
             self.metrics.dead_letters.labels(reason="decoder_error").inc()
+            return
+        # A producer's new request naming a file the store lacks: refused on the way in.
+        absent = await self.media.missing(request) if request.moderation is S.PENDING else None
+        if absent is not None:
+            await self.queue.dead_letter(raw, reason="media_missing", detail=absent[:500])
+            self.metrics.dead_letters.labels(reason="media_missing").inc()
+            _log.warning("writer.message_dead_lettered", reason="media_missing")
             return
         # Every line logged while this request is handled (retries, state changes, refusals)
         # names it, so an operator can follow one request through the logs.

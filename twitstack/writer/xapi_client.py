@@ -190,6 +190,37 @@ class XApiClient:
         )
         return XReply(outcome, dict(response.headers), time.perf_counter() - started)
 
+    async def media(
+        self,
+        method: Method,
+        path: str,
+        *,
+        auth: httpx.Auth,
+        auth_kind: AuthKind,
+        json: Mapping[str, Any] | None = None,
+        files: Mapping[str, bytes] | None = None,
+        data: Mapping[str, str] | None = None,
+        params: Mapping[str, str] | None = None,
+    ) -> tuple[Outcome, dict[str, Any]]:
+        """One media-upload call (JSON or multipart): its classified outcome and JSON object."""
+        upload = {name: ("blob", content) for name, content in (files or {}).items()} or None
+        try:
+            response = await self._http.request(
+                method, self._base + path, json=json, files=upload, data=data, params=params,
+                auth=auth,
+            )  # fmt: skip
+        except httpx.HTTPError as exc:
+            return classify(method=method, exception=exc, auth=auth_kind), {}
+        outcome = classify(
+            method=method, status=response.status_code, headers=response.headers,
+            body=response.content, auth=auth_kind,
+        )  # fmt: skip
+        try:
+            decoded = response.json()
+        except ValueError:
+            decoded = None
+        return outcome, decoded if isinstance(decoded, dict) else {}
+
     async def _read(self, path: str, params: dict[str, str], auth: httpx.Auth) -> object:
         try:
             response = await self._http.get(self._base + path, params=params, auth=auth)

@@ -7,6 +7,7 @@ from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
 from twitstack.writes.errors import PayloadError
+from twitstack.writes.media import parse_attachments
 from twitstack.writes.models import WriteAction, WriteRequest, describe
 from twitstack.writes.text import (
     MAX_TWEET_RAW_CHARS,
@@ -118,7 +119,14 @@ def _reply(reply: object) -> None:
 
 def _media(media: object) -> None:
     obj = _object(media, "payload.media")
-    _only(obj, {"media_ids"}, "payload.media")
+    _only(obj, {"media_ids", "attachments"}, "payload.media")
+    if "media_ids" in obj and "attachments" in obj:
+        raise PayloadError(
+            "payload.media.attachments", "expected media_ids or attachments, found both"
+        )
+    if "attachments" in obj:
+        parse_attachments(obj["attachments"])
+        return
     if "media_ids" not in obj:
         raise PayloadError("payload.media.media_ids", "required when media is given")
     _id_list(obj["media_ids"], "payload.media.media_ids", 1, MAX_MEDIA_IDS)

@@ -36,6 +36,10 @@ class ModerationSettings(BaseModel):
     # answered 408 and the connection closed: a client trickling bytes holds a connection (and
     # a file descriptor) for as long as it likes otherwise, and uvicorn has no such limit.
     max_body_seconds: float = Field(default=30.0, gt=0, le=600)
+    # The media uploads (POST /api/media, the New form with files) get this limit instead: a
+    # video may be 512 MB (X's limit) plus the multipart framing, and may take longer.
+    max_media_body_bytes: int = Field(default=520 * 1024 * 1024, ge=1024, le=2**31)
+    max_media_body_seconds: float = Field(default=900.0, gt=0, le=7200)
     # Who may read /metrics on the UI port (which itself listens on api_host); loopback only
     # unless Prometheus scrapes from elsewhere and its network is listed here.
     metrics_allowed_networks: tuple[IPvAnyNetwork, ...] = (

@@ -7,12 +7,51 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from twitstack.moderation.policy import PolicyWarning
+from twitstack.writes.media import SHA256_PATTERN
 from twitstack.writes.validation import is_snowflake_id
 
 
 def post_link(tweet_id: object) -> str | None:
     """The X link of a post id (only ever built from digits, so it is safe to render)."""
     return f"https://x.com/i/web/status/{tweet_id}" if is_snowflake_id(tweet_id) else None
+
+
+@dataclass(frozen=True)
+class MediaItem:
+    """One attached file as a reviewer sees it: a thumbnail (images) or a placeholder."""
+
+    sha256: str
+    type: str
+    size: int
+    alt_text: str | None
+
+    @property
+    def is_image(self) -> bool:
+        return self.type.startswith("image/")
+
+    @property
+    def url(self) -> str | None:
+        """The thumbnail route (only ever built from 64 hex digits)."""
+        return f"/media/{self.sha256}" if SHA256_PATTERN.fullmatch(self.sha256) else None
+
+
+def _media_items(media: object) -> tuple[MediaItem, ...]:
+    listed = media.get("attachments") if isinstance(media, Mapping) else None
+    items: list[MediaItem] = []
+    for entry in listed[:8] if isinstance(listed, list) else []:
+        if not isinstance(entry, Mapping):
+            continue
+        alt = entry.get("alt_text")
+        size = entry.get("size")
+        items.append(
+            MediaItem(
+                sha256=_text(entry.get("sha256"), 64),
+                type=_text(entry.get("type"), 32),
+                size=size if type(size) is int else 0,
+                alt_text=alt[:1000] if isinstance(alt, str) and alt.strip() else None,
+            )
+        )
+    return tuple(items)
 
 
 @dataclass(frozen=True)
@@ -24,6 +63,7 @@ class Attachments:
     poll_options: tuple[str, ...] = ()
     poll_minutes: int | None = None
     media_ids: tuple[str, ...] = ()
+    media: tuple[MediaItem, ...] = ()
     recipient_id: str | None = None
     warnings: list[PolicyWarning] = field(default_factory=list)
 
@@ -34,6 +74,7 @@ class Attachments:
             or self.reply_to_id
             or self.poll_options
             or self.media_ids
+            or self.media
             or self.recipient_id
         )
 
@@ -59,6 +100,7 @@ def attachments_of(action: str, payload: Mapping[str, Any]) -> Attachments:
     media = payload.get("media")
     raw_ids = media.get("media_ids") if isinstance(media, Mapping) else None
     media_ids = tuple(_text(i, 25) for i in raw_ids) if isinstance(raw_ids, list) else ()
+    media_items = _media_items(media)
     recipient = payload.get("recipient_id") if action == "dm" else None
     if quote is not None:
         warnings.append(
@@ -87,12 +129,24 @@ def attachments_of(action: str, payload: Mapping[str, Any]) -> Attachments:
                 "warn",
             )
         )
+    missing_alt = [n for n, item in enumerate(media_items, start=1) if item.alt_text is None]
+    if missing_alt:
+        numbers = ", ".join(str(n) for n in missing_alt)
+        warnings.append(
+            PolicyWarning(
+                "missing_alt_text",
+                f"Media {numbers} has no alt text: people using screen readers will not know "
+                "what it shows. Edit the request to add a description.",
+                "warn",
+            )
+        )
     return Attachments(
         quote_tweet_id=_text(quote, 25) if quote is not None else None,
         reply_to_id=_text(reply_to, 25) if reply_to is not None else None,
         poll_options=options,
         poll_minutes=minutes,
         media_ids=media_ids,
+        media=media_items,
         recipient_id=_text(recipient, 25) if recipient is not None else None,
         warnings=warnings,
     )

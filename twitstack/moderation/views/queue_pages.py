@@ -16,6 +16,7 @@ from twitstack.moderation.decisions import APPROVABLE, REJECTABLE, DecisionError
 from twitstack.moderation.dm_privacy import dm_text_visible
 from twitstack.moderation.flash import flash_redirect
 from twitstack.moderation.list_cache import RenderedList
+from twitstack.moderation.media_door import MediaDoorError, form_attachments, with_alt_texts
 from twitstack.moderation.pagination import Page, PageParams, paginate
 from twitstack.moderation.policy import check_request, refusal_of
 from twitstack.moderation.queries import (
@@ -204,6 +205,7 @@ async def edit_submit(request: Request) -> Response:
     payload = dict(record.request.payload)
     if "text" in form:
         payload["text"] = str(form["text"]).replace("\r\n", "\n")
+    payload = with_alt_texts(payload, form)
     try:
         revision = await deps.decisions.edit(
             request_id,
@@ -289,6 +291,14 @@ async def new_submit(request: Request) -> Response:
     reply_to = str(form.get("reply_to", "")).strip()
     if reply_to:
         message["payload"]["reply"] = {"in_reply_to_tweet_id": reply_to}
+    try:
+        attachments = await form_attachments(deps, form)
+    except MediaDoorError as exc:
+        return await new_page(request, error=f"Media: {exc.message}", status_code=exc.status)
+    if attachments:
+        message["payload"]["media"] = {"attachments": attachments}
+        if not message["payload"]["text"].strip():
+            del message["payload"]["text"]  # a post may be media alone
     not_before = str(form.get("not_before", "")).strip()
     if not_before:
         try:

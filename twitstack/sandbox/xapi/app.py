@@ -16,6 +16,14 @@ from twitstack.sandbox.xapi.inspection import inspection_routes
 from twitstack.sandbox.xapi.openapi import openapi_document
 from twitstack.sandbox.xapi.pipeline import Handler, api_endpoint
 from twitstack.sandbox.xapi.routes_dm import create_dm, dm_events
+from twitstack.sandbox.xapi.routes_media import (
+    append,
+    finalize,
+    initialize,
+    metadata,
+    status,
+    upload_simple,
+)
 from twitstack.sandbox.xapi.routes_oauth import oauth_routes
 from twitstack.sandbox.xapi.routes_oauth2 import revoke_endpoint, token_endpoint
 from twitstack.sandbox.xapi.routes_posts import create_tweet, delete_tweet, user_tweets, users_me
@@ -25,6 +33,7 @@ _TWEET_WRITE = ("tweet.read", "tweet.write", "users.read")
 _DM_WRITE = ("dm.write", "tweet.read", "users.read")
 _DM_READ = ("dm.read", "tweet.read", "users.read")
 _READ = ("tweet.read", "users.read")
+_MEDIA = ("media.write",)
 
 
 async def _openapi(_: Request) -> JSONResponse:
@@ -40,8 +49,17 @@ def _api_routes(state: XApiState) -> list[BaseRoute]:
     dm = "/2/dm_conversations/with/{participant_id}"
     create = api(Endpoint.CREATE_TWEET, create_tweet, _TWEET_WRITE, write=True)
     delete = api(Endpoint.DELETE_TWEET, delete_tweet, _TWEET_WRITE, write=True)
+    up, up_status = Endpoint.MEDIA_UPLOAD, Endpoint.MEDIA_STATUS
+    media = "/2/media/upload"
     return [
         Route("/2/openapi.json", _openapi, methods=["GET"]),
+        Route(media, api(up, upload_simple, _MEDIA, write=True), methods=["POST"]),
+        Route(media, api(up_status, status, _MEDIA, write=False), methods=["GET"]),
+        Route(f"{media}/initialize", api(up, initialize, _MEDIA, write=True), methods=["POST"]),
+        Route(f"{media}/{{id}}/append", api(up, append, _MEDIA, write=True), methods=["POST"]),
+        Route(f"{media}/{{id}}/finalize", api(up, finalize, _MEDIA, write=True), methods=["POST"]),
+        Route("/2/media/metadata", api(Endpoint.MEDIA_METADATA, metadata, _MEDIA, write=True),
+              methods=["POST"]),
         Route("/2/oauth2/token", token_endpoint(state), methods=["POST"]),
         Route("/2/oauth2/revoke", revoke_endpoint(state), methods=["POST"]),
         Route("/2/tweets", create, methods=["POST"]),

@@ -28,6 +28,9 @@ class Endpoint(StrEnum):
     USER_TWEETS = "user_tweets"  # GET /2/users/{id}/tweets
     DM_EVENTS = "dm_events"  # GET /2/dm_conversations/with/{participant_id}/dm_events
     OAUTH2_TOKEN = "oauth2_token"  # POST /2/oauth2/token
+    MEDIA_UPLOAD = "media_upload"  # POST /2/media/upload[/initialize|/{id}/append|/{id}/finalize]
+    MEDIA_STATUS = "media_status"  # GET /2/media/upload?command=STATUS
+    MEDIA_METADATA = "media_metadata"  # POST /2/media/metadata
 
 
 class LimitScope(StrEnum):
@@ -67,6 +70,10 @@ def default_rate_limits() -> dict[Endpoint, tuple[WindowLimit, ...]]:
         Endpoint.USER_TWEETS: (WindowLimit(scope=user, limit=900, window_s=_15_MIN),
                                WindowLimit(scope=app, limit=1_500, window_s=_15_MIN)),
         Endpoint.DM_EVENTS: (WindowLimit(scope=user, limit=300, window_s=_15_MIN),),
+        # X's media upload windows (per user, 15 minutes; every chunked step counts).
+        Endpoint.MEDIA_UPLOAD: (WindowLimit(scope=user, limit=500, window_s=_15_MIN),),
+        Endpoint.MEDIA_STATUS: (WindowLimit(scope=user, limit=1_000, window_s=_15_MIN),),
+        Endpoint.MEDIA_METADATA: (WindowLimit(scope=user, limit=500, window_s=_15_MIN),),
     }  # fmt: skip
 
 
@@ -218,6 +225,12 @@ class XApiSandboxConfig(BaseModel):
     delete_unknown: Literal["not_found", "deleted_false"] = "not_found"
     dm_read_enabled: bool = True  # False models an app without dm.read access
     billing: BillingMode = BillingMode.OK
+    # A post naming a media id that is unknown, another user's, unprocessed or expired is
+    # refused with 400, as X does; False accepts any id (for producers' own media_ids).
+    check_media_ids: bool = True
+    # STATUS polls after FINALIZE until a video or GIF is processed (pending, in_progress...).
+    media_processing_polls: int = Field(default=2, ge=1, le=100)
+    media_processing_fails: bool = False  # processing ends in `failed` instead
     faults: FaultSettings = Field(default_factory=FaultSettings)
     clock_start: float | None = None  # epoch seconds; None = now
     clock_frozen: bool = False

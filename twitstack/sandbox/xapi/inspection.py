@@ -45,6 +45,7 @@ class _Behaviour(BaseModel):
     dm_read_enabled: bool | None = None
     delete_unknown: Literal["not_found", "deleted_false"] | None = None
     refresh_reuse_revokes_family: bool | None = None
+    check_media_ids: bool | None = None
 
 
 class _Windows(BaseModel):
@@ -91,6 +92,16 @@ def _posts(state: XApiState, _: None, __: Request) -> dict[str, Any]:
         "deleted_count": len(content.deleted),
         "deleted": [_post_json(p) for p in content.deleted.values()],
     }
+
+
+def _media(state: XApiState, _: None, __: Request) -> dict[str, Any]:
+    items = [
+        {"id": m.id, "owner_id": m.owner_id, "media_type": m.media_type, "state": m.state,
+         "sha256": m.sha256, "alt_text": m.alt_text, "total_bytes": m.total_bytes,
+         "expires_at": m.expires_at, "status_polls": m.polls}
+        for m in state.media.items.values()
+    ]  # fmt: skip
+    return {"count": len(items), "uploads": state.media.uploads, "media": items}
 
 
 def _post_counts(state: XApiState, _: None, __: Request) -> dict[str, Any]:
@@ -185,6 +196,7 @@ def inspection_routes(state: XApiState) -> list[Route]:
         _route(state, "/state", get, lambda s, _, __: s.summary()),
         _route(state, "/posts", get, _posts),
         _route(state, "/posts/counts", get, _post_counts),
+        _route(state, "/media", get, _media),
         _route(state, "/dms", get, _dms),
         _route(state, "/dms/counts", get, _dm_counts),
         _route(state, "/deletions", get, _deletions),

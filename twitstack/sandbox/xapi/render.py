@@ -60,16 +60,19 @@ def _render(post: StoredPost) -> tuple[str, list[dict[str, Any]]]:
         media_link = tco_link(f"media:{post.id}")
         start = len(rendered) + 1 if rendered else 0
         rendered = f"{rendered} {media_link}" if rendered else media_link
-        urls.append(
-            {
-                "start": start,
-                "end": start + len(media_link),
-                "url": media_link,
-                "expanded_url": f"https://x.com/i/web/status/{post.id}/photo/1",
-                "display_url": "pic.x.com/" + media_link.rsplit("/", 1)[-1],
-                "media_key": f"3_{post.media_ids[0]}",
-            }
-        )
+        # One link in the text for all media; `entities.urls` lists it once per media item,
+        # each entry naming its media_key (X's v2 shape for a post with several photos).
+        for number, media_id in enumerate(post.media_ids, start=1):
+            urls.append(
+                {
+                    "start": start,
+                    "end": start + len(media_link),
+                    "url": media_link,
+                    "expanded_url": f"https://x.com/i/web/status/{post.id}/photo/{number}",
+                    "display_url": "pic.x.com/" + media_link.rsplit("/", 1)[-1],
+                    "media_key": f"3_{media_id}",
+                }
+            )
     return rendered, urls
 
 

@@ -47,6 +47,11 @@ def create_tweet(call: ApiCall) -> ApiResult:
     content, config = call.state.content, call.state.config
     if request.reply_to is not None and request.reply_to not in content.posts:
         return ApiResult(403, problems.REPLY_TARGET_MISSING, problem=True)
+    if call.state.check_media_ids:
+        stale = [m for m in request.media_ids if call.state.media.live(m, call.user_id) is None]
+        if stale:
+            # X's answer for an unknown, foreign, unprocessed or expired media id.
+            return _invalid([("media.media_ids", stale[0], "Your media IDs are invalid.")])
     if request.text and content.find_duplicate(
         call.user_id,
         request.text,

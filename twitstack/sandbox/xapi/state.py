@@ -8,6 +8,7 @@ from twitstack.sandbox.xapi.auth import Authenticator
 from twitstack.sandbox.xapi.clock import SandboxClock
 from twitstack.sandbox.xapi.config import BillingMode, XApiSandboxConfig, default_rate_limits
 from twitstack.sandbox.xapi.faults import FaultInjector
+from twitstack.sandbox.xapi.media import MediaRegistry
 from twitstack.sandbox.xapi.oauth_codes import AuthorizationCodes
 from twitstack.sandbox.xapi.ratelimit import RateLimiter
 from twitstack.sandbox.xapi.store import ContentStore
@@ -34,6 +35,12 @@ class XApiState:
     def _load(self) -> None:
         config = self.config
         self.content = ContentStore(self.clock)
+        self.media = MediaRegistry(
+            self.clock,
+            processing_polls=config.media_processing_polls,
+            fail_processing=config.media_processing_fails,
+        )
+        self.check_media_ids: bool = config.check_media_ids
         for user in config.users:
             self.content.add_user(user)
         self.tokens = TokenStore(self.clock, access_ttl_s=config.access_token_ttl_s)
@@ -70,6 +77,7 @@ class XApiState:
             "posts": len(self.content.posts),
             "deleted_posts": len(self.content.deleted),
             "dms": len(self.content.dms),
+            "media_uploads": self.media.uploads,
             "refresh_calls": self.tokens.counters.calls,
             "billing": self.billing.value,
             "dm_read_enabled": self.dm_read_enabled,

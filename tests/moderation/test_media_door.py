@@ -1,0 +1,203 @@
+"""Media through the moderation service: the upload API, attachment checks on create, the
+New form with files, thumbnails served safely, and the missing-alt-text warning."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+import pytest
+
+from tests.moderation.harness import Harness, csrf_from
+from tests.support.media_files import gif, mp4, png
+from twitstack.moderation.roles import Role
+
+pytestmark = pytest.mark.anyio
+
+
+async def author_token(mod: Harness) -> dict[str, str]:
+    await mod.add_user("ann", Role.AUTHOR)
+    return {"authorization": f"Bearer {await mod.bearer('ann')}"}
+
+
+async def test_raw_and_multipart_uploads(mod: Harness) -> None:
+    """A raw body and a multipart file both land in the store under their SHA-256."""
+    auth = await author_token(mod)
+    data = png(seed=1)
+    async with mod.client() as client:
+        raw = await client.post(
+            "/api/media", content=data, headers={**auth, "content-type": "image/png"}
+        )
+        form = await client.post(
+            "/api/media", files={"file": ("../../evil.php", gif(), "text/x-php")}, headers=auth
+        )
+    assert raw.status_code == 201
+    assert raw.json() == {
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "type": "image/png",
+        "size": len(data),
+    }
+    assert form.status_code == 201
+    assert form.json()["type"] == "image/gif"  # from the bytes, never the name or header
+    stored = sorted(p.name for p in (mod.deps.media_tmp_dir.parent / "media").rglob("*"))
+    assert hashlib.sha256(gif()).hexdigest() in stored
+    assert not any("evil" in name for name in stored)
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "status", "says"),
+    [
+        (b"<html><script>alert(1)</script>", "image/png", 415, "JPEG, PNG"),
+        (png() + b"\0" * (5 * 1024 * 1024), "image/png", 413, "5 MB"),
+        (b"", "image/png", 422, "0 bytes"),
+        (gif(), "image/png", 415, "declared image/png"),
+    ],
+)
+async def test_hostile_uploads_are_4xx(
+    mod: Harness, body: bytes, content_type: str, status: int, says: str
+) -> None:
+    """Wrong magic bytes, oversize, empty, and a lying Content-Type: 4xx with the reason."""
+    auth = await author_token(mod)
+    async with mod.client() as client:
+        response = await client.post(
+            "/api/media", content=body, headers={**auth, "content-type": content_type}
+        )
+    assert response.status_code == status
+    assert says in response.json()["detail"]
+
+
+async def test_upload_needs_author_and_write_scope(mod: Harness) -> None:
+    """Anonymous is 401, a viewer 403, a read-only token 403."""
+    await mod.add_user("vic", Role.VIEWER)
+    await mod.add_user("ann", Role.AUTHOR)
+    viewer = {"authorization": f"Bearer {await mod.bearer('vic')}"}
+    read_only = {"authorization": f"Bearer {await mod.bearer('ann', ('read',))}"}
+    async with mod.client() as client:
+        assert (await client.post("/api/media", content=png())).status_code == 401
+        assert (await client.post("/api/media", content=png(), headers=viewer)).status_code == 403
+        denied = await client.post("/api/media", content=png(), headers=read_only)
+        assert denied.status_code == 403
+
+
+async def test_create_refuses_unknown_or_mismatched_files(mod: Harness) -> None:
+    """A request naming a sha256 the store lacks, or with another size, is 422; one naming
+    an uploaded file is created."""
+    auth = await author_token(mod)
+    async with mod.client() as client:
+        uploaded = (
+            await client.post(
+                "/api/media", content=png(seed=4), headers={**auth, "content-type": "image/png"}
+            )
+        ).json()
+
+        async def create(attachment: dict[str, Any]) -> Any:
+            message = {"action": "tweet", "payload": {"text": "hi", "media": {
+                "attachments": [attachment]}}}  # fmt: skip
+            return await client.post("/api/requests", json=message, headers=auth)
+
+        unknown = await create({**uploaded, "sha256": "0" * 64})
+        resized = await create({**uploaded, "size": uploaded["size"] + 1})
+        good = await create({**uploaded, "alt_text": "four"})
+    assert unknown.status_code == 422
+    assert unknown.json()["field"] == "payload.media.attachments[0].sha256"
+    assert resized.status_code == 422
+    assert good.status_code == 201
+
+
+async def test_new_form_with_files_and_the_detail_page(mod: Harness) -> None:
+    """The New form stores its files; the detail page shows a thumbnail for the image, a
+    placeholder for the video-less GIF-less slots, alt text, and warns where alt is missing."""
+    await mod.add_user("ann", Role.AUTHOR)
+    async with mod.client() as client:
+        await mod.login(client, "ann")
+        page = await client.get("/requests/new")
+        assert 'enctype="multipart/form-data"' in page.text
+        response = await client.post(
+            "/requests/new",
+            data={"csrf_token": csrf_from(page.text), "text": "look", "alt1": "a square",
+                  "alt2": ""},
+            files={"media1": ("a.png", png(seed=7), "image/png"),
+                   "media2": ("b.png", png(seed=8), "image/png")},
+        )  # fmt: skip
+        assert response.status_code == 303, response.text
+        detail = await client.get(response.headers["location"])
+        sha = hashlib.sha256(png(seed=7)).hexdigest()
+        thumb = await client.get(f"/media/{sha}")
+        traversal = await client.get("/media/..%2f..%2fetc%2fpasswd")
+    assert f'src="/media/{sha}"' in detail.text
+    assert "a square" in detail.text
+    assert "missing alt text" in detail.text
+    assert "Media 2 has no alt text" in detail.text
+    assert thumb.status_code == 200
+    assert thumb.headers["content-type"] == "image/png"
+    assert thumb.headers["x-content-type-options"] == "nosniff"
+    assert thumb.headers["content-security-policy"] == "default-src 'none'; sandbox"
+    assert thumb.content == png(seed=7)
+    assert traversal.status_code == 404
+
+
+async def test_form_refuses_five_files_worth_and_bad_files(mod: Harness) -> None:
+    """A file that is not media, or an image beside a video, re-shows the form with a 4xx."""
+    await mod.add_user("ann", Role.AUTHOR)
+    async with mod.client() as client:
+        await mod.login(client, "ann")
+        token = csrf_from((await client.get("/requests/new")).text)
+        bad = await client.post(
+            "/requests/new",
+            data={"csrf_token": token, "text": "x"},
+            files={"media1": ("a.png", b"MZ\x90\x00 not an image", "image/png")},
+        )
+        mixed = await client.post(
+            "/requests/new",
+            data={"csrf_token": token, "text": "x"},
+            files={"media1": ("a.png", png(), "image/png"), "media2": ("v.mp4", mp4(5000))},
+        )
+    assert bad.status_code == 415
+    assert "JPEG, PNG" in bad.text
+    assert mixed.status_code == 422
+    assert "alone" in mixed.text
+
+
+async def test_video_is_not_served_and_unknown_is_404(mod: Harness) -> None:
+    """Only images are served back; a video and an unknown hash are 404 for a viewer."""
+    auth = await author_token(mod)
+    await mod.add_user("vic", Role.VIEWER)
+    async with mod.client() as client:
+        video = await client.post(
+            "/api/media", content=mp4(4000), headers={**auth, "content-type": "video/mp4"}
+        )
+        await mod.login(client, "vic")
+        assert (await client.get(f"/media/{video.json()['sha256']}")).status_code == 404
+        assert (await client.get(f"/media/{'a' * 64}")).status_code == 404
+
+
+async def test_edit_adds_alt_text_and_voids_nothing_else(mod: Harness) -> None:
+    """The edit form sets a missing alt text: a new revision whose attachment differs only
+    there, and the warning is gone."""
+    await mod.add_user("ann", Role.AUTHOR)
+    async with mod.client() as client:
+        await mod.login(client, "ann")
+        token = csrf_from((await client.get("/requests/new")).text)
+        created = await client.post(
+            "/requests/new",
+            data={"csrf_token": token, "text": "edit me"},
+            files={"media1": ("a.png", png(seed=11), "image/png")},
+        )
+        url = created.headers["location"]
+        edit_page = await client.get(f"{url}/edit")
+        assert 'name="alt1"' in edit_page.text
+        saved = await client.post(
+            f"{url}/edit",
+            data={"csrf_token": csrf_from(edit_page.text), "revision": "1", "text": "edit me",
+                  "alt1": "now described"},
+        )  # fmt: skip
+        assert saved.status_code == 303
+        detail = await client.get(url)
+    assert "now described" in detail.text
+    assert "missing alt text" not in detail.text
+    record = await mod.deps.decisions.get(url.rsplit("/", 1)[-1])
+    assert record is not None
+    assert record.request.revision == 2
+    (attachment,) = record.request.payload["media"]["attachments"]
+    assert attachment["alt_text"] == "now described"
+    assert attachment["sha256"] == hashlib.sha256(png(seed=11)).hexdigest()
