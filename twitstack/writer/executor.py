@@ -19,7 +19,7 @@ from twitstack.writer.ratelimit import AccountPauses, RateLimitBudgets
 from twitstack.writer.reachability import count_reachability, error_class
 from twitstack.writer.refusal import Refusal, log_refusal
 from twitstack.writer.retry_hooks import operation_for
-from twitstack.writer.send_steps import BeginOutcome, Observation, QueueTicket
+from twitstack.writer.send_steps import BeginOutcome, Observation, PostClaim, QueueTicket
 from twitstack.writer.tokens import AccountAuth, CredentialsError, TokenManager
 from twitstack.writer.xapi_client import XApiClient, XCall, XReply, call_for
 from twitstack.writes.ledger_types import LedgerRecord, TransitionStatus
@@ -43,6 +43,13 @@ def _counts_against_account(outcome: Outcome) -> bool:
     if outcome.status == 401:
         return False
     return not (outcome.status == 403 and outcome.kind is OutcomeKind.CONFIG_FATAL)
+
+
+def _post_claim(call: XCall, result: Mapping[str, object] | None) -> PostClaim | None:
+    """The post X just created for this call, claimed in the same call that records it."""
+    kind = "dm" if call.endpoint == "dm.create" else "tweet"
+    post_id = str((result or {}).get("dm_event_id" if kind == "dm" else "tweet_id") or "")
+    return PostClaim(kind, post_id) if post_id else None
 
 
 class _TransientError(Exception):
@@ -349,11 +356,13 @@ class RequestExecutor:
         sending = [S.SENDING]
         move = final_move(request, call, outcome)
         if move is not None:
+            claim = None
             if move.to_state is S.EXECUTED and call.endpoint != "tweets.delete":
-                await self._claim(request, call, move.result)
+                claim = _post_claim(call, move.result)
             await self._journal.move(
                 request, move.to_state, from_states=sending, reason=move.reason,
                 result=move.result, detail=move.detail, observation=observation, ticket=ticket,
+                claim=claim,
             )  # fmt: skip
             return ticket is not None
         if observation is not None:
@@ -382,23 +391,6 @@ class RequestExecutor:
             retry = self._at(self._clock() + self._settings.transient_retry_s)
             await self._journal.later(request, not_before=retry, reason=outcome.reason)
         return False
-
-    async def _claim(
-        self, request: WriteRequest, call: XCall, result: Mapping[str, object] | None
-    ) -> None:
-        """Claim the post X just created for this request, before `executed` records it."""
-        kind = "dm" if call.endpoint == "dm.create" else "tweet"
-        post_id = str((result or {}).get("dm_event_id" if kind == "dm" else "tweet_id") or "")
-        if not post_id:
-            return
-        holder = await self._journal.claims.claim(kind, post_id, request.id)
-        if holder != request.id:
-            # X's 201 is the truth: this request owns the post. The holder took it by a
-            # read-back match that the matching rules should have excluded: say so loudly.
-            self._metrics.claim_conflicts.inc()
-            _log.error(
-                "writer.post_claim_conflict", request_id=request.id, holder=holder, post_id=post_id
-            )
 
     async def _duplicate(self, request: WriteRequest, outcome: Outcome) -> None:
         if await self._journal.count(request.id, "ambiguous") > 0:
