@@ -107,8 +107,13 @@ class RequestExecutor:
         jitter = self._rng.uniform(0, self._settings.rate_limit_jitter_s)
         return self._at(base + self._settings.rate_limit_margin_s + jitter)
 
-    async def execute_message(self, request: WriteRequest, ticket: QueueTicket) -> bool | None:
+    async def execute_message(
+        self, request: WriteRequest, ticket: QueueTicket, *, auto_approve: bool = False
+    ) -> bool | None:
         """The fast path for an approved message whose approval the caller just verified.
+
+        With `auto_approve` (require_approval = false), for a pending message: it is recorded
+        and moved pending -> approved (auto_approved) in the same call that commits `sending`.
 
         Records it, reserves budget and commits `sending` in one call, then calls X and
         settles with the ack in another. None when the message needs the general path
@@ -130,7 +135,9 @@ class RequestExecutor:
         except CredentialsError:
             return None
         call = call_for(str(request.action), request.payload)
-        begun = await self._journal.begin_sending(request, ticket.raw, call.endpoint)
+        begun = await self._journal.begin_sending(
+            request, ticket.raw, call.endpoint, auto_approve=auto_approve
+        )
         if begun.outcome is BeginOutcome.DIFFERS:
             return None
         if begun.outcome is BeginOutcome.REFUSED:

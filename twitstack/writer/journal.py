@@ -155,11 +155,21 @@ class WriterJournal:
                 self.log_recorded(held, reason)
         return moved
 
-    async def begin_sending(self, request: WriteRequest, raw: bytes, endpoint: str) -> BeginResult:
-        """Record (once), reserve budget and commit `sending` for a verified approved message."""
-        begun = await self.steps.begin(request, raw, endpoint, actor=self.actor)
+    async def begin_sending(
+        self, request: WriteRequest, raw: bytes, endpoint: str, *, auto_approve: bool = False
+    ) -> BeginResult:
+        """Record (once), reserve budget and commit `sending` for a verified approved message.
+
+        With `auto_approve` (require_approval = false) a pending message is moved to approved
+        on the way, in the same call.
+        """
+        begun = await self.steps.begin(
+            request, raw, endpoint, actor=self.actor, auto_approve=auto_approve
+        )
         if begun.created:
             self.log_recorded(request, "received")
+        if begun.auto_approved:
+            self._log_change(request, S.APPROVED, "auto_approved")
         if begun.outcome is BeginOutcome.SENDING:
             self._log_change(request, S.SENDING, "sending", attempt=begun.attempt)
         return begun

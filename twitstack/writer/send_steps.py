@@ -82,6 +82,7 @@ class BeginResult:
     attempt: int = 0
     blocked_until: float | None = None
     refused: str | None = None  # "spent" or "tombstoned" (see lua/ledger_guards.lua)
+    auto_approved: bool = False  # this call moved it pending -> approved (auto_approved)
 
 
 class SendSteps:
@@ -94,12 +95,20 @@ class SendSteps:
         self._settle = scripts.register(redis, "settle_sending")
 
     async def begin(
-        self, request: WriteRequest, raw: bytes, endpoint: str, *, actor: str
+        self,
+        request: WriteRequest,
+        raw: bytes,
+        endpoint: str,
+        *,
+        actor: str,
+        auto_approve: bool = False,
     ) -> BeginResult:
         """Record `request` (once), reserve room on `endpoint`, commit approved -> sending.
 
         The caller has verified the approval of exactly these message bytes; the step goes
-        on only if the ledger holds this message, approved, at its revision.
+        on only if the ledger holds this message, approved, at its revision. With
+        `auto_approve` (require_approval = false) the ledger may hold it pending instead: it
+        is moved pending -> approved first, in the same call.
         """
         transition_keys, transition_args = self._ledger.transitions.keys_and_args(
             request.id, frozenset({S.APPROVED}), S.SENDING, actor=actor, reason="sending",
@@ -110,18 +119,26 @@ class SendSteps:
         )
         reply = await self._begin(
             keys=[*transition_keys, *budget_keys(request.account, endpoint)],
-            args=[*transition_args, *record_args, raw, *self._budgets.reserve_args()],
-        )
+            args=[
+                *transition_args, *record_args, raw, "1" if auto_approve else "0",
+                *self._budgets.reserve_args(),
+            ],
+        )  # fmt: skip
         status, created = as_text(reply[0]), as_text(reply[1]) == "created"
+        auto = as_text(reply[5]) == "auto"
         if status == BeginOutcome.BLOCKED:
-            return BeginResult(BeginOutcome.BLOCKED, created, blocked_until=float(reply[2]))
+            return BeginResult(
+                BeginOutcome.BLOCKED, created, blocked_until=float(reply[2]), auto_approved=auto
+            )
         if status == BeginOutcome.DIFFERS:
             return BeginResult(BeginOutcome.DIFFERS, created)
         if status == BeginOutcome.SENDING:
-            return BeginResult(BeginOutcome.SENDING, created, attempt=int(reply[4]))
+            return BeginResult(
+                BeginOutcome.SENDING, created, attempt=int(reply[4]), auto_approved=auto
+            )
         if status in _REFUSALS:
-            return BeginResult(BeginOutcome.REFUSED, created, refused=status)
-        return BeginResult(BeginOutcome.MOVED, created)
+            return BeginResult(BeginOutcome.REFUSED, created, refused=status, auto_approved=auto)
+        return BeginResult(BeginOutcome.MOVED, created, auto_approved=auto)
 
     async def settle(
         self,

@@ -37,8 +37,11 @@ end
 -- when refused, else (nil, the nonce the caller must store as `spent_nonce`, or nil: none).
 -- A re-send of the same record (after a 429 or reconciliation) holds the nonce in its hash
 -- field `spent_nonce`; a re-created or replayed record does not.
-local function ledger_spend_approval(id, ttl_s, stored, spent_nonce)
-  if redis.call('EXISTS', LEDGER_TOMBSTONE_PREFIX .. id) == 1 then return 'tombstoned', nil end
+-- `untombstoned`: the caller created the record in this same call, after finding no tombstone.
+local function ledger_spend_approval(id, ttl_s, stored, spent_nonce, untombstoned)
+  if not untombstoned and redis.call('EXISTS', LEDGER_TOMBSTONE_PREFIX .. id) == 1 then
+    return 'tombstoned', nil
+  end
   local nonce = ledger_approval_nonce(stored)
   if not nonce then return nil, nil end
   local key = LEDGER_SPENT_PREFIX .. nonce

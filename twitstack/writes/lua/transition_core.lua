@@ -10,9 +10,10 @@
 --    21 request hash prefix, 22 terminal states (space separated)
 -- Returns {status, state found, revision, attempt}; status 'spent' or 'tombstoned' refuses a
 -- move into sending whose approval was already used or revoked, or whose id reached a final
--- state (see ledger_guards.lua).
+-- state (see ledger_guards.lua). `created_here`: the caller recorded the request in this same
+-- call (ledger_record found no tombstone), so the tombstone need not be looked up again.
 --#include ledger_guards
-local function ledger_transition(K, A)
+local function ledger_transition(K, A, created_here)
   local found = redis.call('HMGET', K[1], 'state', 'revision', 'attempt', 'created_ms',
     'request', 'spent_nonce')
   local state, revision, attempt, created = found[1], found[2], found[3] or '0', found[4]
@@ -43,7 +44,7 @@ local function ledger_transition(K, A)
     changed[#changed + 1] = value
   end
   if to == 'sending' then
-    local refused, nonce = ledger_spend_approval(id, A[11], found[5], found[6])
+    local refused, nonce = ledger_spend_approval(id, A[11], found[5], found[6], created_here)
     if refused then return {refused, state, revision, attempt} end
     if nonce then change('spent_nonce', nonce) end
   elseif state == 'approved' and to ~= 'approved' then
