@@ -120,8 +120,8 @@ class SendSteps:
         reply = await self._begin(
             keys=[*transition_keys, *budget_keys(request.account, endpoint)],
             args=[
-                *transition_args, *record_args, raw, "1" if auto_approve else "0",
-                *self._budgets.reserve_args(),
+                *transition_args, *record_args, raw, *self._budgets.reserve_args(),
+                "1" if auto_approve else "0",
             ],
         )  # fmt: skip
         status, created = as_text(reply[0]), as_text(reply[1]) == "created"

@@ -5,7 +5,8 @@
 -- KEYS: 1-6 as ledger_transition, 7 window budget, 8 24-hour budget, 9 in-flight counter
 -- ARGV: 1-22 as ledger_transition (approved -> sending at the expected revision),
 --       23-34 as ledger_record (A[1..12]), 35 the message bytes the caller verified,
---       36 auto-approve a pending one '1'/'0', 37 now (epoch s), 38 in-flight counter ttl ms
+--       36 now (epoch s), 37 in-flight counter ttl ms; the last: auto-approve a pending one
+--       '1'/'0' (last, so the arguments of the steps before it keep their places)
 -- Returns {outcome, 'created'|'exists', state|blocked-until, revision, attempt,
 -- 'auto'|''}; outcome is 'ok' (sending committed), 'blocked' (no room: still approved),
 -- 'differs' (the ledger holds another state, revision or content than the message: the
@@ -23,7 +24,7 @@ local found = created and {R[3], R[4], R[2]}
   or redis.call('HMGET', KEYS[1], 'state', 'revision', 'request')
 -- The approval the caller verified covers this exact message: go on only if the ledger holds
 -- that message (as taken, or as the ledger encodes it), approved, at that revision.
-local wanted = (ARGV[36] == '1' and found[1] == 'pending') and 'pending' or 'approved'
+local wanted = (ARGV[#ARGV] == '1' and found[1] == 'pending') and 'pending' or 'approved'
 if found[1] ~= wanted or found[2] ~= ARGV[4]
     or (found[3] ~= ARGV[35] and found[3] ~= R[2]) then
   return {'differs', recorded[1], found[1] or '', found[2] or '0', '0', ''}
@@ -42,7 +43,7 @@ if wanted == 'pending' then
   end
   auto = 'auto'
 end
-local blocked = budget_reserve({KEYS[7], KEYS[8]}, KEYS[9], ARGV[37], ARGV[38])
+local blocked = budget_reserve({KEYS[7], KEYS[8]}, KEYS[9], ARGV[36], ARGV[37])
 if blocked ~= '0' then return {'blocked', recorded[1], blocked, found[2], '0', auto} end
 local moved = ledger_transition(KEYS, ARGV, created)
 -- Refused (e.g. a spent approval): give the reservation back, nothing goes to X.
