@@ -31,10 +31,11 @@ sys.exit(main(["run", "--only", "writer"]))
 
 # Libraries an idle writer never uses: the scraper's (twscrape and what it brings, the S3
 # archive's botocore) and the moderation UI's (Jinja2, argon2, PyJWT, SQLite). twitter_text is
-# the writer's own: it loads it at start, before taking a message (writes.text.load_text_rules).
+# the writer's own: it loads it at start, before taking a message (writes.text.load_text_rules),
+# without the setuptools pkg_resources twitter_text itself would import.
 NOT_IN_AN_IDLE_WRITER = (
-    "twscrape", "aioboto3", "aiobotocore", "botocore", "boto3", "aiosqlite", "jinja2",
-    "argon2", "jwt", "twitstack.scraper.service",
+    "pkg_resources", "setuptools", "twscrape", "aioboto3", "aiobotocore", "botocore", "boto3",
+    "aiosqlite", "jinja2", "argon2", "jwt", "twitstack.scraper.service",
     "twitstack.scraper.twscrape_adapter", "twitstack.moderation.app",
     "twitstack.moderation.service",
 )  # fmt: skip

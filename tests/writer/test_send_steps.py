@@ -9,8 +9,15 @@ from redis.asyncio import Redis
 
 from tests.writer.harness import approved, tweet
 from twitstack.writer.ratelimit import RateLimitBudgets
-from twitstack.writer.send_steps import BeginOutcome, Observation, QueueTicket, SendSteps
+from twitstack.writer.send_steps import (
+    BeginOutcome,
+    Observation,
+    PostClaim,
+    QueueTicket,
+    SendSteps,
+)
 from twitstack.writes import keys
+from twitstack.writes.claims import claim_key
 from twitstack.writes.ledger import RequestLedger
 from twitstack.writes.models import ModerationStatus as S
 from twitstack.writes.queue import message_digest
@@ -137,3 +144,62 @@ async def test_settle_acks_even_when_someone_else_moved_the_request(redis: Redis
     assert remaining == {}
     assert await redis.llen(processing) == 0
     assert (await ledger.get(request.id)).state is S.UNKNOWN  # type: ignore[union-attr]
+
+
+async def test_begin_auto_approves_a_pending_message_in_the_same_call(redis: Redis) -> None:
+    """require_approval = false: recorded pending, moved to approved, then sending; 3 events."""
+    steps, ledger = steps_for(redis)
+    request = tweet("no moderation here")
+    raw = encode_write_request(request)
+    begun = await steps.begin(request, raw, ENDPOINT, actor="w", auto_approve=True)
+    assert (begun.outcome, begun.created, begun.auto_approved) == (BeginOutcome.SENDING, True, True)
+    record = await ledger.get(request.id)
+    assert record is not None
+    assert (record.state, record.attempt, record.last_reason) == (S.SENDING, 1, "sending")
+    events = await ledger.read_events()
+    assert [(e.from_state, e.to_state, e.reason) for e in events] == [
+        (None, S.PENDING, "received"),
+        (S.PENDING, S.APPROVED, "auto_approved"),
+        (S.APPROVED, S.SENDING, "sending"),
+    ]
+    assert await redis.zrange(keys.state_index("pending"), 0, -1) == []
+    # Without the flag a pending message is never approved by this step.
+    held = tweet("must wait for a human")
+    begun = await steps.begin(held, encode_write_request(held), ENDPOINT, actor="w")
+    assert (begun.outcome, begun.auto_approved) == (BeginOutcome.DIFFERS, False)
+    assert (await ledger.get(held.id)).state is S.PENDING  # type: ignore[union-attr]
+
+
+async def test_auto_approval_blocked_by_the_budget_stays_approved(redis: Redis) -> None:
+    """No room: the auto-approval stands (and says so), nothing is reserved or sent."""
+    steps, ledger = steps_for(redis)
+    window = keys.rate_limit_budget("default", ENDPOINT, "window")
+    await redis.hset(window, mapping={"limit": 1, "remaining": 0, "reset": 1_900})
+    request = tweet("later")
+    begun = await steps.begin(
+        request, encode_write_request(request), ENDPOINT, actor="w", auto_approve=True
+    )
+    assert (begun.outcome, begun.auto_approved) == (BeginOutcome.BLOCKED, True)
+    assert (await ledger.get(request.id)).state is S.APPROVED  # type: ignore[union-attr]
+    assert await redis.get(IN_FLIGHT) is None
+
+
+async def test_settle_claims_the_post_first_come_in_the_same_call(redis: Redis) -> None:
+    """The post id is claimed for the request; a post another request holds stays its own."""
+    steps, ledger = steps_for(redis)
+    first, second = approved(tweet("claim one")), approved(tweet("claim two"))
+    for request in (first, second):
+        await steps.begin(request, encode_write_request(request), ENDPOINT, actor="w")
+    settled = []
+    for request in (first, second):
+        done = await steps.settle_claimed(
+            request.id, S.EXECUTED, from_states=[S.SENDING], actor="w", reason="created",
+            result={"tweet_id": "77"}, observation=None, ticket=None,
+            claim=PostClaim("tweet", "77"),
+        )  # fmt: skip
+        settled.append(done)
+    assert [s.holder for s in settled] == [first.id, first.id]
+    assert all(s.moved.ok for s in settled)  # X's 201 is the truth for both records
+    assert await redis.get(claim_key("tweet", "77")) == first.id.encode()
+    assert 0 < await redis.ttl(claim_key("tweet", "77")) <= ledger.retention_s
+    assert (await ledger.get(second.id)).state is S.EXECUTED  # type: ignore[union-attr]

@@ -101,6 +101,66 @@ def _rename_logger_name(_: WrappedLogger, __: str, event_dict: EventDict) -> Eve
     return event_dict
 
 
+class _LineLogger:
+    """Writes structlog's rendered lines straight to the log stream (prod's hot path).
+
+    The standard library's record, handler and formatter would only carry the line there and
+    run the same processors a second time; the stdlib logger of the same name still decides
+    the level, and stdlib records (uvicorn, httpx) still go through the root handler.
+    """
+
+    def __init__(self, name: str, stream: TextIO, lock: threading.Lock) -> None:
+        self.name = name
+        self._stdlib = logging.getLogger(name)
+        self._stream = stream
+        self._lock = lock
+
+    def _write(self, level: int, line: str) -> None:
+        if not self._stdlib.isEnabledFor(level):
+            return
+        with self._lock:
+            try:
+                self._stream.write(line + "\n")
+                self._stream.flush()
+            except (OSError, ValueError):  # a closed or broken stream must not stop the work
+                pass
+
+    def debug(self, line: str) -> None:
+        self._write(logging.DEBUG, line)
+
+    def info(self, line: str) -> None:
+        self._write(logging.INFO, line)
+
+    def warning(self, line: str) -> None:
+        self._write(logging.WARNING, line)
+
+    warn = warning
+
+    def error(self, line: str) -> None:
+        self._write(logging.ERROR, line)
+
+    exception = error
+
+    def critical(self, line: str) -> None:
+        self._write(logging.CRITICAL, line)
+
+    fatal = critical
+
+    def __getattr__(self, name: str) -> Any:
+        # Whatever else a caller asks of a stdlib logger (level, handlers, isEnabledFor, ...).
+        return getattr(self._stdlib, name)
+
+
+class _LineLoggerFactory:
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+        self._lock = threading.Lock()
+
+    def __call__(self, *args: Any) -> _LineLogger:
+        name = args[0] if args and isinstance(args[0], str) else "twitstack"
+        return _LineLogger(name, self._stream, self._lock)
+
+
 def _shared_processors() -> list[Processor]:
     return [
         structlog.contextvars.merge_contextvars,
@@ -160,6 +220,21 @@ def configure_logging(
         logging.getLogger(name).propagate = True
     logging.getLogger("uvicorn.error").setLevel(max(root.level, logging.WARNING))
 
+    if env == "prod":
+        # One JSON line per event, rendered once and written straight to the stream.
+        structlog.configure(
+            processors=[
+                *_shared_processors(),
+                structlog.processors.StackInfoRenderer(),
+                *exception_processors,
+                _redactor,
+                _redacting(renderer),
+            ],
+            logger_factory=_LineLoggerFactory(handler.stream),
+            wrapper_class=structlog.stdlib.BoundLogger,
+            cache_logger_on_first_use=False,
+        )
+        return
     structlog.configure(
         processors=[
             *_shared_processors(),

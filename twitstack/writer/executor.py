@@ -21,7 +21,7 @@ from twitstack.writer.ratelimit import AccountPauses, RateLimitBudgets
 from twitstack.writer.reachability import count_reachability, error_class
 from twitstack.writer.refusal import Refusal, log_refusal
 from twitstack.writer.retry_hooks import operation_for
-from twitstack.writer.send_steps import BeginOutcome, Observation, QueueTicket
+from twitstack.writer.send_steps import BeginOutcome, Observation, PostClaim, QueueTicket
 from twitstack.writer.tokens import AccountAuth, CredentialsError, TokenManager
 from twitstack.writer.xapi_client import XApiClient, XCall, XReply, call_for
 from twitstack.writes.ledger_types import LedgerRecord, TransitionStatus
@@ -46,6 +46,13 @@ def _counts_against_account(outcome: Outcome) -> bool:
     if outcome.status == 401:
         return False
     return not (outcome.status == 403 and outcome.kind is OutcomeKind.CONFIG_FATAL)
+
+
+def _post_claim(call: XCall, result: Mapping[str, object] | None) -> PostClaim | None:
+    """The post X just created for this call, claimed in the same call that records it."""
+    kind = "dm" if call.endpoint == "dm.create" else "tweet"
+    post_id = str((result or {}).get("dm_event_id" if kind == "dm" else "tweet_id") or "")
+    return PostClaim(kind, post_id) if post_id else None
 
 
 class _TransientError(Exception):
@@ -110,8 +117,13 @@ class RequestExecutor:
         jitter = self._rng.uniform(0, self._settings.rate_limit_jitter_s)
         return self._at(base + self._settings.rate_limit_margin_s + jitter)
 
-    async def execute_message(self, request: WriteRequest, ticket: QueueTicket) -> bool | None:
+    async def execute_message(
+        self, request: WriteRequest, ticket: QueueTicket, *, auto_approve: bool = False
+    ) -> bool | None:
         """The fast path for an approved message whose approval the caller just verified.
+
+        With `auto_approve` (require_approval = false), for a pending message: it is recorded
+        and moved pending -> approved (auto_approved) in the same call that commits `sending`.
 
         Records it, reserves budget and commits `sending` in one call, then calls X and
         settles with the ack in another. None when the message needs the general path
@@ -135,7 +147,9 @@ class RequestExecutor:
         except CredentialsError:
             return None
         call = call_for(str(request.action), request.payload)
-        begun = await self._journal.begin_sending(request, ticket.raw, call.endpoint)
+        begun = await self._journal.begin_sending(
+            request, ticket.raw, call.endpoint, auto_approve=auto_approve
+        )
         if begun.outcome is BeginOutcome.DIFFERS:
             return None
         if begun.outcome is BeginOutcome.REFUSED:
@@ -371,11 +385,13 @@ class RequestExecutor:
             return False
         move = final_move(request, call, outcome)
         if move is not None:
+            claim = None
             if move.to_state is S.EXECUTED and call.endpoint != "tweets.delete":
-                await self._claim(request, call, move.result)
+                claim = _post_claim(call, move.result)
             await self._journal.move(
                 request, move.to_state, from_states=sending, reason=move.reason,
                 result=move.result, detail=move.detail, observation=observation, ticket=ticket,
+                claim=claim,
             )  # fmt: skip
             return ticket is not None
         if observation is not None:
@@ -404,23 +420,6 @@ class RequestExecutor:
             retry = self._at(self._clock() + self._settings.transient_retry_s)
             await self._journal.later(request, not_before=retry, reason=outcome.reason)
         return False
-
-    async def _claim(
-        self, request: WriteRequest, call: XCall, result: Mapping[str, object] | None
-    ) -> None:
-        """Claim the post X just created for this request, before `executed` records it."""
-        kind = "dm" if call.endpoint == "dm.create" else "tweet"
-        post_id = str((result or {}).get("dm_event_id" if kind == "dm" else "tweet_id") or "")
-        if not post_id:
-            return
-        holder = await self._journal.claims.claim(kind, post_id, request.id)
-        if holder != request.id:
-            # X's 201 is the truth: this request owns the post. The holder took it by a
-            # read-back match that the matching rules should have excluded: say so loudly.
-            self._metrics.claim_conflicts.inc()
-            _log.error(
-                "writer.post_claim_conflict", request_id=request.id, holder=holder, post_id=post_id
-            )
 
     async def _duplicate(self, request: WriteRequest, outcome: Outcome) -> None:
         if await self._journal.count(request.id, "ambiguous") > 0:

@@ -60,6 +60,12 @@ class RequestIntake:
             fast = await self._executor.execute_message(request, ticket)
             if fast is not None:
                 return fast
+        elif request.moderation is S.PENDING and not self._require_approval:
+            # The operator opted out of moderation (require_approval=false): record, approve
+            # and begin sending in one step, unless the ledger holds it otherwise.
+            fast = await self._executor.execute_message(request, ticket, auto_approve=True)
+            if fast is not None:
+                return fast
         accepted = await self.accept(request)
         if accepted is None:
             return False

@@ -16,6 +16,7 @@ from twitstack.writer.send_steps import (
     BeginOutcome,
     BeginResult,
     Observation,
+    PostClaim,
     QueueTicket,
     SendSteps,
 )
@@ -87,16 +88,18 @@ class WriterJournal:
         detail: str | None = None,
         observation: Observation | None = None,
         ticket: QueueTicket | None = None,
+        claim: PostClaim | None = None,
     ) -> TransitionResult:
         """Move `request` if it is in `from_states`; logs only when this call made the change.
 
-        With an `observation` (X's headers for a reserved call) or a `ticket` (the message to
-        ack), those are recorded in the same atomic call as the move.
+        With an `observation` (X's headers for a reserved call), a `ticket` (the message to
+        ack) or a `claim` (the post X created, claimed for this request before the move),
+        those are recorded in the same atomic call as the move.
         """
         stored = dict(result or {})
         if detail:
             stored["detail"] = detail[:500]
-        if observation is None and ticket is None:
+        if observation is None and ticket is None and claim is None:
             moved = await self.ledger.transition(
                 request.id,
                 to_state,
@@ -106,10 +109,19 @@ class WriterJournal:
                 result=stored or None,
             )
         else:
-            moved, remaining = await self.steps.settle(
+            settled = await self.steps.settle_claimed(
                 request.id, to_state, from_states=from_states, actor=self.actor, reason=reason,
-                result=stored or None, observation=observation, ticket=ticket,
+                result=stored or None, observation=observation, ticket=ticket, claim=claim,
             )  # fmt: skip
+            moved, remaining = settled.moved, settled.remaining
+            if claim is not None and settled.holder != request.id:
+                # X's 201 is the truth: this request owns the post. The holder took it by a
+                # read-back match that the matching rules should have excluded: say so loudly.
+                self._metrics.claim_conflicts.inc()
+                _log.error(
+                    "writer.post_claim_conflict", request_id=request.id,
+                    holder=settled.holder, post_id=claim.post_id,
+                )  # fmt: skip
             if observation is not None and "window" in remaining:
                 self._metrics.rate_limit_remaining.labels(
                     account=observation.account, endpoint=observation.endpoint
@@ -143,11 +155,21 @@ class WriterJournal:
                 self.log_recorded(held, reason)
         return moved
 
-    async def begin_sending(self, request: WriteRequest, raw: bytes, endpoint: str) -> BeginResult:
-        """Record (once), reserve budget and commit `sending` for a verified approved message."""
-        begun = await self.steps.begin(request, raw, endpoint, actor=self.actor)
+    async def begin_sending(
+        self, request: WriteRequest, raw: bytes, endpoint: str, *, auto_approve: bool = False
+    ) -> BeginResult:
+        """Record (once), reserve budget and commit `sending` for a verified approved message.
+
+        With `auto_approve` (require_approval = false) a pending message is moved to approved
+        on the way, in the same call.
+        """
+        begun = await self.steps.begin(
+            request, raw, endpoint, actor=self.actor, auto_approve=auto_approve
+        )
         if begun.created:
             self.log_recorded(request, "received")
+        if begun.auto_approved:
+            self._log_change(request, S.APPROVED, "auto_approved")
         if begun.outcome is BeginOutcome.SENDING:
             self._log_change(request, S.SENDING, "sending", attempt=begun.attempt)
         return begun

@@ -18,6 +18,7 @@ from redis.asyncio import Redis
 
 from twitstack.writer.ratelimit import RateLimitBudgets, budget_keys, observe_args, observed
 from twitstack.writes import keys, scripts
+from twitstack.writes.claims import claim_key
 from twitstack.writes.ledger import RequestLedger, record_keys_and_args
 from twitstack.writes.ledger_types import TransitionResult, TransitionStatus, as_text
 from twitstack.writes.models import ModerationStatus, WriteRequest
@@ -34,6 +35,23 @@ class QueueTicket:
 
     processing: str  # the consumer's processing list holding it
     raw: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class PostClaim:
+    """The post X created for a request, to be claimed in the same call that settles it."""
+
+    kind: str  # "tweet" or "dm" (their ids are separate)
+    post_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Settled:
+    """What `SendSteps.settle_claimed` did."""
+
+    moved: TransitionResult
+    remaining: dict[str, int]  # budget left per window X reported
+    holder: str | None  # who holds the claimed post (the request itself when it won)
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +82,7 @@ class BeginResult:
     attempt: int = 0
     blocked_until: float | None = None
     refused: str | None = None  # "spent" or "tombstoned" (see lua/ledger_guards.lua)
+    auto_approved: bool = False  # this call moved it pending -> approved (auto_approved)
 
 
 class SendSteps:
@@ -76,12 +95,20 @@ class SendSteps:
         self._settle = scripts.register(redis, "settle_sending")
 
     async def begin(
-        self, request: WriteRequest, raw: bytes, endpoint: str, *, actor: str
+        self,
+        request: WriteRequest,
+        raw: bytes,
+        endpoint: str,
+        *,
+        actor: str,
+        auto_approve: bool = False,
     ) -> BeginResult:
         """Record `request` (once), reserve room on `endpoint`, commit approved -> sending.
 
         The caller has verified the approval of exactly these message bytes; the step goes
-        on only if the ledger holds this message, approved, at its revision.
+        on only if the ledger holds this message, approved, at its revision. With
+        `auto_approve` (require_approval = false) the ledger may hold it pending instead: it
+        is moved pending -> approved first, in the same call.
         """
         transition_keys, transition_args = self._ledger.transitions.keys_and_args(
             request.id, frozenset({S.APPROVED}), S.SENDING, actor=actor, reason="sending",
@@ -92,18 +119,26 @@ class SendSteps:
         )
         reply = await self._begin(
             keys=[*transition_keys, *budget_keys(request.account, endpoint)],
-            args=[*transition_args, *record_args, raw, *self._budgets.reserve_args()],
-        )
+            args=[
+                *transition_args, *record_args, raw, *self._budgets.reserve_args(),
+                "1" if auto_approve else "0",
+            ],
+        )  # fmt: skip
         status, created = as_text(reply[0]), as_text(reply[1]) == "created"
+        auto = as_text(reply[5]) == "auto"
         if status == BeginOutcome.BLOCKED:
-            return BeginResult(BeginOutcome.BLOCKED, created, blocked_until=float(reply[2]))
+            return BeginResult(
+                BeginOutcome.BLOCKED, created, blocked_until=float(reply[2]), auto_approved=auto
+            )
         if status == BeginOutcome.DIFFERS:
             return BeginResult(BeginOutcome.DIFFERS, created)
         if status == BeginOutcome.SENDING:
-            return BeginResult(BeginOutcome.SENDING, created, attempt=int(reply[4]))
+            return BeginResult(
+                BeginOutcome.SENDING, created, attempt=int(reply[4]), auto_approved=auto
+            )
         if status in _REFUSALS:
-            return BeginResult(BeginOutcome.REFUSED, created, refused=status)
-        return BeginResult(BeginOutcome.MOVED, created)
+            return BeginResult(BeginOutcome.REFUSED, created, refused=status, auto_approved=auto)
+        return BeginResult(BeginOutcome.MOVED, created, auto_approved=auto)
 
     async def settle(
         self,
@@ -121,6 +156,26 @@ class SendSteps:
 
         Returns the transition's result and the remaining budget per window X reported.
         """
+        settled = await self.settle_claimed(
+            request_id, to_state, from_states=from_states, actor=actor, reason=reason,
+            result=result, observation=observation, ticket=ticket, claim=None,
+        )  # fmt: skip
+        return settled.moved, settled.remaining
+
+    async def settle_claimed(
+        self,
+        request_id: str,
+        to_state: ModerationStatus,
+        *,
+        from_states: Collection[ModerationStatus],
+        actor: str,
+        reason: str,
+        result: Mapping[str, Any] | None,
+        observation: Observation | None,
+        ticket: QueueTicket | None,
+        claim: PostClaim | None,
+    ) -> Settled:
+        """`settle`, also claiming `claim`'s post for the request first (same atomic call)."""
         transition_keys, transition_args = self._ledger.transitions.keys_and_args(
             request_id, frozenset(from_states), to_state, actor=actor, reason=reason,
             expected_revision=None, change=Change(result=result),
@@ -137,8 +192,11 @@ class SendSteps:
         if ticket is not None:
             ack_args = [ticket.raw, message_digest(ticket.raw)]
             processing = ticket.processing
+        claimed = "" if claim is None else claim_key(claim.kind, claim.post_id)
         reply = await self._settle(
-            keys=[*transition_keys, *budget, processing, keys.CRASH_COUNTS],
-            args=[*transition_args, *observe, *ack_args],
+            keys=[*transition_keys, *budget, processing, keys.CRASH_COUNTS, claimed],
+            args=[*transition_args, *observe, *ack_args, max(self._ledger.retention_s, 1)],
         )
-        return parse_transition(reply[:4], request_id, to_state), observed(reply[4:6])
+        holder = as_text(reply[6]) if claim is not None else None
+        moved = parse_transition(reply[:4], request_id, to_state)
+        return Settled(moved, observed(reply[4:6]), holder)

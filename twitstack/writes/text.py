@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import sys
+import threading
+import types
 import unicodedata
+from importlib import resources
 
-# twitter_text is imported on first use, not here: with the pkg_resources it pulls in it holds
-# ~16 MiB, which an idle writer (or any service that only loads the write models) never needs.
+# twitter_text is imported on first use, not here (~6 MiB), which an idle service that only
+# loads the write models never needs. It imports setuptools' pkg_resources (~10 MiB more) for
+# one call, reading its bundled emoji list: `load_text_rules` gives it that call instead.
+_IMPORT_LOCK = threading.Lock()
 
 MAX_TWEET_WEIGHTED_LENGTH = 280
 # X's counting rules allow long URLs (each counts 23), but nothing real comes near this; it
@@ -26,8 +32,31 @@ def load_text_rules() -> None:
     restarts (kill -9, OOM) the message would sit in flight across crashes and be taken for a
     poison pill.
     """
+    with _IMPORT_LOCK:
+        if "twitter_text.regexp.emoji" not in sys.modules and "pkg_resources" not in sys.modules:
+            _import_with_resource_string()
     import twitter_text  # noqa: F401
     from twitter_text.regexp.invalid_chars import invalid_chars  # noqa: F401
+
+
+def _resource_string(module: str, name: str) -> bytes:
+    # pkg_resources' meaning: `name` beside the module `module` (a package or a plain module).
+    loaded = sys.modules.get(module)
+    package = module if loaded is None or hasattr(loaded, "__path__") else loaded.__package__
+    return (resources.files(package or module) / name).read_bytes()
+
+
+def _import_with_resource_string() -> None:
+    # Only for the moment of the import, and only if nothing loaded the real one: afterwards an
+    # `import pkg_resources` anywhere gets setuptools' module as usual.
+    stand_in = types.ModuleType("pkg_resources")
+    stand_in.resource_string = _resource_string  # type: ignore[attr-defined]
+    sys.modules["pkg_resources"] = stand_in
+    try:
+        import twitter_text.regexp.emoji  # noqa: F401
+    finally:
+        if sys.modules.get("pkg_resources") is stand_in:
+            del sys.modules["pkg_resources"]
 
 
 def tweet_weighted_length(text: str) -> int:

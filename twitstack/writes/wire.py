@@ -84,7 +84,9 @@ def parse_json_strictly(
         raise WireFormatError(
             "invalid_utf8", f"expected UTF-8, found an invalid byte at offset {exc.start}"
         ) from None
-    depth = _nesting_depth(text)
+    # Nesting never exceeds the number of openers: most messages need no scan at all.
+    openers = text.count("{") + text.count("[")
+    depth = _nesting_depth(text) if openers > max_depth else openers
     if depth > max_depth:
         raise WireFormatError(
             "too_deep", f"expected nesting of at most {max_depth} levels, found {depth}"

@@ -5,24 +5,27 @@
 -- number (junk written by hand or by a bug) is dropped and read as unknown, never raised on
 -- (an error here would refuse every request of the account, forever).
 
-local function clean_hash(key)
-  local kind = redis.call('TYPE', key)['ok']
-  if kind ~= 'hash' and kind ~= 'none' then redis.call('DEL', key) end
+-- A window's {reset, remaining} as numbers (or nil), read in one call; a key of another type
+-- is dropped (and reads as unknown).
+local function read_window(key)
+  local found = redis.pcall('HMGET', key, 'reset', 'remaining')
+  if found['err'] then
+    redis.call('DEL', key)
+    return {nil, nil}
+  end
+  return {tonumber(found[1] or ''), tonumber(found[2] or '')}
 end
 
+-- The in-flight count; a key of another type or a value that is no count is dropped (0).
 local function clean_counter(key)
-  local kind = redis.call('TYPE', key)['ok']
-  if kind == 'none' then return 0 end
-  local value = kind == 'string' and tonumber(redis.call('GET', key)) or nil
+  local found = redis.pcall('GET', key)
+  if found == false then return 0 end
+  local value = type(found) == 'string' and tonumber(found) or nil
   if value == nil or value ~= math.floor(value) or value < 0 then
     redis.call('DEL', key)
     return 0
   end
   return value
-end
-
-local function hnum(key, field, default)
-  return tonumber(redis.call('HGET', key, field) or '') or default
 end
 
 -- budget_reserve(windows, in_flight, now, ttl_ms): '0' when granted (the in-flight counter
@@ -34,10 +37,10 @@ local function budget_reserve(windows, in_flight, now, ttl_ms)
   local pending = clean_counter(in_flight)
   local blocked = 0
   for _, key in ipairs(windows) do
-    clean_hash(key)
-    local reset = hnum(key, 'reset', 0)
+    local found = read_window(key)
+    local reset = found[1] or 0
     if reset > now then
-      local remaining = hnum(key, 'remaining', 1)
+      local remaining = found[2] or 1
       if remaining - pending <= 0 and reset > blocked then blocked = reset end
     end
   end
@@ -49,13 +52,13 @@ end
 
 local function budget_update(key, limit, remaining, reset, ttl)
   if limit == '' then return -1 end
-  clean_hash(key)
+  local found = read_window(key)
   remaining = tonumber(remaining)
   local new_reset = tonumber(reset)
-  local old_reset = hnum(key, 'reset', 0)
-  if old_reset > new_reset then return hnum(key, 'remaining', remaining) end
+  local old_reset = found[1] or 0
+  if old_reset > new_reset then return found[2] or remaining end
   if old_reset == new_reset then
-    local old = hnum(key, 'remaining', remaining)
+    local old = found[2] or remaining
     if old < remaining then remaining = old end
   end
   redis.call('HSET', key, 'limit', limit, 'remaining', remaining, 'reset', reset)

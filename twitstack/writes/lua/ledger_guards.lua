@@ -19,9 +19,9 @@ local function ledger_guard_ttl(ttl_s)
   return tonumber(ttl_s) + LEDGER_GUARD_SLACK_S
 end
 
--- The nonce of the approval the stored request carries, or nil (none, or unreadable).
-local function ledger_approval_nonce(hash)
-  local stored = redis.call('HGET', hash, 'request')
+-- The nonce of the approval in `stored` (the request as the hash holds it), or nil (none, or
+-- unreadable).
+local function ledger_approval_nonce(stored)
   if not stored then return nil end
   local ok, decoded = pcall(cjson.decode, stored)
   if not ok or type(decoded) ~= 'table' or type(decoded['approval']) ~= 'table' then
@@ -32,27 +32,32 @@ local function ledger_approval_nonce(hash)
   return nonce
 end
 
--- Spend the stored approval as `id` moves into sending: nil if allowed, else why not.
+-- Spend the stored approval as `id` moves into sending. `stored` and `spent_nonce` are the
+-- hash's `request` and `spent_nonce` fields as the caller read them. Returns (why not, nil)
+-- when refused, else (nil, the nonce the caller must store as `spent_nonce`, or nil: none).
 -- A re-send of the same record (after a 429 or reconciliation) holds the nonce in its hash
 -- field `spent_nonce`; a re-created or replayed record does not.
-local function ledger_spend_approval(hash, id, ttl_s)
-  if redis.call('EXISTS', LEDGER_TOMBSTONE_PREFIX .. id) == 1 then return 'tombstoned' end
-  local nonce = ledger_approval_nonce(hash)
-  if not nonce then return nil end
+-- `untombstoned`: the caller created the record in this same call, after finding no tombstone.
+local function ledger_spend_approval(id, ttl_s, stored, spent_nonce, untombstoned)
+  if not untombstoned and redis.call('EXISTS', LEDGER_TOMBSTONE_PREFIX .. id) == 1 then
+    return 'tombstoned', nil
+  end
+  local nonce = ledger_approval_nonce(stored)
+  if not nonce then return nil, nil end
   local key = LEDGER_SPENT_PREFIX .. nonce
   local spent = redis.call('GET', key)
   if not spent then
     redis.call('SET', key, id, 'EX', ledger_guard_ttl(ttl_s))
-    redis.call('HSET', hash, 'spent_nonce', nonce)
-    return nil
+    return nil, nonce
   end
-  if spent == id and redis.call('HGET', hash, 'spent_nonce') == nonce then return nil end
-  return 'spent'
+  if spent == id and spent_nonce == nonce then return nil, nil end
+  return 'spent', nil
 end
 
--- Void the stored approval before it was ever sent, so a copy of it can never be replayed.
-local function ledger_revoke_approval(hash, ttl_s)
-  local nonce = ledger_approval_nonce(hash)
+-- Void the stored approval (`stored`: the hash's `request` field) before it was ever sent, so
+-- a copy of it can never be replayed.
+local function ledger_revoke_approval(stored, ttl_s)
+  local nonce = ledger_approval_nonce(stored)
   if nonce then redis.call('SET', LEDGER_SPENT_PREFIX .. nonce, 'revoked', 'NX', 'EX',
     ledger_guard_ttl(ttl_s)) end
 end

@@ -1,12 +1,23 @@
--- The writer's last step for one request: record X's rate-limit headers, make the ledger
--- transition, and ack the queue message, all in one atomic call (no acked-but-unsettled gap).
+-- The writer's last step for one request: record X's rate-limit headers, claim the post X
+-- created, make the ledger transition, and ack the queue message, all in one atomic call (no
+-- acked-but-unsettled gap, and the claim is taken before `executed` is recorded).
 -- KEYS: 1-6 as ledger_transition, 7 window budget, 8 24-hour budget, 9 in-flight counter,
---       10 processing list, 11 crash counts hash
+--       10 processing list, 11 crash counts hash, 12 post claim or '' (none)
 -- ARGV: 1-22 as ledger_transition, 23 observe '1'/'0', 24-31 as budget_observe's A[1..8],
---       32 the message to ack or '' (none), 33 its sha1
--- Returns {status, state found, revision, attempt, window remaining, daily remaining}.
+--       32 the message to ack or '' (none), 33 its sha1, 34 claim ttl s
+-- Returns {status, state found, revision, attempt, window remaining, daily remaining,
+-- the claim's holder or ''}.
 --#include budget_core
 --#include transition_core
+-- A claim is first-come and never moves (see twitstack/writes/claims.py).
+local holder = ''
+if KEYS[12] ~= '' then
+  holder = redis.call('GET', KEYS[12])
+  if not holder then
+    holder = ARGV[1]
+    redis.call('SET', KEYS[12], holder, 'EX', ARGV[34])
+  end
+end
 local seen = {-1, -1}
 if ARGV[23] == '1' then
   local O = {}
@@ -19,4 +30,4 @@ if ARGV[32] ~= '' then
   redis.call('LREM', KEYS[10], 1, ARGV[32])
   redis.call('HDEL', KEYS[11], ARGV[33])
 end
-return {moved[1], moved[2], moved[3], moved[4], seen[1], seen[2]}
+return {moved[1], moved[2], moved[3], moved[4], seen[1], seen[2], holder}

@@ -10,10 +10,12 @@
 --    21 request hash prefix, 22 terminal states (space separated)
 -- Returns {status, state found, revision, attempt}; status 'spent' or 'tombstoned' refuses a
 -- move into sending whose approval was already used or revoked, or whose id reached a final
--- state (see ledger_guards.lua).
+-- state (see ledger_guards.lua). `created_here`: the caller recorded the request in this same
+-- call (ledger_record found no tombstone), so the tombstone need not be looked up again.
 --#include ledger_guards
-local function ledger_transition(K, A)
-  local found = redis.call('HMGET', K[1], 'state', 'revision', 'attempt', 'created_ms')
+local function ledger_transition(K, A, created_here)
+  local found = redis.call('HMGET', K[1], 'state', 'revision', 'attempt', 'created_ms',
+    'request', 'spent_nonce')
   local state, revision, attempt, created = found[1], found[2], found[3] or '0', found[4]
   if not state then return {'not_found', '', '0', '0'} end
   local allowed = false
@@ -24,32 +26,50 @@ local function ledger_transition(K, A)
   if A[4] ~= '' and A[4] ~= revision then
     return {'revision_mismatch', state, revision, attempt}
   end
+  local bumped = nil
+  if A[15] == '1' then
+    -- Counted here, before anything is written; a count that is not a plain integer is left
+    -- to HINCRBY, whose error (or answer) it has always been.
+    if string.match(attempt, '^%d+$') and #attempt < 15 then
+      bumped = tostring(tonumber(attempt) + 1)
+    else
+      bumped = tostring(redis.call('HINCRBY', K[1], 'attempt', 1))
+    end
+  end
   local id, to = A[1], A[3]
+  -- Every field this move changes, written by one HSET.
+  local changed = {'state', to, 'updated_at', A[7], 'last_actor', A[5], 'last_reason', A[6]}
+  local function change(field, value)
+    changed[#changed + 1] = field
+    changed[#changed + 1] = value
+  end
   if to == 'sending' then
-    local refused = ledger_spend_approval(K[1], id, A[11])
+    local refused, nonce = ledger_spend_approval(id, A[11], found[5], found[6], created_here)
     if refused then return {refused, state, revision, attempt} end
+    if nonce then change('spent_nonce', nonce) end
   elseif state == 'approved' and to ~= 'approved' then
     -- Edited, rejected, expired or held for review: this approval may never be sent.
-    ledger_revoke_approval(K[1], A[11])
+    ledger_revoke_approval(found[5], A[11])
   end
   redis.call('ZREM', A[14] .. state, id)
   redis.call('ZADD', A[14] .. to, created, id)
-  redis.call('HSET', K[1], 'state', to, 'updated_at', A[7], 'last_actor', A[5],
-    'last_reason', A[6])
-  if A[15] == '1' then
-    attempt = tostring(redis.call('HINCRBY', K[1], 'attempt', 1))
-    redis.call('HSET', K[1], 'sending_started_at', A[7])
+  if bumped then
+    attempt = bumped
+    change('attempt', attempt)
+    change('sending_started_at', A[7])
   end
-  if A[9] ~= '' then redis.call('HSET', K[1], 'result', A[9]) end
-  if A[16] ~= '' then redis.call('HSET', K[1], 'request', A[16]) end
+  if A[9] ~= '' then change('result', A[9]) end
+  if A[16] ~= '' then change('request', A[16]) end
   if A[17] ~= '' then
     revision = A[17]
-    redis.call('HSET', K[1], 'revision', revision)
+    change('revision', revision)
   end
-  -- Only approved requests wait in the schedule; any other move cancels a pending promotion.
-  if to ~= 'approved' then redis.call('ZREM', K[3], id) end
+  redis.call('HSET', K[1], unpack(changed))
+  -- Only approved requests wait in the schedule; a move out of approved cancels a pending
+  -- promotion (no other state is ever scheduled).
+  if state == 'approved' and to ~= 'approved' then redis.call('ZREM', K[3], id) end
   if A[18] == 'queue' then
-    redis.call('RPUSH', K[6], redis.call('HGET', K[1], 'request'))
+    redis.call('RPUSH', K[6], A[16] ~= '' and A[16] or found[5])
   elseif A[18] == 'schedule' then
     redis.call('ZADD', K[3], A[19], id)
   end
