@@ -5,8 +5,11 @@ with nothing approved yet; Debian's real `prometheus` scrapes its three endpoint
 shipped job names and loads the shipped rule files. Then every panel query of
 deploy/grafana/dashboards/twitstack.json is evaluated through Prometheus' HTTP API, with the
 dashboard's variables substituted as Grafana would ($account from its own label_values query),
-and each must return at least one series: a panel that would show "No data" fails here.
-Scrape and evaluation run every second; the whole test takes about half a minute.
+and each must return at least one series: a panel that would show "No data" fails here. On
+that healthy daemon no alert is pending, and every family served follows the naming scheme.
+Then the process is killed (-9): TwitstackJobDown and TwitstackServiceAbsent, which need none
+of its own series, turn pending for every job and service. Scrape and evaluation run every
+second; the whole test takes about half a minute.
 """
 
 from __future__ import annotations
@@ -268,6 +271,27 @@ async def test_every_dashboard_query_has_data_on_a_healthy_idle_daemon(
                 families = await _scraped_families(client)
                 assert len(families) > 40
                 assert [p for f in sorted(families) for p in scheme_problems(*f)] == []
+                # The process dies (kill -9): its own series vanish with it, and the alerts
+                # that need none of them turn pending for every job and service.
+                await daemon.kill9()
+                wanted = {("TwitstackJobDown", job) for job in JOB_NAMES}
+                wanted |= {
+                    ("TwitstackServiceAbsent", s) for s in ("writer", "scraper", "moderation")
+                }
+                seen: set[tuple[str, str]] = set()
+                with anyio.fail_after(30):
+                    for _ in range(60):
+                        seen = {
+                            (
+                                a["metric"]["alertname"],
+                                a["metric"].get("job") or a["metric"].get("service", ""),
+                            )
+                            for a in await _query(client, "ALERTS")
+                        }
+                        if wanted <= seen:
+                            break
+                        await anyio.sleep(0.5)
+                assert wanted <= seen
                 # The stat panels show numbers, not NaN, on a daemon that did nothing yet.
                 flow = [
                     e for t, e in dashboard_expressions() if t == "Flow over the selected range"
