@@ -238,3 +238,18 @@ async def test_a_stored_file_changed_under_its_hash_is_never_posted(
         record = await writer.record(request.id)
     assert record.last_reason == "media_refused"
     assert sandbox.state.content.posts == {}
+
+
+async def test_media_alone_is_a_post(
+    settings: Settings, redis: Redis, sandbox: RunningSandbox
+) -> None:
+    """A payload without text (media carries the post) is sent without `text`."""
+    picture = await stored(settings, png(seed=41), "only a picture")
+    request = approved(replace(tweet("x"), payload={"media": {"attachments": [picture]}}))
+    async with running_writer(settings, redis, sandbox) as writer:
+        await writer.push(request)
+        await writer.wait_states([request.id], {S.EXECUTED})
+    (post,) = sandbox.state.content.posts.values()
+    assert post.text == ""
+    assert "text" not in post.body
+    assert len(post.media_ids) == 1
