@@ -77,6 +77,10 @@ async def api_abuse(api: ApiClient, log: HostileLog, tag: str) -> list[str]:
     await create({"action": "dm", "payload": {"recipient_id": "9" * 300, "text": "x"}},
                  "300-digit recipient", {422})  # fmt: skip
     await create({"action": "tweet", "payload": {"text": "\u202e" * 500}}, "bidi flood", {201, 422})
+    unknown = {"sha256": "0" * 64, "type": "image/png", "size": 100}
+    await create({"action": "tweet", "payload": {"text": f"hostile {tag} media",
+                                                  "media": {"attachments": [unknown]}}},
+                 "attachment not in the media store", {422})  # fmt: skip
     await raw_abuse(api, log)
     return created
 
@@ -92,6 +96,14 @@ async def raw_abuse(api: ApiClient, log: HostileLog) -> None:
     }
     for what, (body, statuses) in bodies.items():
         log.expect(what, await api.http.post(url, content=body, headers=headers), statuses)
+    media_url = f"{api.base_url}/api/media"
+    uploads = {
+        "script as image/png": (b"<svg onload=alert(1)>", {415}),
+        "6 MB image": (b"\x89PNG\r\n\x1a\n" + b"\0" * (6 * 1024 * 1024), {413}),
+    }
+    for what, (data, statuses) in uploads.items():
+        image = {**headers, "Content-Type": "image/png"}
+        log.expect(what, await api.http.post(media_url, content=data, headers=image), statuses)
     token_url = f"{api.base_url}/api/auth/token"
     big = '{"api_key": "' + "k" * 200_000 + '"}'
     log.expect("200 KB anonymous body", await api.http.post(token_url, content=big), {413})
@@ -117,6 +129,11 @@ async def redis_abuse(redis: Redis, victims: list[str], log: HostileLog, tag: st
         log.malformed[raw] = reason
         await redis.rpush(keys.WRITE_QUEUE, raw)
         await anyio.sleep(0.05)
+    ghost = {"sha256": "f" * 64, "type": "image/jpeg", "size": 10}
+    payload = {"text": f"hostile {tag} ghost file", "media": {"attachments": [ghost]}}
+    raw = json.dumps({"action": "tweet", "payload": payload}).encode()
+    log.malformed[raw] = "media_missing"
+    await redis.rpush(keys.WRITE_QUEUE, raw)
 
 
 def quarantined_kinds(entries: list[bytes]) -> set[tuple[str, str]]:

@@ -220,3 +220,36 @@ async def test_image_post_from_an_s3_store(
         await writer.wait_states([request.id], {S.EXECUTED})
     (item,) = media_of(sandbox, "from s3")
     assert (item.sha256, item.alt_text) == (picture["sha256"], "from the bucket")
+
+
+@pytest.mark.parametrize("kind", ["image", "video"])
+async def test_a_stored_file_changed_under_its_hash_is_never_posted(
+    settings: Settings, redis: Redis, sandbox: RunningSandbox, kind: str
+) -> None:
+    """Same size, other bytes (a tampered store): the hash check stops it before the post."""
+    data = png(seed=12) if kind == "image" else mp4(80_000)
+    record_of = await stored(settings, data)
+    path = settings.state_dir / "media" / record_of["sha256"][:2] / record_of["sha256"]
+    path.write_bytes(data[:-1] + bytes([data[-1] ^ 0xFF]))
+    request = with_media(f"tampered {kind}", record_of)
+    async with running_writer(settings, redis, sandbox) as writer:
+        await writer.push(request)
+        await writer.wait_states([request.id], {S.NEEDS_REVIEW})
+        record = await writer.record(request.id)
+    assert record.last_reason == "media_refused"
+    assert sandbox.state.content.posts == {}
+
+
+async def test_media_alone_is_a_post(
+    settings: Settings, redis: Redis, sandbox: RunningSandbox
+) -> None:
+    """A payload without text (media carries the post) is sent without `text`."""
+    picture = await stored(settings, png(seed=41), "only a picture")
+    request = approved(replace(tweet("x"), payload={"media": {"attachments": [picture]}}))
+    async with running_writer(settings, redis, sandbox) as writer:
+        await writer.push(request)
+        await writer.wait_states([request.id], {S.EXECUTED})
+    (post,) = sandbox.state.content.posts.values()
+    assert post.text == ""
+    assert "text" not in post.body
+    assert len(post.media_ids) == 1

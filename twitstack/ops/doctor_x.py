@@ -25,7 +25,7 @@ from twitstack.writes.x_accounts import ConnectedAccount
 # An OAuth 2.0 token that cannot be refreshed and expires sooner than this is worth a warning.
 EXPIRY_WARNING_S = 24 * 3600.0
 _DATE_RESOLUTION_S = 1.0  # HTTP dates have whole seconds
-_SCOPES = "tweet.read tweet.write users.read dm.read dm.write offline.access"
+_SCOPES = "tweet.read tweet.write users.read dm.read dm.write media.write offline.access"
 
 
 @dataclass(frozen=True)

@@ -189,11 +189,11 @@ class MediaUploader:
         stored = await store.head(attachment.sha256)
         if stored is None:
             raise MediaMissing(attachment.sha256)
-        if stored.size != attachment.size:
+        if (stored.size, stored.type) != (attachment.size, attachment.type):
             raise MediaUploadError(
                 UploadFailure.REFUSED,
-                f"stored file {attachment.sha256} has {stored.size} bytes, "
-                f"the approved request says {attachment.size}",
+                f"stored file {attachment.sha256} is {stored.type} of {stored.size} bytes, "
+                f"the approved request says {attachment.type} of {attachment.size}",
             )
         if attachment.kind == "image":
             data = await store.read(attachment.sha256)
@@ -237,11 +237,18 @@ class MediaUploader:
                   "media_category": media_category(attachment.type)},
         )  # fmt: skip
         media_id, _ = _id_and_expiry(init)
+        digest = hashlib.sha256()
         async for index, chunk in _chunks(store, attachment, self._settings.chunk_bytes):
+            digest.update(chunk)
             await self._call(
                 client, auth, "POST", f"/2/media/upload/{media_id}/append",
                 files={"media": chunk}, data={"segment_index": str(index)},
             )  # fmt: skip
+        if digest.hexdigest() != attachment.sha256:
+            # Not finalized: X drops the unfinished upload; never post what was not approved.
+            raise MediaUploadError(
+                UploadFailure.REFUSED, f"stored file {attachment.sha256} fails its hash"
+            )
         answer = await self._call(client, auth, "POST", f"/2/media/upload/{media_id}/finalize")
         deadline = self._clock() + self._settings.processing_timeout_s
         for _ in range(_MAX_STATUS_POLLS):

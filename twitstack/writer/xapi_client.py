@@ -94,9 +94,13 @@ class OAuth2Tokens:
     expires_in_s: float
 
 
-def tweet_call(text: str, **params: Any) -> XCall:
-    """POST /2/tweets with `text` and X's optional tweet fields (reply, media, poll, ...)."""
+def tweet_call(text: str | None, **params: Any) -> XCall:
+    """POST /2/tweets with `text` and X's optional tweet fields (reply, media, poll, ...).
+
+    `text` None leaves it out: a post of media alone."""
     body = {"text": text, **{k: v for k, v in params.items() if v is not None}}
+    if text is None:
+        del body["text"]
     return XCall("POST", "/2/tweets", "tweets.create", body)
 
 
@@ -115,7 +119,8 @@ def call_for(action: str, payload: Mapping[str, Any]) -> XCall:
     """Translate a validated write request (action + payload) into its X call."""
     if action == "tweet":
         extra = {k: payload[k] for k in _TWEET_FIELDS if k in payload and k != "text"}
-        return tweet_call(str(payload["text"]), **extra)
+        text = payload.get("text")
+        return tweet_call(None if text is None else str(text), **extra)
     if action == "dm":
         return dm_call(str(payload["recipient_id"]), str(payload["text"]))
     if action == "delete":
