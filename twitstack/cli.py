@@ -59,7 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--only",
         metavar="NAME[,NAME...]",
-        help="run only these services (scraper, writer, moderation); default: all",
+        help="run only these services (scraper, writer, moderation, notifier); default: all "
+        "(the notifier when [notifier] configures a channel)",
     )
     run.set_defaults(handler=_run)
 
@@ -188,7 +189,8 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         leaf = _first_leaf(exc)
         if not isinstance(leaf, TwitstackError):
             get_logger("twitstack.cli").error("daemon.crashed", exc_info=leaf)
-        print(f"twitstack: {redact(str(leaf))}", file=sys.stderr)
+        for line in str(leaf).splitlines() or [""]:
+            print(f"twitstack: {redact(line)}", file=sys.stderr)
         return EXIT_FAILURE
     return EXIT_OK
 

@@ -24,7 +24,7 @@ from twitstack.demo.seed import SAMPLE_REQUESTS, seed_admin, seed_requests, seed
 from twitstack.sandbox.graphql import GraphQLFake, SynthCorpus
 from twitstack.sandbox.graphql import create_app as create_graphql_app
 from twitstack.sandbox.xapi import DEFAULT_BEARER_TOKEN, DEFAULT_CLIENT_ID, open_xapi_sandbox
-from twitstack.supervisor import Supervisor, default_catalog, prepare_data_dir
+from twitstack.supervisor import Supervisor, default_catalog, prepare_data_dir, select_services
 from twitstack.writes.signing import generate_key_pair
 
 log = get_logger("twitstack.demo")
@@ -152,7 +152,8 @@ async def run_demo(
         log.info("demo.x_account_connected", account=connected.name, handle=connected.username)
 
         context = ServiceContext(settings=settings, redis=redis, data_dir=settings.state_dir)
-        services = [build(context) for build in default_catalog().values()]
+        catalog = default_catalog()
+        services = [catalog[name](context) for name in select_services(catalog, None, settings)]
         supervisor = Supervisor(services, settings.supervisor, metrics_host=options.host)
         async with anyio.create_task_group() as daemon:
             # Returns once the supervisor has shut down (SIGINT/SIGTERM, as with `run`).
