@@ -27,6 +27,7 @@ Handler = Callable[[argparse.Namespace, Settings], int]
 COMMAND_MODULES: tuple[str, ...] = (
     "twitstack.demo.commands",
     "twitstack.moderation.commands",
+    "twitstack.notifier.commands",
     "twitstack.ops.acl_commands",
     "twitstack.ops.commands",
     "twitstack.scraper.commands",

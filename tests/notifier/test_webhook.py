@@ -139,3 +139,21 @@ async def test_client_errors_dead_letter_at_once(
     assert len(receiver.refused) == 1
     assert len(with_dead) == 1
     assert json.loads(with_dead[0])["error"] == "http_401"
+
+
+def test_the_documented_verify_snippet_agrees_with_the_signer() -> None:
+    """docs/notifications.md's receiver snippet accepts what the notifier signs."""
+    import re
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "notifications.md").read_text()
+    [snippet] = [b for b in re.findall(r"```python\n(.*?)```", doc, re.S) if "def verify" in b]
+    namespace: dict[str, object] = {}
+    exec(compile(snippet, "notifications.md", "exec"), namespace)
+    documented = namespace["verify"]
+    body = b'{"event":"failed"}'
+    now = time.time()
+    header = signature_header(HOOK_KEY, int(now), body)
+    assert documented(HOOK_KEY, header, body, now)  # type: ignore[operator]
+    assert not documented(HOOK_KEY, header, body + b"x", now)  # type: ignore[operator]
+    assert not documented(HOOK_KEY, header, body, now + 301)  # type: ignore[operator]
