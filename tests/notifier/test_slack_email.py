@@ -42,7 +42,7 @@ async def test_email_reaches_the_smtp_sink(
             request_id = await needs_review(redis, "mail me")
             await wait_until(lambda: len(sink.messages) == 1)
             await wait_until(
-                lambda: sample(service, "twitstack_notifications_total", channel="email",
+                lambda: sample(service, "notifier_notifications_total", channel="email",
                                event="needs_review", outcome="sent") == 1
             )  # fmt: skip
     sender, recipients, message = sink.messages[0]
@@ -65,7 +65,7 @@ async def test_email_is_retried_while_the_server_is_down(
         await needs_review(redis, "mail me later")
         labels = {"channel": "email", "event": "needs_review"}
         await wait_until(
-            lambda: sample(service, "twitstack_notifications_total", **labels,
+            lambda: sample(service, "notifier_notifications_total", **labels,
                            outcome="retried") >= 2
         )  # fmt: skip
         with smtp_sink(port) as (_, sink):

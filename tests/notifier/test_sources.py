@@ -112,11 +112,11 @@ async def test_waiting_requests_are_reported_once(
     settings = notifier_settings(**WEBHOOK, waiting_after_min=30)
     async with receiver.serving(), run_notifier(settings) as service:
         await wait_until(lambda: len(events_of(receiver, "waiting")) == 1)
-        last_check = "twitstack_notifications_last_check_timestamp_seconds"
+        last_check = "notifier_last_check_timestamp_seconds"
         first = sample(service, last_check)
         # Three more checks (0.1 s apart): a second report would be scheduled by one of them.
         await wait_until(lambda: sample(service, last_check) > first + 0.3)
-        await wait_until(lambda: sample(service, "twitstack_notifications_outbox") == 0)
+        await wait_until(lambda: sample(service, "notifier_outbox_depth") == 0)
     [waiting] = events_of(receiver, "waiting")
     assert [r["id"] for r in waiting["requests"]] == [old.id]  # type: ignore[union-attr, index]
     assert waiting["url"] == f"{BASE}/requests/{old.id}"

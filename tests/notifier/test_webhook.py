@@ -37,7 +37,7 @@ async def test_delivery_is_signed_and_links_to_the_request(
         request_id = await needs_review(redis, "hello from the test")
         await wait_until(lambda: len(receiver.delivered()) == 1)
         await wait_until(
-            lambda: sample(service, "twitstack_notifications_total", channel="webhook",
+            lambda: sample(service, "notifier_notifications_total", channel="webhook",
                            event="needs_review", outcome="sent") == 1
         )  # fmt: skip
     hit = receiver.delivered()[0]
@@ -74,9 +74,9 @@ async def test_retries_after_500s_then_delivers_once(
         await wait_until(lambda: len(receiver.delivered()) == 1)
         labels = {"channel": "webhook", "event": "needs_review"}
         await wait_until(
-            lambda: sample(service, "twitstack_notifications_total", **labels, outcome="sent") == 1
+            lambda: sample(service, "notifier_notifications_total", **labels, outcome="sent") == 1
         )
-        retried = sample(service, "twitstack_notifications_total", **labels, outcome="retried")
+        retried = sample(service, "notifier_notifications_total", **labels, outcome="retried")
     assert [hit.status for hit in receiver.hits] == [500, 503, 200]
     assert receiver.refused == []  # every attempt signed afresh and verified
     assert retried == 2
@@ -93,12 +93,12 @@ async def test_nothing_lost_while_the_receiver_is_down(
     async with run_notifier(settings) as service:
         ids = {await needs_review(redis, f"while down {n}") for n in range(3)}
         labels = {"channel": "webhook", "event": "needs_review", "outcome": "retried"}
-        await wait_until(lambda: sample(service, "twitstack_notifications_total", **labels) >= 3)
+        await wait_until(lambda: sample(service, "notifier_notifications_total", **labels) >= 3)
         assert receiver.hits == []
         async with receiver.serving():
             await wait_until(lambda: hook_requests(receiver) == ids)
     dead = {**labels, "outcome": "dead_lettered"}
-    assert sample(service, "twitstack_notifications_total", **dead) == 0
+    assert sample(service, "notifier_notifications_total", **dead) == 0
 
 
 async def test_dead_letter_after_max_attempts_then_revived(
@@ -112,10 +112,10 @@ async def test_dead_letter_after_max_attempts_then_revived(
         await needs_review(redis, "doomed")
         labels = {"channel": "webhook", "event": "needs_review"}
         await wait_until(
-            lambda: sample(service, "twitstack_notifications_total", **labels,
+            lambda: sample(service, "notifier_notifications_total", **labels,
                            outcome="dead_lettered") == 1
         )  # fmt: skip
-        await wait_until(lambda: sample(service, "twitstack_notifications_dead_letters") == 1)
+        await wait_until(lambda: sample(service, "notifier_dead_letter_depth") == 1)
         outbox = NotificationOutbox(redis)
         [letter] = await outbox.dead_letters()
         assert (letter.channel, letter.attempts, letter.error) == ("webhook", 3, "http_500")
@@ -134,7 +134,7 @@ async def test_client_errors_dead_letter_at_once(
     settings = notifier_settings(**webhook(receiver))
     async with receiver.serving(), run_notifier(settings) as service:
         await needs_review(redis, "wrong key")
-        await wait_until(lambda: sample(service, "twitstack_notifications_dead_letters") == 1)
+        await wait_until(lambda: sample(service, "notifier_dead_letter_depth") == 1)
     with_dead = await redis.lrange(keys.NOTIFY_DEAD, 0, -1)
     assert len(receiver.refused) == 1
     assert len(with_dead) == 1

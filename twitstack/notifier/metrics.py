@@ -16,29 +16,29 @@ class NotifierMetrics:
 
     def __init__(self, registry: CollectorRegistry) -> None:
         self.notifications = Counter(
-            "twitstack_notifications_total",
+            "notifier_notifications_total",
             "Notification delivery attempts, by channel, event kind and outcome "
             "(sent, retried, dead_lettered).",
             ["channel", "event", "outcome"],
             registry=registry,
         )
         self.outbox = Gauge(
-            "twitstack_notifications_outbox",
+            "notifier_outbox_depth",
             "Notification deliveries waiting to be sent or retried.",
             registry=registry,
         )
         self.dead_letters = Gauge(
-            "twitstack_notifications_dead_letters",
+            "notifier_dead_letter_depth",
             "Notification deliveries that gave up (`twitstack notify dead` lists, retries).",
             registry=registry,
         )
         self.last_check = Gauge(
-            "twitstack_notifications_last_check_timestamp_seconds",
+            "notifier_last_check_timestamp_seconds",
             "When the notifier last looked for waiting requests, reconnects and dead letters.",
             registry=registry,
         )
         self.redis_errors = Counter(
-            "twitstack_notifications_redis_errors_total",
+            "notifier_redis_errors_total",
             "Redis errors the notifier survived by backing off.",
             registry=registry,
         )
