@@ -41,8 +41,8 @@ def test_busy_port_is_one_line_naming_the_fix(tmp_path: Path) -> None:
 
 
 def test_cli_reaches_the_demo_redis_and_nothing_is_left_behind(tmp_path: Path) -> None:
-    """`enqueue` and `queue stats` against the printed Redis URL; the request shows in the UI;
-    logs go to demo.log, not the terminal; Ctrl-C removes the temporary directory."""
+    """`enqueue`, `queue stats` and `doctor` against the printed Redis URL; the request shows
+    in the UI; logs go to demo.log, not the terminal; Ctrl-C removes the temporary directory."""
     port = free_port()
     with running_demo(tmp_path, "--port", str(port)) as (proc, banner):
         redis_url = field(banner, "Redis")
@@ -66,6 +66,11 @@ def test_cli_reaches_the_demo_redis_and_nothing_is_left_behind(tmp_path: Path) -
         )  # fmt: skip
         assert stats.returncode == 0, stats.stderr
         assert "requests        pending" in stats.stdout
+        doctor = subprocess.run(
+            [sys.executable, "-m", "twitstack", "doctor"],
+            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        assert f"[warn] redis: {redis_url} reachable, but it does not answer INFO" in doctor.stdout
         with logged_in(f"http://127.0.0.1:{port}", banner) as ui:
             wait_for(lambda: ui.get(f"/requests/{request_id}").status_code == 200,
                      what="the CLI's request in the moderation UI")  # fmt: skip
