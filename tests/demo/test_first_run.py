@@ -72,9 +72,12 @@ def test_cli_reaches_the_demo_redis_and_nothing_is_left_behind(tmp_path: Path) -
         )  # fmt: skip
         assert f"[warn] redis: {redis_url} reachable, but it does not answer INFO" in doctor.stdout
         with logged_in(f"http://127.0.0.1:{port}", banner) as ui:
-            wait_for(lambda: ui.get(f"/requests/{request_id}").status_code == 200,
-                     what="the CLI's request in the moderation UI")  # fmt: skip
-            assert "hello from the CLI" in ui.get(f"/requests/{request_id}").text
+            api = f"/api/requests/{request_id}"
+            wait_for(lambda: ui.get(api).status_code == 200,
+                     what="the CLI's request in the moderation API")  # fmt: skip
+            found = ui.get(api).json()
+        assert found["payload"]["text"] == "hello from the CLI"
+        assert found["state"] == "pending"
         assert "writer.request_state_changed" in log_file.read_text()
         proc.send_signal(signal.SIGINT)
         output, _ = proc.communicate(timeout=30)
