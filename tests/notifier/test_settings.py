@@ -36,6 +36,16 @@ def test_each_bad_field_is_one_line(make_settings: Callable[..., Settings]) -> N
     assert found[2].startswith("notifier.email.from_address: expected an e-mail address")
 
 
+def test_no_smtp_login_over_an_unencrypted_connection(
+    make_settings: Callable[..., Settings],
+) -> None:
+    """A password is never sent in clear: a login needs STARTTLS or TLS."""
+    email = {"smtp_host": "h", "from_address": "a@example.test", "to": ["b@example.test"],
+             "username": "u", "password_secret": "P", "security": "none"}  # fmt: skip
+    [line] = problems(make_settings, moderation_base_url="https://m.example", email=email)
+    assert line.startswith('notifier.email: security = "none" would send the SMTP password')
+
+
 def test_a_channel_needs_the_moderation_base_url(make_settings: Callable[..., Settings]) -> None:
     """Links are the point of a notification: no base URL, no start."""
     [line] = problems(make_settings, slack={"webhook_url_secret": "S"})

@@ -68,6 +68,11 @@ class EmailChannelSettings(_Channel):
     def _login_needs_password(self) -> Self:
         if self.username and not self.password_secret:
             raise ValueError("username is set: name the SMTP password's secret in password_secret")
+        if self.username and self.security == "none":
+            raise ValueError(
+                'security = "none" would send the SMTP password unencrypted: use "starttls" '
+                'or "tls" with a login'
+            )
         return self
 
 
