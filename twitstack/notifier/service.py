@@ -100,7 +100,7 @@ class NotifierService:
 
         async def secret(path: str, name: str) -> str:
             value = await aget_secret(name)
-            if value is None:
+            if not value:
                 missing.append(f"notifier.{path}: secret {name!r} is not set")
             return value or ""
 
@@ -188,6 +188,7 @@ class NotifierService:
                 await self._attempt(item)
             except (RedisError, OSError) as exc:
                 # The lease runs out and the delivery is tried again: nothing is lost.
+                self.metrics.redis_errors.inc()
                 log.warning("notifier.redis_error", loop="delivery", error=type(exc).__name__)
 
     async def _attempt(self, item: Claimed) -> None:
@@ -210,19 +211,19 @@ class NotifierService:
             with anyio.fail_after(self._settings.delivery_timeout_s * 2):
                 await channel.send(delivery.notification, delivery_id)
         except DeliveryError as exc:
-            await self._failed(delivery, raw, exc.reason, retryable=exc.retryable)
+            await self._failed(delivery, exc.reason, retryable=exc.retryable)
         except TimeoutError:
-            await self._failed(delivery, raw, "timeout", retryable=True)
+            await self._failed(delivery, "timeout", retryable=True)
         except Exception as exc:  # a bug in one channel must not stop the others
             log.error("notifier.delivery_crashed", delivery=delivery_id, exc_info=exc)
-            await self._failed(delivery, raw, f"error ({type(exc).__name__})", retryable=True)
+            await self._failed(delivery, f"error ({type(exc).__name__})", retryable=True)
         else:
             await self._outbox.done(delivery_id)
             self.metrics.count(delivery.channel, event, "sent")
             log.info("notifier.sent", delivery=delivery_id, channel=delivery.channel,
                      attempts=delivery.attempts + 1)  # fmt: skip
 
-    async def _failed(self, delivery: Delivery, raw: str, reason: str, *, retryable: bool) -> None:
+    async def _failed(self, delivery: Delivery, reason: str, *, retryable: bool) -> None:
         failed = delivery.failed(reason)
         event = delivery.notification.event.value
         if not retryable or failed.attempts >= self._settings.max_attempts:
