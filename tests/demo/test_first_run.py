@@ -120,3 +120,36 @@ def test_drafts_show_the_flow_and_one_refusal(tmp_path: Path) -> None:
             wait_for(lambda: len(replies()) == 1, what="the reply at the fake X")
             wait_for(lambda: "executed" in ui.get(f"/requests/{accepted}").text,
                      what="the draft executed")  # fmt: skip
+
+
+def test_the_demo_imports_nothing_from_the_test_extras(tmp_path: Path) -> None:
+    """`pip install -e .` is enough: the demo's whole import graph avoids every test extra."""
+    import tomllib
+
+    project = tomllib.loads((Path(__file__).resolve().parents[2] / "pyproject.toml").read_text())
+    extras = project["project"]["optional-dependencies"]["test"]
+    names = sorted({re.split(r"[<>=\[ ;]", spec, maxsplit=1)[0].lower() for spec in extras})
+    modules = {"pyyaml": "yaml", "moto": "moto", "playwright": "playwright"}
+    blocked = sorted(
+        {modules.get(n, n.replace("-", "_")) for n in names if not n.startswith("types")}
+    )
+    probe = (
+        "import sys\n"
+        f"BLOCKED = {blocked!r}\n"
+        "class Block:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name.split('.')[0] in BLOCKED:\n"
+        "            raise ImportError(f'test extra imported: {name}')\n"
+        "sys.meta_path.insert(0, Block())\n"
+        "import twitstack.cli, twitstack.demo.runner, twitstack.demo.commands\n"
+        "import twitstack.notifier.service, twitstack.supervisor, twitstack.writer.service\n"
+        "import twitstack.moderation.service, twitstack.scraper.service\n"
+        "print('ok')\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], cwd=tmp_path, env=demo_env(tmp_path),
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.stdout == "ok\n", done.stderr[-2000:]
+    assert "pytest" in blocked
+    assert "aiosmtpd" in blocked
