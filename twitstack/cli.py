@@ -14,7 +14,7 @@ from pydantic import BaseModel
 from twitstack import __version__
 from twitstack.core.config import Settings, load
 from twitstack.core.config_show import render_settings
-from twitstack.core.errors import ConfigError, TwitstackError
+from twitstack.core.errors import ConfigError, TwitstackError, root_cause
 from twitstack.core.logging import configure_logging, get_logger, redact
 from twitstack.core.secrets import configure_secrets
 from twitstack.core.service import ServiceBuilder
@@ -27,6 +27,7 @@ Handler = Callable[[argparse.Namespace, Settings], int]
 COMMAND_MODULES: tuple[str, ...] = (
     "twitstack.demo.commands",
     "twitstack.moderation.commands",
+    "twitstack.notifier.commands",
     "twitstack.ops.acl_commands",
     "twitstack.ops.commands",
     "twitstack.scraper.commands",
@@ -59,7 +60,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--only",
         metavar="NAME[,NAME...]",
-        help="run only these services (scraper, writer, moderation); default: all",
+        help="run only these services (scraper, writer, moderation, notifier); default: all "
+        "(the notifier when [notifier] configures a channel)",
     )
     run.set_defaults(handler=_run)
 
@@ -185,16 +187,10 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     try:
         anyio.run(lambda: run_daemon(settings, only=only, catalog=args.catalog))
     except (TwitstackError, BaseExceptionGroup) as exc:
-        leaf = _first_leaf(exc)
+        leaf = root_cause(exc)
         if not isinstance(leaf, TwitstackError):
             get_logger("twitstack.cli").error("daemon.crashed", exc_info=leaf)
-        print(f"twitstack: {redact(str(leaf))}", file=sys.stderr)
+        for line in str(leaf).splitlines() or [""]:
+            print(f"twitstack: {redact(line)}", file=sys.stderr)
         return EXIT_FAILURE
     return EXIT_OK
-
-
-def _first_leaf(exc: BaseException) -> BaseException:
-    """The first real error inside (possibly nested) exception groups."""
-    while isinstance(exc, BaseExceptionGroup):
-        exc = exc.exceptions[0]
-    return exc

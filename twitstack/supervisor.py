@@ -56,9 +56,20 @@ def _build_moderation(context: ServiceContext) -> Service:
     return build_moderation_service(context)
 
 
+def _build_notifier(context: ServiceContext) -> Service:
+    from twitstack.notifier.service import build_notifier_service
+
+    return build_notifier_service(context)
+
+
 def default_catalog() -> dict[str, ServiceBuilder]:
     """The real services; each is imported only when selected (`--only writer` skips twscrape)."""
-    return {"scraper": _build_scraper, "writer": _build_writer, "moderation": _build_moderation}
+    return {
+        "scraper": _build_scraper,
+        "writer": _build_writer,
+        "moderation": _build_moderation,
+        "notifier": _build_notifier,
+    }
 
 
 SERVICE_NAMES = tuple(default_catalog())  # what `--only` accepts
@@ -301,9 +312,20 @@ def trust_local_approver(settings: Settings, names: Sequence[str]) -> Settings:
     return settings.model_copy(update={"writer": writer})
 
 
-def select_services(catalog: Mapping[str, ServiceBuilder], only: Sequence[str] | None) -> list[str]:
-    """The service names to run, in catalog order; `only` is validated by the CLI."""
-    return [name for name in catalog if not only or name in only]
+def select_services(
+    catalog: Mapping[str, ServiceBuilder],
+    only: Sequence[str] | None,
+    settings: Settings | None = None,
+) -> list[str]:
+    """The service names to run, in catalog order; `only` is validated by the CLI.
+
+    Without `--only`, the notifier runs only when `[notifier]` configures a channel: an idle
+    one would still hold a metrics port.
+    """
+    if only:
+        return [name for name in catalog if name in only]
+    idle = settings is not None and not settings.notifier.enabled
+    return [name for name in catalog if not (name == "notifier" and idle)]
 
 
 @asynccontextmanager
@@ -346,7 +368,7 @@ async def run_daemon(
 ) -> None:
     """Open shared resources, build the selected services and supervise them until stopped."""
     catalog = default_catalog() if catalog is None else catalog
-    names = select_services(catalog, only)
+    names = select_services(catalog, only, settings)
     # stamina's default hooks count into the global Prometheus registry and log the retried
     # call's arguments; services that want retry metrics install their own hook.
     stamina.instrumentation.set_on_retry_hooks([])

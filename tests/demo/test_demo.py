@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 import signal
 import subprocess
@@ -14,47 +13,19 @@ import httpx
 import pytest
 
 from tests.conftest import free_port
+from tests.demo.first_run import csrf, demo_env, form_fields, read_banner
 
 pytestmark = pytest.mark.slow
-_CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 _LOGIN = re.compile(r"log in as\s+(\S+) / (\S+)")
-_XAPI = re.compile(r"fake X API\s+(http://\S+)/_sandbox/posts")
+_XAPI = re.compile(r"fake X: posts\s+(http://\S+)/_sandbox/posts")
 _REQUEST_LINK = re.compile(r'href="/requests/([0-9a-f]{32})"')
 SEEDED_TWEET = "Shipping twitstack today"
-
-
-def read_banner(proc: subprocess.Popen[str], timeout_s: float = 60) -> str:
-    """stdout up to the end of the banner (the line that says how to approve)."""
-    assert proc.stdout is not None
-    deadline = time.monotonic() + timeout_s
-    seen: list[str] = []
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        if not line:
-            break
-        seen.append(line)
-        if line.startswith("Approve a request in the UI"):
-            return "".join(seen)
-    raise AssertionError("demo printed no banner:\n" + "".join(seen[-40:]))
-
-
-def form_fields(html: str, action: str) -> dict[str, str]:
-    """The hidden inputs of the form posting to `action`, as a browser would submit them."""
-    start = html.index(f'action="{action}"')
-    form = html[start : html.index("</form>", start)]
-    return dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', form))
-
-
-def csrf(html: str) -> str:
-    found = _CSRF.search(html)
-    assert found is not None
-    return found.group(1)
 
 
 def test_demo_approve_posts_to_fake_x_and_ctrl_c_exits_0(tmp_path: Path) -> None:
     """Log in with the printed password, approve a seeded request, find it at the fake X."""
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TWITSTACK_")}
+    env = demo_env(tmp_path)
     proc = subprocess.Popen(
         [sys.executable, "-m", "twitstack", "demo", "--port", str(port)],
         cwd=tmp_path,

@@ -15,6 +15,7 @@ from prometheus_client import CollectorRegistry
 from tests.deploy.test_metrics_contract import _declared_labels
 from twitstack.core.metrics import ServiceHealthMetrics, new_registry
 from twitstack.moderation.metrics import ModerationMetrics
+from twitstack.notifier.metrics import NotifierMetrics
 from twitstack.scraper.metrics import ScraperMetrics
 from twitstack.writer.metrics import WriterMetrics
 from twitstack.writer.retry_hooks import writer_retry_hook
@@ -40,6 +41,7 @@ def service_registries() -> dict[str, CollectorRegistry]:
         ("writer", WriterMetrics),
         ("scraper", ScraperMetrics),
         ("moderation", ModerationMetrics),
+        ("notifier", NotifierMetrics),
     ):
         registry = new_registry()
         metrics_class(registry)

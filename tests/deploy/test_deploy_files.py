@@ -193,6 +193,17 @@ def test_prometheus_scrapes_the_ports_the_services_listen_on() -> None:
     assert config["rule_files"] == list(RULE_FILES)
 
 
+def test_prometheus_names_the_notifier_port_ready_to_uncomment() -> None:
+    """The notifier runs only with a channel, so its job ships commented out, on its port."""
+    from twitstack.core.sections.notifier import NotifierSettings
+
+    text = (DEPLOY / "prometheus" / "prometheus.yml").read_text()
+    assert f'#     - targets: ["twitstack:{NotifierSettings().metrics_port}"]' in text
+    assert "twitstack-notifier" not in {
+        job["job_name"] for job in load_yaml("prometheus/prometheus.yml")["scrape_configs"]
+    }
+
+
 def test_grafana_dashboard_uses_the_provisioned_datasource() -> None:
     """The dashboard's datasource variable defaults to the uid the provisioning creates."""
     datasource = load_yaml("grafana/provisioning/datasources/prometheus.yml")["datasources"][0]

@@ -1,6 +1,7 @@
 """Every series twitstack exports follows the one naming scheme docs/metrics.md states.
 
-`<service>_<what>_<unit>` for a service's own series (service: writer, scraper, moderation; on
+`<service>_<what>_<unit>` for a service's own series (service: writer, scraper, moderation,
+notifier; on
 that service's endpoint only), `twitstack_<what>` for the daemon's own and cross-service series,
 and the seed's `tweets_fetched_total` as the single exception. Checked three ways: the services'
 registries, every metric constructed anywhere in the package's source (so a metric made outside
@@ -16,7 +17,7 @@ from pathlib import Path
 from tests.deploy.metric_table import ALL, DOC, Row, documented_rows, exported_rows
 
 PACKAGE = Path(__file__).resolve().parents[2] / "twitstack"
-SERVICES = ("writer", "scraper", "moderation")
+SERVICES = ("writer", "scraper", "moderation", "notifier")
 EXCEPTIONS = {"tweets_fetched_total": "scraper"}  # the seed's contract (ScraperClient)
 _WORD = r"[a-z][a-z0-9]*"
 SERVICE_NAME = re.compile(rf"^(?P<service>{'|'.join(SERVICES)})_{_WORD}(_{_WORD})*$")

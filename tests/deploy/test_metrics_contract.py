@@ -17,6 +17,7 @@ from prometheus_client import CollectorRegistry
 
 from twitstack.core.metrics import ServiceHealthMetrics, new_registry
 from twitstack.moderation.metrics import ModerationMetrics
+from twitstack.notifier.metrics import NotifierMetrics
 from twitstack.scraper.metrics import ScraperMetrics
 from twitstack.writer.metrics import WriterMetrics
 
@@ -222,6 +223,7 @@ def daemon_registries() -> list[CollectorRegistry]:
         ("writer", WriterMetrics),
         ("scraper", ScraperMetrics),
         ("moderation", ModerationMetrics),
+        ("notifier", NotifierMetrics),
     ):
         registry = new_registry()
         metrics_class(registry)

@@ -209,6 +209,13 @@ ROLE_REFUSALS: list[tuple[str, str, tuple[str, ...]]] = [
     ("twitstack-scraper", "write the ledger from a script",
      ("EVAL", f"return redis.call('HSET', '{REQUEST}', 'state', 'approved')", "0")),
     ("twitstack-scraper", "read the sealed token", ("GET", TOKEN)),
+    ("twitstack-notifier", "write the ledger", ("HSET", REQUEST, "state", "approved")),
+    ("twitstack-notifier", "write the ledger from a script",
+     ("EVAL", f"return redis.call('HSET', '{REQUEST}', 'state', 'approved')", "0")),
+    ("twitstack-notifier", "push onto the queue", ("RPUSH", keys.WRITE_QUEUE, "x")),
+    ("twitstack-notifier", "read the sealed token", ("GET", TOKEN)),
+    ("twitstack-notifier", "write the events", ("XADD", keys.EVENTS, "*", "id", "r1")),
+    ("twitstack-ops", "retry a notification dead letter", ("LPOP", keys.NOTIFY_DEAD)),
     ("twitstack-writer", "flush everything", ("FLUSHALL",)),
     ("twitstack-writer", "reconfigure", ("CONFIG", "SET", "appendonly", "no")),
     ("twitstack-writer", "list keys", ("KEYS", "*")),
@@ -273,7 +280,13 @@ KEY_EXAMPLES: dict[str, str] = {
     "X_ACCOUNTS_AUDIT": keys.X_ACCOUNTS_AUDIT,
     "x_connect_pending": keys.x_connect_pending("state"),
     "lease_key": lease_key("job"),
+    "NOTIFY_OUTBOX": keys.NOTIFY_OUTBOX,
+    "NOTIFY_ITEMS": keys.NOTIFY_ITEMS,
+    "NOTIFY_SCHEDULED": keys.NOTIFY_SCHEDULED,
+    "NOTIFY_DEAD": keys.NOTIFY_DEAD,
+    "NOTIFY_STATE": keys.NOTIFY_STATE,
 }
+_NOTIFY = ("NOTIFY_OUTBOX", "NOTIFY_ITEMS", "NOTIFY_SCHEDULED", "NOTIFY_DEAD", "NOTIFY_STATE")
 _QUARANTINE = ("QUARANTINE", "QUARANTINED_REFS")
 # Tombstones and spent nonces are written inside the ledger's transitions (reject, edit, send).
 _LEDGER = (
@@ -286,11 +299,19 @@ _ACCOUNT_STATE = ("rate_limit_budget", "rate_limit_in_flight", "account_paused",
 
 def _matrix() -> dict[str, dict[str, str]]:
     """Per role, per key: '' none, 'r' read, 'w' write (RPUSH/SET), 'rw' both."""
-    everything_but_lease = {name: "rw" for name in KEY_EXAMPLES if name != "lease_key"}
+    everything_but_lease = {
+        name: "rw" for name in KEY_EXAMPLES if name != "lease_key" and name not in _NOTIFY
+    }
     moderation = {name: "rw" for name in ("WRITE_QUEUE", "DEAD_LETTER", *_LEDGER, *_QUARANTINE)}
     moderation |= {name: "r" for name in (*_QUEUE_BOOKKEEPING, *_ACCOUNT_STATE)}
     moderation["token_refresh_lock"] = "r"  # under token:* (a random owner id, not secret)
     ops = dict.fromkeys(moderation, "r") | {"X_ACCOUNTS": "r", "X_ACCOUNTS_AUDIT": "r"}
+    ops |= dict.fromkeys(_NOTIFY, "r")
+    # The notifier reads the ledger, dead letters and reconnect marks; writes only its own
+    # keys and the quarantine.
+    notifier = dict.fromkeys((*_LEDGER, "DEAD_LETTER", "X_ACCOUNTS", "oauth2_tokens",
+                              "token_refresh_lock"), "r")  # fmt: skip
+    notifier |= dict.fromkeys((*_NOTIFY, *_QUARANTINE), "rw")
     # Connecting accounts: records, pending sign-ins, audit, the sealed pair and its public
     # hash; the refresh lock lives under token:* too (a random owner id, nothing secret).
     moderation |= dict.fromkeys(
@@ -301,7 +322,10 @@ def _matrix() -> dict[str, dict[str, str]]:
         "twitstack-producer": {"WRITE_QUEUE": "w"},
         "twitstack-scraper": {"WRITE_QUEUE": "w", "lease_key": "rw"},
         "twitstack-writer": everything_but_lease,
-        "twitstack-daemon": {**everything_but_lease, "lease_key": "rw"},
+        "twitstack-daemon": everything_but_lease
+        | {"lease_key": "rw"}
+        | dict.fromkeys(_NOTIFY, "rw"),
+        "twitstack-notifier": notifier,
         "twitstack-moderation": moderation,
         "twitstack-ops": ops,
     }

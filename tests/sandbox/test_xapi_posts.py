@@ -284,3 +284,28 @@ async def test_timeline_bad_parameters_and_unknown_user(client: httpx.AsyncClien
     assert response.json()["errors"][0]["resource_type"] == "user"
     empty = await client.get("/2/users/1001/tweets")
     assert empty.json() == {"meta": {"result_count": 0}}
+
+
+async def test_reply_to_someone_who_never_engaged_is_refused(
+    client: httpx.AsyncClient, state: XApiState
+) -> None:
+    """X refuses an API reply unless the author mentioned or quoted the replying account."""
+    me = state.content.users["1000"].username  # the default bearer token's user
+    stranger = state.content.import_post("71", "5005", "nothing about anyone", 1.0)
+    mention = state.content.import_post("72", "5005", f"hey @{me.upper()} look", 2.0)
+    lookalike = state.content.import_post("73", "5005", f"hey @{me}_fan look", 3.0)
+    mine = (await post(client, {"text": "mine"})).json()["data"]["id"]
+    quoting = state.content.import_post("74", "5005", "so true", 4.0, quote_of=mine)
+    refused = [stranger.id, lookalike.id]
+    allowed = [mention.id, quoting.id, mine]
+    for target in refused:
+        response = await post(
+            client, {"text": f"re {target}", "reply": {"in_reply_to_tweet_id": target}}
+        )
+        assert response.status_code == 403, target
+        assert "not been mentioned or otherwise engaged" in response.json()["detail"]
+    for target in allowed:
+        response = await post(
+            client, {"text": f"re {target}", "reply": {"in_reply_to_tweet_id": target}}
+        )
+        assert response.status_code == 201, (target, response.text)

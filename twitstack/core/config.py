@@ -26,6 +26,7 @@ from pydantic_settings import (
 from twitstack.core.errors import ConfigError
 from twitstack.core.sections.media import MediaSettings
 from twitstack.core.sections.moderation import ModerationSettings
+from twitstack.core.sections.notifier import NotifierSettings
 from twitstack.core.sections.scraper import ScraperSettings
 from twitstack.core.sections.supervisor import SupervisorSettings
 from twitstack.core.sections.writer import WriterSettings
@@ -85,6 +86,7 @@ class Settings(BaseSettings):
     moderation: ModerationSettings = ModerationSettings()
     scraper: ScraperSettings = ScraperSettings()
     media: MediaSettings = MediaSettings()
+    notifier: NotifierSettings = NotifierSettings()
 
     @field_validator("redis_url")
     @classmethod

@@ -29,7 +29,18 @@ class StartupError(TwitstackError):
 
 
 class PortInUseError(StartupError):
-    """A port a service must listen on is already taken."""
+    """A port a service must listen on is already taken; `port` says which (None: unknown)."""
+
+    def __init__(self, message: str, *, port: int | None = None) -> None:
+        super().__init__(message)
+        self.port = port
+
+
+def root_cause(exc: BaseException) -> BaseException:
+    """The first real error inside (possibly nested) exception groups."""
+    while isinstance(exc, BaseExceptionGroup):
+        exc = exc.exceptions[0]
+    return exc
 
 
 class RedisUnavailableError(StartupError):

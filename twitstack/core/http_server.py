@@ -88,7 +88,9 @@ def bind_socket(host: str, port: int, *, name: str) -> socket.socket:
     except OSError as exc:
         sock.close()
         if exc.errno == errno.EADDRINUSE:
-            raise PortInUseError(f"{name}: port {port} on {host} is already in use") from None
+            raise PortInUseError(
+                f"{name}: port {port} on {host} is already in use", port=port
+            ) from None
         raise StartupError(f"{name}: cannot listen on {host}:{port}: {exc.strerror}") from None
     sock.listen(2048)
     sock.setblocking(False)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import secrets
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
@@ -19,12 +18,20 @@ from twitstack.core.http_server import serve_asgi
 from twitstack.core.logging import get_logger, register_secret
 from twitstack.core.service import ServiceContext
 from twitstack.demo.connect import connect_demo_account
-from twitstack.demo.fake_redis import BlockingFakeRedis
-from twitstack.demo.seed import SAMPLE_REQUESTS, seed_admin, seed_requests, seed_scraper_accounts
+from twitstack.demo.fake_redis import BlockingFakeRedis, serve_fake_redis
+from twitstack.demo.seed import (
+    SAMPLE_REQUESTS,
+    scrape_jobs,
+    seed_admin,
+    seed_requests,
+    seed_scraper_accounts,
+    share_world,
+)
 from twitstack.sandbox.graphql import GraphQLFake, SynthCorpus
 from twitstack.sandbox.graphql import create_app as create_graphql_app
 from twitstack.sandbox.xapi import DEFAULT_BEARER_TOKEN, DEFAULT_CLIENT_ID, open_xapi_sandbox
-from twitstack.supervisor import Supervisor, default_catalog, prepare_data_dir
+from twitstack.scraper.twscrape_adapter import configure_twscrape
+from twitstack.supervisor import Supervisor, default_catalog, prepare_data_dir, select_services
 from twitstack.writes.signing import generate_key_pair
 
 log = get_logger("twitstack.demo")
@@ -38,10 +45,13 @@ DEMO_USER_ID = "1000"  # the sandbox's default user, @twitstack_demo
 class DemoOptions:
     """What `twitstack demo` can be told."""
 
+    data_dir: Path
     host: str = "127.0.0.1"
     port: int = 8000
-    data_dir: Path | None = None
+    redis_port: int = 0  # the demo's Redis on TCP, for the CLI (0: any free port)
     scrape_interval_s: float = 60.0
+    log_file: Path | None = None
+    temporary: bool = False  # data_dir is removed on exit
 
 
 @dataclass(frozen=True)
@@ -55,6 +65,9 @@ class DemoEndpoints:
     data_dir: Path
     admin_user: str
     admin_password: str
+    redis_url: str
+    log_file: Path | None
+    temporary: bool
 
 
 def demo_settings(
@@ -96,22 +109,7 @@ def demo_settings(
             "metrics_port": 0,
             "graphql_url_override": graphql_url,
             "account_wait_timeout_s": 5,
-            "jobs": [
-                {
-                    "name": "python-watch",
-                    "kind": "search",
-                    "target": "python",
-                    "interval_s": options.scrape_interval_s,
-                    "limit": 40,
-                    "draft": {
-                        "action": "reply",
-                        "template": "Thanks @{{ tweet.author }}, we read this one!",
-                        "as_account": "twitstack_demo",
-                        "match_any": ["release", "bug"],
-                        "max_per_run": 3,
-                    },
-                }
-            ],
+            "jobs": scrape_jobs(options.scrape_interval_s),
         },
     }
     return Settings(_env_file=None, **values)
@@ -124,11 +122,30 @@ async def run_demo(
     task_status: TaskStatus[DemoEndpoints] = anyio.TASK_STATUS_IGNORED,
 ) -> None:
     """Start everything, seed it, announce where to go, and run until SIGINT/SIGTERM."""
-    data_dir = options.data_dir or Path(tempfile.mkdtemp(prefix="twitstack-demo-"))
     os.environ[TOKEN_SECRET_NAME] = DEFAULT_BEARER_TOKEN
-    redis = BlockingFakeRedis()
+    with serve_fake_redis(options.host, options.redis_port) as (fake_server, redis_url):
+        redis = BlockingFakeRedis(server=fake_server)
+        try:
+            await _run(options, redis, redis_url, announce=announce, task_status=task_status)
+        finally:
+            await redis.aclose()
+
+
+async def _run(
+    options: DemoOptions,
+    redis: BlockingFakeRedis,
+    redis_url: str,
+    *,
+    announce: Callable[[DemoEndpoints], None],
+    task_status: TaskStatus[DemoEndpoints],
+) -> None:
+    data_dir = options.data_dir
     async with open_xapi_sandbox(host=options.host) as xapi, anyio.create_task_group() as tg:
-        graphql = GraphQLFake(SynthCorpus.generate(seed=2026, users=16, tweets=300))
+        # The scraped tweets mention the demo's account (@twitstack_demo, the sandbox's user
+        # 1000), and the fake X knows them: its drafts can be posted, as on X.
+        corpus = SynthCorpus.generate(seed=2026, users=16, tweets=300, team="twitstack_demo")
+        share_world(corpus, xapi.state.content)
+        graphql = GraphQLFake(corpus)
         graphql_port: int = await tg.start(
             partial(
                 serve_asgi,
@@ -146,13 +163,17 @@ async def run_demo(
         admin_password = secrets.token_urlsafe(12)
         register_secret(admin_password)
         await seed_admin(settings, "admin", admin_password)
+        # twscrape logs through loguru to stderr until told otherwise: route it to our logs
+        # before the seed's first twscrape call, as the scraper does when it starts.
+        configure_twscrape(graphql_url=graphql_url)
         await seed_scraper_accounts(settings)
         await seed_requests(redis, SAMPLE_REQUESTS)
         connected = await connect_demo_account(settings, redis)
         log.info("demo.x_account_connected", account=connected.name, handle=connected.username)
 
         context = ServiceContext(settings=settings, redis=redis, data_dir=settings.state_dir)
-        services = [build(context) for build in default_catalog().values()]
+        catalog = default_catalog()
+        services = [catalog[name](context) for name in select_services(catalog, None, settings)]
         supervisor = Supervisor(services, settings.supervisor, metrics_host=options.host)
         async with anyio.create_task_group() as daemon:
             # Returns once the supervisor has shut down (SIGINT/SIGTERM, as with `run`).
@@ -168,11 +189,13 @@ async def run_demo(
                 data_dir=data_dir,
                 admin_user="admin",
                 admin_password=admin_password,
+                redis_url=redis_url,
+                log_file=options.log_file,
+                temporary=options.temporary,
             )
             announce(endpoints)
             task_status.started(endpoints)
         tg.cancel_scope.cancel()
-    await redis.aclose()
 
 
 def _moderation_port(services: list[Any], configured: int) -> int:

@@ -1,8 +1,10 @@
-"""What the demo starts with: an admin, two scraping accounts and requests awaiting review."""
+"""What the demo starts with: an admin, two scraping accounts, requests awaiting review, and
+scrape jobs whose drafts show both sides: replies X accepts, and one it would refuse."""
 
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from redis.asyncio import Redis
 
@@ -11,6 +13,8 @@ from twitstack.moderation.db import open_database
 from twitstack.moderation.passwords import PasswordService
 from twitstack.moderation.roles import Role
 from twitstack.moderation.users import UserStore
+from twitstack.sandbox.graphql import SynthCorpus
+from twitstack.sandbox.xapi.store import ContentStore
 from twitstack.scraper.twscrape_adapter import TwscrapeAccounts
 from twitstack.writes.keys import WRITE_QUEUE
 from twitstack.writes.models import WriteAction, WriteRequest
@@ -34,6 +38,50 @@ SAMPLE_REQUESTS = (
         author="demo:support",
     ),
 )
+
+
+def scrape_jobs(interval_s: float) -> list[dict[str, Any]]:
+    """Two jobs: replies to people who mentioned @twitstack_demo (X accepts those), and one
+    reply to a stranger, which X refuses; the queue labels it "X would refuse"."""
+    reply = {"action": "reply", "as_account": "twitstack_demo"}
+    return [
+        {
+            "name": "mentions",
+            "kind": "search",
+            "target": "@twitstack_demo",
+            "interval_s": interval_s,
+            "limit": 40,
+            "draft": {
+                **reply,
+                # The tweet's id keeps two answers to one author from being duplicates,
+                # which X refuses.
+                "template": "Thanks for the mention, @{{ tweet.author }}! (re {{ tweet.id }})",
+                "max_per_run": 3,
+            },
+        },
+        {
+            "name": "python-watch",
+            "kind": "search",
+            "target": "python",
+            "interval_s": interval_s,
+            "limit": 40,
+            "draft": {
+                **reply,
+                "template": "Thanks @{{ tweet.author }}, we read this one!",
+                "match_any": ["release", "bug"],
+                "max_per_run": 1,
+            },
+        },
+    ]
+
+
+def share_world(corpus: SynthCorpus, content: ContentStore) -> None:
+    """Make the GraphQL fake's tweets known to the fake X API, so drafts can answer them."""
+    for tweet in corpus.tweets:
+        content.import_post(
+            str(tweet.id), str(tweet.author.id), tweet.text, tweet.created_at.timestamp(),
+            quote_of=str(tweet.quoted.id) if tweet.quoted is not None else None,
+        )  # fmt: skip
 
 
 async def seed_admin(settings: Settings, username: str, password: str) -> None:

@@ -62,6 +62,19 @@ _ACCOUNT_STATE_READ = (
 )
 
 
+# The notifier (twitstack.notifier): its own keys; it reads the ledger, its events, the dead
+# letters and the accounts' reconnect marks, and writes nothing of theirs but the quarantine.
+_NOTIFIER_KEYS = (
+    f"~{keys.NOTIFY_PREFIX}:*",
+    "%R~writes:*",
+    f"~{keys.QUARANTINE}",
+    f"~{keys.QUARANTINED_REFS}",
+    f"%R~{keys.DEAD_LETTER}",
+    f"%R~{_WRITER_STATE}:token:*",
+    f"%R~{keys.X_ACCOUNTS}",
+)
+
+
 @dataclass(frozen=True)
 class AclRole:
     """One Redis user: who uses it, and its ACL rules (after `reset`-style defaults)."""
@@ -94,8 +107,14 @@ ROLES: tuple[AclRole, ...] = (
     AclRole(
         "twitstack-daemon",
         "`twitstack run` with every service in one process (one shared pool, so one user: "
-        "the writer's rights plus the scraper's leases)",
-        (*_SERVICE_COMMANDS, *_DAEMON, *_WRITER_KEYS, f"~{SCRAPER_PATTERN}"),
+        "the writer's rights plus the scraper's leases and the notifier's keys)",
+        (
+            *_SERVICE_COMMANDS,
+            *_DAEMON,
+            *_WRITER_KEYS,
+            f"~{SCRAPER_PATTERN}",
+            f"~{keys.NOTIFY_PREFIX}:*",
+        ),
     ),
     AclRole(
         "twitstack-moderation",
@@ -131,6 +150,11 @@ ROLES: tuple[AclRole, ...] = (
         ),
     ),
     AclRole(
+        "twitstack-notifier",
+        "`twitstack run --only notifier`: reads the ledger and its events, sends notifications",
+        (*_SERVICE_COMMANDS, *_DAEMON, *_NOTIFIER_KEYS),
+    ),
+    AclRole(
         "twitstack-ops",
         "`twitstack queue stats`, `twitstack dlq list`, dashboards: read-only",
         (
@@ -143,6 +167,7 @@ ROLES: tuple[AclRole, ...] = (
             *_ACCOUNT_STATE_READ,
             f"%R~{keys.X_ACCOUNTS}",
             f"%R~{keys.X_ACCOUNTS_AUDIT}",
+            f"%R~{keys.NOTIFY_PREFIX}:*",
         ),
     ),
 )

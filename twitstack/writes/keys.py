@@ -62,6 +62,18 @@ RATE_LIMIT_WINDOWS = ("window", "24h")
 # Not a window: a string counting the requests that reserved budget and await X's answer.
 IN_FLIGHT_WINDOW = "pending"  # the key suffix deployed writers already use
 
+# The notifier's state (twitstack.notifier): an outbox of deliveries (sorted set: delivery
+# id -> due time in ms, and a hash: delivery id -> JSON), the delivery ids it has scheduled
+# (sorted set, score = when, pruned after a while) so nothing is scheduled twice, its dead
+# letters (JSON, newest first, capped) and a hash of what it last saw: its cursor in EVENTS,
+# the dead-letter count, the accounts already reported as needing a reconnect.
+NOTIFY_PREFIX = "twitstack:notify"
+NOTIFY_OUTBOX = f"{NOTIFY_PREFIX}:outbox"
+NOTIFY_ITEMS = f"{NOTIFY_PREFIX}:items"
+NOTIFY_SCHEDULED = f"{NOTIFY_PREFIX}:scheduled"
+NOTIFY_DEAD = f"{NOTIFY_PREFIX}:dead"
+NOTIFY_STATE = f"{NOTIFY_PREFIX}:state"
+
 
 def processing_list(consumer: str) -> str:
     """The list holding the messages `consumer` has taken but not yet acked."""

@@ -79,11 +79,14 @@ class SynthCorpus:
         self._clock = _START
 
     @classmethod
-    def generate(cls, *, seed: int = 0, users: int = 20, tweets: int = 200) -> SynthCorpus:
-        """A corpus with `users` accounts (the first is @team), `tweets` tweets and one list."""
+    def generate(
+        cls, *, seed: int = 0, users: int = 20, tweets: int = 200, team: str = "team"
+    ) -> SynthCorpus:
+        """A corpus with `users` accounts (the first is @`team`, whom a quarter of the tweets
+        mention), `tweets` tweets and one list."""
         corpus = cls(seed=seed)
         for i in range(users):
-            name = "team" if i == 0 else f"user{i:03d}"
+            name = team if i == 0 else f"user{i:03d}"
             corpus.users.append(
                 SynthUser(
                     id=1000 + i,

@@ -33,6 +33,14 @@ REPLY_TARGET_MISSING: dict[str, Any] = {
     "title": "Forbidden",
     "status": 403,
 }
+# X's answer (2025 on) to an API reply to someone who never mentioned or quoted the account.
+REPLY_NOT_ENGAGED: dict[str, Any] = {
+    "detail": "Reply to this conversation is not allowed because you have not been mentioned "
+    "or otherwise engaged by the author of the post you are replying to.",
+    "type": "about:blank",
+    "title": "Forbidden",
+    "status": 403,
+}
 OAUTH1_PERMISSIONS: dict[str, Any] = {
     "title": "Forbidden",
     "status": 403,

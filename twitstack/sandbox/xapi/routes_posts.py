@@ -45,8 +45,11 @@ def create_tweet(call: ApiCall) -> ApiResult:
     if request.text_problem is not None:
         return _text_refusal(call, request.text, request.text_problem)
     content, config = call.state.content, call.state.config
-    if request.reply_to is not None and request.reply_to not in content.posts:
+    target = content.find_post(request.reply_to) if request.reply_to is not None else None
+    if request.reply_to is not None and target is None:
         return ApiResult(403, problems.REPLY_TARGET_MISSING, problem=True)
+    if target is not None and not content.may_reply(call.user_id, target):
+        return ApiResult(403, problems.REPLY_NOT_ENGAGED, problem=True)
     if call.state.check_media_ids:
         stale = [m for m in request.media_ids if call.state.media.live(m, call.user_id) is None]
         if stale:

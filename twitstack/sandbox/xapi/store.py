@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from collections import Counter
 from dataclasses import dataclass, field
@@ -86,6 +87,9 @@ class ContentStore:
     deleted: dict[str, StoredPost] = field(default_factory=dict)
     deletions: list[Deletion] = field(default_factory=list)
     dms: list[StoredDirectMessage] = field(default_factory=list)
+    # Posts by others that replies may target (the GraphQL fake's tweets, in the demo); kept
+    # apart from `posts`, which holds what clients of this fake posted.
+    world: dict[str, StoredPost] = field(default_factory=dict)
     ids: SnowflakeIds = field(init=False)
 
     def __post_init__(self) -> None:
@@ -118,6 +122,36 @@ class ContentStore:
         )
         self.posts[post.id] = post
         return post
+
+    def import_post(
+        self, post_id: str, author_id: str, text: str, created_at: float, *,
+        quote_of: str | None = None,
+    ) -> StoredPost:  # fmt: skip
+        """Make a post someone else wrote known under its own id, so replies can target it
+        (a world shared with the GraphQL fake: drafts answer the tweets it serves)."""
+        post = StoredPost(
+            id=post_id, author_id=author_id, text=text, created_at=created_at,
+            body={"text": text}, quote_of=quote_of,
+        )  # fmt: skip
+        self.world[post.id] = post
+        return post
+
+    def find_post(self, post_id: str) -> StoredPost | None:
+        """A live post by id: posted through this fake, or imported into its world."""
+        return self.posts.get(post_id) or self.world.get(post_id)
+
+    def may_reply(self, user_id: str, target: StoredPost) -> bool:
+        """X lets an API client reply only where the author engaged the replying account:
+        its own post, a post that mentions it, or a post quoting one of its posts."""
+        if target.author_id == user_id:
+            return True
+        user = self.users.get(user_id)
+        if user is not None and re.search(
+            rf"(?<![\w@])@{re.escape(user.username)}\b", target.text, re.IGNORECASE
+        ):
+            return True
+        quoted = self.find_post(target.quote_of or "")
+        return quoted is not None and quoted.author_id == user_id
 
     def find_duplicate(
         self, author_id: str, text: str, *, window_s: float, lookback: int

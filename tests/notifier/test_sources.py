@@ -1,0 +1,184 @@
+"""Where notifications come from: events (once, across restarts), waiting requests, accounts,
+dead letters; and hostile records in Redis, which are quarantined, not fatal."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+import pytest
+from redis.asyncio import Redis
+
+from tests.notifier.conftest import BASE, HOOK_KEY, RunNotifier, needs_review, sample
+from tests.notifier.receivers import WebhookReceiver, wait_until, wait_until_async
+from twitstack.writes import keys
+from twitstack.writes.ledger import RequestLedger
+from twitstack.writes.models import WriteAction, WriteRequest, utcnow
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def receiver(monkeypatch: pytest.MonkeyPatch) -> WebhookReceiver:
+    hook = WebhookReceiver(HOOK_KEY)
+    monkeypatch.setenv("TEST_HOOK_URL", f"{hook.url}/hook")
+    return hook
+
+
+WEBHOOK = {"webhook": {"url_secret": "TEST_HOOK_URL", "signing_key_secret": "TEST_HOOK_KEY"}}
+
+
+def events_of(receiver: WebhookReceiver, event: str) -> list[dict[str, object]]:
+    return [hit.body for hit in receiver.delivered() if hit.body["event"] == event]
+
+
+async def test_restart_sends_nothing_twice_and_history_is_not_replayed(
+    notifier_settings, run_notifier: RunNotifier, redis: Redis, receiver: WebhookReceiver
+) -> None:
+    """Events before the first start are history; after a restart only new ones are sent."""
+    old = await needs_review(redis, "before the notifier ever ran")
+    settings = notifier_settings(**WEBHOOK)
+    async with receiver.serving():
+        async with run_notifier(settings):
+            first = await needs_review(redis, "first")
+            await wait_until(lambda: len(receiver.delivered()) == 1)
+        async with run_notifier(settings):
+            second = await needs_review(redis, "second")
+            await wait_until(lambda: len(receiver.delivered()) == 2)
+    sent = [hit.body["requests"][0]["id"] for hit in receiver.delivered()]  # type: ignore[index]
+    assert sent == [first, second]
+    assert old not in sent
+    assert len(receiver.hits) == 2  # no repeat delivery either
+
+
+async def test_a_burst_of_failures_is_one_notification(
+    notifier_settings, run_notifier: RunNotifier, redis: Redis, receiver: WebhookReceiver
+) -> None:
+    """Events read in one batch are grouped per kind: no storm of messages."""
+    settings = notifier_settings(**WEBHOOK)
+    ids = {await needs_review(redis, f"burst {n}") for n in range(30)}
+    await redis.hdel(keys.NOTIFY_STATE, "cursor")
+    await redis.hset(keys.NOTIFY_STATE, "cursor", "0-0")  # read them all in one go
+    async with receiver.serving(), run_notifier(settings):
+        await wait_until(lambda: sum(len(h.body["requests"]) + h.body["more"]  # type: ignore[arg-type, operator]
+                                     for h in receiver.delivered()) == 30)  # fmt: skip
+    bodies = receiver.delivered()
+    assert len(bodies) == 1
+    body = bodies[0].body
+    assert body["title"] == "30 requests need review"
+    assert body["url"] == f"{BASE}/queue"
+    assert {r["id"] for r in body["requests"]} <= ids  # type: ignore[union-attr, index]
+
+
+async def test_hostile_records_are_quarantined_and_the_rest_delivered(
+    notifier_settings, run_notifier: RunNotifier, redis: Redis, receiver: WebhookReceiver
+) -> None:
+    """A junk event, a junk outbox item and a junk cursor do not stop good notifications."""
+    settings = notifier_settings(**WEBHOOK)
+    async with receiver.serving(), run_notifier(settings) as service:
+        await redis.xadd(keys.EVENTS, {"id": "x", "to": "exploded", "time": "yesterday"})
+        await redis.hset(keys.NOTIFY_ITEMS, "junk|webhook", b"\xff not json")
+        await redis.zadd(keys.NOTIFY_OUTBOX, {"junk|webhook": 0})
+        good = await needs_review(redis, "still delivered")
+        await wait_until(lambda: len(receiver.delivered()) == 1)
+        await wait_until(
+            lambda: sample(service, "twitstack_quarantined_total", source="event",
+                           reason="malformed_event") == 1
+            and sample(service, "twitstack_quarantined_total", source="notification",
+                       reason="malformed_notification") == 1
+        )  # fmt: skip
+        await redis.hset(keys.NOTIFY_STATE, "cursor", "not-a-stream-id")
+        after = await needs_review(redis, "after the cursor was spoiled")
+        # The notifier goes back to the cursor it last used: nothing written meanwhile is lost.
+        await wait_until(lambda: after in str([h.body for h in receiver.delivered()]))
+    assert good in str([hit.body for hit in receiver.delivered()])
+    dead = [json.loads(raw) for raw in await redis.lrange(keys.NOTIFY_DEAD, 0, -1)]
+    assert [d["id"] for d in dead] == ["junk|webhook"]
+    assert await redis.lrange(keys.QUARANTINE, 0, -1)
+
+
+async def test_waiting_requests_are_reported_once(
+    notifier_settings, run_notifier: RunNotifier, redis: Redis, receiver: WebhookReceiver
+) -> None:
+    """A request pending longer than waiting_after_min is reported on one check, not every."""
+    ledger = RequestLedger(redis)
+    old = WriteRequest(
+        action=WriteAction.TWEET, payload={"text": "been here a while"},
+        created_at=utcnow() - timedelta(hours=2),
+    )  # fmt: skip
+    fresh = WriteRequest(action=WriteAction.TWEET, payload={"text": "just arrived"})
+    await ledger.record(old, actor="test")
+    await ledger.record(fresh, actor="test")
+    settings = notifier_settings(**WEBHOOK, waiting_after_min=30)
+    async with receiver.serving(), run_notifier(settings) as service:
+        await wait_until(lambda: len(events_of(receiver, "waiting")) == 1)
+        last_check = "notifier_last_check_timestamp_seconds"
+        first = sample(service, last_check)
+        # Three more checks (0.1 s apart): a second report would be scheduled by one of them.
+        await wait_until(lambda: sample(service, last_check) > first + 0.3)
+        await wait_until(lambda: sample(service, "notifier_outbox_depth") == 0)
+    [waiting] = events_of(receiver, "waiting")
+    assert [r["id"] for r in waiting["requests"]] == [old.id]  # type: ignore[union-attr, index]
+    assert waiting["url"] == f"{BASE}/requests/{old.id}"
+    assert "30 min" in str(waiting["title"])
+    assert len(events_of(receiver, "waiting")) == 1
+
+
+async def test_reconnect_needed_is_reported_once_per_episode(
+    notifier_settings,
+    run_notifier: RunNotifier,
+    redis: Redis,
+    receiver: WebhookReceiver,
+    make_settings,
+) -> None:
+    """The writer's reconnect mark on an account gives one notification linking to Accounts."""
+    settings = notifier_settings(**WEBHOOK)
+    accounts = [{"name": "brand", "user_id": "42", "access_token_secret": "T"}]
+    settings = settings.model_copy(
+        update={
+            "writer": settings.writer.model_copy(
+                update={
+                    "accounts": tuple(
+                        type(settings.writer).model_validate({"accounts": accounts}).accounts
+                    )
+                }
+            )
+        }
+    )
+    await redis.hset(
+        keys.oauth2_tokens("brand"),
+        mapping={"reconnect_needed": "1", "reconnect_reason": "invalid_grant"},
+    )
+    async with receiver.serving(), run_notifier(settings):
+        await wait_until(lambda: len(events_of(receiver, "reconnect")) == 1)
+        await redis.hdel(keys.oauth2_tokens("brand"), "reconnect_needed")
+
+        async def forgotten() -> bool:
+            return not await redis.hexists(keys.NOTIFY_STATE, "reconnect:brand")
+
+        await wait_until_async(forgotten)
+        # Cleared, then refused again: a new episode, a new notification.
+        await redis.hset(keys.oauth2_tokens("brand"), "reconnect_needed", "1")
+        await wait_until(lambda: len(events_of(receiver, "reconnect")) == 2)
+    first = events_of(receiver, "reconnect")[0]
+    assert first["url"] == f"{BASE}/accounts"
+    assert "invalid_grant" in str(first["title"])
+
+
+async def test_new_dead_letters_are_reported(
+    notifier_settings, run_notifier: RunNotifier, redis: Redis, receiver: WebhookReceiver
+) -> None:
+    """Dead letters already there at the first look are the baseline; new ones are reported."""
+    await redis.rpush(keys.DEAD_LETTER, b"old poison")
+    settings = notifier_settings(**WEBHOOK)
+    async with receiver.serving(), run_notifier(settings):
+
+        async def baseline() -> bool:
+            return await redis.hget(keys.NOTIFY_STATE, "dead_letters") == b"1"
+
+        await wait_until_async(baseline)
+        await redis.rpush(keys.DEAD_LETTER, b"new poison 1", b"new poison 2")
+        await wait_until(lambda: len(events_of(receiver, "dead_letter")) == 1)
+    [body] = events_of(receiver, "dead_letter")
+    assert body["url"] == f"{BASE}/dead-letters"
+    assert str(body["title"]).startswith("2 new dead letters (3 in all)")

@@ -1,0 +1,1 @@
+"""The notifier: tells people (Slack, signed webhook, e-mail) what needs them."""

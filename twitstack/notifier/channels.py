@@ -1,0 +1,156 @@
+"""The channels a notification goes out on: Slack, a signed webhook, e-mail over SMTP.
+
+Each `send` returns when the receiver took the notification and raises DeliveryError
+otherwise; the error says whether trying again can help. Errors name what went wrong, never
+the URL or credentials (a webhook URL is itself a secret).
+"""
+
+from __future__ import annotations
+
+import email.policy
+import smtplib
+import ssl
+import time
+from collections.abc import Callable
+from typing import Protocol
+
+import anyio
+import httpx
+
+from twitstack.core.sections.notifier import EmailChannelSettings
+from twitstack.notifier.models import Notification
+from twitstack.notifier.render import email_message, slack_body, webhook_body
+from twitstack.notifier.signing import (
+    DELIVERY_HEADER,
+    EVENT_HEADER,
+    SIGNATURE_HEADER,
+    signature_header,
+)
+
+# CRLF line ends; headers up to RFC 5322's 998 characters unfolded (folding a subject of 80
+# characters put its first word on a line of its own, read back with a leading blank).
+_SMTP_POLICY = email.policy.SMTP.clone(max_line_length=998)
+# 4xx answers that a later attempt may get past: timeout, conflict, too early, rate limit.
+_RETRYABLE_4XX = frozenset({408, 409, 425, 429})
+
+
+class DeliveryError(Exception):
+    """A channel did not take a notification; `retryable` False means retries cannot help."""
+
+    def __init__(self, reason: str, *, retryable: bool = True) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.retryable = retryable
+
+
+class Channel(Protocol):
+    """One way of telling people."""
+
+    name: str
+
+    async def send(self, notification: Notification, delivery_id: str) -> None: ...
+
+
+async def _post(http: httpx.AsyncClient, url: str, body: bytes, headers: dict[str, str]) -> None:
+    try:
+        response = await http.post(url, content=body, headers=headers)
+    except httpx.TimeoutException:
+        raise DeliveryError("timeout") from None
+    except httpx.HTTPError as exc:
+        # The exception's text may quote the URL; its type says enough.
+        raise DeliveryError(f"connection failed ({type(exc).__name__})") from None
+    if response.is_success:
+        return
+    status = response.status_code
+    retryable = status >= 500 or status in _RETRYABLE_4XX
+    raise DeliveryError(f"http_{status}", retryable=retryable)
+
+
+class SlackChannel:
+    """A Slack incoming webhook."""
+
+    name = "slack"
+
+    def __init__(self, http: httpx.AsyncClient, url: str) -> None:
+        self._http = http
+        self._url = url
+
+    async def send(self, notification: Notification, delivery_id: str) -> None:
+        headers = {"Content-Type": "application/json"}
+        await _post(self._http, self._url, slack_body(notification), headers)
+
+
+class WebhookChannel:
+    """Any HTTPS endpoint; every attempt signed afresh (twitstack.notifier.signing)."""
+
+    name = "webhook"
+
+    def __init__(
+        self,
+        http: httpx.AsyncClient,
+        url: str,
+        key: str,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._http = http
+        self._url = url
+        self._key = key
+        self._clock = clock
+
+    async def send(self, notification: Notification, delivery_id: str) -> None:
+        body = webhook_body(notification, delivery_id)
+        headers = {
+            "Content-Type": "application/json",
+            DELIVERY_HEADER: delivery_id,
+            EVENT_HEADER: notification.event.value,
+            SIGNATURE_HEADER: signature_header(self._key, int(self._clock()), body),
+        }
+        await _post(self._http, self._url, body, headers)
+
+
+class EmailChannel:
+    """E-mail through an SMTP server; smtplib blocks, so it runs in a worker thread."""
+
+    name = "email"
+
+    def __init__(
+        self, settings: EmailChannelSettings, password: str | None, *, timeout_s: float
+    ) -> None:
+        self._settings = settings
+        self._password = password
+        self._timeout_s = timeout_s
+
+    async def send(self, notification: Notification, delivery_id: str) -> None:
+        message = email_message(notification, sender=self._settings.from_address,
+                                to=self._settings.to)  # fmt: skip
+        try:
+            # abandon_on_cancel: a stop must not wait for a hung server; the socket timeout
+            # ends the thread soon after.
+            await anyio.to_thread.run_sync(
+                self._send_blocking, message.as_bytes(policy=_SMTP_POLICY), abandon_on_cancel=True
+            )
+        except smtplib.SMTPRecipientsRefused:
+            raise DeliveryError("recipients_refused", retryable=False) from None
+        except smtplib.SMTPAuthenticationError:
+            raise DeliveryError("authentication_failed", retryable=False) from None
+        except smtplib.SMTPResponseException as exc:
+            raise DeliveryError(f"smtp_{exc.smtp_code}", retryable=exc.smtp_code < 500) from None
+        except (smtplib.SMTPException, OSError) as exc:
+            raise DeliveryError(f"smtp failed ({type(exc).__name__})") from None
+
+    def _send_blocking(self, message: bytes) -> None:
+        config = self._settings
+        context = ssl.create_default_context()
+        smtp: smtplib.SMTP
+        if config.security == "tls":
+            smtp = smtplib.SMTP_SSL(config.smtp_host, config.smtp_port, timeout=self._timeout_s,
+                                    context=context)  # fmt: skip
+        else:
+            smtp = smtplib.SMTP(config.smtp_host, config.smtp_port, timeout=self._timeout_s)
+        with smtp:
+            if config.security == "starttls":
+                smtp.starttls(context=context)
+            if config.username and self._password is not None:
+                smtp.login(config.username, self._password)
+            smtp.sendmail(config.from_address, list(config.to), message)
