@@ -76,8 +76,17 @@ def test_cli_reaches_the_demo_redis_and_nothing_is_left_behind(tmp_path: Path) -
             wait_for(lambda: ui.get(api).status_code == 200,
                      what="the CLI's request in the moderation API")  # fmt: skip
             found = ui.get(api).json()
-        assert found["payload"]["text"] == "hello from the CLI"
-        assert found["state"] == "pending"
+            assert found["payload"]["text"] == "hello from the CLI"
+            assert found["state"] == "pending"
+            # The README's producer snippet, pointed at the demo.
+            produced = subprocess.run(
+                [sys.executable, "-c", readme_producer(redis_url) + "\nprint(rc.id)\n"],
+                cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60,
+            )  # fmt: skip
+            assert produced.returncode == 0, produced.stderr
+            api = f"/api/requests/{produced.stdout.strip()}"
+            wait_for(lambda: ui.get(api).status_code == 200, what="the producer's request")
+            assert ui.get(api).json()["payload"]["text"] == "hello world"
         assert "writer.request_state_changed" in log_file.read_text()
         proc.send_signal(signal.SIGINT)
         output, _ = proc.communicate(timeout=30)
@@ -85,6 +94,16 @@ def test_cli_reaches_the_demo_redis_and_nothing_is_left_behind(tmp_path: Path) -
     assert "[info" not in output
     assert not state.exists()
     assert list((tmp_path / "tmp").iterdir()) == []
+
+
+def readme_producer(redis_url: str) -> str:
+    """The README's "Producing write requests" snippet, with the demo's Redis URL."""
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme[readme.index("## Producing write requests") :]
+    snippet = re.search(r"```python\n(.*?)```", section, re.S)
+    assert snippet is not None
+    assert "redis://localhost:6379/0" in snippet.group(1)
+    return snippet.group(1).replace("redis://localhost:6379/0", redis_url)
 
 
 def test_drafts_show_the_flow_and_one_refusal(tmp_path: Path) -> None:
