@@ -201,3 +201,30 @@ async def test_edit_adds_alt_text_and_voids_nothing_else(mod: Harness) -> None:
     (attachment,) = record.request.payload["media"]["attachments"]
     assert attachment["alt_text"] == "now described"
     assert attachment["sha256"] == hashlib.sha256(png(seed=11)).hexdigest()
+
+
+async def test_an_unreachable_store_is_503_not_500(mod: Harness) -> None:
+    """S3 down (nothing listens on the endpoint): uploads, creates and thumbnails say 503."""
+    from tests.conftest import free_port
+    from twitstack.writes.media_store import open_media_store
+
+    endpoint = f"http://127.0.0.1:{free_port()}"
+    mod.deps.media_store = lambda: open_media_store(
+        kind="s3", data_dir=mod.deps.media_tmp_dir, bucket="b", prefix="media",
+        region="us-east-1", endpoint_url=endpoint, access_key_id="x", secret_access_key="y",
+    )  # fmt: skip
+    auth = await author_token(mod)
+    await mod.add_user("vic", Role.VIEWER)
+    attachment = {"sha256": "a" * 64, "type": "image/png", "size": 10}
+    async with mod.client() as client:
+        upload = await client.post(
+            "/api/media", content=png(), headers={**auth, "content-type": "image/png"}
+        )
+        create = await client.post(
+            "/api/requests",
+            json={"action": "tweet", "payload": {"media": {"attachments": [attachment]}}},
+            headers=auth,
+        )
+        await mod.login(client, "vic")
+        thumb = await client.get(f"/media/{'a' * 64}")
+    assert [upload.status_code, create.status_code, thumb.status_code] == [503, 503, 503]

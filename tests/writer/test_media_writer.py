@@ -14,7 +14,7 @@ from redis.asyncio import Redis
 from tests.support.media_files import mp4, png
 from tests.support.moto import moto_server
 from tests.writer.conftest import RunningSandbox
-from tests.writer.harness import approved, running_writer, tweet, writer_settings
+from tests.writer.harness import approved, running_writer, tweet, wait_until, writer_settings
 from twitstack.core.config import Settings
 from twitstack.sandbox.xapi.config import XApiSandboxConfig
 from twitstack.writes.media import Attachment
@@ -253,3 +253,31 @@ async def test_media_alone_is_a_post(
     assert post.text == ""
     assert "text" not in post.body
     assert len(post.media_ids) == 1
+
+
+async def test_an_unreachable_store_only_delays_the_post(
+    make_settings: Callable[..., Settings], redis: Redis, sandbox: RunningSandbox
+) -> None:
+    """S3 down at send time: the request waits (approved, media_transient), nothing is sent."""
+    from tests.conftest import free_port
+
+    settings = writer_settings(
+        lambda **kw: make_settings(
+            minio_endpoint=f"http://127.0.0.1:{free_port()}", minio_access_key="x",
+            minio_secret_key="y", **kw,
+        ),
+        sandbox.base_url,
+    )  # fmt: skip
+    ghost = {"sha256": "c" * 64, "type": "image/png", "size": 10}
+    request = with_media("store down", ghost)
+    async with running_writer(settings, redis, sandbox) as writer:
+        await writer.push(request)
+
+        async def waiting() -> bool:
+            record = await writer.ledger.get(request.id)
+            return record is not None and record.last_reason == "media_transient"
+
+        await wait_until(waiting, timeout_s=20)
+        record = await writer.record(request.id)
+    assert record.state is S.APPROVED
+    assert sandbox.state.content.posts == {}

@@ -7,6 +7,7 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import anyio
 import pytest
 
 from tests.support.media_files import mp4, png
@@ -101,3 +102,23 @@ async def test_prune_deletes_old_files(store: MediaStore, tmp_path: Path) -> Non
     assert await prune(store, older_than_s=3600) == 0
     assert await prune(store, older_than_s=3600, now=info.stored_at + 7200) == 1
     assert await store.head(info.sha256) is None
+
+
+@pytest.mark.anyio
+async def test_the_same_file_stored_concurrently_stays_whole(
+    store: MediaStore, tmp_path: Path
+) -> None:
+    """Eight simultaneous uploads of one 2 MB file: one object, byte-identical."""
+    if store.name == "s3":
+        pytest.skip("moto's server answers 500 to concurrent PUTs of one key; S3 does not")
+    data = mp4(2 * 1024 * 1024, seed=3)
+
+    async def one() -> None:
+        await ingest(store, pieces(data, 64 * 1024), tmp_dir=tmp_path / "tmp")
+
+    async with anyio.create_task_group() as tg:
+        for _ in range(8):
+            tg.start_soon(one)
+    sha = hashlib.sha256(data).hexdigest()
+    assert await store.read(sha) == data
+    assert [m.sha256 async for m in store.list_all()] == [sha]

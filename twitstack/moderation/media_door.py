@@ -29,7 +29,7 @@ from twitstack.writes.media import (
     MediaRefused,
     attachments_in,
 )
-from twitstack.writes.media_store import StoredMedia, ingest
+from twitstack.writes.media_store import StoredMedia, ingest, is_store_error
 
 _log = get_logger("twitstack.moderation.media")
 _SHOWN_TYPES = frozenset({*IMAGE_TYPES, GIF_TYPE})
@@ -66,7 +66,9 @@ async def store_upload(
             info = await ingest(store, chunks, tmp_dir=deps.media_tmp_dir)
     except MediaRefused as exc:
         raise MediaDoorError(_STATUS.get(exc.reason, 422), exc.message) from None
-    except OSError as exc:
+    except Exception as exc:
+        if not is_store_error(exc):
+            raise
         _log.warning("moderation.media_store_failed", error=type(exc).__name__)
         raise MediaDoorError(503, "the media store is unavailable; try again") from None
     if declared is not None and declared in MEDIA_TYPES and declared != info.type:
@@ -96,7 +98,9 @@ async def check_attachments(deps: ModerationDeps, payload: object) -> None:
         return
     try:
         await _check_stored(deps, attachments)
-    except OSError:
+    except Exception as exc:
+        if not is_store_error(exc):
+            raise
         raise MediaDoorError(503, "the media store is unavailable; try again") from None
 
 
@@ -182,11 +186,16 @@ async def serve_media(request: Request) -> Response:
     sha = str(request.path_params["sha256"])
     if SHA256_PATTERN.fullmatch(sha) is None:
         return Response("404: no such image", status_code=404, media_type="text/plain")
-    async with deps.media_store() as store:
-        found = await store.head(sha)
-        if found is None or found.type not in _SHOWN_TYPES:
-            return Response("404: no such image", status_code=404, media_type="text/plain")
-        data = await store.read(sha)
+    try:
+        async with deps.media_store() as store:
+            found = await store.head(sha)
+            if found is None or found.type not in _SHOWN_TYPES:
+                return Response("404: no such image", status_code=404, media_type="text/plain")
+            data = await store.read(sha)
+    except Exception as exc:
+        if not is_store_error(exc):
+            raise
+        return Response("503: the media store is unavailable", status_code=503)
     headers = {
         "X-Content-Type-Options": "nosniff",
         "Content-Disposition": f'inline; filename="{sha}.{_EXTENSIONS[found.type]}"',

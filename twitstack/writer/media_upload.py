@@ -35,7 +35,7 @@ from twitstack.writer.outcome import Outcome, OutcomeKind
 from twitstack.writer.tokens import AccountAuth
 from twitstack.writer.xapi_client import XApiClient
 from twitstack.writes.media import Attachment, attachments_in, media_category
-from twitstack.writes.media_store import MediaMissing, MediaStore
+from twitstack.writes.media_store import MediaMissing, MediaStore, is_store_error
 from twitstack.writes.models import WriteRequest
 
 _log = get_logger("twitstack.writer.media_upload")
@@ -142,7 +142,7 @@ class MediaUploader:
                     if found.size != attachment.size:
                         return f"{attachment.sha256}: stored with {found.size} bytes"
         except Exception as exc:
-            if not _store_error(exc):
+            if not is_store_error(exc):
                 raise
         return None
 
@@ -175,7 +175,7 @@ class MediaUploader:
         except MediaUploadError:
             raise
         except Exception as exc:
-            if not _store_error(exc):
+            if not is_store_error(exc):
                 raise
             # The store itself is unreachable (S3 down, disk error): not the file's fault.
             detail = f"media store unavailable: {type(exc).__name__}"
@@ -289,11 +289,6 @@ class MediaUploader:
         ):
             return body
         raise _failure(outcome, path)
-
-
-def _store_error(exc: Exception) -> bool:
-    """An error of the store's back end: the disk, or botocore (imported only with S3)."""
-    return isinstance(exc, OSError) or type(exc).__module__.startswith(("botocore", "aiobotocore"))
 
 
 def _failure(outcome: Outcome, path: str) -> MediaUploadError:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import secrets
 import time
 from collections.abc import AsyncIterable, AsyncIterator, Iterable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -81,6 +82,11 @@ class MediaStore(Protocol):
         ...
 
 
+def is_store_error(exc: BaseException) -> bool:
+    """An error of a store's back end (the disk, or botocore, imported only with S3)."""
+    return isinstance(exc, OSError) or type(exc).__module__.startswith(("botocore", "aiobotocore"))
+
+
 def checked_sha(sha256: str) -> str:
     """`sha256` when it is 64 lowercase hex digits; ValueError otherwise."""
     if not isinstance(sha256, str) or SHA256_PATTERN.fullmatch(sha256) is None:
@@ -107,7 +113,8 @@ class LocalMediaStore:
 
         def copy() -> None:
             target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+            # Unique per call: two uploads of the same file at once must not share it.
+            temporary = target.with_name(f".{target.name}.{secrets.token_hex(8)}.tmp")
             with path.open("rb") as source, temporary.open("wb") as sink:
                 while chunk := source.read(MB):
                     sink.write(chunk)
@@ -195,7 +202,7 @@ async def ingest(
     """
     await anyio.Path(tmp_dir).mkdir(parents=True, exist_ok=True)
     digest, size, head = hashlib.sha256(), 0, b""
-    temporary = tmp_dir / f"upload-{os.getpid()}-{time.monotonic_ns()}.part"
+    temporary = tmp_dir / f"upload-{secrets.token_hex(12)}.part"
     try:
         async with await anyio.open_file(temporary, "wb") as sink:
             async for chunk in _aiter(chunks):
