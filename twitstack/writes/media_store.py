@@ -109,7 +109,9 @@ class LocalMediaStore:
     async def put_file(self, path: Path, info: StoredMedia) -> None:
         target = self._path(info.sha256)
         if await anyio.Path(target).exists():
-            return  # same hash, same bytes
+            # Same hash, same bytes; uploaded again now, so retention counts from now.
+            await anyio.to_thread.run_sync(os.utime, target)
+            return
 
         def copy() -> None:
             target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
