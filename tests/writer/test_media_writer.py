@@ -281,3 +281,24 @@ async def test_an_unreachable_store_only_delays_the_post(
         record = await writer.record(request.id)
     assert record.state is S.APPROVED
     assert sandbox.state.content.posts == {}
+
+
+async def test_oauth1_signed_multipart_upload(sandbox: RunningSandbox) -> None:
+    """The multipart media upload verifies under OAuth 1.0a user context too."""
+    import httpx
+
+    from twitstack.writer.tokens import oauth1_auth
+    from twitstack.writer.xapi_client import XApiClient
+
+    auth = oauth1_auth(
+        "sandbox-consumer-key", "sandbox-consumer-secret",
+        "1000-sandbox-access-token", "sandbox-access-token-secret",
+    )  # fmt: skip
+    async with httpx.AsyncClient() as http:
+        client = XApiClient(http, base_url=sandbox.base_url)
+        outcome, body = await client.media(
+            "POST", "/2/media/upload", auth=auth, auth_kind="oauth1",
+            files={"media": png(seed=51)}, data={"media_category": "tweet_image"},
+        )  # fmt: skip
+    assert outcome.status == 200, outcome
+    assert body["data"]["media_key"].startswith("3_")
