@@ -25,6 +25,14 @@ WAIT_MS = 15_000
 POST_URL = "http://sandbox.test/_sandbox/posts/{id}"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 BULK = 20
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+
+
+def _shot(page: Any, name: str, *, full: bool = True) -> None:
+    """Keep what the page looked like (docs/screenshots/make.py collects the desk-* set)."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"desk-{name}.png"), full_page=full)
+
 
 playwright_sync = pytest.importorskip("playwright.sync_api")
 
@@ -164,13 +172,16 @@ def test_cards_show_context_and_bulk_approval_binds_to_what_was_shown(live: Live
             quote = page.locator(f"tr[data-id='{ids['quote']}'] .context")
             assert "quote" in quote.inner_text()
             assert quote.locator("a").get_attribute("href") == POST_URL.replace("{id}", "3333")
+            _shot(page, "01-queue-context")
             page.goto(f"{base}/requests/{ids['reply']}")
             assert "My order is late" in page.inner_text("#card-context")
+            _shot(page, "02-detail-reply-context")
             page.goto(f"{base}/queue?sort=oldest")
 
             # Tick the 20 bulk rows and the one that will change once the page is shown.
             for request_id in [*bulk, changed]:
                 page.check(f"tr[data-id='{request_id}'] input[name=pick]")
+            _shot(page, "03-bulk-selected", full=False)
             _edit(live, changed, "edited behind the moderator's back")
             page.click("#bulk-approve")
             page.wait_for_selector("#bulk-results")
@@ -182,6 +193,7 @@ def test_cards_show_context_and_bulk_approval_binds_to_what_was_shown(live: Live
             assert refused.get_attribute("data-ok") == "no"
             assert "changed" in refused.inner_text()
             assert "bulk post number 0 of the morning" in page.inner_text("#bulk-results")
+            _shot(page, "04-bulk-results")
             for request_id in bulk:
                 _wait_state(live, request_id, S.EXECUTED.value)
             assert _state_of(live, changed) == S.PENDING.value
@@ -214,6 +226,7 @@ def test_approve_from_the_list_and_reject_with_a_preset_reason(live: LiveApp) ->
             _wait_state(live, one, S.EXECUTED.value)
             page.goto(f"{base}/requests/{two}")
             page.select_option("#reject-preset", label="Duplicate of another post")
+            _shot(page, "05-reject-preset-reason")
             page.click("button:has-text('Reject')")
             page.wait_for_selector("text=Rejected «reject me with a preset reason».")
             _wait_state(live, two, S.REJECTED.value)
@@ -224,6 +237,7 @@ def test_approve_from_the_list_and_reject_with_a_preset_reason(live: LiveApp) ->
             link = page.get_attribute("#view-post", "href") or ""
             assert link.startswith("http://sandbox.test/_sandbox/posts/"), link
             assert page.locator("#posted code").inner_text() in link
+            _shot(page, "06-executed-post-link")
         finally:
             browser.close()
 
@@ -252,6 +266,7 @@ def test_edit_shows_the_servers_count_a_preview_warnings_and_a_safe_diff(live: L
             page.fill("#edit-text", "Buy $AAA and $BBB https://example.com")
             page.wait_for_selector("#edit-warnings li:has-text('cashtags')")
             assert "url price" in page.inner_text("#edit-warnings")
+            _shot(page, "07-edit-preview-warnings")
             hostile = 'Our launch is on <img src=x onerror="document.title=1"> Tuesday at noon'
             page.fill("#edit-text", hostile)
             page.click("button:has-text('Save revision')")
@@ -262,6 +277,7 @@ def test_edit_shows_the_servers_count_a_preview_warnings_and_a_safe_diff(live: L
             assert "<img" in diff.inner_text()
             assert diff.locator("img").count() == 0
             assert page.title() != "1"
+            _shot(page, "08-revision-diff")
         finally:
             browser.close()
 
@@ -305,6 +321,7 @@ def test_a_failed_request_says_what_x_said_and_can_be_retried(live: LiveApp) -> 
             assert "deleted or not visible to you" in said, said
             assert page.locator("text=approving sends it anyway").count() == 0
             assert page.locator("#copy").is_visible()
+            _shot(page, "09-failed-x-said-retry")
             page.goto(f"{base}/history?tab=failed")
             assert "X said:" in page.inner_text("table")
             page.goto(f"{base}/requests/{failed}")
@@ -359,6 +376,7 @@ def test_scheduled_posts_on_the_week_view_cancel_and_reschedule(live: LiveApp) -
             for request_id in (keep, move, drop):
                 assert day.locator(f".slot[data-id='{request_id}']").count() == 1
             assert "09:30" in day.locator(f".slot[data-id='{keep}']").inner_text()
+            _shot(page, "10-scheduled-week")
 
             later = soon + timedelta(days=1, hours=2)
             row = page.locator(f"#scheduled tr[data-id='{move}']")
@@ -420,8 +438,10 @@ def test_every_page_fits_390_px_and_the_menu_collapses(live: LiveApp) -> None:
             _login(page, base, "admin")
             nav = page.locator("header.top nav")
             assert not nav.is_visible()
+            _shot(page, "11-mobile-queue")
             page.click("label.nav-toggle-label")
             assert nav.is_visible()
+            _shot(page, "12-mobile-menu", full=False)
             request_pages = [
                 f"/requests/{ids['reply']}",
                 f"/requests/{ids['dm_known']}",
@@ -433,7 +453,8 @@ def test_every_page_fits_390_px_and_the_menu_collapses(live: LiveApp) -> None:
                 page.goto(f"{base}{path}")
                 page.wait_for_load_state("load")
                 widths[path] = page.evaluate("document.documentElement.scrollWidth")
-            assert all(width <= 390 for width in widths.values()), widths
+            assert len(widths) == len(PAGES) + len(request_pages)
+            assert {path: width for path, width in widths.items() if width > 390} == {}
         finally:
             browser.close()
 
@@ -459,10 +480,12 @@ def test_finish_favicon_404_header_and_logged_out(live: LiveApp) -> None:
             assert response is not None
             assert response.status == 404
             assert page.inner_text("h1") == "Page not found"
+            _shot(page, "13-not-found", full=False)
             assert page.locator("link[rel=stylesheet]").count() == 1
             page.click("button:has-text('Log out')")
             page.wait_for_selector("#logged-out")
             assert "You are logged out" in page.inner_text("#logged-out")
+            _shot(page, "14-logged-out", full=False)
             # Only a fresh login page says so: the flag shows a fixed sentence, nothing else.
             page.goto(f"{base}/login")
             assert page.locator("#logged-out").count() == 0

@@ -8,16 +8,22 @@ import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.moderation.harness import Harness
+from twitstack.core.sealing import SealingKeyRing, generate_key_ring
+from twitstack.core.sections.writer import WriterSettings, XAccountSettings
 from twitstack.moderation.card_context import context_of, describe, parse_context
 from twitstack.moderation.db import open_database
 from twitstack.moderation.migrations import MIGRATIONS
 from twitstack.moderation.revisions import word_diff
 from twitstack.moderation.roles import Role
+from twitstack.moderation.x_accounts_ui import XAccountsUi
 from twitstack.writes.models import ModerationStatus as S
 from twitstack.writes.text import tweet_weighted_length
+from twitstack.writes.token_store import SealedTokenStore
+from twitstack.writes.x_accounts import ConnectedAccounts
 
 pytestmark = pytest.mark.anyio
 HOSTILE = [
@@ -330,3 +336,37 @@ async def test_v7_backfills_context_posted_ids_and_revisions(tmp_path: Path) -> 
     assert row[1] == "99"
     assert row[2] == ""
     assert [tuple(r[:3]) for r in revisions] == [("r1", 3, "hi")]
+
+
+async def test_configured_handles_show_beside_their_account_names(mod: Harness) -> None:
+    """A TOML account with `handle` shows as @handle (its name beside it), like connected ones."""
+    writer = WriterSettings(
+        accounts=[
+            XAccountSettings(
+                name="brand", user_id="42", access_token_secret="T", handle="brand_hq"
+            ),
+            XAccountSettings(name="plain", user_id="43", access_token_secret="T"),
+        ]
+    )
+    ring = SealingKeyRing.parse(generate_key_ring("k1"), source="test")
+
+    async def keys() -> SealingKeyRing:
+        return ring
+
+    async def no_secret(name: str) -> str | None:
+        return None
+
+    accounts = ConnectedAccounts(mod.redis, SealedTokenStore(mod.redis, keys))
+    async with httpx.AsyncClient() as http:
+        ui = XAccountsUi(accounts, writer, mod.redis, http, no_secret)
+        shown = mod.deps.templates.globals["x_handles"]
+        await ui.refresh_handles(shown)
+    assert shown == {"brand": "@brand_hq"}
+    await mod.add_user("vi", Role.VIEWER)
+    await mod.pending(author="bot", text="from the brand", account="brand")
+    async with mod.client() as client:
+        await mod.login(client, "vi")
+        queue = (await client.get("/queue")).text
+    assert '<bdi>@brand_hq</bdi> <small class="muted">brand</small>' in queue
+    with pytest.raises(ValueError, match="handle"):
+        XAccountSettings(name="x", user_id="1", access_token_secret="T", handle="@no spaces")
