@@ -370,3 +370,15 @@ async def test_configured_handles_show_beside_their_account_names(mod: Harness) 
     assert '<bdi>@brand_hq</bdi> <small class="muted">brand</small>' in queue
     with pytest.raises(ValueError, match="handle"):
         XAccountSettings(name="x", user_id="1", access_token_secret="T", handle="@no spaces")
+
+
+async def test_start_fills_in_hashes_of_rows_projected_before_v7(mod: Harness) -> None:
+    """Rows without a content hash get it from the ledger at start; gone ones are marked."""
+    waiting = await mod.pending(author="bot", text="pending across the upgrade")
+    gone = await mod.pending(author="bot", text="no longer in the ledger")
+    await mod.redis.delete(f"writes:request:{gone}")
+    await mod.deps.db.execute("UPDATE requests SET content_hash = ''")
+    await mod.deps.history.prepare()
+    rows = await mod.deps.db.fetchall("SELECT id, content_hash FROM requests ORDER BY id")
+    hashes = {str(r[0]): str(r[1]) for r in rows}
+    assert hashes == {waiting: await mod.content_hash(waiting), gone: "-"}

@@ -156,6 +156,38 @@ class HistoryIngester:
         if cursor == START or await self._gap_after(cursor):
             count = await self.resync_from_indexes()
             log.info("moderation.history_resynced", requests=count, cursor=cursor)
+        filled = await self.fill_missing_hashes()
+        if filled:
+            log.info("moderation.history_hashes_filled", requests=filled)
+
+    async def fill_missing_hashes(self) -> int:
+        """Re-project requests still waiting for review whose row has no content hash (rows
+        written before schema 7): the queue's checkboxes bind to that hash."""
+        total = 0
+        for _ in range(10_000):  # bounded: 10M waiting requests at most
+            rows = await self._db.fetchall(
+                "SELECT id FROM requests WHERE content_hash = ''"
+                " AND state IN ('pending', 'needs_review') LIMIT ?",
+                (_INDEX_CHUNK,),
+            )
+            ids = [str(r[0]) for r in rows]
+            if not ids:
+                break
+            unreadable: list[UnreadableError] = []
+            records = await self._ledger.get_many(ids, unreadable=unreadable)
+            for error in unreadable:
+                await self.quarantine.put_error(error)
+            found = {r.request.id for r in records}
+            async with self._db.transaction() as tx:
+                await upsert_records(tx, records)
+                # Gone from the ledger or unreadable: marked, so the loop does not see it again.
+                await tx.executemany(
+                    "UPDATE requests SET content_hash = '-' WHERE id = ? AND content_hash = ''",
+                    [(i,) for i in ids if i not in found],
+                )
+            self.generation += 1
+            total += len(records)
+        return total
 
     async def _gap_after(self, cursor: str) -> bool:
         first = await self._redis.xrange(keys.EVENTS, count=1)
