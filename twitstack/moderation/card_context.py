@@ -48,11 +48,15 @@ def context_of(payload: Mapping[str, Any], source: Mapping[str, Any] | None) -> 
         "source_author_id": src.get("author_id"),
         "source_text": _str(src.get("text"), SNIPPET_CHARS),
     }
-    return json.dumps({k: _str(v, SNIPPET_CHARS) for k, v in fields.items()}, sort_keys=True)
+    # Only the fields present: a plain post's column is "{}", which lists read without parsing.
+    kept = {k: text for k, v in fields.items() if (text := _str(v, SNIPPET_CHARS)) is not None}
+    return json.dumps(kept, sort_keys=True)
 
 
 def parse_context(raw: object) -> dict[str, str]:
     """The stored column back as a dict of strings (junk or an old empty column: {})."""
+    if raw == "{}" or not raw:
+        return {}
     try:
         data = json.loads(raw) if isinstance(raw, str) and raw else {}
     except ValueError:
