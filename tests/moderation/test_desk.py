@@ -226,6 +226,14 @@ async def test_reschedule_later_keeps_the_approval_earlier_is_refused(mod: Harne
         )
         by_author = await author.post(f"/requests/{request_id}/cancel", data={"csrf_token": acsrf})
         page = await client.get("/scheduled")
+        other_account = await client.get("/scheduled?account=elsewhere&week=junk")
+        new_day = when + timedelta(days=1)
+        its_week = await client.get(f"/scheduled?account=default&week={new_day:%Y-%m-%d}")
+    assert other_account.status_code == 200
+    assert "Nothing scheduled." in other_account.text
+    assert f'data-id="{request_id}"' not in other_account.text
+    days = dict(re.findall(r'data-day="([0-9-]+)">(.*?)</section>', its_week.text, re.S))
+    assert [d for d, body in days.items() if request_id in body] == [f"{new_day:%Y-%m-%d}"]
     assert moved.status_code == 303
     assert refused.headers["location"] == f"/requests/{request_id}"
     assert junk.status_code == 303
