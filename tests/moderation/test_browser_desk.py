@@ -115,6 +115,12 @@ def _page(browser: Any, width: int = 1280) -> Any:
     return page
 
 
+def _wait_paused(page: Any) -> None:
+    """Until a refresh tick has run (since now) and left the ticked rows alone."""
+    page.evaluate("document.getElementById('live').textContent = ''")
+    page.wait_for_function("() => document.getElementById('live').textContent.includes('paused')")
+
+
 def _pending(live: LiveApp, text: str, **extra: Any) -> str:
     async def add(harness: Harness) -> str:
         return await harness.pending(author="ann", text=text, **extra)
@@ -182,7 +188,13 @@ def test_cards_show_context_and_bulk_approval_binds_to_what_was_shown(live: Live
             for request_id in [*bulk, changed]:
                 page.check(f"tr[data-id='{request_id}'] input[name=pick]")
             _shot(page, "03-bulk-selected", full=False)
+            # While rows are ticked the live refresh leaves the rows as drawn (a newcomer
+            # waits), so every tick still names the revision it showed.
+            newcomer = _pending(live, "arrives while rows are ticked")
+            _wait_paused(page)
+            assert page.locator(f"tr[data-id='{newcomer}']").count() == 0
             _edit(live, changed, "edited behind the moderator's back")
+            _wait_paused(page)
             page.click("#bulk-approve")
             page.wait_for_selector("#bulk-results")
             results = page.locator("#bulk-results li")
@@ -221,6 +233,12 @@ def test_approve_from_the_list_and_reject_with_a_preset_reason(live: LiveApp) ->
         try:
             page = _page(browser)
             _login(page, base, "mia")
+            page.check("#pick-all")
+            boxes = page.locator("input[name=pick]")
+            assert boxes.count() >= 2
+            assert all(boxes.nth(i).is_checked() for i in range(boxes.count()))
+            page.uncheck("#pick-all")
+            assert not any(boxes.nth(i).is_checked() for i in range(boxes.count()))
             page.click(f"tr[data-id='{one}'] button[name=approve_one]")
             page.wait_for_selector("text=«approve me straight from the list»")
             _wait_state(live, one, S.EXECUTED.value)

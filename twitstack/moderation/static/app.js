@@ -18,6 +18,12 @@
         .then(function (r) { if (!r.ok) throw new Error(r.status); return Promise.all([r.text(), r.headers.get("x-total-count")]); })
         .then(function (res) {
           var html = res[0], total = res[1];
+          // Ticked rows stay exactly as drawn: each tick is bound to the revision it showed,
+          // and swapping rows under a selection would silently drop or move ticks.
+          if (body.querySelector("input[name=pick]:checked")) {
+            if (live) live.textContent = "live updates paused while rows are selected";
+            return;
+          }
           if (html.trim() !== body.innerHTML.trim()) {
             var known = {};
             Array.prototype.forEach.call(body.rows, function (row) { known[row.getAttribute("data-id")] = true; });
@@ -127,7 +133,7 @@
     });
   }
 
-  // Bulk selection: "all on this page", and ticks survive the live refresh of the rows.
+  // Bulk selection: "all on this page" (the live refresh pauses while anything is ticked).
   function bulkPicks() {
     var all = document.getElementById("pick-all");
     var table = document.getElementById("queue");
@@ -135,17 +141,6 @@
     all.addEventListener("change", function () {
       Array.prototype.forEach.call(table.querySelectorAll("input[name=pick]"), function (box) { box.checked = all.checked; });
     });
-    var body = table.tBodies[0];
-    var ticked = {};
-    body.addEventListener("change", function (event) {
-      var box = event.target;
-      if (box && box.name === "pick") ticked[box.value] = box.checked;
-    });
-    new MutationObserver(function () {
-      Array.prototype.forEach.call(body.querySelectorAll("input[name=pick]"), function (box) {
-        if (ticked[box.value]) box.checked = true;
-      });
-    }).observe(body, { childList: true });
   }
 
   document.addEventListener("DOMContentLoaded", function () { liveQueue(); keyboardRows(); counters(); bulkPicks(); });
