@@ -180,9 +180,9 @@ async def test_queue_and_detail_show_the_handle_beside_the_label(x: tuple) -> No
         assert (await client.get(finish)).status_code == 303
         request_id = await mod.pending(text="for the brand", account="brand")
         queue = (await client.get("/queue")).text
-        assert '@twitstack_demo <small class="muted">brand</small>' in queue
+        assert '<bdi>@twitstack_demo</bdi> <small class="muted">brand</small>' in queue
         detail = (await client.get(f"/requests/{request_id}")).text
-        assert '@twitstack_demo <small class="muted">brand</small>' in detail
+        assert '<bdi>@twitstack_demo</bdi> <small class="muted">brand</small>' in detail
 
 
 async def test_accounts_page_shows_reconnect_needed_with_x_message(x: tuple) -> None:  # type: ignore[type-arg]

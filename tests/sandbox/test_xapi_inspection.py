@@ -49,6 +49,11 @@ async def test_lists_posts_deletions_dms_and_counts(client: httpx.AsyncClient) -
     dms = (await client.get("/_sandbox/dms")).json()
     assert (dms["count"], dms["dms"][0]["text"]) == (1, "dm")
     assert (await client.get("/_sandbox/dms/counts")).json()["counts"] == {"dm": 1}
+    live = posts["posts"][0]["id"]
+    one = (await client.get(f"/_sandbox/posts/{live}")).json()
+    assert (one["post"]["text"], one["deleted"]) == ("one", False)
+    assert (await client.get(f"/_sandbox/posts/{first['id']}")).json()["deleted"] is True
+    assert (await client.get("/_sandbox/posts/404")).status_code == 404
 
 
 async def test_clock_advances_and_reset_keeps_it(client: httpx.AsyncClient) -> None:

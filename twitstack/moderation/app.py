@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from importlib.resources import files
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -15,7 +16,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from twitstack.core.logging import get_logger
 from twitstack.moderation import api, health, media_door, openapi
-from twitstack.moderation.access import Endpoint, guarded
+from twitstack.moderation.access import Endpoint, guarded, resolve_principal
 from twitstack.moderation.auth_router import get_auth_router
 from twitstack.moderation.body_limit import BodyLimitMiddleware
 from twitstack.moderation.deps import ModerationDeps
@@ -25,18 +26,29 @@ from twitstack.moderation.security import SecurityHeadersMiddleware
 from twitstack.moderation.views import (
     admin_pages,
     auth_pages,
+    bulk_pages,
+    compose,
     dead_letter_pages,
+    followup_pages,
     queue_pages,
+    schedule_pages,
     status_pages,
     x_account_pages,
 )
+from twitstack.moderation.views.render import render
 from twitstack.writes.errors import UnreadableError
 
 log = get_logger("twitstack.moderation.app")
+FAVICON = (files("twitstack.moderation") / "static" / "favicon.svg").read_bytes()
 
 
 async def _home(request: Request) -> Response:
     return RedirectResponse("/queue", status_code=303)
+
+
+async def _favicon(request: Request) -> Response:
+    """Browsers and tools ask for /favicon.ico whatever the page links: the SVG icon."""
+    return Response(FAVICON, media_type="image/svg+xml", headers={"cache-control": "max-age=86400"})
 
 
 # (path, methods, endpoint). Access rules live in roles.ROUTE_RULES, never here.
@@ -45,12 +57,15 @@ _PAGES: tuple[tuple[str, tuple[str, ...], Endpoint], ...] = (
     ("/readyz", ("GET",), health.readyz),
     ("/metrics", ("GET",), health.metrics),
     ("/openapi.json", ("GET",), openapi.openapi_json),
+    ("/favicon.ico", ("GET",), _favicon),
     ("/login", ("GET",), auth_pages.login_page),
     ("/login", ("POST",), auth_pages.login_submit),
     ("/logout", ("POST",), auth_pages.logout),
     ("/", ("GET",), _home),
     ("/queue", ("GET",), queue_pages.queue_page),
     ("/queue/rows", ("GET",), queue_pages.queue_rows),
+    ("/queue/bulk", ("POST",), bulk_pages.bulk_submit),
+    ("/compose/check", ("POST",), compose.check_text),
     ("/requests/new", ("GET",), queue_pages.new_page),
     ("/requests/new", ("POST",), queue_pages.new_submit),
     ("/requests/{request_id}", ("GET",), queue_pages.detail_page),
@@ -58,7 +73,11 @@ _PAGES: tuple[tuple[str, tuple[str, ...], Endpoint], ...] = (
     ("/requests/{request_id}/edit", ("POST",), queue_pages.edit_submit),
     ("/requests/{request_id}/approve", ("POST",), queue_pages.approve_submit),
     ("/requests/{request_id}/reject", ("POST",), queue_pages.reject_submit),
-    ("/scheduled", ("GET",), status_pages.scheduled_page),
+    ("/requests/{request_id}/retry", ("POST",), followup_pages.retry_submit),
+    ("/requests/{request_id}/copy", ("POST",), followup_pages.copy_submit),
+    ("/requests/{request_id}/cancel", ("POST",), schedule_pages.cancel_submit),
+    ("/requests/{request_id}/reschedule", ("POST",), schedule_pages.reschedule_submit),
+    ("/scheduled", ("GET",), schedule_pages.scheduled_page),
     ("/history", ("GET",), status_pages.history_page),
     ("/accounts", ("GET",), status_pages.accounts_page),
     ("/accounts/x/connect", ("GET",), x_account_pages.connect_page),
@@ -147,13 +166,27 @@ def _wants_json(request: Request) -> bool:
     return request.url.path.startswith("/api/") or request.url.path == "/openapi.json"
 
 
+_ERROR_TITLES = {404: "Page not found", 405: "Method not allowed"}
+
+
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     if _wants_json(request):
         return JSONResponse({"detail": exc.detail}, status_code=exc.status_code)
-    return Response(
-        f"{exc.status_code}: {exc.detail}", status_code=exc.status_code, media_type="text/plain"
+    if request.method not in ("GET", "HEAD") or exc.status_code not in _ERROR_TITLES:
+        return Response(
+            f"{exc.status_code}: {exc.detail}", status_code=exc.status_code, media_type="text/plain"
+        )
+    # A page in the desk's own style; the header shows only if the caller is logged in.
+    request.state.principal = await resolve_principal(request)
+    message = (
+        "There is no page at this address. It may have moved, or the link is mistyped."
+        if exc.status_code == 404
+        else "This address does not take that kind of request."
     )
+    context = {"status": exc.status_code, "title": _ERROR_TITLES[exc.status_code]}
+    context["message"] = message
+    return render(request, "error.html", context, status_code=exc.status_code)
 
 
 async def _unreadable(request: Request, exc: Exception) -> Response:

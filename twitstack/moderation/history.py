@@ -15,6 +15,7 @@ import anyio
 from redis.asyncio import Redis
 
 from twitstack.core.logging import get_logger
+from twitstack.moderation.card_context import context_of
 from twitstack.moderation.db import Database, Transaction
 from twitstack.moderation.metrics import ModerationMetrics
 from twitstack.moderation.policy import refusal_of
@@ -49,16 +50,29 @@ def _stream_id_key(stream_id: str) -> tuple[int, int]:
 
 _UPSERT = """
 INSERT INTO requests (id, action, account, author, state, text, revision, created_at, updated_at,
-    not_before, last_actor, last_reason, result, data, refusal)
-VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
+    not_before, last_actor, last_reason, result, data, refusal, context, posted_id,
+    content_hash)
+VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
 ON CONFLICT(id) DO UPDATE SET
     action=excluded.action, account=excluded.account, author=excluded.author,
     state=excluded.state, text=excluded.text, revision=excluded.revision,
     updated_at=excluded.updated_at, not_before=excluded.not_before,
     last_actor=excluded.last_actor, last_reason=excluded.last_reason,
-    result=excluded.result, data=excluded.data, refusal=excluded.refusal
+    result=excluded.result, data=excluded.data, refusal=excluded.refusal,
+    context=excluded.context, posted_id=excluded.posted_id, content_hash=excluded.content_hash
 WHERE excluded.updated_at >= requests.updated_at
 """
+# Every revision the history sees keeps its text, for the diffs between revisions.
+_REVISION = """
+INSERT OR IGNORE INTO request_revisions (request_id, revision, text, at) VALUES (?,?,?,?)
+"""
+
+
+def _posted_id(record: LedgerRecord) -> str | None:
+    result = record.result or {}
+    tweet_id = result.get("tweet_id")
+    executed = record.state is ModerationStatus.EXECUTED and str(record.request.action) == "tweet"
+    return tweet_id if executed and isinstance(tweet_id, str) and tweet_id.isdigit() else None
 
 
 def _row(record: LedgerRecord) -> tuple[Any, ...]:
@@ -81,12 +95,28 @@ def _row(record: LedgerRecord) -> tuple[Any, ...]:
         None if record.result is None else json.dumps(record.result, sort_keys=True),
         json.dumps(data, sort_keys=True),
         refusal_of(request.source),
+        context_of(request.payload, request.source),
+        _posted_id(record),
+        request.content_hash(),
     )
 
 
 async def upsert_records(tx: Transaction, records: Iterable[LedgerRecord]) -> None:
     """Write the latest known record of each request into the projection."""
+    records = list(records)
     await tx.executemany(_UPSERT, [_row(r) for r in records])
+    await tx.executemany(
+        _REVISION,
+        [
+            (
+                r.request.id,
+                r.request.revision,
+                request_text(dict(r.request.payload), str(r.request.action)),
+                r.updated_at.timestamp(),
+            )
+            for r in records
+        ],
+    )
 
 
 class HistoryIngester:
@@ -126,6 +156,38 @@ class HistoryIngester:
         if cursor == START or await self._gap_after(cursor):
             count = await self.resync_from_indexes()
             log.info("moderation.history_resynced", requests=count, cursor=cursor)
+        filled = await self.fill_missing_hashes()
+        if filled:
+            log.info("moderation.history_hashes_filled", requests=filled)
+
+    async def fill_missing_hashes(self) -> int:
+        """Re-project requests still waiting for review whose row has no content hash (rows
+        written before schema 7): the queue's checkboxes bind to that hash."""
+        total = 0
+        for _ in range(10_000):  # bounded: 10M waiting requests at most
+            rows = await self._db.fetchall(
+                "SELECT id FROM requests WHERE content_hash = ''"
+                " AND state IN ('pending', 'needs_review') LIMIT ?",
+                (_INDEX_CHUNK,),
+            )
+            ids = [str(r[0]) for r in rows]
+            if not ids:
+                break
+            unreadable: list[UnreadableError] = []
+            records = await self._ledger.get_many(ids, unreadable=unreadable)
+            for error in unreadable:
+                await self.quarantine.put_error(error)
+            found = {r.request.id for r in records}
+            async with self._db.transaction() as tx:
+                await upsert_records(tx, records)
+                # Gone from the ledger or unreadable: marked, so the loop does not see it again.
+                await tx.executemany(
+                    "UPDATE requests SET content_hash = '-' WHERE id = ? AND content_hash = ''",
+                    [(i,) for i in ids if i not in found],
+                )
+            self.generation += 1
+            total += len(records)
+        return total
 
     async def _gap_after(self, cursor: str) -> bool:
         first = await self._redis.xrange(keys.EVENTS, count=1)

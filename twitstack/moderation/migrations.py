@@ -173,6 +173,39 @@ INSERT OR IGNORE INTO request_authors (request_id, author)
 SELECT target, actor FROM audit_log WHERE action IN ('request.create', 'request.edit');
 """
 
+# Card context (what a reply answers, who a DM goes to) as a small JSON column the lists read
+# (json_patch onto {} drops the absent fields, as card_context.context_of does)
+# without parsing each record; the post id an executed tweet created, to name our own posts
+# when another request answers them; the content hash of the projected revision (what a bulk
+# approval from the list binds to; rows projected before this stay without one until their next
+# event, and cannot be approved from the list); and each revision's text, for diffs.
+_V7_CARD_CONTEXT = """
+ALTER TABLE requests ADD COLUMN context TEXT NOT NULL DEFAULT '';
+UPDATE requests SET context = json_patch('{}', json_object(
+    'reply_to', json_extract(data, '$.payload.reply.in_reply_to_tweet_id'),
+    'quote', json_extract(data, '$.payload.quote_tweet_id'),
+    'recipient', json_extract(data, '$.payload.recipient_id'),
+    'target', json_extract(data, '$.payload.tweet_id'),
+    'source_id', json_extract(data, '$.source.id'),
+    'source_author', json_extract(data, '$.source.author'),
+    'source_author_id', json_extract(data, '$.source.author_id'),
+    'source_text', substr(json_extract(data, '$.source.text'), 1, 200)));
+ALTER TABLE requests ADD COLUMN posted_id TEXT;
+ALTER TABLE requests ADD COLUMN content_hash TEXT NOT NULL DEFAULT '';
+UPDATE requests SET posted_id = json_extract(result, '$.tweet_id')
+WHERE state = 'executed' AND action = 'tweet' AND json_type(result, '$.tweet_id') = 'text';
+CREATE INDEX requests_by_posted_id ON requests(posted_id) WHERE posted_id IS NOT NULL;
+CREATE TABLE request_revisions (
+    request_id TEXT NOT NULL,
+    revision INTEGER NOT NULL,
+    text TEXT NOT NULL,
+    at REAL NOT NULL,
+    PRIMARY KEY (request_id, revision)
+);
+INSERT OR IGNORE INTO request_revisions (request_id, revision, text, at)
+SELECT id, revision, text, updated_at FROM requests;
+"""
+
 MIGRATIONS: tuple[str, ...] = (
     _V1_AUTH,
     _V2_HISTORY,
@@ -180,4 +213,5 @@ MIGRATIONS: tuple[str, ...] = (
     _V4_REFUSAL,
     _V5_LIST_INDEXES,
     _V6_APPROVAL_BINDING,
+    _V7_CARD_CONTEXT,
 )

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+from twitstack.moderation.card_context import parse_context
 from twitstack.moderation.db import Database, Row
 from twitstack.moderation.list_cache import ListCache
 
@@ -21,7 +22,7 @@ AGES: Mapping[str, tuple[str, int]] = {
 SORTS = ("newest", "oldest")
 _LIST_COLUMNS = (
     "id, action, account, author, state, text, revision, created_at, updated_at, not_before,"
-    " last_actor, last_reason, result, refusal"
+    " last_actor, last_reason, result, refusal, context, content_hash"
 )
 
 
@@ -44,6 +45,8 @@ class RequestRow:
     result: dict[str, Any] | None
     data: dict[str, Any]
     refusal: str = ""  # why X would refuse it, from the scraper's source record
+    context: dict[str, str] = field(default_factory=dict)  # see card_context.context_of
+    content_hash: str = ""  # of the projected revision ("" for rows projected before v7)
 
     @classmethod
     def from_row(cls, row: Row) -> RequestRow:
@@ -64,6 +67,8 @@ class RequestRow:
             # List queries leave the full record out: parsing it per row is most of their cost.
             data=json.loads(row["data"]) if "data" in row.keys() else {},  # noqa: SIM118
             refusal=str(row["refusal"] or ""),
+            context=parse_context(row["context"]) if "context" in row.keys() else {},  # noqa: SIM118
+            content_hash=str(row["content_hash"]) if "content_hash" in row.keys() else "",  # noqa: SIM118
         )
 
     def summary(self) -> dict[str, Any]:

@@ -54,8 +54,10 @@ class XAccountsUi:
         return {a.name: f"@{a.username}" for a in await self.accounts.all()}
 
     async def refresh_handles(self, shown: dict[str, str]) -> None:
-        """Replace the contents of `shown` (the templates' `x_handles`) with `labels()`."""
-        labels = await self.labels()
+        """Replace the contents of `shown` (the templates' `x_handles`) with `labels()`, after
+        the handles configured for TOML accounts (`writer.accounts[].handle`)."""
+        configured = {a.name: f"@{a.handle}" for a in self.writer.accounts if a.handle}
+        labels = {**configured, **await self.labels()}
         shown.clear()
         shown.update(labels)
 

@@ -61,3 +61,19 @@ class ModerationSettings(BaseModel):
     queue_refresh_interval_s: float = Field(default=5.0, gt=0)
     history_poll_block_ms: int = Field(default=1000, gt=0)
     idempotency_ttl_s: int = Field(default=86400, gt=0)
+    # Where "view post" links point: `{id}` is replaced by the post id. The demo and sandbox
+    # runs point it at the fake X's own post view, production at x.com.
+    post_url_template: str = Field(
+        default="https://x.com/i/web/status/{id}",
+        pattern=r"^https?://[^\s{}]+\{id\}[^\s{}]*$",
+        max_length=300,
+    )
+    # The reasons offered when rejecting (a moderator may still type their own).
+    rejection_reasons: tuple[str, ...] = (
+        "Off-brand tone or wording",
+        "Factual claim needs a source",
+        "Duplicate of another post",
+        "X would refuse it (policy or reply rules)",
+        "Wrong account",
+        "Bad timing: hold for later",
+    )

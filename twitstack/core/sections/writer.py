@@ -26,6 +26,8 @@ class XAccountSettings(BaseModel):
     token_secret_secret: str | None = None
     # Whether DMs sent by this account can be read back (dm.read scope) to reconcile them.
     dm_read_back: bool = True
+    # The account's X handle (without "@"), shown beside `name` in the moderation UI.
+    handle: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_]{1,15}$")
 
     @property
     def connected(self) -> bool:

@@ -18,6 +18,12 @@
         .then(function (r) { if (!r.ok) throw new Error(r.status); return Promise.all([r.text(), r.headers.get("x-total-count")]); })
         .then(function (res) {
           var html = res[0], total = res[1];
+          // Ticked rows stay exactly as drawn: each tick is bound to the revision it showed,
+          // and swapping rows under a selection would silently drop or move ticks.
+          if (body.querySelector("input[name=pick]:checked")) {
+            if (live) live.textContent = "live updates paused while rows are selected";
+            return;
+          }
           if (html.trim() !== body.innerHTML.trim()) {
             var known = {};
             Array.prototype.forEach.call(body.rows, function (row) { known[row.getAttribute("data-id")] = true; });
@@ -65,16 +71,77 @@
     });
   }
 
-  // A rough live character count; the server's weighted count is the one that decides.
+  // The live counter, preview and warnings: the server counts (one rule, X's weighting), the
+  // page asks it a moment after typing stops. Text goes in via textContent, never as HTML.
   function counters() {
+    var tokenField = document.querySelector("input[name=csrf_token]");
     Array.prototype.forEach.call(document.querySelectorAll("textarea[data-counter]"), function (area) {
       var out = document.getElementById(area.getAttribute("data-counter"));
-      if (!out) return;
-      function update() { out.textContent = Array.from(area.value).length + " characters (X weighs URLs and some scripts differently)"; }
+      if (!out || !window.fetch) return;
+      var preview = document.getElementById(area.getAttribute("data-preview") || "");
+      var warnings = document.getElementById(area.getAttribute("data-warnings") || "");
+      var requestId = area.getAttribute("data-request-id");
+      var timer = null, asked = 0;
+      function show(data, text) {
+        out.dataset.pending = "";
+        out.dataset.weighted = data.weighted === null ? "" : String(data.weighted);
+        out.dataset.text = text;
+        out.classList.toggle("over", !!data.over);
+        out.textContent = data.weighted === null ? "" : data.weighted + " / " + data.max + " weighted characters" + (data.over ? " (too long for X)" : "");
+        if (warnings) {
+          warnings.textContent = "";
+          (data.warnings || []).forEach(function (w) {
+            var li = document.createElement("li"), strong = document.createElement("strong");
+            li.className = "warn-" + w.level;
+            strong.textContent = w.code.replace(/_/g, " ");
+            li.appendChild(strong);
+            li.appendChild(document.createTextNode(" " + w.message));
+            warnings.appendChild(li);
+          });
+          if (!warnings.children.length) {
+            var none = document.createElement("li");
+            none.className = "warn-info muted";
+            none.textContent = "None.";
+            warnings.appendChild(none);
+          }
+        }
+      }
+      function ask() {
+        var text = area.value, mine = ++asked;
+        var body = { text: text };
+        if (requestId) body.request_id = requestId;
+        fetch("/compose/check", {
+          method: "POST", credentials: "same-origin",
+          headers: { "content-type": "application/json", "x-csrf-token": tokenField ? tokenField.value : "" },
+          body: JSON.stringify(body)
+        }).then(function (r) { return r.json().then(function (data) { return [r.ok, data]; }); })
+          .then(function (res) {
+            if (mine !== asked) return;  // a newer question is on its way
+            if (res[0]) show(res[1], text);
+            else { out.dataset.pending = ""; out.textContent = res[1].detail || "cannot count this text"; }
+          })
+          .catch(function () { if (mine === asked) { out.dataset.pending = ""; out.textContent = "count unavailable (offline?); the server counts on save"; } });
+      }
+      function update() {
+        if (preview) preview.textContent = area.value;
+        out.dataset.pending = "1";
+        clearTimeout(timer);
+        timer = setTimeout(ask, 250);
+      }
       area.addEventListener("input", update);
       update();
     });
   }
 
-  document.addEventListener("DOMContentLoaded", function () { liveQueue(); keyboardRows(); counters(); });
+  // Bulk selection: "all on this page" (the live refresh pauses while anything is ticked).
+  function bulkPicks() {
+    var all = document.getElementById("pick-all");
+    var table = document.getElementById("queue");
+    if (!all || !table) return;
+    all.addEventListener("change", function () {
+      Array.prototype.forEach.call(table.querySelectorAll("input[name=pick]"), function (box) { box.checked = all.checked; });
+    });
+  }
+
+  document.addEventListener("DOMContentLoaded", function () { liveQueue(); keyboardRows(); counters(); bulkPicks(); });
 })();

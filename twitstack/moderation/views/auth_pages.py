@@ -51,6 +51,8 @@ def _login_form(
             "next_url": _safe_next(request.query_params.get("next")),
             "error": error,
             "username": username,
+            # A fixed sentence behind a flag: the query string never chooses the words.
+            "logged_out": request.query_params.get("logged_out") == "1" and principal is None,
         },
         status_code=status_code,
     )
@@ -137,6 +139,6 @@ async def logout(request: Request) -> Response:
         await deps.audit.record(
             principal.user.username, "logout", principal.user.username, ip=client_ip(request)
         )
-    response = RedirectResponse("/login", status_code=303)
+    response = RedirectResponse("/login?logged_out=1", status_code=303)
     response.delete_cookie(deps.cookies.session_name, path="/", secure=deps.settings.secure_cookies)
     return response

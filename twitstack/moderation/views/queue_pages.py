@@ -12,6 +12,15 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from twitstack.moderation.access import client_ip, deps_of, principal_of
+from twitstack.moderation.card_context import (
+    cards_for,
+    context_of,
+    describe,
+    own_posts,
+    parse_context,
+    post_url,
+    wanted_posts,
+)
 from twitstack.moderation.decisions import APPROVABLE, REJECTABLE, DecisionError
 from twitstack.moderation.dm_privacy import dm_text_visible
 from twitstack.moderation.flash import flash_redirect
@@ -27,9 +36,13 @@ from twitstack.moderation.queries import (
     count_in_state,
     events_for,
 )
+from twitstack.moderation.revisions import revision_diffs
 from twitstack.moderation.roles import Role
+from twitstack.moderation.views.bulk_pages import label_of, reason_from_form
+from twitstack.moderation.views.followup_pages import COPYABLE, RETRYABLE
 from twitstack.moderation.views.render import render
 from twitstack.writes.models import ID_PATTERN
+from twitstack.writes.models import ModerationStatus as S
 from twitstack.writes.states import EDITABLE_STATES
 from twitstack.writes.text import MAX_TWEET_WEIGHTED_LENGTH, tweet_weighted_length
 
@@ -52,16 +65,24 @@ async def _queue_context(request: Request) -> dict[str, Any]:
     params = PageParams.from_query(request.query_params, default_size=deps.settings.page_size)
 
     dm_visible = dm_text_visible(request.state.principal)
+    can_moderate = principal_of(request).user.role >= Role.MODERATOR
 
     async def compute() -> RenderedList:
         now = deps.clock()
         page = await paginate(RequestQueryset(deps.db, flt, now=now), params)
-        context = {"page": page, "now": now, "dm_visible": dm_visible}
+        cards = await cards_for(deps.db, page.items, deps.settings.post_url_template)
+        context = {
+            "page": page,
+            "now": now,
+            "dm_visible": dm_visible,
+            "cards": cards,
+            "can_moderate": can_moderate,
+        }
         body = deps.templates.get_template("_queue_rows.html").render(context)
         return RenderedList(body=body, total=page.total, pages=page.pages)
 
     # Rows differ by whether the caller may read DM text, so that is part of the key.
-    key = ("queue", flt, params.page, params.size, dm_visible)
+    key = ("queue", flt, params.page, params.size, dm_visible, can_moderate)
     rows = await deps.lists.fetch(key, compute)
     return {
         "page": Page[RequestRow](
@@ -72,6 +93,8 @@ async def _queue_context(request: Request) -> dict[str, Any]:
         "rows_html": Markup(rows.body),
         "filter": flt,
         "filter_query": urlencode(flt.as_query()),
+        "can_moderate": can_moderate,
+        "rejection_reasons": deps.settings.rejection_reasons,
     }
 
 
@@ -135,6 +158,17 @@ async def detail_page(request: Request) -> Response:
     approvers = await deps.decisions.pending_approvers(req)
     two_person = str(req.action) in deps.settings.two_person_actions
     can_moderate = principal.user.role >= Role.MODERATOR
+    ctx = parse_context(context_of(req.payload, req.source))
+    template = deps.settings.post_url_template
+    card = describe(
+        str(req.action),
+        ctx,
+        state=record.state.value,
+        result=record.result,
+        own_posts=await own_posts(deps.db, wanted_posts([ctx])),
+        url_template=template,
+    )
+    posted = (record.result or {}).get("tweet_id") if record.state is S.EXECUTED else None
     return render(
         request,
         "detail.html",
@@ -159,6 +193,13 @@ async def detail_page(request: Request) -> Response:
             and principal.user.role >= Role.AUTHOR,
             "approvers": approvers,
             "two_person": two_person,
+            "card": card,
+            "posted_id": posted if isinstance(posted, str) else None,
+            "posted_url": post_url(template, posted),
+            "diffs": await revision_diffs(deps.db, req.id, req.revision),
+            "can_retry": principal.user.role >= Role.AUTHOR and record.state in RETRYABLE,
+            "can_copy": principal.user.role >= Role.AUTHOR and record.state in COPYABLE,
+            "rejection_reasons": deps.settings.rejection_reasons,
             "nav": "queue",
         },
     )
@@ -173,13 +214,20 @@ async def edit_page(request: Request, *, error: str = "", status_code: int = 200
         return render(
             request, "error.html", {"status": 404, "message": "No such request."}, status_code=404
         )
+    req = record.request
+    text = _text_of(dict(req.payload))
     return render(
         request,
         "edit.html",
         {
-            "req": record.request,
+            "req": req,
             "record": record,
-            "text": _text_of(dict(record.request.payload)),
+            "text": text,
+            "weighted": tweet_weighted_length(text) if str(req.action) == "tweet" else None,
+            "max_weighted": MAX_TWEET_WEIGHTED_LENGTH,
+            "warnings": check_request(
+                str(req.action), dict(req.payload), account=req.account, source=req.source
+            ),
             "error": error,
             "nav": "queue",
         },
@@ -240,7 +288,8 @@ async def approve_submit(request: Request) -> Response:
             notice=f"Approval recorded ({len(outcome.approvers)} of {outcome.needed}); "
             "a second moderator must approve.",
         )
-    return _redirect("/queue", notice=f"Approved {request_id}; sent to the writer.")
+    label = await label_of(request, request_id)
+    return _redirect("/queue", notice=f"Approved {label}; sent to the writer.")
 
 
 async def reject_submit(request: Request) -> Response:
@@ -251,13 +300,14 @@ async def reject_submit(request: Request) -> Response:
     try:
         await deps.decisions.reject(
             request_id,
-            reason=str(form.get("reason", "")),
+            reason=reason_from_form(form, deps.settings.rejection_reasons),
             user=principal_of(request).user,
             ip=client_ip(request),
         )
     except DecisionError as exc:
         return _redirect(f"/requests/{quote(request_id)}", error=exc.message)
-    return _redirect("/queue", notice=f"Rejected {request_id}.")
+    label = await label_of(request, request_id)
+    return _redirect("/queue", notice=f"Rejected {label}.")
 
 
 def _account_choices(request: Request) -> list[str]:

@@ -12,10 +12,18 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
 from twitstack.moderation.access import Principal, deps_of
+from twitstack.moderation.card_context import post_url
 from twitstack.moderation.dm_privacy import HIDDEN_NOTE, dm_text_visible, row_text
 from twitstack.moderation.views.attachments import attachments_of, post_link
 from twitstack.moderation.views.safe_display import neutralise_bidi, x_link
 from twitstack.moderation.views.security_events import security_event
+
+ROLE_NAMES = {
+    "viewer": "Viewer",
+    "author": "Author",
+    "moderator": "Moderator",
+    "admin": "Administrator",
+}
 
 
 def _when(value: float | datetime | None) -> str:
@@ -52,6 +60,8 @@ def new_environment() -> Environment:
     env.globals["security_event"] = security_event
     env.globals["attachments_of"] = attachments_of
     env.globals["post_link"] = post_link
+    # How a role reads in the header ("admin" the username and "admin" the role read as a stutter).
+    env.globals["role_names"] = ROLE_NAMES
     # Label -> "@handle" of connected X accounts, kept current by the moderation service.
     env.globals["x_handles"] = {}
     return env
@@ -94,6 +104,7 @@ def render(
         "pending_count": getattr(request.state, "pending_count", None),
         "now": deps.clock(),
         "page_url": lambda number: page_url(request, page=number),
+        "post_url": lambda tweet_id: post_url(deps.settings.post_url_template, tweet_id),
     }
     base.update(context or {})
     # A page's own message (a form error) wins; an empty one leaves the flash showing.

@@ -10,11 +10,13 @@ from starlette.responses import Response
 
 from twitstack.moderation.access import deps_of
 from twitstack.moderation.accounts import account_statuses
+from twitstack.moderation.card_context import cards_for, post_url
 from twitstack.moderation.pagination import PageParams, paginate
-from twitstack.moderation.queries import RequestFilter, RequestQueryset, RequestRow
+from twitstack.moderation.queries import RequestFilter, RequestQueryset
 from twitstack.moderation.views.render import render
 from twitstack.moderation.views.x_account_pages import connected_rows
 
+DEFAULT_POST_URL = "https://x.com/i/web/status/{id}"
 HISTORY_TABS: dict[str, tuple[str, ...]] = {
     "all": ("executed", "failed", "needs_review", "rejected", "expired", "unknown", "sending"),
     "executed": ("executed",),
@@ -30,25 +32,14 @@ REVIEW_HINTS = (
 )
 
 
-def tweet_url(result: dict[str, Any] | None) -> str | None:
-    """A link to the post X created, when the writer recorded its id."""
+def tweet_url(result: dict[str, Any] | None, template: str = DEFAULT_POST_URL) -> str | None:
+    """A link to the post X created, when the writer recorded its id (under `template`)."""
     if not result:
         return None
     tweet_id = result.get("tweet_id") or result.get("id") or result.get("x_object_id")
     if isinstance(tweet_id, str) and tweet_id.isdigit():
-        return f"https://x.com/i/web/status/{tweet_id}"
+        return post_url(template, tweet_id)
     return None
-
-
-async def scheduled_page(request: Request) -> Response:
-    """Approved requests waiting for their time (earliest first)."""
-    deps = deps_of(request)
-    rows = await deps.db.fetchall(
-        "SELECT * FROM requests WHERE state = 'approved' AND not_before IS NOT NULL"
-        " ORDER BY not_before LIMIT 500"
-    )
-    items = [RequestRow.from_row(r) for r in rows]
-    return render(request, "scheduled.html", {"items": items, "nav": "scheduled"})
 
 
 async def history_page(request: Request) -> Response:
@@ -62,6 +53,7 @@ async def history_page(request: Request) -> Response:
     )
     params = PageParams.from_query(request.query_params, default_size=deps.settings.page_size)
     page = await paginate(RequestQueryset(deps.db, flt, now=deps.clock()), params)
+    template = deps.settings.post_url_template
     return render(
         request,
         "history.html",
@@ -70,7 +62,8 @@ async def history_page(request: Request) -> Response:
             "tab": tab,
             "tabs": list(HISTORY_TABS),
             "filter": flt,
-            "tweet_url": tweet_url,
+            "tweet_url": lambda result: tweet_url(result, template),
+            "cards": await cards_for(deps.db, page.items, template),
             "review_hint": REVIEW_HINTS,
             "nav": "history",
             "tab_url": lambda name: "/history?" + urlencode({"tab": name}),

@@ -104,6 +104,20 @@ def _media(state: XApiState, _: None, __: Request) -> dict[str, Any]:
     return {"count": len(items), "uploads": state.media.uploads, "media": items}
 
 
+def _one_post(state: XApiState) -> Route:
+    """GET /_sandbox/posts/{id}: one post, live or deleted (what "view post" links open)."""
+
+    async def serve(request: Request) -> Response:
+        post_id = str(request.path_params["post_id"])
+        content = state.content
+        post = content.posts.get(post_id) or content.deleted.get(post_id)
+        if post is None:
+            return JSONResponse({"error": f"no post {post_id[:40]}"}, status_code=404)
+        return JSONResponse({"post": _post_json(post), "deleted": post_id in content.deleted})
+
+    return Route("/_sandbox/posts/{post_id}", serve, methods=["GET"])
+
+
 def _post_counts(state: XApiState, _: None, __: Request) -> dict[str, Any]:
     counts = state.content.post_text_counts()
     return {"counts": dict(counts), "duplicates": {t: n for t, n in counts.items() if n > 1}}
@@ -197,6 +211,7 @@ def inspection_routes(state: XApiState) -> list[Route]:
         _route(state, "/posts", get, _posts),
         _route(state, "/posts/counts", get, _post_counts),
         _route(state, "/media", get, _media),
+        _one_post(state),
         _route(state, "/dms", get, _dms),
         _route(state, "/dms/counts", get, _dm_counts),
         _route(state, "/deletions", get, _deletions),
