@@ -66,6 +66,18 @@ async def test_hostile_uploads_are_4xx(
     assert says in response.json()["detail"]
 
 
+async def test_a_malformed_multipart_body_is_422_with_the_field(mod: Harness) -> None:
+    """A multipart body the parser cannot read is the client's fault: 422 naming `file`."""
+    auth = await author_token(mod)
+    boundary = "5d730a124bb464bbb34349d78a2055ac"
+    body = f"--{boundary}\r\n2.9e+16--{boundary}--\r\n".encode()
+    headers = {**auth, "content-type": f"multipart/form-data; boundary={boundary}"}
+    async with mod.client() as client:
+        response = await client.post("/api/media", content=body, headers=headers)
+    assert response.status_code == 422
+    assert response.json()["detail"].startswith("file: unreadable multipart body")
+
+
 async def test_upload_needs_author_and_write_scope(mod: Harness) -> None:
     """Anonymous is 401, a viewer 403, a read-only token 403."""
     await mod.add_user("vic", Role.VIEWER)

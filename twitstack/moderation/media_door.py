@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
@@ -167,7 +168,14 @@ async def upload_media(request: Request) -> Response:
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     try:
         if content_type == "multipart/form-data":
-            form = await request.form(max_files=1)
+            try:
+                form = await request.form(max_files=1)
+            except HTTPException as exc:
+                # Starlette answers a malformed multipart body with a bare 400; the door's
+                # contract is 422 with a message naming the field.
+                raise MediaDoorError(
+                    422, f"file: unreadable multipart body ({exc.detail})"
+                ) from exc
             upload = form.get("file")
             if not isinstance(upload, UploadFile):
                 raise MediaDoorError(422, "file: expected one file in the multipart field `file`")
