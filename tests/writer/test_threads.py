@@ -1,0 +1,166 @@
+"""Threads end to end against the fake X: a reply chain, resumed after faults, never doubled."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+from redis.asyncio import Redis
+
+from tests.writer.conftest import RunningSandbox
+from tests.writer.harness import approved, running_writer, writer_settings
+from twitstack.core.config import Settings
+from twitstack.sandbox.xapi.config import Endpoint, FaultKind, XApiSandboxConfig
+from twitstack.sandbox.xapi.faults import ScriptedResponse, ScriptEntry
+from twitstack.sandbox.xapi.store import StoredPost
+from twitstack.writes.models import ModerationStatus, WriteAction, WriteRequest
+
+S = ModerationStatus
+pytestmark = pytest.mark.anyio
+FORBIDDEN = ScriptedResponse(
+    status=403,
+    body={"title": "Forbidden", "detail": "You are not permitted to perform this action.",
+          "type": "about:blank", "status": 403},
+)  # fmt: skip
+
+
+@pytest.fixture
+def sandbox_config() -> XApiSandboxConfig:
+    return XApiSandboxConfig()
+
+
+def thread(*texts: str) -> WriteRequest:
+    return WriteRequest(
+        action=WriteAction.THREAD, payload={"parts": [{"text": text} for text in texts]}
+    )
+
+
+def script_part(sandbox: RunningSandbox, part: int, entry: ScriptEntry) -> None:
+    """Fault the `part`-th (1-based) create call, letting the earlier ones through."""
+    passes = [ScriptEntry(fault=FaultKind.PASS) for _ in range(part - 1)]
+    sandbox.state.faults.script(Endpoint.CREATE_TWEET, [*passes, entry])
+
+
+def chain(sandbox: RunningSandbox, texts: list[str]) -> list[StoredPost]:
+    """The posts carrying `texts`, asserting each exists once and answers the one before."""
+    posts = list(sandbox.state.content.posts.values())
+    by_text: dict[str, list[StoredPost]] = {}
+    for post in posts:
+        by_text.setdefault(post.text, []).append(post)
+    found = []
+    for index, text in enumerate(texts):
+        assert len(by_text.get(text, [])) == 1, f"part {index + 1} posted {by_text.get(text)}"
+        post = by_text[text][0]
+        expected = found[-1].id if found else None
+        assert post.reply_to == expected, f"part {index + 1} answers {post.reply_to}"
+        found.append(post)
+    assert {post.conversation_id for post in found} == {found[0].id}
+    return found
+
+
+async def test_thread_posts_a_reply_chain_and_records_every_id(
+    make_settings: Callable[..., Settings], redis: Redis, sandbox: RunningSandbox
+) -> None:
+    """Three parts: three posts, each replying to the one before, their ids in the result."""
+    texts = ["one of three", "two of three", "three of three"]
+    request = approved(thread(*texts))
+    settings = writer_settings(make_settings, sandbox.base_url)
+    async with running_writer(settings, redis, sandbox) as w:
+        await w.push(request)
+        await w.wait_states([request.id], {S.EXECUTED})
+        record = await w.record(request.id)
+    posts = chain(sandbox, texts)
+    assert record.result is not None
+    assert record.result["thread_ids"] == [post.id for post in posts]
+    assert record.result["tweet_id"] == posts[0].id
+    assert record.result["parts_posted"] == 3
+
+
+async def test_commit_then_503_on_a_middle_part_resumes_after_it(
+    make_settings: Callable[..., Settings], redis: Redis, sandbox: RunningSandbox
+) -> None:
+    """Part 2 is stored by X but answered 503: reconciliation finds it, part 3 follows once."""
+    script_part(sandbox, 2, ScriptEntry(fault=FaultKind.COMMIT_THEN_503))
+    texts = [f"middle fault part {i}" for i in range(1, 5)]
+    request = approved(thread(*texts))
+    settings = writer_settings(make_settings, sandbox.base_url)
+    async with running_writer(settings, redis, sandbox) as w:
+        await w.push(request)
+        await w.wait_states([request.id], {S.EXECUTED})
+        record = await w.record(request.id)
+    posts = chain(sandbox, texts)
+    assert record.result is not None
+    assert record.result["thread_ids"] == [post.id for post in posts]
+    assert record.attempt == 2  # resumed once, at part 3
+
+
+async def test_503_before_commit_on_a_middle_part_sends_it_again(
+    make_settings: Callable[..., Settings], redis: Redis, sandbox: RunningSandbox
+) -> None:
+    """Part 3 answered 503 without being stored: absent on read-back, sent again, once."""
+    script_part(sandbox, 3, ScriptEntry(fault=FaultKind.ERROR_503))
+    texts = [f"lost part {i}" for i in range(1, 5)]
+    request = approved(thread(*texts))
+    settings = writer_settings(make_settings, sandbox.base_url, reconcile_grace_s=0)
+    async with running_writer(settings, redis, sandbox) as w:
+        await w.push(request)
+        await w.wait_states([request.id], {S.EXECUTED})
+    chain(sandbox, texts)
+
+
+async def test_lagging_read_back_then_duplicate_refusal_is_reconciled(
+    make_settings: Callable[..., Settings], redis: Redis, sandbox: RunningSandbox
+) -> None:
+    """Part 2 stored then 503, an empty read-back, a re-send X refuses as duplicate: found."""
+    script_part(sandbox, 2, ScriptEntry(fault=FaultKind.COMMIT_THEN_503))
+    lagging = ScriptedResponse(status=200, body={"data": [], "meta": {"result_count": 0}})
+    sandbox.state.faults.script(Endpoint.USER_TWEETS, [ScriptEntry(response=lagging)])
+    texts = [f"lagging part {i}" for i in range(1, 4)]
+    request = approved(thread(*texts))
+    settings = writer_settings(make_settings, sandbox.base_url, reconcile_grace_s=0)
+    async with running_writer(settings, redis, sandbox) as w:
+        await w.push(request)
+        await w.wait_states([request.id], {S.EXECUTED})
+    chain(sandbox, texts)
+
+
+async def test_permanent_refusal_on_part_3_leaves_the_live_parts_for_a_human(
+    make_settings: Callable[..., Settings], redis: Redis, sandbox: RunningSandbox
+) -> None:
+    """A 403 on part 3 of 5: failed, parts 1-2 live and listed, nothing after part 2 posted."""
+    script_part(sandbox, 3, ScriptEntry(response=FORBIDDEN))
+    texts = [f"refused thread part {i}" for i in range(1, 6)]
+    request = approved(thread(*texts))
+    settings = writer_settings(make_settings, sandbox.base_url)
+    async with running_writer(settings, redis, sandbox) as w:
+        await w.push(request)
+        await w.wait_states([request.id], {S.FAILED})
+        record = await w.record(request.id)
+    posts = chain(sandbox, texts[:2])
+    assert len(sandbox.state.content.posts) == 2
+    assert record.result is not None
+    assert record.result["thread_ids"] == [post.id for post in posts]
+    assert record.result["failed_part"] == 3
+    assert record.result["parts"] == 5
+    assert "not permitted" in record.result["detail"]
+
+
+async def test_rate_limit_mid_thread_waits_and_resumes_at_the_refused_part(
+    make_settings: Callable[..., Settings], redis: Redis, sandbox: RunningSandbox
+) -> None:
+    """A 429 on part 2 (not sent): back to approved, later part 2 and 3 follow, once each."""
+    limited = ScriptedResponse(
+        status=429,
+        body={"title": "Too Many Requests", "detail": "Too Many Requests", "type": "about:blank",
+              "status": 429},
+        headers={"x-rate-limit-limit": "100", "x-rate-limit-remaining": "0",
+                 "x-rate-limit-reset": str(int(sandbox.state.clock.now()))},
+    )  # fmt: skip
+    script_part(sandbox, 2, ScriptEntry(response=limited))
+    texts = [f"limited part {i}" for i in range(1, 4)]
+    request = approved(thread(*texts))
+    settings = writer_settings(make_settings, sandbox.base_url)
+    async with running_writer(settings, redis, sandbox) as w:
+        await w.push(request)
+        await w.wait_states([request.id], {S.EXECUTED})
+    chain(sandbox, texts)
