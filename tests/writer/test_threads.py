@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 
 import pytest
 from redis.asyncio import Redis
 
 from tests.writer.conftest import RunningSandbox
-from tests.writer.harness import approved, running_writer, writer_settings
+from tests.writer.harness import approved, running_writer, wait_until, writer_settings
 from twitstack.core.config import Settings
 from twitstack.sandbox.xapi.config import Endpoint, FaultKind, XApiSandboxConfig
 from twitstack.sandbox.xapi.faults import ScriptedResponse, ScriptEntry
@@ -164,3 +165,38 @@ async def test_rate_limit_mid_thread_waits_and_resumes_at_the_refused_part(
         await w.push(request)
         await w.wait_states([request.id], {S.EXECUTED})
     chain(sandbox, texts)
+
+
+@pytest.mark.parametrize(
+    ("payload", "field"),
+    [
+        ({"parts": [{"text": f"p{i}"} for i in range(26)]}, "payload.parts"),
+        ({"parts": [{"text": "fine"}, {"text": ""}]}, "payload.parts[1].text"),
+        ({"parts": [{"text": "fine"}, {"text": "x" * 281}]}, "payload.parts[1].text"),
+        ({"parts": [{"text": "a"}, {"text": "b", "reply": {"in_reply_to_tweet_id": "1"}}]},
+         "payload.parts[1].reply"),
+        ({"parts": [{"text": "a", "poll": {"options": list("abcde"), "duration_minutes": 5}},
+                    {"text": "b"}]}, "payload.parts[0].poll.options"),
+    ],
+)  # fmt: skip
+async def test_hostile_thread_messages_are_dead_lettered_with_the_field(
+    make_settings: Callable[..., Settings],
+    redis: Redis,
+    sandbox: RunningSandbox,
+    payload: dict[str, object],
+    field: str,
+) -> None:
+    """A bad thread on write_queue: dead-lettered invalid_payload naming the part; nothing sent."""
+    raw = json.dumps({"action": "thread", "payload": payload, "moderation": "pending"})
+    settings = writer_settings(make_settings, sandbox.base_url)
+    async with running_writer(settings, redis, sandbox) as w:
+        await w.push_raw(raw.encode())
+
+        async def dead() -> bool:
+            return bool(await w.dead_letters())
+
+        await wait_until(dead, timeout_s=10)
+        [letter] = await w.dead_letters()
+    assert letter["reason"] == "invalid_payload"
+    assert letter["detail"].startswith(f"{field}: ")
+    assert sandbox.state.content.posts == {}
