@@ -129,7 +129,8 @@ class ThreadSteps:
             if not await self._posted(request, index, outcome.result_id):
                 return False
             crash_point("after_part_posted")
-            progress = await threads.progress(request.id)
+            # What part_posted just recorded (OK or ALREADY: this very id, at this index).
+            progress = ThreadProgress((*progress.posted, outcome.result_id))
         moved = await self._journal.move(
             request, S.EXECUTED, from_states=[S.SENDING], reason="thread_posted",
             result=progress.to_result(parts), ticket=ticket,
