@@ -131,3 +131,16 @@ async def test_hostile_shapes_are_422_with_the_field_and_the_rule(
     assert response.json()["field"] == field
     assert words in response.json()["detail"]
     assert await mod.deps.decisions.ledger.counts() == {s: 0 for s in S}
+
+
+async def test_each_part_gets_the_tweet_warnings_named_by_its_number(mod: Harness) -> None:
+    """Two cashtags in part 2, a URL in part 3: warnings say which part."""
+    viewer = await _auth(mod, Role.VIEWER, "v")
+    payload = _thread("fine", "Buy $AAA and $BBB", "see https://example.com")["payload"]
+    request_id = await mod.pending(author="bot", action=WriteAction.THREAD, payload=payload)
+    async with mod.client() as client:
+        read = (await client.get(f"/api/requests/{request_id}", headers=viewer)).json()
+    found = {(w["code"], w["message"].split(":")[0]) for w in read["warnings"]}
+    assert ("cashtags", "Part 2") in found
+    assert ("url_price", "Part 3") in found
+    assert not any(w["message"].startswith("Part 1") for w in read["warnings"])
