@@ -158,3 +158,31 @@ async def test_detail_shows_each_part_and_the_quoted_post_from_the_store(
     assert "the quoted words" in thread_page
     assert "not in the scraper's store" in tweet_page
     assert "https://x.com/i/web/status/778" in tweet_page
+
+
+async def test_a_partly_posted_thread_says_which_parts_are_live(mod: Harness) -> None:
+    """Failed at part 3 of 3: the page warns that 2 parts are live and links them."""
+    request_id = await mod.pending(
+        author="bot", action=WriteAction.THREAD,
+        payload={"parts": [{"text": "p1"}, {"text": "p2"}, {"text": "p3"}]},
+    )  # fmt: skip
+    ledger = mod.deps.decisions.ledger
+    await ledger.transition(
+        request_id, S.NEEDS_REVIEW, from_states=[S.PENDING], actor="t", reason="t"
+    )
+    result = {"tweet_id": "21", "thread_ids": ["21", "22"], "failed_part": 3, "parts": 3,
+              "detail": "You are not permitted to perform this action."}  # fmt: skip
+    await ledger.transition(
+        request_id, S.FAILED, from_states=[S.NEEDS_REVIEW], actor="t", reason="forbidden",
+        result=result,
+    )  # fmt: skip
+    await mod.deps.history.catch_up()
+    await mod.add_user("mo", Role.MODERATOR)
+    async with mod.client() as client:
+        await mod.login(client, "mo")
+        page = (await client.get(f"/requests/{request_id}")).text
+    assert "Only 2 of 3 parts are live on X" in page
+    assert "part 3 was refused (You are not permitted to perform this action.)" in page
+    assert 'href="https://x.com/i/web/status/21"' in page
+    assert 'href="https://x.com/i/web/status/22"' in page
+    assert page.count('class="live-part"') == 2
