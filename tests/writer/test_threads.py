@@ -200,3 +200,26 @@ async def test_hostile_thread_messages_are_dead_lettered_with_the_field(
     assert letter["reason"] == "invalid_payload"
     assert letter["detail"].startswith(f"{field}: ")
     assert sandbox.state.content.posts == {}
+
+
+async def test_a_thread_with_every_part_recorded_is_executed_without_sending(
+    make_settings: Callable[..., Settings], redis: Redis, sandbox: RunningSandbox
+) -> None:
+    """All ids in the ledger before the attempt (a crash before `executed`): nothing re-sent."""
+    texts = ["already one", "already two"]
+    posted = [sandbox.state.content.create_post("1000", text, {"text": text}).id for text in texts]
+    request = approved(thread(*texts))
+    settings = writer_settings(make_settings, sandbox.base_url)
+    async with running_writer(settings, redis, sandbox) as w:
+        # As a crashed attempt leaves it: recorded, both ids in thread_posted, approved again.
+        await w.ledger.record(request, actor="test")
+        await redis.hset(f"writes:request:{request.id}", "thread_posted", ",".join(posted))
+        await w.ledger.retry_later(
+            request.id, not_before=request.created_at, actor="test", reason="test",
+            from_states=[S.APPROVED],
+        )  # fmt: skip
+        await w.wait_states([request.id], {S.EXECUTED})
+        record = await w.record(request.id)
+    assert len(sandbox.state.content.posts) == 2
+    assert record.result is not None
+    assert record.result["thread_ids"] == posted

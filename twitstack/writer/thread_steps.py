@@ -51,8 +51,12 @@ class PartSender(Protocol):
 
 
 def part_call(request: WriteRequest, progress: ThreadProgress) -> XCall:
-    """The X call of the first part X does not have yet."""
-    index = progress.next_part
+    """The X call of the first part X does not have yet (the last part's when X has all).
+
+    With every part posted (a crash between the last part and `executed`, then a human's
+    re-approval) the call only names the rate-limit bucket: nothing is sent.
+    """
+    index = min(progress.next_part, len(thread_parts(request.payload)) - 1)
     previous = progress.posted[index - 1] if index > 0 else None
     return call_for("tweet", part_payload(request.payload, index, previous))
 
@@ -131,6 +135,8 @@ class ThreadSteps:
             crash_point("after_part_posted")
             # What part_posted just recorded (OK or ALREADY: this very id, at this index).
             progress = ThreadProgress((*progress.posted, outcome.result_id))
+        if reserved:  # every part was posted before this attempt: nothing was sent
+            await self._budgets.release(request.account, part_call(request, progress).endpoint)
         moved = await self._journal.move(
             request, S.EXECUTED, from_states=[S.SENDING], reason="thread_posted",
             result=progress.to_result(parts), ticket=ticket,
