@@ -11,7 +11,7 @@ leaves the request failed with the ids of the parts that are live, for a human.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -70,7 +70,7 @@ class ThreadSteps:
         budgets: RateLimitBudgets,
         sender: PartSender,
         *,
-        clock: Any,
+        clock: Callable[[], float],
     ) -> None:
         self._journal = journal
         self._budgets = budgets
