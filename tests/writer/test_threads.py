@@ -77,12 +77,22 @@ async def test_thread_posts_a_reply_chain_and_records_every_id(
     assert record.result["parts_posted"] == 3
 
 
-async def test_commit_then_503_on_a_middle_part_resumes_after_it(
-    make_settings: Callable[..., Settings], redis: Redis, sandbox: RunningSandbox
+@pytest.mark.parametrize(
+    "fault",
+    [FaultKind.COMMIT_THEN_503, FaultKind.COMMIT_THEN_RESET, FaultKind.COMMIT_THEN_TIMEOUT],
+)
+async def test_commit_then_fail_on_a_middle_part_resumes_after_it(
+    make_settings: Callable[..., Settings],
+    redis: Redis,
+    sandbox: RunningSandbox,
+    fault: FaultKind,
 ) -> None:
-    """Part 2 is stored by X but answered 503: reconciliation finds it, part 3 follows once."""
-    script_part(sandbox, 2, ScriptEntry(fault=FaultKind.COMMIT_THEN_503))
-    texts = [f"middle fault part {i}" for i in range(1, 5)]
+    """Part 2 is stored by X, then 503 / reset / timeout: found on read-back, part 3 follows."""
+    sandbox.state.faults.configure(
+        sandbox.state.faults.settings.model_copy(update={"latency_s": 4})
+    )
+    script_part(sandbox, 2, ScriptEntry(fault=fault))
+    texts = [f"middle {fault.value} part {i}" for i in range(1, 5)]
     request = approved(thread(*texts))
     settings = writer_settings(make_settings, sandbox.base_url)
     async with running_writer(settings, redis, sandbox) as w:
