@@ -186,3 +186,22 @@ async def test_a_partly_posted_thread_says_which_parts_are_live(mod: Harness) ->
     assert 'href="https://x.com/i/web/status/21"' in page
     assert 'href="https://x.com/i/web/status/22"' in page
     assert page.count('class="live-part"') == 2
+
+
+async def test_preview_shows_exact_counts_and_the_quote_without_recording(
+    mod: Harness, tmp_path: Path
+) -> None:
+    """Preview: each part with the server's weighted count, the quoted post; nothing stored."""
+    store = tmp_path / "scraper.db"
+    with sqlite3.connect(store) as db:
+        db.execute("CREATE TABLE tweets (id INTEGER PRIMARY KEY, text TEXT, author_username TEXT)")
+        db.execute("INSERT INTO tweets VALUES (555, 'what they said', 'them')")
+    mod.deps.quoted_posts = QuotedPosts(store)
+    fields = [("text", "see https://example.com/a/very/long/path"), ("part", "日本"),
+              ("quote", "https://x.com/them/status/555"), ("preview", "1")]  # fmt: skip
+    response = await _post_new(mod, fields)
+    assert response.status_code == 200
+    assert "part 1 · 27 / 280 weighted characters" in response.text  # the URL counts 23
+    assert "part 2 · 4 / 280 weighted characters" in response.text  # CJK counts 2
+    assert "what they said" in response.text
+    assert await mod.deps.decisions.ledger.counts() == {s: 0 for s in S}

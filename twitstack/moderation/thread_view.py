@@ -44,3 +44,10 @@ def live_parts(result: Mapping[str, Any] | None) -> list[dict[str, Any]]:
         for index, tweet_id in enumerate(ids if isinstance(ids, list) else [])
         if is_snowflake_id(tweet_id)
     ]
+
+
+def preview_parts(payload: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The posts a composed tweet or thread payload makes, each with its exact count."""
+    if "parts" in payload:
+        return thread_parts_view(payload)
+    return thread_parts_view({"parts": [payload]})

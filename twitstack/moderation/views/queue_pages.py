@@ -39,7 +39,7 @@ from twitstack.moderation.queries import (
 from twitstack.moderation.quoted_posts import QuotedPost
 from twitstack.moderation.revisions import revision_diffs
 from twitstack.moderation.roles import Role
-from twitstack.moderation.thread_view import live_parts, thread_parts_view
+from twitstack.moderation.thread_view import live_parts, preview_parts, thread_parts_view
 from twitstack.moderation.views.bulk_pages import label_of, reason_from_form
 from twitstack.moderation.views.composer_form import (
     ComposeError,
@@ -387,8 +387,9 @@ async def new_page(
     error: str = "",
     status_code: int = 200,
     values: ComposerValues | None = None,
+    preview: dict[str, Any] | None = None,
 ) -> Response:
-    """A form to draft a tweet, a thread, a poll or a quote for review."""
+    """A form to draft a tweet, a thread, a poll or a quote for review (and to preview it)."""
     values = values or ComposerValues()
     return render(
         request,
@@ -400,6 +401,7 @@ async def new_page(
             "values": values,
             "quoted": await _quoted_preview(request, values),
             "max_parts": MAX_THREAD_PARTS,
+            "preview": None if preview is None else preview_parts(preview),
         },
         status_code=status_code,
     )
@@ -413,6 +415,9 @@ async def new_submit(request: Request) -> Response:
         action, payload = compose_payload(values)
     except ComposeError as exc:
         return await new_page(request, error=str(exc), status_code=422, values=values)
+    if form.get("preview"):
+        # Nothing is recorded: the form comes back with the quoted post and exact counts.
+        return await new_page(request, values=values, preview=payload)
     message: dict[str, Any] = {"action": action, "payload": payload}
     account = str(form.get("account", "")).strip()
     if account:
