@@ -15,6 +15,7 @@ from twitstack.sandbox.xapi.config import Endpoint, FaultKind, XApiSandboxConfig
 from twitstack.sandbox.xapi.faults import ScriptedResponse, ScriptEntry
 from twitstack.sandbox.xapi.store import StoredPost
 from twitstack.writes.models import ModerationStatus, WriteAction, WriteRequest
+from twitstack.writes.thread_progress import ThreadLedger
 
 S = ModerationStatus
 pytestmark = pytest.mark.anyio
@@ -233,3 +234,33 @@ async def test_a_thread_with_every_part_recorded_is_executed_without_sending(
     assert len(sandbox.state.content.posts) == 2
     assert record.result is not None
     assert record.result["thread_ids"] == posted
+
+
+async def test_a_stop_between_parts_ends_the_attempt_and_a_restart_resumes(
+    make_settings: Callable[..., Settings], redis: Redis, sandbox: RunningSandbox
+) -> None:
+    """Stopped while part 2 is in flight: part 2 settles, part 3 waits; the next run posts it."""
+    sandbox.state.faults.configure(
+        sandbox.state.faults.settings.model_copy(update={"latency_s": 1})
+    )
+    script_part(sandbox, 2, ScriptEntry(fault=FaultKind.LATENCY))
+    texts = [f"stopped part {i}" for i in range(1, 5)]
+    request = approved(thread(*texts))
+    settings = writer_settings(make_settings, sandbox.base_url)
+    async with running_writer(settings, redis, sandbox) as w:
+        await w.push(request)
+
+        threads = ThreadLedger(redis, events_maxlen=1000)
+
+        async def second_in_flight() -> bool:
+            return (await threads.progress(request.id)).inflight == 1
+
+        await wait_until(second_in_flight, timeout_s=10, poll_s=0.005)
+        w.service.request_stop()  # part 2 is held 1 s by the fake: the stop comes mid-thread
+    record = await w.record(request.id)
+    assert record.state is S.APPROVED
+    assert record.last_reason == "thread_paused_for_stop"
+    assert [p.text for p in sandbox.state.content.posts.values()] == texts[:2]
+    async with running_writer(settings, redis, sandbox) as w:
+        await w.wait_states([request.id], {S.EXECUTED})
+    chain(sandbox, texts)

@@ -82,6 +82,7 @@ class RequestExecutor:
         clock: Callable[[], float],
         rng: random.Random | None = None,
         media: MediaUploader | None = None,
+        stopping: Callable[[], bool] = lambda: False,
     ) -> None:
         self._journal = journal
         self._client = client
@@ -99,7 +100,7 @@ class RequestExecutor:
             if retry_at is not None else self._at(clock() + settings.transient_retry_s),
             clock=clock,
         )  # fmt: skip
-        self._threads = ThreadSteps(journal, budgets, self, clock=clock)
+        self._threads = ThreadSteps(journal, budgets, self, clock=clock, stopping=stopping)
 
     def approval_refusal(self, request: WriteRequest) -> Refusal | None:
         """Why `request` may not be executed on its approval, or None when it may."""

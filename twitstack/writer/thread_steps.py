@@ -23,7 +23,7 @@ from twitstack.writer.ratelimit import RateLimitBudgets
 from twitstack.writer.send_steps import Observation, QueueTicket
 from twitstack.writer.tokens import AccountAuth
 from twitstack.writer.xapi_client import XCall, XReply, call_for
-from twitstack.writes.models import ModerationStatus, WriteRequest
+from twitstack.writes.models import ModerationStatus, WriteRequest, utcnow
 from twitstack.writes.thread import part_payload, thread_parts
 from twitstack.writes.thread_progress import PartStatus, ThreadProgress
 
@@ -71,11 +71,13 @@ class ThreadSteps:
         sender: PartSender,
         *,
         clock: Callable[[], float],
+        stopping: Callable[[], bool] = lambda: False,
     ) -> None:
         self._journal = journal
         self._budgets = budgets
         self._sender = sender
         self._clock = clock
+        self._stopping = stopping
 
     async def progress(self, request_id: str) -> ThreadProgress:
         """The thread's progress in the ledger."""
@@ -100,6 +102,16 @@ class ThreadSteps:
         while progress.next_part < parts:
             index = progress.next_part
             call = part_call(request, progress)
+            if index > 0 and self._stopping():
+                # The service is stopping: end the attempt between parts (nothing in flight)
+                # rather than hold the shutdown for the rest of the thread; it resumes here.
+                if reserved:
+                    await self._budgets.release(request.account, call.endpoint)
+                await self._journal.later(
+                    request, not_before=utcnow(), reason="thread_paused_for_stop",
+                    from_states=[S.SENDING],
+                )  # fmt: skip
+                return False
             if not reserved:
                 blocked = await self._budgets.reserve(request.account, call.endpoint)
                 if blocked is not None:
