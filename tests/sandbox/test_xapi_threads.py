@@ -61,7 +61,7 @@ async def test_a_reply_to_someone_else_joins_their_conversation(
     client: httpx.AsyncClient,
 ) -> None:
     """A reply's conversation is the root of what it answers; it names that author."""
-    root = await _post(client, "their post", headers=OTHER)
+    root = await _post(client, "what do you think, @twitstack_demo?", headers=OTHER)
     reply = await _post(client, "my answer", root)
     page = await client.get("/2/users/1000/tweets", params={"tweet.fields": FIELDS})
     [mine] = page.json()["data"]

@@ -115,7 +115,7 @@ class ContentStore:
     ) -> StoredPost:
         """Record a new post and return it."""
         post_id = self.ids.next_id()
-        parent = self.posts.get(reply_to) if reply_to is not None else None
+        parent = self.find_post(reply_to) if reply_to is not None else None
         post = StoredPost(
             id=post_id,
             author_id=author_id,
