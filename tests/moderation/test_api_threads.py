@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -144,3 +145,14 @@ async def test_each_part_gets_the_tweet_warnings_named_by_its_number(mod: Harnes
     assert ("cashtags", "Part 2") in found
     assert ("url_price", "Part 3") in found
     assert not any(w["message"].startswith("Part 1") for w in read["warnings"])
+
+
+def test_a_dead_lettered_thread_previews_its_size_and_first_part() -> None:
+    """The dead-letter list names a thread by its part count and a clipped first part."""
+    from twitstack.moderation.dead_letters import preview
+
+    message = json.dumps(_thread("t" * 100, *[f"p{i}" for i in range(25)]))
+    shown = preview(message)
+    assert shown.startswith("thread of 26 parts, 1: 'ttt")
+    assert "t" * 40 not in shown
+    assert "p3" not in shown
