@@ -31,6 +31,7 @@ class LedgerEntry:
     author: str
     last_reason: str
     result: dict[str, Any]
+    parts: tuple[str, ...] = ()  # every part's text, for a thread (`text` is the first's)
 
 
 async def read_ledger(redis: Redis) -> dict[str, LedgerEntry]:
@@ -44,11 +45,14 @@ async def read_ledger(redis: Redis) -> dict[str, LedgerEntry]:
             request = json.loads(fields["request"])
         except ValueError:
             continue  # a poisoned record (the hostile-tenant scenario); quarantined, not ours
+        payload = request["payload"]
+        parts = tuple(str(p.get("text", "")) for p in payload.get("parts") or [])
         out[request["id"]] = LedgerEntry(
             id=request["id"],
             state=fields.get("state", ""),
             action=request["action"],
-            text=str(request["payload"].get("text", "")),
+            text=parts[0] if parts else str(payload.get("text", "")),
+            parts=parts,
             author=str(request.get("author") or ""),
             last_reason=fields.get("last_reason", ""),
             result=json.loads(fields["result"]) if fields.get("result") else {},
@@ -106,6 +110,39 @@ def claimed_posts(ledger: dict[str, LedgerEntry], stored: dict[tuple[str, str], 
         if post in owners:
             problems.append(f"{entry.id} and {owners[post]} both record {post}")
         owners[post] = entry.id
+    return problems
+
+
+def fake_replies(xapi_url: str) -> dict[str, str | None]:
+    """Post id -> the id it replies to, for every post (live or deleted) at the fake X."""
+    posts = httpx.get(f"{xapi_url}/_sandbox/posts", timeout=30).json()
+    return {str(p["id"]): p.get("reply_to") for p in posts["posts"] + posts["deleted"]}
+
+
+def thread_chains(
+    ledger: dict[str, LedgerEntry],
+    stored: dict[tuple[str, str], str],
+    replies: dict[str, str | None],
+) -> list[str]:
+    """Executed threads whose ids are not their parts in order, each answering the one before."""
+    problems = []
+    for entry in ledger.values():
+        if entry.action != "thread" or entry.state != "executed":
+            continue
+        ids = [str(i) for i in entry.result.get("thread_ids") or []]
+        if len(ids) != len(entry.parts):
+            problems.append(f"thread {entry.id} records {len(ids)} ids for {len(entry.parts)}")
+            continue
+        previous = None
+        for index, (post_id, text) in enumerate(zip(ids, entry.parts, strict=True)):
+            if stored.get(("tweet", post_id)) != unicodedata.normalize("NFC", text):
+                problems.append(f"thread {entry.id} part {index + 1}: {post_id} is not its text")
+            if replies.get(post_id) != previous:
+                problems.append(
+                    f"thread {entry.id} part {index + 1} answers {replies.get(post_id)}, "
+                    f"not {previous}"
+                )
+            previous = post_id
     return problems
 
 

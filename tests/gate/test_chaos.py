@@ -26,6 +26,7 @@ from tests.gate import checks
 from tests.gate.cluster import Daemon, metric_sum, start_fakes, stop_process
 from tests.gate.scenario import DRAFT_WORD, FAKE_LATENCY_S, GateSetup, prepare
 from tests.gate.traffic import (
+    THREAD_PARTS,
     ApiClient,
     Moderator,
     malformed,
@@ -227,6 +228,7 @@ async def quiet_phase(run: Run, moderator: Moderator) -> list[str]:
         out = {
             "tweet": sum(metric_sum(p, names[0], {"action": "tweet"}) for p in pages),
             "dm": sum(metric_sum(p, names[0], {"action": "dm"}) for p in pages),
+            "thread": sum(metric_sum(p, names[0], {"action": "thread"}) for p in pages),
             "dead": sum(metric_sum(p, names[1]) for p in pages),
         }
         moderation = await scrape(run.gate.moderation_url + "/metrics")
@@ -240,10 +242,13 @@ async def quiet_phase(run: Run, moderator: Moderator) -> list[str]:
 
     before = await sample()
     messages = []
+    made: Counter[str] = Counter()
     for i in range(25):
         action, payload, text = rpush_text(i, f"{run.tag}-quiet")
         run.expected_texts[text] = "quiet"
         messages.append(seed_snippet_message(action, payload))
+        made[action.value] += 1
+    expected_posts = made["tweet"] + made["thread"] * THREAD_PARTS
     for i in range(10):
         raw, reason = malformed(MALFORMED + i)
         run.malformed[raw] = reason
@@ -258,9 +263,12 @@ async def quiet_phase(run: Run, moderator: Moderator) -> list[str]:
             await anyio.sleep(0.2)
     after = await sample()
     delta = {k: after[k] - before[k] for k in before}
-    if delta["tweet"] != delta["fake_posts"] or delta["tweet"] != 20:
-        problems.append(f"quiet phase: tweets counted {delta['tweet']}, fake stored "
-                        f"{delta['fake_posts']}, expected 20")  # fmt: skip
+    if (delta["tweet"], delta["thread"]) != (made["tweet"], made["thread"]):
+        problems.append(f"quiet phase: tweets and threads counted {delta['tweet']}, "
+                        f"{delta['thread']}, made {made['tweet']}, {made['thread']}")  # fmt: skip
+    if delta["fake_posts"] != expected_posts:
+        problems.append(f"quiet phase: fake stored {delta['fake_posts']} posts, "
+                        f"expected {expected_posts}")  # fmt: skip
     if delta["dm"] != delta["fake_dms"] or delta["dm"] != 5:
         problems.append(f"quiet phase: DMs counted {delta['dm']}, fake stored {delta['fake_dms']}")
     if delta["dead"] != delta["dead_list"] or delta["dead"] != 10:
@@ -307,17 +315,22 @@ async def judge(run: Run) -> list[str]:
         if n > 1:
             problems.append(f"fake X stored {text!r} {n} times")
     for entry in ledger.values():
-        stored = (posts if entry.action == "tweet" else dms)[entry.text]
-        if entry.state == "executed" and stored != 1:
-            problems.append(f"executed {entry.id} stored {stored} times at the fake")
-        if entry.state in ("failed", "rejected", "expired") and stored:
-            problems.append(f"{entry.state} {entry.id} is stored at the fake ({stored})")
-    executed = [e for e in ledger.values() if e.state == "executed"]
-    if len(executed) != posts.total() + dms.total():
-        problems.append(f"ledger executed {len(executed)} vs fake stored "
+        # A thread is one request per part text: each part stored once, none missing.
+        for text in entry.parts or (entry.text,):
+            stored = (dms if entry.action == "dm" else posts)[text]
+            if entry.state == "executed" and stored != 1:
+                problems.append(f"executed {entry.id} stored {text!r} {stored} times at the fake")
+            if entry.state in ("failed", "rejected", "expired") and stored:
+                problems.append(f"{entry.state} {entry.id} is stored at the fake ({stored})")
+    executed = sum(len(e.parts) or 1 for e in ledger.values() if e.state == "executed")
+    if executed != posts.total() + dms.total():
+        problems.append(f"ledger executed {executed} posts vs fake stored "
                         f"{posts.total() + dms.total()}")  # fmt: skip
-    # 2b. Each executed tweet or DM records its own post's id, and no id is recorded twice.
-    problems.extend(checks.claimed_posts(ledger, checks.fake_ids(run.xapi_url)))
+    # 2b. Each executed tweet or DM records its own post's id, and no id is recorded twice;
+    # each executed thread records its parts' ids, each part answering the one before.
+    stored_ids = checks.fake_ids(run.xapi_url)
+    problems.extend(checks.claimed_posts(ledger, stored_ids))
+    problems.extend(checks.thread_chains(ledger, stored_ids, checks.fake_replies(run.xapi_url)))
     # 3. Nothing left in sending/unknown (or any other unsettled state).
     for state, size in (await checks.index_sizes(run.redis)).items():
         if size:

@@ -42,13 +42,20 @@ _HTML = "AT&T rocks &amp; rolls &lt;b&gt; &quot;q&quot; &#39; &copy; &amp &nbsp;
 _SPACES = (" ", "  ", "\n", " \t ")
 
 
+THREAD_PARTS = 3
+
+
 def rpush_text(index: int, run: str) -> tuple[WriteAction, dict[str, Any], str]:
     """The index-th RPUSH-door request: four tweets for every DM, in matcher-hostile variants.
 
     Tweets cycle through plain, HTML character references, link-only variants (the same
     words, a different URL) and whitespace-only variants (four per group of 20 indexes);
-    DMs alternate between plain and HTML references. Every text is unique.
+    DMs alternate between plain and HTML references; one request in ten is a thread of
+    THREAD_PARTS parts (its first part's text stands for it). Every text is unique.
     """
+    if index % 10 == 3:
+        parts = [f"chaos {run} thread {index} part {k} &amp; <b>" for k in range(THREAD_PARTS)]
+        return WriteAction.THREAD, {"parts": [{"text": t} for t in parts]}, parts[0]
     variant = (index // 5) % 4
     if index % 5 == 4:
         text = f"chaos {run} rpush dm {index}"

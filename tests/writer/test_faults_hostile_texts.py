@@ -1,8 +1,8 @@
 """The release gate's matcher-hostile texts under commit-then-fail faults, in one process.
 
-HTML character references, link-only and whitespace-only variants, DMs with references: with
-a third of the writes committed-then-failed or failed before commit, every request is posted
-exactly once and records its own post's id.
+HTML character references, link-only and whitespace-only variants, DMs with references and
+3-part threads: with a third of the writes committed-then-failed or failed before commit,
+every request (every thread part) is posted exactly once and records its own post's id.
 """
 
 from __future__ import annotations
@@ -67,14 +67,27 @@ async def test_hostile_texts_under_commit_then_fail_are_posted_once(
         records = [await writer.record(r.id) for r in requests]
         reconciled = writer.metric("writer_reconciliations_total", result="found")
     content = sandbox.state.content
-    sent = [str(r.payload["text"]) for r in requests]
+    sent = [text for r in requests for text in _texts(r)]
     stored = [p.text for p in content.posts.values()] + [m.text for m in content.dms]
     assert sorted(stored) == sorted(sent)  # each exactly once, none lost
     posts, dms = content.posts, {m.id: m.text for m in content.dms}
     for request, record in zip(requests, records, strict=True):
         assert record.result is not None
-        if "tweet_id" in record.result:
+        if "thread_ids" in record.result:
+            # A thread (one in ten): its parts in order, each answering the one before.
+            ids = record.result["thread_ids"]
+            assert [posts[i].text for i in ids] == _texts(request)
+            assert [posts[i].reply_to for i in ids] == [None, *ids[:-1]]
+        elif "tweet_id" in record.result:
             assert posts[record.result["tweet_id"]].text == request.payload["text"]
         else:
             assert dms[record.result["dm_event_id"]] == request.payload["text"]
     assert reconciled >= 5  # the faults happened and were settled by reading back
+
+
+def _texts(request: WriteRequest) -> list[str]:
+    """What a request posts: its text, or each part's of a thread."""
+    parts = request.payload.get("parts")
+    if isinstance(parts, list):
+        return [str(part["text"]) for part in parts]
+    return [str(request.payload["text"])]

@@ -26,8 +26,9 @@ from twitstack.moderation.queries import (
     RequestQueryset,
     events_for,
 )
+from twitstack.moderation.thread_view import live_parts, thread_parts_view
 from twitstack.writes.ledger_types import LedgerRecord
-from twitstack.writes.models import MAX_REVISION, ModerationStatus
+from twitstack.writes.models import MAX_REVISION, ModerationStatus, WriteAction
 from twitstack.writes.text import tweet_weighted_length
 
 MAX_BODY_BYTES = 64 * 1024
@@ -119,6 +120,10 @@ def _detail(record: LedgerRecord, *, approved: bool) -> dict[str, Any]:
         ],
         "result": None if record.result is None else dict(record.result),
         "last_reason": record.last_reason,
+        # A thread: its parts as reviewed, and the parts X has (all of them once executed;
+        # after a permanent refusal mid-thread, those a human must know are live).
+        "parts": thread_parts_view(payload) if req.action == WriteAction.THREAD else None,
+        "live_parts": live_parts(record.result) if req.action == WriteAction.THREAD else None,
     }
 
 

@@ -80,6 +80,11 @@ def preview(message: str | None) -> str:
         return f"dm to {clip(str(payload.get('recipient_id', '?')), 19)} {text!r}"
     if action == "delete":
         return f"delete {clip(str(payload.get('tweet_id', '?')), 19)}"
+    parts = payload.get("parts")
+    if action == "thread" and isinstance(parts, list):
+        first = parts[0] if parts and isinstance(parts[0], Mapping) else {}
+        text = clip(str(first.get("text", "")), PREVIEW_CHARS)
+        return f"thread of {len(parts)} parts, 1: {text!r}"
     return clip(message, PREVIEW_CHARS)
 
 

@@ -23,6 +23,7 @@ from twitstack.moderation.list_cache import ListCache, RenderedList
 from twitstack.moderation.metrics import ModerationMetrics
 from twitstack.moderation.passwords import PasswordService
 from twitstack.moderation.queries import FilterOptions
+from twitstack.moderation.quoted_posts import QuotedPosts
 from twitstack.moderation.security import LoginThrottle
 from twitstack.moderation.sessions import SessionStore
 from twitstack.moderation.tokens import TokenIssuer
@@ -92,6 +93,8 @@ class ModerationDeps:
         default=lambda: _no_store()
     )
     media_tmp_dir: Path = Path("media-tmp")
+    # Previews of quoted posts from the scraper's store (ids and links only without one).
+    quoted_posts: QuotedPosts = field(default_factory=lambda: QuotedPosts(None))
 
     @property
     def cookies(self) -> CookieNames:

@@ -34,12 +34,16 @@ _INDEX_CHUNK = 1000
 
 
 def request_text(payload: dict[str, Any], action: str) -> str:
-    """The human text of a request: what a tweet or DM says, or what a delete targets."""
+    """The human text of a request: what a tweet, DM or thread says, or what a delete targets."""
     text = payload.get("text")
     if isinstance(text, str):
         return text
     if action == "delete":
         return f"delete tweet {payload.get('tweet_id', '?')}"
+    parts = payload.get("parts")
+    if action == "thread" and isinstance(parts, list):
+        texts = [str(p.get("text", "")) for p in parts if isinstance(p, dict)]
+        return f"thread of {len(texts)}: " + " | ".join(texts)
     return ""
 
 

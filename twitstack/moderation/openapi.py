@@ -120,6 +120,34 @@ _SCHEMAS: dict[str, Any] = {
             },
             "result": {"type": ["object", "null"]},
             "last_reason": {"type": "string"},
+            "parts": {
+                "type": ["array", "null"],
+                "description": "A thread's parts in order (null for other actions).",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "part": {"type": "integer", "minimum": 1},
+                        "text": {"type": "string"},
+                        "weighted_length": {"type": "integer"},
+                        "max_length": {"type": "integer"},
+                        "poll": {"type": ["object", "null"]},
+                        "quote_tweet_id": {"type": ["string", "null"]},
+                    },
+                },
+            },
+            "live_parts": {
+                "type": ["array", "null"],
+                "description": "A thread's parts X has, with links: all once executed, the "
+                "ones posted before a permanent refusal when failed (null for other actions).",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "part": {"type": "integer", "minimum": 1},
+                        "tweet_id": {"type": "string"},
+                        "url": {"type": "string"},
+                    },
+                },
+            },
             "events": {
                 "type": "array",
                 "items": {

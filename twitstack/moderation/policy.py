@@ -46,6 +46,8 @@ def check_request(
     refusal = refusal_of(source)
     if refusal:
         warnings.append(PolicyWarning("x_refusal", f"X would refuse this: {refusal}", "block"))
+    if action == "thread":
+        return warnings + _thread_warnings(payload, account=account, source=source)
     text = payload.get("text")
     if action != "tweet" or not isinstance(text, str):
         return warnings
@@ -82,6 +84,29 @@ def check_request(
     if isinstance(reply, Mapping) and reply.get("in_reply_to_tweet_id"):
         warnings.extend(_reply_warning(account, source))
     return warnings
+
+
+def _thread_warnings(
+    payload: Mapping[str, Any], *, account: str, source: Mapping[str, Any] | None
+) -> list[PolicyWarning]:
+    """Each part's warnings as a tweet's, prefixed with the part (the first answers `reply`)."""
+    parts = payload.get("parts")
+    found: list[PolicyWarning] = []
+    for index, part in enumerate(parts if isinstance(parts, list) else []):
+        if not isinstance(part, Mapping):
+            continue
+        # Only the first part answers someone; the others answer the thread itself.
+        as_tweet = (
+            {**part, "reply": payload["reply"]} if index == 0 and "reply" in payload else part
+        )
+        seen = source if index == 0 else None
+        for warning in check_request("tweet", as_tweet, account=account, source=seen):
+            if warning.code == "x_refusal":
+                continue  # the thread's own, listed once
+            found.append(
+                PolicyWarning(warning.code, f"Part {index + 1}: {warning.message}", warning.level)
+            )
+    return found
 
 
 def _reply_warning(account: str, source: Mapping[str, Any] | None) -> list[PolicyWarning]:

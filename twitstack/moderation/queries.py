@@ -11,7 +11,7 @@ from twitstack.moderation.card_context import parse_context
 from twitstack.moderation.db import Database, Row
 from twitstack.moderation.list_cache import ListCache
 
-ACTIONS = ("tweet", "dm", "delete")
+ACTIONS = ("tweet", "dm", "delete", "thread")
 # Age filter name -> (comparison, seconds): "older than" / "newer than".
 AGES: Mapping[str, tuple[str, int]] = {
     "lt1h": ("newer", 3600),

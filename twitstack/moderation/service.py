@@ -24,6 +24,7 @@ from twitstack.moderation.queue_watch import (
     oldest_pending_age_s,
     record_waiting,
 )
+from twitstack.moderation.quoted_posts import QuotedPosts, store_path
 from twitstack.moderation.wiring import open_moderation_deps
 from twitstack.moderation.x_accounts_ui import XAccountsUi, open_x_accounts_ui
 from twitstack.writes.media_store import open_configured_store
@@ -72,6 +73,9 @@ class ModerationService:
         ) as x_accounts:  # fmt: skip
             deps.x_accounts = x_accounts
             deps.media_store = lambda: open_configured_store(settings)
+            deps.quoted_posts = QuotedPosts(
+                store_path(settings.scraper.store_db, settings.state_dir)
+            )
             app = create_app(deps)
             async with anyio.create_task_group() as tg:
                 self.bound_port = await tg.start(

@@ -63,14 +63,23 @@ def _add_enqueue(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     tweet = kinds.add_parser(WriteAction.TWEET.value, help="post a tweet")
     tweet.add_argument("text", metavar="TEXT", help="the tweet's text ('-' reads stdin)")
     tweet.add_argument("--reply-to", metavar="ID", help="id of the tweet this replies to")
-    tweet.add_argument("--quote", metavar="ID", help="id of the tweet this quotes")
+    tweet.add_argument("--quote", metavar="ID|URL", help="the post this quotes (id or x.com URL)")
+    tweet.add_argument(
+        "--poll", action="append", metavar="OPTION", help="a poll option (2-4 of them, repeat)"
+    )
+    tweet.add_argument(
+        "--poll-minutes", type=int, metavar="N", help="how long the poll runs (5-10080 minutes)"
+    )
     add_media_options(tweet)
+    thread = kinds.add_parser(WriteAction.THREAD.value, help="post a thread (2-25 parts)")
+    thread.add_argument("parts", metavar="PART", nargs="+", help="each part's text, in order")
+    thread.add_argument("--reply-to", metavar="ID", help="id of the tweet the first part answers")
     dm = kinds.add_parser(WriteAction.DM.value, help="send a direct message")
     dm.add_argument("recipient_id", metavar="RECIPIENT_ID")
     dm.add_argument("text", metavar="TEXT", help="the message ('-' reads stdin)")
     delete = kinds.add_parser(WriteAction.DELETE.value, help="delete a tweet")
     delete.add_argument("tweet_id", metavar="TWEET_ID")
-    for parser in (tweet, dm, delete):
+    for parser in (tweet, thread, dm, delete):
         _add_request_options(parser)
         parser.set_defaults(handler=lazy_handler(_QUEUE, "enqueue_command"))
 

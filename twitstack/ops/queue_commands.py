@@ -36,6 +36,7 @@ from twitstack.ops.queue_tools import (
     dm_payload,
     enqueue,
     queue_stats,
+    thread_payload,
     tweet_payload,
 )
 from twitstack.writes.errors import WireFormatError
@@ -95,21 +96,28 @@ def _text_arg(value: str) -> str:
 def enqueue_command(args: argparse.Namespace, settings: Settings) -> int:
     """`twitstack enqueue tweet|dm|delete`: validate like the queue does, RPUSH, print the id."""
     action = WriteAction(args.action)
+    attachments: list[dict[str, object]] = []
     if action is WriteAction.TWEET:
-        payload = tweet_payload(_text_arg(args.text), reply_to=args.reply_to, quote=args.quote)
         try:
             attachments = attachments_for(args, settings)
         except (ValueError, OSError) as exc:
             return _fail(str(exc), EXIT_USAGE)
-        if attachments:
-            payload["media"] = {"attachments": attachments}
-            if not payload["text"].strip():
-                del payload["text"]  # media alone is a post
-    elif action is WriteAction.DM:
-        payload = dm_payload(args.recipient_id, _text_arg(args.text))
-    else:
-        payload = delete_payload(args.tweet_id)
     try:
+        if action is WriteAction.TWEET:
+            payload = tweet_payload(
+                _text_arg(args.text), reply_to=args.reply_to, quote=args.quote,
+                poll=args.poll, poll_minutes=args.poll_minutes,
+            )  # fmt: skip
+            if attachments:
+                payload["media"] = {"attachments": attachments}
+                if not payload["text"].strip():
+                    del payload["text"]  # media alone is a post
+        elif action is WriteAction.THREAD:
+            payload = thread_payload(args.parts, reply_to=args.reply_to)
+        elif action is WriteAction.DM:
+            payload = dm_payload(args.recipient_id, _text_arg(args.text))
+        else:
+            payload = delete_payload(args.tweet_id)
         request, message = build_message(
             action,
             payload,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -11,7 +11,7 @@ from typing import Any
 from redis.asyncio import Redis
 
 from twitstack.writes import keys
-from twitstack.writes.errors import WireFormatError
+from twitstack.writes.errors import PayloadError, WireFormatError
 from twitstack.writes.ledger import RequestLedger
 from twitstack.writes.ledger_types import epoch_ms
 from twitstack.writes.models import (
@@ -23,6 +23,7 @@ from twitstack.writes.models import (
     parse_time,
     utcnow,
 )
+from twitstack.writes.post_ref import parse_post_ref
 from twitstack.writes.queue import QueueDepths, ReliableQueue, consumer_names, list_lengths
 from twitstack.writes.wire import decode_write_request, encode_write_request
 
@@ -33,14 +34,36 @@ _STATS_CONSUMER = "ops-queue-stats"
 
 
 def tweet_payload(
-    text: str, *, reply_to: str | None = None, quote: str | None = None
+    text: str,
+    *,
+    reply_to: str | None = None,
+    quote: str | None = None,
+    poll: Sequence[str] | None = None,
+    poll_minutes: int | None = None,
 ) -> dict[str, Any]:
-    """The payload of a tweet, optionally a reply or a quote (validated later, by the decoder)."""
+    """The payload of a tweet, optionally a reply, a quote or a poll (validated by the decoder).
+
+    `quote` may be a post URL on x.com or twitter.com: its id is taken (PayloadError if none).
+    A poll needs both options and minutes; one without the other is refused here.
+    """
     payload: dict[str, Any] = {"text": text}
     if reply_to is not None:
         payload["reply"] = {"in_reply_to_tweet_id": reply_to}
     if quote is not None:
-        payload["quote_tweet_id"] = quote
+        # A URL is reduced to its id; anything else goes to the decoder as given.
+        payload["quote_tweet_id"] = parse_post_ref(quote) if "/" in quote else quote
+    if poll or poll_minutes is not None:
+        if not poll or poll_minutes is None:
+            raise PayloadError("payload.poll", "expected poll options and a duration together")
+        payload["poll"] = {"options": list(poll), "duration_minutes": poll_minutes}
+    return payload
+
+
+def thread_payload(parts: Sequence[str], *, reply_to: str | None = None) -> dict[str, Any]:
+    """The payload of a thread: one part per text, in order (validated by the decoder)."""
+    payload: dict[str, Any] = {"parts": [{"text": text} for text in parts]}
+    if reply_to is not None:
+        payload["reply"] = {"in_reply_to_tweet_id": reply_to}
     return payload
 
 

@@ -16,6 +16,7 @@ from twitstack.writer.matching import ObservedText, text_matches
 from twitstack.writer.xapi_client import PostedItem
 from twitstack.writes.ledger_types import LedgerRecord
 from twitstack.writes.models import WriteAction
+from twitstack.writes.thread import thread_parts
 
 # Without a recorded attempt window: posts older than the attempt by more than this cannot be
 # the one we sent (the clocks of X and this host may disagree by a little).
@@ -98,6 +99,13 @@ def rivals(
     for other in unsettled:
         theirs = other.request
         if theirs.id == request.id or theirs.account != request.account:
+            continue
+        if request.action == WriteAction.TWEET and theirs.action == WriteAction.THREAD:
+            # A thread's first part is a tweet too: while the thread is unsettled, it may be
+            # the one that made this post (its later parts answer its own posts).
+            first = thread_parts(theirs.payload)[:1]
+            if first and text_matches(str(first[0].get("text", "")), seen):
+                found.append(other)
             continue
         if theirs.action != request.action or theirs.action == WriteAction.DELETE:
             continue

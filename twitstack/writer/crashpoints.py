@@ -4,7 +4,9 @@ Inert unless both `TWITSTACK_TESTING=1` and `TWITSTACK_WRITER_CRASH_AT=<point>:<
 the environment at start-up; the process then SIGKILLs itself the n-th time it reaches <point>.
 Points: after_take (message in the processing list), after_media_uploaded (a file is on X,
 the request still `approved`), after_sending (`sending` committed),
-after_x_accepted (X answered 2xx, not yet recorded), after_executed (recorded, not yet acked).
+after_x_accepted (X answered 2xx, not yet recorded), after_executed (recorded, not yet acked);
+for threads also after_part_sending (a part committed in flight, not yet sent) and
+after_part_posted (a part's id recorded, the next not yet begun).
 """
 
 from __future__ import annotations
@@ -13,7 +15,15 @@ import os
 import signal
 
 POINTS = frozenset(
-    {"after_take", "after_media_uploaded", "after_sending", "after_x_accepted", "after_executed"}
+    {
+        "after_take",
+        "after_media_uploaded",
+        "after_sending",
+        "after_x_accepted",
+        "after_executed",
+        "after_part_sending",
+        "after_part_posted",
+    }
 )
 
 

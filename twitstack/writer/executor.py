@@ -22,11 +22,12 @@ from twitstack.writer.reachability import count_reachability, error_class
 from twitstack.writer.refusal import Refusal, log_refusal
 from twitstack.writer.retry_hooks import operation_for
 from twitstack.writer.send_steps import BeginOutcome, Observation, PostClaim, QueueTicket
+from twitstack.writer.thread_steps import ThreadSteps, part_call
 from twitstack.writer.tokens import AccountAuth, CredentialsError, TokenManager
 from twitstack.writer.xapi_client import XApiClient, XCall, XReply, call_for
 from twitstack.writes.ledger_types import LedgerRecord, TransitionStatus
 from twitstack.writes.media import attachments_in
-from twitstack.writes.models import ModerationStatus, WriteRequest, utcnow
+from twitstack.writes.models import ModerationStatus, WriteAction, WriteRequest, utcnow
 from twitstack.writes.signing import ApprovalVerifier
 
 S = ModerationStatus
@@ -81,6 +82,7 @@ class RequestExecutor:
         clock: Callable[[], float],
         rng: random.Random | None = None,
         media: MediaUploader | None = None,
+        stopping: Callable[[], bool] = lambda: False,
     ) -> None:
         self._journal = journal
         self._client = client
@@ -98,6 +100,7 @@ class RequestExecutor:
             if retry_at is not None else self._at(clock() + settings.transient_retry_s),
             clock=clock,
         )  # fmt: skip
+        self._threads = ThreadSteps(journal, budgets, self, clock=clock, stopping=stopping)
 
     def approval_refusal(self, request: WriteRequest) -> Refusal | None:
         """Why `request` may not be executed on its approval, or None when it may."""
@@ -132,6 +135,8 @@ class RequestExecutor:
         Otherwise True when the message was acked along with the settle.
         """
         now = utcnow()
+        if request.action == WriteAction.THREAD:
+            return None  # a thread resumes from the ledger's progress: the general path
         if (request.expires_at is not None and now >= request.expires_at) or (
             request.not_before is not None and request.not_before > now
         ):
@@ -214,7 +219,11 @@ class RequestExecutor:
         payload = await self._media.payload_for(request, self._credentials_failed)
         if payload is None:
             return False
-        call = call_for(str(request.action), payload)
+        thread = request.action == WriteAction.THREAD
+        if thread:
+            call = part_call(request, await self._threads.progress(request.id))
+        else:
+            call = call_for(str(request.action), payload)
         blocked = await self._budgets.reserve(request.account, call.endpoint)
         if blocked is not None:
             await self._journal.later(
@@ -235,6 +244,10 @@ class RequestExecutor:
                 await self.refuse(request, self._spend_refusal(request, started.status.value))
             return False  # another worker or replica got there first
         crash_point("after_sending")
+        if thread:
+            return await self._threads.run(
+                request, auth, attempt=started.attempt, reserved=True, ticket=ticket
+            )
         return await self._call_and_settle(request, call, auth, ticket)
 
     async def _call_and_settle(
@@ -432,3 +445,28 @@ class RequestExecutor:
             request, S.FAILED, from_states=[S.SENDING], reason="duplicate_content",
             detail=outcome.detail,
         )  # fmt: skip
+
+    # What the thread steps borrow (thread_steps.PartSender): one part is one call to X.
+    async def send_part(
+        self, request: WriteRequest, call: XCall, auth: AccountAuth
+    ) -> tuple[XReply, Observation | None]:
+        """One part's call to X, with the token refresh and transient retries of any post."""
+        return await self._send(request, call, auth)
+
+    async def settle_part(
+        self, request: WriteRequest, call: XCall, reply: XReply, observation: Observation | None,
+        window: tuple[float, float],
+    ) -> None:  # fmt: skip
+        """Settle a part's answer that is neither a success nor a refusal, as a post's."""
+        await self._settle(request, call, reply, observation, None, window)
+
+    async def observe_part(
+        self, request: WriteRequest, call: XCall, observation: Observation | None
+    ) -> None:
+        """Record a part's rate-limit headers (its reservation is spent either way)."""
+        if observation is not None:
+            await self._observe(request, call, observation.headers, reserved=True)
+
+    def retry_at(self, reset: float | None) -> datetime:
+        """When to try again after a rate-limit reset (margin and jitter added)."""
+        return self._after_reset(reset)

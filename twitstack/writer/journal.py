@@ -26,6 +26,7 @@ from twitstack.writes.ledger import RequestLedger
 from twitstack.writes.ledger_types import TransitionResult, TransitionStatus
 from twitstack.writes.models import ModerationStatus, WriteRequest
 from twitstack.writes.states import TERMINAL_STATES
+from twitstack.writes.thread_progress import ThreadLedger
 
 S = ModerationStatus
 _log = get_logger("twitstack.writer")
@@ -56,6 +57,7 @@ class WriterJournal:
         self._notes_ttl_s = ledger.retention_s + _NOTES_OUTLIVE_S
         self.steps = SendSteps(redis, ledger, budgets)
         self.claims = PostClaims(redis, retention_s=ledger.retention_s)
+        self.threads = ThreadLedger(redis, events_maxlen=ledger.events_maxlen)
 
     def _log_change(self, request: WriteRequest, state: S, reason: str, **fields: Any) -> None:
         # One line per state change; the payload (tweet or DM text) is never logged. A request

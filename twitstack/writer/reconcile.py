@@ -15,6 +15,7 @@ from twitstack.writer.candidates import matching_items, rivals, window_for
 from twitstack.writer.journal import WriterJournal
 from twitstack.writer.metrics import WriterMetrics
 from twitstack.writer.outcome import OutcomeKind
+from twitstack.writer.thread_reconcile import ThreadReconciler
 from twitstack.writer.tokens import CredentialsError, TokenManager
 from twitstack.writer.xapi_client import PostedItem, ReadBack, XApiClient, XApiError
 from twitstack.writes import keys, ledger_index
@@ -71,6 +72,7 @@ class Reconciler:
         self._settings = settings
         self._metrics = metrics
         self._since = 0.0  # earliest attempt time of the batch being swept (epoch s)
+        self._threads = ThreadReconciler(journal, client, tokens, settings)
 
     async def sweep(self) -> dict[Verdict, int]:
         """One pass: abandoned `sending` become `unknown`, then every `unknown` is looked at."""
@@ -143,6 +145,8 @@ class Reconciler:
         if request.action == WriteAction.DELETE:
             # DELETE is idempotent: sending it again is always safe (404 = already gone).
             return await self._resend(record, reason="reconcile_delete_again", count=False)
+        if request.action == WriteAction.THREAD:
+            return Verdict(await self._threads.reconcile(record, unsettled))
         account = self._settings.account(request.account)
         if account is None:
             return await self._review(record, "unknown_account")

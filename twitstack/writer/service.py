@@ -205,6 +205,7 @@ class WriterService:
         executor = RequestExecutor(
             self.journal, client, self.tokens, self.budgets, self._pauses, self._verifier,
             config, self.metrics, clock=self._clock, media=self.media,
+            stopping=lambda: self._stopping,
         )  # fmt: skip
         return RequestIntake(
             self.journal, executor, self.metrics, require_approval=config.require_approval

@@ -83,6 +83,8 @@ class PostedItem:
     created_at: datetime | None = None
     entities: Mapping[str, Any] | None = None
     author_id: str | None = None  # the tweet's author or the DM's sender
+    reply_to: str | None = None  # the tweet it answers (`referenced_tweets` replied_to)
+    conversation_id: str | None = None  # the id of its conversation's first tweet
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,9 +152,18 @@ def _items(payload: object) -> list[PostedItem]:
                     created_at=_parse_time(raw.get("created_at")),
                     entities=entities if isinstance(entities, dict) else None,
                     author_id=_str_or_none(raw.get("author_id") or raw.get("sender_id")),
+                    reply_to=_replied_to(raw.get("referenced_tweets")),
+                    conversation_id=_str_or_none(raw.get("conversation_id")),
                 )
             )
     return items
+
+
+def _replied_to(refs: object) -> str | None:
+    for ref in refs if isinstance(refs, list) else []:
+        if isinstance(ref, dict) and ref.get("type") == "replied_to":
+            return _str_or_none(ref.get("id"))
+    return None
 
 
 def _str_or_none(value: object) -> str | None:
@@ -263,7 +274,9 @@ class XApiClient:
         self, user_id: str, *, auth: httpx.Auth, since: float | None = None, max_pages: int = 5
     ) -> ReadBack:
         """The account's tweets newest first, since `since` (epoch s), up to `max_pages` pages."""
-        params = {"max_results": "100", "tweet.fields": "author_id,created_at,entities"}
+        # Threads are read back by their reply chain: what each post answers, in which thread.
+        fields = "author_id,created_at,entities,conversation_id,referenced_tweets"
+        params = {"max_results": "100", "tweet.fields": fields}
         if since is not None:
             params["start_time"] = _iso(since)
         return await self._pages(f"/2/users/{user_id}/tweets", params, auth, max_pages)

@@ -54,6 +54,7 @@ ACTION_CALLS = {
     WriteAction.TWEET: ("POST", "tweets.create"),
     WriteAction.DM: ("POST", "dm.create"),
     WriteAction.DELETE: ("DELETE", "tweets.delete"),
+    WriteAction.THREAD: ("POST", "tweets.create"),  # every part is a post
 }
 # writer_rate_limit_remaining before X has said anything for a bucket: not 0, which would read
 # as "exhausted" (TwitstackAccountRateLimited watches for 0), and not absent ("No data").

@@ -47,6 +47,7 @@ class WriteAction(enum.StrEnum):
     TWEET = "tweet"
     DM = "dm"
     DELETE = "delete"
+    THREAD = "thread"  # 2-25 tweets, each a reply to the one before (writes/thread.py)
 
 
 class ModerationStatus(enum.StrEnum):

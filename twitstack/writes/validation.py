@@ -1,4 +1,4 @@
-"""Payload rules per action: what a tweet, a DM and a delete may carry, checked strictly."""
+"""Payload rules per action: what a tweet, DM, delete or thread may carry, checked strictly."""
 
 from __future__ import annotations
 
@@ -213,8 +213,16 @@ def _id_list(value: object, where: str, low: int, high: int) -> None:
         raise PayloadError(where, "expected distinct ids, found duplicates")
 
 
+def _thread(payload: Mapping[str, Any]) -> None:
+    # Imported here: the thread rules build on this module's tweet rules.
+    from twitstack.writes.thread import check_thread
+
+    check_thread(payload)
+
+
 _VALIDATORS: Mapping[WriteAction, Callable[[Mapping[str, Any]], None]] = {
     WriteAction.TWEET: _tweet,
     WriteAction.DM: _dm,
     WriteAction.DELETE: _delete,
+    WriteAction.THREAD: _thread,
 }

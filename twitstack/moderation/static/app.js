@@ -73,10 +73,9 @@
 
   // The live counter, preview and warnings: the server counts (one rule, X's weighting), the
   // page asks it a moment after typing stops. Text goes in via textContent, never as HTML.
-  function counters() {
-    var tokenField = document.querySelector("input[name=csrf_token]");
-    Array.prototype.forEach.call(document.querySelectorAll("textarea[data-counter]"), function (area) {
-      var out = document.getElementById(area.getAttribute("data-counter"));
+  // One server count per box: the New/Edit text and every thread part (threadComposer).
+  function bindCounter(area, out) {
+      var tokenField = document.querySelector("input[name=csrf_token]");
       if (!out || !window.fetch) return;
       var preview = document.getElementById(area.getAttribute("data-preview") || "");
       var warnings = document.getElementById(area.getAttribute("data-warnings") || "");
@@ -130,6 +129,11 @@
       }
       area.addEventListener("input", update);
       update();
+  }
+
+  function counters() {
+    Array.prototype.forEach.call(document.querySelectorAll("textarea[data-counter]"), function (area) {
+      bindCounter(area, document.getElementById(area.getAttribute("data-counter")));
     });
   }
 
@@ -143,5 +147,42 @@
     });
   }
 
-  document.addEventListener("DOMContentLoaded", function () { liveQueue(); keyboardRows(); counters(); bulkPicks(); });
+  // Thread composer: add and remove part boxes (without this script, blank boxes are ignored).
+  function threadComposer() {
+    var box = document.getElementById("thread-parts");
+    if (!box) return;
+    var list = box.querySelector("ol.parts");
+    var add = document.getElementById("add-part");
+    var max = parseInt(box.getAttribute("data-max-parts"), 10) || 25;
+    function refresh() {
+      var items = list.querySelectorAll("li.part");
+      add.disabled = items.length + 1 >= max;
+      Array.prototype.forEach.call(items, function (item, index) {
+        item.querySelector("textarea").setAttribute("aria-label", "Thread part " + (index + 2));
+      });
+    }
+    function wire(item) {
+      bindCounter(item.querySelector("textarea"), item.querySelector(".part-count"));
+      item.querySelector(".remove-part").addEventListener("click", function () {
+        if (list.querySelectorAll("li.part").length > 1) { item.remove(); }
+        else { item.querySelector("textarea").value = ""; item.querySelector("textarea").dispatchEvent(new Event("input")); }
+        refresh();
+      });
+    }
+    Array.prototype.forEach.call(list.querySelectorAll("li.part"), function (item) {
+      wire(item);
+    });
+    add.addEventListener("click", function () {
+      var items = list.querySelectorAll("li.part");
+      var item = items[items.length - 1].cloneNode(true);
+      item.querySelector("textarea").value = "";
+      list.appendChild(item);
+      wire(item);
+      refresh();
+      item.querySelector("textarea").focus();
+    });
+    refresh();
+  }
+
+  document.addEventListener("DOMContentLoaded", function () { liveQueue(); keyboardRows(); counters(); bulkPicks(); threadComposer(); });
 })();

@@ -36,15 +36,27 @@ from twitstack.moderation.queries import (
     count_in_state,
     events_for,
 )
+from twitstack.moderation.quoted_posts import QuotedPost
 from twitstack.moderation.revisions import revision_diffs
 from twitstack.moderation.roles import Role
+from twitstack.moderation.thread_view import live_parts, preview_parts, thread_parts_view
 from twitstack.moderation.views.bulk_pages import label_of, reason_from_form
+from twitstack.moderation.views.composer_form import (
+    ComposeError,
+    ComposerValues,
+    compose_payload,
+    values_from_form,
+    values_from_payload,
+)
 from twitstack.moderation.views.followup_pages import COPYABLE, RETRYABLE
 from twitstack.moderation.views.render import render
+from twitstack.writes.errors import PayloadError
 from twitstack.writes.models import ID_PATTERN
 from twitstack.writes.models import ModerationStatus as S
+from twitstack.writes.post_ref import parse_post_ref
 from twitstack.writes.states import EDITABLE_STATES
 from twitstack.writes.text import MAX_TWEET_WEIGHTED_LENGTH, tweet_weighted_length
+from twitstack.writes.thread import MAX_THREAD_PARTS
 
 _AGE_LABELS = {
     "lt1h": "newer than 1 h",
@@ -132,6 +144,23 @@ def _text_of(payload: dict[str, Any]) -> str:
     return text if isinstance(text, str) else ""
 
 
+def _quote_of(payload: dict[str, Any]) -> object:
+    """The post a tweet, or a thread's first part, quotes (None when none)."""
+    parts = payload.get("parts")
+    if isinstance(parts, list) and parts and isinstance(parts[0], dict):
+        return parts[0].get("quote_tweet_id")
+    return payload.get("quote_tweet_id")
+
+
+async def _quoted_preview(request: Request, values: ComposerValues) -> QuotedPost | None:
+    """The preview of the post the composer's quote field names, if it names one."""
+    try:
+        tweet_id = parse_post_ref(values.quote) if values.quote else None
+    except PayloadError:
+        return None
+    return await deps_of(request).quoted_posts.lookup(tweet_id)
+
+
 def _shown_id(request_id: str) -> str:
     return request_id if ID_PATTERN.fullmatch(request_id) else "with that id"
 
@@ -200,12 +229,21 @@ async def detail_page(request: Request) -> Response:
             "can_retry": principal.user.role >= Role.AUTHOR and record.state in RETRYABLE,
             "can_copy": principal.user.role >= Role.AUTHOR and record.state in COPYABLE,
             "rejection_reasons": deps.settings.rejection_reasons,
+            "thread_parts": thread_parts_view(payload) if str(req.action) == "thread" else [],
+            "quoted": await deps.quoted_posts.lookup(_quote_of(payload)),
+            "live_parts": live_parts(record.result) if str(req.action) == "thread" else [],
             "nav": "queue",
         },
     )
 
 
-async def edit_page(request: Request, *, error: str = "", status_code: int = 200) -> Response:
+async def edit_page(
+    request: Request,
+    *,
+    error: str = "",
+    status_code: int = 200,
+    values: ComposerValues | None = None,
+) -> Response:
     """The edit form for the current revision."""
     deps = deps_of(request)
     request_id = str(request.path_params["request_id"])
@@ -216,6 +254,7 @@ async def edit_page(request: Request, *, error: str = "", status_code: int = 200
         )
     req = record.request
     text = _text_of(dict(req.payload))
+    values = values or values_from_payload(str(req.action), req.payload)
     return render(
         request,
         "edit.html",
@@ -228,11 +267,27 @@ async def edit_page(request: Request, *, error: str = "", status_code: int = 200
             "warnings": check_request(
                 str(req.action), dict(req.payload), account=req.account, source=req.source
             ),
+            "composer": str(req.action) in ("tweet", "thread"),
+            "values": values,
+            "quoted": await _quoted_preview(request, values),
+            "max_parts": MAX_THREAD_PARTS,
             "error": error,
             "nav": "queue",
         },
         status_code=status_code,
     )
+
+
+def _edited(action: str, payload: dict[str, Any], values: ComposerValues) -> dict[str, Any]:
+    """The payload after a composer edit; what the form does not show (a reply) is kept."""
+    if action == "thread":
+        stored = payload.get("parts")
+        keep = [p for p in stored if isinstance(p, dict)] if isinstance(stored, list) else []
+        _, composed = compose_payload(values, thread=True, keep=keep)
+        return {**{k: v for k, v in payload.items() if k != "parts"}, **composed}
+    _, composed = compose_payload(values, thread=False)
+    shown = ("text", "poll", "quote_tweet_id")
+    return {**{k: v for k, v in payload.items() if k not in shown}, **composed}
 
 
 def _revision(form_value: object) -> int:
@@ -251,7 +306,15 @@ async def edit_submit(request: Request) -> Response:
     if record is None:
         return _redirect("/queue", error=f"No request {request_id}.")
     payload = dict(record.request.payload)
-    if "text" in form:
+    action = str(record.request.action)
+    values = None
+    if action in ("tweet", "thread") and "composer" in form:
+        values = values_from_form(form)
+        try:
+            payload = _edited(action, payload, values)
+        except ComposeError as exc:
+            return await edit_page(request, error=str(exc), status_code=422, values=values)
+    elif "text" in form:
         payload["text"] = str(form["text"]).replace("\r\n", "\n")
     payload = with_alt_texts(payload, form)
     try:
@@ -263,7 +326,7 @@ async def edit_submit(request: Request) -> Response:
             ip=client_ip(request),
         )
     except DecisionError as exc:
-        return await edit_page(request, error=exc.message, status_code=exc.status)
+        return await edit_page(request, error=exc.message, status_code=exc.status, values=values)
     return _redirect(f"/requests/{quote(request_id)}", notice=f"Saved as revision {revision}.")
 
 
@@ -318,12 +381,28 @@ def _account_choices(request: Request) -> list[str]:
     return [*deps.known_accounts, *(n for n in labels if n not in deps.known_accounts)]
 
 
-async def new_page(request: Request, *, error: str = "", status_code: int = 200) -> Response:
-    """A form to draft a tweet for review."""
+async def new_page(
+    request: Request,
+    *,
+    error: str = "",
+    status_code: int = 200,
+    values: ComposerValues | None = None,
+    preview: dict[str, Any] | None = None,
+) -> Response:
+    """A form to draft a tweet, a thread, a poll or a quote for review (and to preview it)."""
+    values = values or ComposerValues()
     return render(
         request,
         "new.html",
-        {"error": error, "nav": "new", "accounts": _account_choices(request)},
+        {
+            "error": error,
+            "nav": "new",
+            "accounts": _account_choices(request),
+            "values": values,
+            "quoted": await _quoted_preview(request, values),
+            "max_parts": MAX_THREAD_PARTS,
+            "preview": None if preview is None else preview_parts(preview),
+        },
         status_code=status_code,
     )
 
@@ -331,10 +410,15 @@ async def new_page(request: Request, *, error: str = "", status_code: int = 200)
 async def new_submit(request: Request) -> Response:
     deps = deps_of(request)
     form = await request.form()
-    message: dict[str, Any] = {
-        "action": "tweet",
-        "payload": {"text": str(form.get("text", "")).replace("\r\n", "\n")},
-    }
+    values = values_from_form(form)
+    try:
+        action, payload = compose_payload(values)
+    except ComposeError as exc:
+        return await new_page(request, error=str(exc), status_code=422, values=values)
+    if form.get("preview"):
+        # Nothing is recorded: the form comes back with the quoted post and exact counts.
+        return await new_page(request, values=values, preview=payload)
+    message: dict[str, Any] = {"action": action, "payload": payload}
     account = str(form.get("account", "")).strip()
     if account:
         message["account"] = account
@@ -344,7 +428,14 @@ async def new_submit(request: Request) -> Response:
     try:
         attachments = await form_attachments(deps, form)
     except MediaDoorError as exc:
-        return await new_page(request, error=f"Media: {exc.message}", status_code=exc.status)
+        return await new_page(
+            request, error=f"Media: {exc.message}", status_code=exc.status, values=values
+        )
+    if attachments and action != "tweet":
+        return await new_page(
+            request, error="Media: a thread's parts cannot carry media yet; post it alone.",
+            status_code=422, values=values,
+        )  # fmt: skip
     if attachments:
         message["payload"]["media"] = {"attachments": attachments}
         if not message["payload"]["text"].strip():
@@ -355,8 +446,9 @@ async def new_submit(request: Request) -> Response:
             when = datetime.fromisoformat(not_before).replace(tzinfo=UTC)
         except ValueError:
             return await new_page(
-                request, error="Schedule: expected a date and time.", status_code=422
-            )
+                request, error="Schedule: expected a date and time.", status_code=422,
+                values=values,
+            )  # fmt: skip
         message["not_before"] = when.strftime("%Y-%m-%dT%H:%M:%SZ")
     raw = json.dumps(message).encode("utf-8")
     try:
@@ -364,5 +456,5 @@ async def new_submit(request: Request) -> Response:
             raw, user=principal_of(request).user, ip=client_ip(request)
         )
     except DecisionError as exc:
-        return await new_page(request, error=exc.message, status_code=exc.status)
+        return await new_page(request, error=exc.message, status_code=exc.status, values=values)
     return _redirect(f"/requests/{quote(created.id)}", notice="Submitted for review.")

@@ -147,6 +147,7 @@ class FaultKind(StrEnum):
     COMMIT_THEN_TIMEOUT = "commit_then_timeout"  # store, then sleep `latency_s` before answering
     COMMIT_THEN_RESET = "commit_then_reset"  # store, then drop the connection
     PARTIAL_ERRORS = "partial_errors"  # handle normally, add an `errors` array to the body
+    PASS = "pass"  # handle normally: a script's way to fault the n-th request, not the next
 
 
 class FaultSettings(BaseModel):

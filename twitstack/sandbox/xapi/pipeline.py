@@ -91,7 +91,7 @@ async def _run(
     call: ApiCall, endpoint: Endpoint, handler: Handler, headers: dict[str, str]
 ) -> Response:
     entry = call.state.faults.next_for(endpoint)
-    if entry is None:
+    if entry is None or entry.fault is FaultKind.PASS:
         return _json(handler(call), headers)
     if entry.response is not None:
         if entry.response.commit:

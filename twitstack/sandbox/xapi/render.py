@@ -99,6 +99,10 @@ def tweet_object(post: StoredPost, fields: set[str]) -> dict[str, Any]:
         data["created_at"] = iso_time(post.created_at)
     if "author_id" in fields:
         data["author_id"] = post.author_id
+    if "conversation_id" in fields:
+        data["conversation_id"] = post.conversation_id or post.id
+    if "in_reply_to_user_id" in fields and post.reply_to_user is not None:
+        data["in_reply_to_user_id"] = post.reply_to_user
     if "referenced_tweets" in fields:
         refs = [("replied_to", post.reply_to), ("quoted", post.quote_of)]
         listed = [{"type": kind, "id": ref} for kind, ref in refs if ref is not None]

@@ -42,6 +42,10 @@ class StoredPost:
     reply_to: str | None = None
     quote_of: str | None = None
     media_ids: tuple[str, ...] = ()
+    # The id of the conversation's first post (its own id unless it is a reply), and the
+    # author it answers: what X reports as `conversation_id` and `in_reply_to_user_id`.
+    conversation_id: str = ""
+    reply_to_user: str | None = None
 
 
 @dataclass(frozen=True)
@@ -110,8 +114,10 @@ class ContentStore:
         media_ids: tuple[str, ...] = (),
     ) -> StoredPost:
         """Record a new post and return it."""
+        post_id = self.ids.next_id()
+        parent = self.find_post(reply_to) if reply_to is not None else None
         post = StoredPost(
-            id=self.ids.next_id(),
+            id=post_id,
             author_id=author_id,
             text=text,
             created_at=self.clock.now(),
@@ -119,6 +125,8 @@ class ContentStore:
             reply_to=reply_to,
             quote_of=quote_of,
             media_ids=media_ids,
+            conversation_id=(parent.conversation_id or parent.id) if parent else post_id,
+            reply_to_user=parent.author_id if parent else None,
         )
         self.posts[post.id] = post
         return post
