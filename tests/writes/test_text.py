@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import subprocess
 import sys
 
@@ -52,3 +53,19 @@ def test_text_rules_load_without_pkg_resources_and_match_its_emoji_list() -> Non
     (ours_loaded, ours), (_, reference) = runs
     assert ours_loaded == "False"
     assert ours == reference
+
+
+def test_plain_ascii_shortcut_agrees_with_twitter_text() -> None:
+    """ASCII texts without a dot or CR are counted without twitter_text: same answer."""
+    from twitter_text import parse_tweet
+
+    rng = random.Random(14)
+    alphabet = [chr(code) for code in range(128) if chr(code) not in ".\r"]
+    texts = ["", "#1 *2 3", "http://localhost", "a@b c:8080/x", "\t\n\x00~"]
+    texts += ["".join(rng.choices(alphabet, k=rng.randint(1, 300))) for _ in range(2000)]
+    for text in texts:
+        assert tweet_weighted_length(text) == parse_tweet(text).weightedLength, repr(text)
+    # Texts outside the shortcut still take twitter_text's rules (URL 23, CJK 2, CRLF 1).
+    assert tweet_weighted_length("see example.com") == 4 + 23
+    assert tweet_weighted_length("漢字") == 4
+    assert tweet_weighted_length("a\r\nb") == 3
