@@ -13,7 +13,7 @@ from tests.notifier.conftest import BASE, HOOK_KEY, RunNotifier, needs_review, s
 from tests.notifier.receivers import WebhookReceiver, wait_until, wait_until_async
 from twitstack.writes import keys
 from twitstack.writes.ledger import RequestLedger
-from twitstack.writes.models import WriteAction, WriteRequest, utcnow
+from twitstack.writes.models import ModerationStatus, WriteAction, WriteRequest, utcnow
 
 pytestmark = pytest.mark.anyio
 
@@ -247,3 +247,46 @@ async def test_dead_letters_arriving_while_others_are_cleared_are_reported(
         await wait_until(lambda: len(events_of(receiver, "dead_letter")) == 1)
     [body] = events_of(receiver, "dead_letter")
     assert str(body["title"]).startswith("3 new dead letters (3 in all)")
+
+
+async def _age_notifier_memory(redis: Redis, days: float) -> None:
+    """Move every time the notifier keeps in a sorted set `days` into the past."""
+    async for key in redis.scan_iter(match="twitstack:notify:*"):
+        if await redis.type(key) == b"zset":
+            rows = await redis.zrange(key, 0, -1, withscores=True)
+            await redis.zadd(key, {m: s - days * 86_400_000 for m, s in rows})
+
+
+async def test_a_request_pending_for_months_is_reported_waiting_once(
+    notifier_settings, run_notifier: RunNotifier, redis: Redis, receiver: WebhookReceiver
+) -> None:
+    """Reported once, however long it waits (40 days of notifier memory aged, no repeat); once
+    it is no longer pending, the notifier forgets it (its memory stays bounded)."""
+    ledger = RequestLedger(redis)
+    old = WriteRequest(action=WriteAction.TWEET, payload={"text": "waiting for ages"},
+                       created_at=utcnow() - timedelta(days=40))  # fmt: skip
+    await ledger.record(old, actor="test")
+    settings = notifier_settings(**WEBHOOK, waiting_after_min=30)
+    last_check = "notifier_last_check_timestamp_seconds"
+    async with receiver.serving(), run_notifier(settings) as service:
+        await wait_until(lambda: len(events_of(receiver, "waiting")) == 1)
+        await _age_notifier_memory(redis, days=40)
+        first = sample(service, last_check)
+        await wait_until(lambda: sample(service, last_check) > first + 0.3)  # 3+ more checks
+        await wait_until(lambda: sample(service, "notifier_outbox_depth") == 0)
+        assert len(events_of(receiver, "waiting")) == 1
+
+        await ledger.transition(old.id, ModerationStatus.REJECTED,
+                                from_states=[ModerationStatus.PENDING], actor="mod",
+                                reason="stale")  # fmt: skip
+
+        async def forgotten() -> bool:
+            async for key in redis.scan_iter(match="twitstack:notify:*"):
+                if await redis.type(key) == b"zset":
+                    members = await redis.zrange(key, 0, -1)
+                    if any(old.id.encode() in m for m in members):
+                        return False
+            return True
+
+        await wait_until_async(forgotten)
+    assert len(events_of(receiver, "waiting")) == 1

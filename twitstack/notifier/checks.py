@@ -68,6 +68,7 @@ class NotificationSources:
         # After a batch failed, events up to this id are read one at a time to find the culprit.
         self._one_by_one_until: tuple[int, int] | None = None
         self._failures: tuple[str, int] = ("", 0)  # (cursor, failed reads of its next event)
+        self._waiting_scan = 0  # where forget_waiting's scan of reported requests goes on
         assert settings.moderation_base_url is not None  # checked when channels are configured
         self._base = settings.moderation_base_url
         self._routes = {
@@ -180,18 +181,26 @@ class NotificationSources:
             num=_WAITING_SCAN,
         )  # fmt: skip
         ids = [as_text(i) for i in raw if isinstance(i, bytes | str)]
-        markers = {f"waiting:{i}": i for i in ids}
-        seen = await self._outbox.already_scheduled(list(markers))
-        new = [i for marker, i in markers.items() if marker not in seen]
+        seen = await self._outbox.already_scheduled(ids, waiting=True)
+        new = [i for i in ids if i not in seen]
         if not new:
             return 0
         records = await self._records(new)
         notification = compose.waiting(
             new, records, base=self._base, minutes=minutes, now=self._clock()
         )
-        new_markers = [f"waiting:{i}" for i in new]
-        await self._outbox.schedule(self.deliveries([notification]), markers=new_markers)
+        await self._outbox.schedule(self.deliveries([notification]), markers=new)
         return len(new)
+
+    async def forget_waiting(self) -> None:
+        """Forget reported requests that are no longer pending (one scan step per check)."""
+        self._waiting_scan = await self._outbox.forget_waiting(
+            cursor=self._waiting_scan, still_waiting=self._pending
+        )
+
+    async def _pending(self, ids: list[str]) -> set[str]:
+        scores = await self._redis.zmscore(keys.state_index(ModerationStatus.PENDING), ids)
+        return {i for i, score in zip(ids, scores, strict=True) if score is not None}
 
     async def check_reconnect(self) -> int:
         """Report each account newly marked `reconnect_needed`; forget marks that cleared."""
