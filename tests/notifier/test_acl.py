@@ -60,7 +60,9 @@ async def test_every_source_works_as_twitstack_notifier(
                 await admin.hset(keys.oauth2_tokens("brand"), "reconnect_needed", "1")
 
                 # The first look at the dead letters sets the baseline; growth after it is news.
-                await wait_until_async(lambda: admin.hexists(keys.NOTIFY_STATE, "dead_letters"))
+                await wait_until_async(
+                    lambda: admin.hexists(keys.NOTIFY_STATE, "dead_letter_marks")
+                )
                 await admin.rpush(keys.DEAD_LETTER, b"new")
                 kinds = {"needs_review", "waiting", "reconnect", "dead_letter"}
                 await wait_until(lambda: {h.body["event"] for h in receiver.delivered()} == kinds)

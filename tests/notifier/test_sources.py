@@ -13,7 +13,7 @@ from tests.notifier.conftest import BASE, HOOK_KEY, RunNotifier, needs_review, s
 from tests.notifier.receivers import WebhookReceiver, wait_until, wait_until_async
 from twitstack.writes import keys
 from twitstack.writes.ledger import RequestLedger
-from twitstack.writes.models import WriteAction, WriteRequest, utcnow
+from twitstack.writes.models import ModerationStatus, WriteAction, WriteRequest, utcnow
 
 pytestmark = pytest.mark.anyio
 
@@ -174,7 +174,7 @@ async def test_new_dead_letters_are_reported(
     async with receiver.serving(), run_notifier(settings):
 
         async def baseline() -> bool:
-            return await redis.hget(keys.NOTIFY_STATE, "dead_letters") == b"1"
+            return await redis.hexists(keys.NOTIFY_STATE, "dead_letter_marks")
 
         await wait_until_async(baseline)
         await redis.rpush(keys.DEAD_LETTER, b"new poison 1", b"new poison 2")
@@ -182,3 +182,111 @@ async def test_new_dead_letters_are_reported(
     [body] = events_of(receiver, "dead_letter")
     assert body["url"] == f"{BASE}/dead-letters"
     assert str(body["title"]).startswith("2 new dead letters (3 in all)")
+
+
+async def test_a_poison_event_is_quarantined_and_later_events_notified(
+    notifier_settings, run_notifier: RunNotifier, redis: Redis, receiver: WebhookReceiver
+) -> None:
+    """An event that fails every time (its result nests too deep to parse: RecursionError, not
+    a quarantinable read error) is tried a bounded number of times, quarantined, and passed
+    over; the events before and after it are notified."""
+    settings = notifier_settings(**WEBHOOK)
+    async with receiver.serving(), run_notifier(settings) as service:
+        before = await needs_review(redis, "before the poison")
+        poison = await redis.xadd(
+            keys.EVENTS,
+            {"id": "poison", "from": "approved", "to": "failed", "time": utcnow().isoformat(),
+             "result": "[" * 100_000},
+        )  # fmt: skip
+        after = await needs_review(redis, "after the poison")
+        await wait_until(lambda: after in str([h.body for h in receiver.delivered()]))
+        await wait_until(
+            lambda: sample(service, "twitstack_quarantined_total", source="event",
+                           reason="unprocessable_event") == 1
+        )  # fmt: skip
+    sent = [r["id"] for h in receiver.delivered() if h.body["event"] == "needs_review"
+            for r in h.body["requests"]]  # type: ignore[union-attr]  # fmt: skip
+    assert sorted(sent) == sorted([before, after])
+    [entry] = [json.loads(raw) for raw in await redis.lrange(keys.QUARANTINE, 0, -1)]
+    assert (entry["service"], entry["source"], entry["ref"]) == (
+        "notifier",
+        "event",
+        poison.decode(),
+    )
+    assert entry["reason"] == "unprocessable_event"
+    assert "RecursionError" in entry["detail"]
+    assert await redis.hget(keys.NOTIFY_STATE, "cursor") not in (None, poison)
+
+
+async def test_dead_letters_arriving_while_others_are_cleared_are_reported(
+    notifier_settings, run_notifier: RunNotifier, redis: Redis, receiver: WebhookReceiver
+) -> None:
+    """Arrivals are counted, not net growth: one purged and two new between two looks (and one
+    quarantine entry cleared while another arrives) still report the three new ones."""
+    await redis.rpush(
+        keys.DEAD_LETTER, json.dumps({"reason": "old", "time": "2026-01-01T00:00:00Z"})
+    )
+    await redis.lpush(keys.QUARANTINE, json.dumps({"at": 1.0, "ref": "old"}))
+    await redis.sadd(keys.QUARANTINED_REFS, "event:old")
+    settings = notifier_settings(**WEBHOOK)
+    async with receiver.serving(), run_notifier(settings):
+
+        async def baseline() -> bool:
+            return await redis.hexists(keys.NOTIFY_STATE, "dead_letter_marks")
+
+        await wait_until_async(baseline)
+        now = utcnow()
+        async with redis.pipeline(transaction=True) as pipe:  # within one interval, atomically
+            pipe.delete(keys.DEAD_LETTER)  # an operator purges the old one ...
+            pipe.rpush(keys.DEAD_LETTER, json.dumps({"reason": "a", "time": now.isoformat()}),
+                       json.dumps({"reason": "b", "time": now.isoformat()}))  # fmt: skip
+            pipe.delete(keys.QUARANTINE, keys.QUARANTINED_REFS)  # ... and clears the quarantine
+            pipe.lpush(keys.QUARANTINE, json.dumps({"at": now.timestamp(), "ref": "new"}))
+            pipe.sadd(keys.QUARANTINED_REFS, "event:new")
+            await pipe.execute()
+        await wait_until(lambda: len(events_of(receiver, "dead_letter")) == 1)
+    [body] = events_of(receiver, "dead_letter")
+    assert str(body["title"]).startswith("3 new dead letters (3 in all)")
+
+
+async def _age_notifier_memory(redis: Redis, days: float) -> None:
+    """Move every time the notifier keeps in a sorted set `days` into the past."""
+    async for key in redis.scan_iter(match="twitstack:notify:*"):
+        if await redis.type(key) == b"zset":
+            rows = await redis.zrange(key, 0, -1, withscores=True)
+            await redis.zadd(key, {m: s - days * 86_400_000 for m, s in rows})
+
+
+async def test_a_request_pending_for_months_is_reported_waiting_once(
+    notifier_settings, run_notifier: RunNotifier, redis: Redis, receiver: WebhookReceiver
+) -> None:
+    """Reported once, however long it waits (40 days of notifier memory aged, no repeat); once
+    it is no longer pending, the notifier forgets it (its memory stays bounded)."""
+    ledger = RequestLedger(redis)
+    old = WriteRequest(action=WriteAction.TWEET, payload={"text": "waiting for ages"},
+                       created_at=utcnow() - timedelta(days=40))  # fmt: skip
+    await ledger.record(old, actor="test")
+    settings = notifier_settings(**WEBHOOK, waiting_after_min=30)
+    last_check = "notifier_last_check_timestamp_seconds"
+    async with receiver.serving(), run_notifier(settings) as service:
+        await wait_until(lambda: len(events_of(receiver, "waiting")) == 1)
+        await _age_notifier_memory(redis, days=40)
+        first = sample(service, last_check)
+        await wait_until(lambda: sample(service, last_check) > first + 0.3)  # 3+ more checks
+        await wait_until(lambda: sample(service, "notifier_outbox_depth") == 0)
+        assert len(events_of(receiver, "waiting")) == 1
+
+        await ledger.transition(old.id, ModerationStatus.REJECTED,
+                                from_states=[ModerationStatus.PENDING], actor="mod",
+                                reason="stale")  # fmt: skip
+
+        async def forgotten() -> bool:
+            async for key in redis.scan_iter(match="twitstack:notify:*"):
+                if await redis.type(key) == b"zset":
+                    members = await redis.zrange(key, 0, -1)
+                    if any(old.id.encode() in m for m in members):
+                        return False
+            return True
+
+        await wait_until_async(forgotten)
+    assert len(events_of(receiver, "waiting")) == 1

@@ -285,8 +285,12 @@ KEY_EXAMPLES: dict[str, str] = {
     "NOTIFY_SCHEDULED": keys.NOTIFY_SCHEDULED,
     "NOTIFY_DEAD": keys.NOTIFY_DEAD,
     "NOTIFY_STATE": keys.NOTIFY_STATE,
+    "NOTIFY_WAITING": keys.NOTIFY_WAITING,
 }
-_NOTIFY = ("NOTIFY_OUTBOX", "NOTIFY_ITEMS", "NOTIFY_SCHEDULED", "NOTIFY_DEAD", "NOTIFY_STATE")
+_NOTIFY = (
+    "NOTIFY_OUTBOX", "NOTIFY_ITEMS", "NOTIFY_SCHEDULED", "NOTIFY_DEAD", "NOTIFY_STATE",
+    "NOTIFY_WAITING",
+)  # fmt: skip
 _QUARANTINE = ("QUARANTINE", "QUARANTINED_REFS")
 # Tombstones and spent nonces are written inside the ledger's transitions (reject, edit, send).
 _LEDGER = (

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from redis.asyncio import Redis
@@ -23,9 +23,10 @@ from twitstack.writes.ledger_types import as_text
 
 MAX_DEAD = 10_000
 
-# KEYS: state, scheduled, outbox, items. ARGV: guard field ('' = none), expected value
-# ('' = absent), new value, now (ms), then (id, delivery JSON) pairs; a pair with an empty
-# JSON only marks the id as scheduled. -1: the guard moved (someone else got there first).
+# KEYS: state, scheduled, outbox, items, markers. ARGV: guard field ('' = none), expected
+# value ('' = absent), new value, now (ms), then (id, delivery JSON) pairs; a pair with an
+# empty JSON only adds the id to the markers set. -1: the guard moved (someone else got there
+# first).
 _SCHEDULE = """
 if ARGV[1] ~= '' then
   local current = redis.call('HGET', KEYS[1], ARGV[1]) or ''
@@ -34,7 +35,9 @@ if ARGV[1] ~= '' then
 end
 local added = 0
 for i = 5, #ARGV, 2 do
-  if redis.call('ZADD', KEYS[2], 'NX', ARGV[4], ARGV[i]) == 1 and ARGV[i + 1] ~= '' then
+  if ARGV[i + 1] == '' then
+    redis.call('ZADD', KEYS[5], 'NX', ARGV[4], ARGV[i])
+  elseif redis.call('ZADD', KEYS[2], 'NX', ARGV[4], ARGV[i]) == 1 then
     redis.call('HSET', KEYS[4], ARGV[i], ARGV[i + 1])
     redis.call('ZADD', KEYS[3], ARGV[4], ARGV[i])
     added = added + 1
@@ -131,7 +134,11 @@ class NotificationOutbox:
         markers: Sequence[str] = (),
         now: float | None = None,
     ) -> int:
-        """Add the deliveries not scheduled before; -1 (nothing done) if `guard` failed."""
+        """Add the deliveries not scheduled before; -1 (nothing done) if `guard` failed.
+
+        `markers` (request ids reported as waiting) are added to the waiting set, in the
+        same step.
+        """
         at = _ms(time.time() if now is None else now)
         args: list[str | int] = [
             guard.field if guard else "", guard.expected if guard else "",
@@ -141,15 +148,29 @@ class NotificationOutbox:
             args += [delivery.id, delivery.to_json()]
         for marker in markers:
             args += [marker, ""]
-        keys_ = [keys.NOTIFY_STATE, keys.NOTIFY_SCHEDULED, keys.NOTIFY_OUTBOX, keys.NOTIFY_ITEMS]
+        keys_ = [keys.NOTIFY_STATE, keys.NOTIFY_SCHEDULED, keys.NOTIFY_OUTBOX, keys.NOTIFY_ITEMS,
+                 keys.NOTIFY_WAITING]  # fmt: skip
         return int(await self._schedule(keys=keys_, args=args))
 
-    async def already_scheduled(self, ids: Sequence[str]) -> set[str]:
-        """Which of `ids` were scheduled (or marked) before."""
+    async def already_scheduled(self, ids: Sequence[str], *, waiting: bool = False) -> set[str]:
+        """Which of `ids` were scheduled before (`waiting`: which requests were reported)."""
         if not ids:
             return set()
-        scores = await self._redis.zmscore(keys.NOTIFY_SCHEDULED, list(ids))
+        key = keys.NOTIFY_WAITING if waiting else keys.NOTIFY_SCHEDULED
+        scores = await self._redis.zmscore(key, list(ids))
         return {i for i, score in zip(ids, scores, strict=True) if score is not None}
+
+    async def forget_waiting(self, *, cursor: int, still_waiting: Callable[[list[str]],
+                             Awaitable[set[str]]], count: int = 500) -> int:  # fmt: skip
+        """One ZSCAN step over the reported requests, dropping those no longer waiting; the
+        next cursor (0: a full pass ended)."""
+        next_cursor, rows = await self._redis.zscan(keys.NOTIFY_WAITING, cursor, count=count)
+        members = {_lenient(m): m for m, _score in rows if isinstance(m, bytes | str)}
+        keep = await still_waiting(list(members)) if members else set()
+        gone = [raw for i, raw in members.items() if i not in keep]
+        if gone:
+            await self._redis.zrem(keys.NOTIFY_WAITING, *gone)
+        return int(next_cursor)
 
     async def claim(self, *, lease_s: float, limit: int) -> list[Claimed]:
         """Due deliveries, each hidden from other claimers for `lease_s`."""

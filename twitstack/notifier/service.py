@@ -42,7 +42,9 @@ log = get_logger("twitstack.notifier")
 _EVENTS_BLOCK_MS = 1000
 _DELIVERY_POLL_S = 1.0
 _REDIS_BACKOFF_MAX_S = 30.0
-SCHEDULED_MEMORY_S = 30 * 86400  # a request still waiting after this is reported again
+# Delivery ids are remembered this long, so a notification is not scheduled twice. (Requests
+# reported as waiting are remembered while they are pending, however long that is.)
+SCHEDULED_MEMORY_S = 30 * 86400
 
 
 class NotifierService:
@@ -154,6 +156,7 @@ class NotifierService:
         found += await sources.check_reconnect()
         found += await sources.check_dead_letters()
         await self._outbox.prune_scheduled(older_than_s=SCHEDULED_MEMORY_S)
+        await sources.forget_waiting()
         await self._refresh_depths()
         self.metrics.last_check.set(time.time())
         if found:

@@ -66,13 +66,17 @@ IN_FLIGHT_WINDOW = "pending"  # the key suffix deployed writers already use
 # id -> due time in ms, and a hash: delivery id -> JSON), the delivery ids it has scheduled
 # (sorted set, score = when, pruned after a while) so nothing is scheduled twice, its dead
 # letters (JSON, newest first, capped) and a hash of what it last saw: its cursor in EVENTS,
-# the dead-letter count, the accounts already reported as needing a reconnect.
+# the newest dead letters seen, the accounts already reported as needing a reconnect.
 NOTIFY_PREFIX = "twitstack:notify"
 NOTIFY_OUTBOX = f"{NOTIFY_PREFIX}:outbox"
 NOTIFY_ITEMS = f"{NOTIFY_PREFIX}:items"
 NOTIFY_SCHEDULED = f"{NOTIFY_PREFIX}:scheduled"
 NOTIFY_DEAD = f"{NOTIFY_PREFIX}:dead"
 NOTIFY_STATE = f"{NOTIFY_PREFIX}:state"
+# Pending requests already reported as waiting (sorted set: request id -> when, in ms); an id
+# is forgotten once its request is no longer pending, not after a time, so a request waiting
+# for months is reported once and the set never outgrows the pending requests.
+NOTIFY_WAITING = f"{NOTIFY_PREFIX}:waiting"
 
 
 def processing_list(consumer: str) -> str:
