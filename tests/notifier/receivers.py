@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import ssl
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
@@ -99,10 +100,23 @@ class _Sink:
 
 
 @contextmanager
-def smtp_sink(port: int | None = None) -> Iterator[tuple[int, _Sink]]:
-    """An aiosmtpd server on loopback that keeps every message it is given."""
+def smtp_sink(
+    port: int | None = None,
+    *,
+    tls: ssl.SSLContext | None = None,
+    starttls: ssl.SSLContext | None = None,
+) -> Iterator[tuple[int, _Sink]]:
+    """An aiosmtpd server on loopback that keeps every message it is given.
+
+    `tls`: TLS from the first byte (port 465 style); `starttls`: plain until STARTTLS, which
+    the server then requires before MAIL.
+    """
     sink = _Sink()
-    controller = Controller(sink, hostname="127.0.0.1", port=port or free_port())
+    smtp_options: dict[str, Any] = {}
+    if starttls is not None:
+        smtp_options = {"tls_context": starttls, "require_starttls": True}
+    controller = Controller(sink, hostname="127.0.0.1", port=port or free_port(),
+                            ssl_context=tls, **smtp_options)  # fmt: skip
     controller.start()
     try:
         yield controller.port, sink

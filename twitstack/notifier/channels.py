@@ -141,7 +141,7 @@ class EmailChannel:
 
     def _send_blocking(self, message: bytes) -> None:
         config = self._settings
-        context = ssl.create_default_context()
+        context = ssl.create_default_context(cafile=config.ca_file)
         smtp: smtplib.SMTP
         if config.security == "tls":
             smtp = smtplib.SMTP_SSL(config.smtp_host, config.smtp_port, timeout=self._timeout_s,

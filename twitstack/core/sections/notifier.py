@@ -49,6 +49,9 @@ class EmailChannelSettings(_Channel):
     # starttls: plain connect then STARTTLS (port 587); tls: TLS from the start (465);
     # none: no encryption, for a relay on loopback only.
     security: Literal["starttls", "tls", "none"] = "starttls"
+    # A PEM bundle of the CAs that may sign the server's certificate, instead of the system's
+    # (a company CA). The certificate and its host name are always verified.
+    ca_file: str | None = None
     username: str | None = None
     password_secret: str | None = None
     from_address: str = Field(min_length=3)
