@@ -23,7 +23,8 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     demo = subparsers.add_parser(
         "demo",
         help="run the whole daemon embedded (no Redis, no X account needed)",
-        description="Runs the real scraper, writer and moderation services with an in-process "
+        description="Runs the real scraper, writer, moderation and notifier services with an "
+        "in-process "
         "Redis (also on a loopback port, for the CLI) and the fake X API on loopback, seeded "
         "with requests to review.",
     )
@@ -96,6 +97,8 @@ def _print_banner(endpoints: DemoEndpoints) -> None:
         f"  log in as        {endpoints.admin_user} / {endpoints.admin_password}",
         f"  review queue     {ui}queue   (seeded requests, scraper drafts, one X would refuse)",
         f"  history          {ui}history   dead letters {ui}dead-letters",
+        f"  notifications    {endpoints.inbox_url}   (what moderators would be told: failed,"
+        " needs review, waiting over 1 min)",
         f"  fake X: posts    {x}/_sandbox/posts",
         f"  fake X: DMs      {x}/_sandbox/dms",
         f"  fake X GraphQL   {endpoints.graphql_url}",

@@ -19,6 +19,7 @@ from twitstack.core.logging import get_logger, register_secret
 from twitstack.core.service import ServiceContext
 from twitstack.demo.connect import connect_demo_account
 from twitstack.demo.fake_redis import BlockingFakeRedis, serve_fake_redis
+from twitstack.demo.inbox import NotificationInbox
 from twitstack.demo.seed import (
     SAMPLE_REQUESTS,
     scrape_jobs,
@@ -38,6 +39,9 @@ log = get_logger("twitstack.demo")
 
 # The environment variable holding the demo account's token, named by writer.accounts.
 TOKEN_SECRET_NAME = "TWITSTACK_DEMO_X_ACCESS_TOKEN"
+# The notifier's webhook (the demo's inbox) and its signing key, named by [notifier.webhook].
+WEBHOOK_URL_SECRET = "TWITSTACK_DEMO_WEBHOOK_URL"
+WEBHOOK_KEY_SECRET = "TWITSTACK_DEMO_WEBHOOK_KEY"
 DEMO_USER_ID = "1000"  # the sandbox's default user, @twitstack_demo
 
 
@@ -68,6 +72,7 @@ class DemoEndpoints:
     redis_url: str
     log_file: Path | None
     temporary: bool
+    inbox_url: str
 
 
 def demo_settings(
@@ -110,6 +115,17 @@ def demo_settings(
             "graphql_url_override": graphql_url,
             "account_wait_timeout_s": 5,
             "jobs": scrape_jobs(options.scrape_interval_s),
+        },
+        # Notifications go to the demo's inbox (a signed webhook on loopback); a request
+        # waiting a minute is reported, so a newcomer sees one soon.
+        "notifier": {
+            "moderation_base_url": f"http://{options.host}:{options.port}",
+            "metrics_port": 0,
+            "waiting_after_min": 1,
+            "check_interval_s": 5,
+            "retry_initial_s": 1,
+            "retry_max_s": 30,
+            "webhook": {"url_secret": WEBHOOK_URL_SECRET, "signing_key_secret": WEBHOOK_KEY_SECRET},
         },
     }
     return Settings(_env_file=None, **values)
@@ -156,6 +172,15 @@ async def _run(
             )
         )
         graphql_url = f"http://{options.host}:{graphql_port}"
+        signing_key = secrets.token_urlsafe(24)
+        register_secret(signing_key)
+        inbox = NotificationInbox(signing_key)
+        inbox_port: int = await tg.start(
+            partial(serve_asgi, inbox.app(), host=options.host, port=0, name="demo-inbox")
+        )
+        inbox_url = f"http://{options.host}:{inbox_port}/"
+        os.environ[WEBHOOK_URL_SECRET] = f"{inbox_url}hook"
+        os.environ[WEBHOOK_KEY_SECRET] = signing_key
         settings = demo_settings(
             options, data_dir=data_dir, x_api_url=xapi.base_url, graphql_url=graphql_url
         )
@@ -192,6 +217,7 @@ async def _run(
                 redis_url=redis_url,
                 log_file=options.log_file,
                 temporary=options.temporary,
+                inbox_url=inbox_url,
             )
             announce(endpoints)
             task_status.started(endpoints)
