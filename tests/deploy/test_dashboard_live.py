@@ -1,8 +1,9 @@
 """Every query of the shipped Grafana dashboard returns data from a healthy, idle daemon.
 
-A real `twitstack run` (writer, scraper, moderation; the fake X API and GraphQL fake) runs
-with nothing approved yet; Debian's real `prometheus` scrapes its three endpoints under the
-shipped job names and loads the shipped rule files. Then every panel query of
+A real `twitstack run` (writer, scraper, moderation, and the notifier with a webhook channel;
+the fake X API and GraphQL fake) runs with nothing approved yet; Debian's real `prometheus`
+scrapes its four endpoints under the shipped job names (the notifier's as shipped commented
+out) and loads the shipped rule files. Then every panel query of
 deploy/grafana/dashboards/twitstack.json is evaluated through Prometheus' HTTP API, with the
 dashboard's variables substituted as Grafana would ($account from its own label_values query),
 and each must return at least one series: a panel that would show "No data" fails here. On
@@ -44,7 +45,10 @@ pytestmark = [
     pytest.mark.skipif(shutil.which("prometheus") is None, reason="needs Debian's prometheus"),
 ]
 TOKEN_ENV = "LIVE_X_ACCESS_TOKEN"
-JOB_NAMES = ("twitstack-writer", "twitstack-scraper", "twitstack-moderation")
+JOB_NAMES = (
+    "twitstack-writer", "twitstack-scraper", "twitstack-moderation", "twitstack-notifier",
+)  # fmt: skip
+HOOK_URL_ENV, HOOK_KEY_ENV = "LIVE_NOTIFY_URL", "LIVE_NOTIFY_KEY"
 # Grafana's built-in variables, as a dashboard over the last hour would fill them.
 BUILT_INS = {"$__rate_interval": "1m", "$__range": "1h", "$__interval": "15s"}
 SETTLE_TIMEOUT_S = 45.0
@@ -75,6 +79,13 @@ access_token_secret = "{token_env}"
 
 [moderation]
 history_poll_block_ms = 200
+
+[notifier]
+moderation_base_url = "http://127.0.0.1:9"
+
+[notifier.webhook]
+url_secret = "{hook_url_env}"
+signing_key_secret = "{hook_key_env}"
 
 [scraper]
 graphql_url_override = "{graphql_url}"
@@ -116,12 +127,13 @@ def _prometheus_config(targets: dict[str, str]) -> str:
 async def _start_daemon(
     tmp_path: Path, redis_url: str, fakes: FakePorts
 ) -> tuple[Daemon, dict[str, str]]:
-    """Config, a scraping account, and the daemon; returns it and its three metrics targets."""
+    """Config, a scraping account, and the daemon; returns it and its four metrics targets."""
     config = tmp_path / "twitstack.toml"
     config.write_text(
         CONFIG.format(
             redis_url=redis_url, xapi_url=fakes.xapi_url, graphql_url=fakes.graphql_url,
             client_id=DEFAULT_CLIENT_ID, token_env=TOKEN_ENV, data_dir=tmp_path / "data",
+            hook_url_env=HOOK_URL_ENV, hook_key_env=HOOK_KEY_ENV,
         )
     )  # fmt: skip
     # A TOML account with a static token (expiry unknown) and one connected through X's PKCE
@@ -130,6 +142,7 @@ async def _start_daemon(
     assert code == 0, out + err
     private_key, public_key = generate_key_pair()
     api_port, writer_port, scraper_port = free_port(), free_port(), free_port()
+    notifier_port = free_port()
     env = {
         "TWITSTACK_CONFIG": str(config),
         "TWITSTACK_API_PORT": str(api_port),
@@ -138,6 +151,10 @@ async def _start_daemon(
         "TWITSTACK_WRITER__APPROVAL_PUBLIC_KEYS": f'["{public_key}"]',
         "TWITSTACK_WRITER__METRICS_PORT": str(writer_port),
         "TWITSTACK_SCRAPER__METRICS_PORT": str(scraper_port),
+        "TWITSTACK_NOTIFIER__METRICS_PORT": str(notifier_port),
+        # Nothing is notified on an idle daemon: the webhook is configured, never called.
+        HOOK_URL_ENV: "http://127.0.0.1:9/hook",
+        HOOK_KEY_ENV: "live-signing-key",
         TOKEN_ENV: DEFAULT_BEARER_TOKEN,
         SEALING_KEYS_SECRET: RING,  # the one the connect command sealed the tokens with
     }
@@ -155,6 +172,7 @@ async def _start_daemon(
         "twitstack-writer": f"127.0.0.1:{writer_port}",
         "twitstack-scraper": f"127.0.0.1:{scraper_port}",
         "twitstack-moderation": f"127.0.0.1:{api_port}",
+        "twitstack-notifier": f"127.0.0.1:{notifier_port}",
     }
     return daemon, targets
 
