@@ -259,3 +259,18 @@ def test_deploy_check_passes() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     assert "systemd units: ok" in result.stdout
     assert "SUCCESS" in result.stdout
+
+
+def test_grafana_dashboard_has_a_notifier_row() -> None:
+    """Deliveries by outcome, outbox depth and dead letters of the notifier each have a panel
+    (test_dashboard_live.py checks that they show data from a running notifier)."""
+    from tests.deploy.test_metrics_contract import dashboard_expressions
+
+    dashboard = json.loads((DEPLOY / "grafana" / "dashboards" / "twitstack.json").read_text())
+    assert any(p["type"] == "row" and "Notifier" in p["title"] for p in dashboard["panels"])
+    exprs = [expr for _title, expr in dashboard_expressions()]
+    for family in ("notifier_notifications_total", "notifier_outbox_depth",
+                   "notifier_dead_letter_depth"):  # fmt: skip
+        assert any(family in expr for expr in exprs), family
+    deliveries = next(e for e in exprs if "notifier_notifications_total" in e)
+    assert "outcome" in deliveries
