@@ -89,6 +89,12 @@ def test_demo_approve_posts_to_fake_x_and_ctrl_c_exits_0(tmp_path: Path) -> None
                 if post_id not in history:
                     time.sleep(0.2)
             assert post_id in history, "the history page does not show the post id"
+            # "view post" opens the fake X's page for the post, not x.com.
+            view = f"{xapi.group(1)}/_sandbox/posts/{post_id}"
+            assert view in history
+            assert "x.com/" not in history
+            assert httpx.get(view, timeout=5).status_code == 200
+            assert "@twitstack_demo" in ui.get(f"/requests/{request_id}").text
         proc.send_signal(signal.SIGINT)
         output, _ = proc.communicate(timeout=30)
     finally:

@@ -99,6 +99,7 @@ def demo_settings(
             "accounts": [
                 {
                     "name": "default",
+                    "handle": "twitstack_demo",
                     "user_id": DEMO_USER_ID,
                     "auth": "oauth2",
                     "access_token_secret": TOKEN_SECRET_NAME,
@@ -109,6 +110,8 @@ def demo_settings(
             "approval_private_key": private_key,
             # The demo serves plain http on loopback, where browsers drop Secure cookies.
             "secure_cookies": False,
+            # "view post" opens the fake X's own page for the post, not x.com.
+            "post_url_template": f"{x_api_url}/_sandbox/posts/{{id}}",
         },
         "scraper": {
             "metrics_port": 0,
