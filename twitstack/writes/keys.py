@@ -61,6 +61,10 @@ X_ACCOUNTS_AUDIT = f"{X_ACCOUNTS_PREFIX}:audit"
 RATE_LIMIT_WINDOWS = ("window", "24h")
 # Not a window: a string counting the requests that reserved budget and await X's answer.
 IN_FLIGHT_WINDOW = "pending"  # the key suffix deployed writers already use
+# Budget caps an admin raised at runtime (hash "<account>|day" or "*|month" -> micro-USD) and
+# their audit stream (capped). Outside WRITER_PREFIX: moderation's admins write them too.
+SPEND_CAPS = "twitstack:budget:caps"
+SPEND_CAPS_AUDIT = "twitstack:budget:audit"
 
 # The notifier's state (twitstack.notifier): an outbox of deliveries (sorted set: delivery
 # id -> due time in ms, and a hash: delivery id -> JSON), the delivery ids it has scheduled
@@ -122,6 +126,14 @@ def rate_limit_in_flight(account: str, endpoint: str) -> str:
 def account_paused(account: str) -> str:
     """The hash {reason, until} present while the writer must not act for `account`."""
     return f"{WRITER_PREFIX}:paused:{account}"
+
+
+def spend_rollup(period: str) -> str:
+    """The hash of micro-USD spent in one UTC day ("2026-12-05") or month ("2026-12").
+
+    Fields "<account>|<action>", "<account>|*" (the account's total) and "*|*" (everything).
+    """
+    return f"{WRITER_PREFIX}:spend:{period}"
 
 
 def oauth2_tokens(account: str) -> str:

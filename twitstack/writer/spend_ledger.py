@@ -1,0 +1,120 @@
+"""The writer's side of the spend ledger: charge arguments for sends, charges for other calls.
+
+A send is checked and charged inside the Lua call that reserves its rate-limit room and
+commits `sending` (no extra round trip); calls no budget check precedes (inline retries, the
+call after a token refresh, read-backs) are charged right after X answered them, one Lua
+call each, since X bills a request whether or not it succeeded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from redis.asyncio import Redis
+
+from twitstack.core.logging import get_logger
+from twitstack.core.sections.spend import SpendSettings
+from twitstack.writer.metrics import WriterMetrics
+from twitstack.writes import scripts
+from twitstack.writes.spend import TOTAL, BudgetView, Periods, spend_args, spend_keys, usd
+
+_log = get_logger("twitstack.writer.spend")
+
+
+@dataclass(frozen=True, slots=True)
+class Charge:
+    """What one send will be charged, and the period keys it goes to (for a refund)."""
+
+    account: str
+    action: str
+    micros: int
+    periods: Periods
+
+
+class SpendLedger:
+    """Budget arguments for the reservation scripts, and the metrics of what they answer."""
+
+    def __init__(
+        self,
+        redis: Redis,
+        settings: SpendSettings,
+        metrics: WriterMetrics,
+        *,
+        clock: Callable[[], float],
+    ) -> None:
+        self.settings = settings
+        self._metrics = metrics
+        self._clock = clock
+        self._record = scripts.register(redis, "spend_record")
+
+    def charge(self, account: str, action: str, units: int = 1) -> Charge:
+        """The charge of `units` of `action` for `account` now."""
+        micros = self.settings.prices.micros(action) * units
+        return Charge(account, action, micros, Periods.at(self._clock()))
+
+    def keys_and_args(self, charge: Charge) -> tuple[list[str], list[str | int]]:
+        """spend_core's S and P for `charge`."""
+        args = spend_args(self.settings, charge.account, charge.action, charge.micros,
+                          charge.periods)  # fmt: skip
+        return spend_keys(charge.account, charge.periods), args
+
+    def refund_keys_and_args(self, charge: Charge) -> tuple[list[str], list[str | int]]:
+        """budget_release's spend keys and arguments: the charge's own periods."""
+        s, _ = self.keys_and_args(charge)
+        return s[:2], [
+            charge.account, charge.action, charge.micros,
+            self.settings.day_retention_s, self.settings.month_retention_s,
+        ]  # fmt: skip
+
+    def answered(self, charge: Charge, reply: Sequence[Any], *, charged: bool) -> BudgetView:
+        """Update the metrics from a script's spend reply; `charged` when it charged."""
+        view = BudgetView.parse(reply)
+        if charged:
+            self.counted(charge)
+        if view.junk:
+            self._metrics.quarantined.labels(source="spend_budget", reason="junk_value").inc(
+                view.junk
+            )
+            # Set aside or ignored by the script (see lua/spend_core.lua); the key names say where.
+            _log.warning("writer.spend_junk", account=charge.account, count=view.junk,
+                         period=charge.periods.day)  # fmt: skip
+        scopes = (charge.account, charge.account, "total", "total")
+        for scope_name, period, spent, cap, label in zip(
+            scopes,
+            ("day", "month", "day", "month"),
+            view.spent,
+            view.caps,
+            BudgetView.SCOPES,
+            strict=True,
+        ):
+            if cap >= 0:
+                self._metrics.budget_used.labels(scope=scope_name, period=period).set(
+                    spent / cap if cap else (1.0 if spent or view.blocked == label else 0.0)
+                )
+            self._metrics.budget_reached.labels(scope=scope_name, period=period).set(
+                1 if view.blocked == label else 0
+            )
+        if view.blocked:
+            _log.warning("writer.spend_budget_reached", account=charge.account,
+                         budget=view.blocked, cost_usd=usd(charge.micros))  # fmt: skip
+        return view
+
+    def counted(self, charge: Charge) -> None:
+        """Add a charge the ledger holds to `twitstack_x_spend_usd_total`."""
+        self._metrics.x_spend.labels(account=charge.account, action=charge.action).inc(
+            usd(charge.micros)
+        )
+
+    async def record(self, account: str, action: str, units: int = 1) -> None:
+        """Charge a call X already answered (or failed on): no cap can undo it."""
+        charge = self.charge(account, action, units)
+        if charge.micros <= 0:
+            return  # a free action (or no units) changes nothing: no round trip
+        s, p = self.keys_and_args(charge)
+        reply = await self._record(keys=s, args=p)
+        self.answered(charge, reply, charged=True)
+
+
+__all__ = ["TOTAL", "Charge", "SpendLedger"]
