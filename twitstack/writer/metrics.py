@@ -160,7 +160,7 @@ class WriterMetrics:
         )
         self.budget_reached = Gauge(
             "twitstack_x_spend_budget_reached",
-            "1 while requests wait because the scope's spend cap for the period is reached.",
+            "1 when the next request would wait: the scope's spend cap for the period is reached.",
             ["scope", "period"],
             registry=registry,
         )

@@ -80,22 +80,19 @@ class SpendLedger:
             # Set aside or ignored by the script (see lua/spend_core.lua); the key names say where.
             _log.warning("writer.spend_junk", account=charge.account, count=view.junk,
                          period=charge.periods.day)  # fmt: skip
+        # "Reached" means the next request like this one would wait: the same answer
+        # whichever order concurrent workers read their replies in.
         scopes = (charge.account, charge.account, "total", "total")
-        for scope_name, period, spent, cap, label in zip(
-            scopes,
-            ("day", "month", "day", "month"),
-            view.spent,
-            view.caps,
-            BudgetView.SCOPES,
-            strict=True,
+        periods = ("day", "month", "day", "month")
+        for scope, period, spent, cap, label in zip(
+            scopes, periods, view.spent, view.caps, BudgetView.SCOPES, strict=True
         ):
-            if cap >= 0:
-                self._metrics.budget_used.labels(scope=scope_name, period=period).set(
-                    spent / cap if cap else (1.0 if spent or view.blocked == label else 0.0)
-                )
-            self._metrics.budget_reached.labels(scope=scope_name, period=period).set(
-                1 if view.blocked == label else 0
-            )
+            if cap < 0:
+                continue
+            used = spent / cap if cap else float(spent > 0)
+            reached = view.blocked == label or spent + charge.micros > cap
+            self._metrics.budget_used.labels(scope=scope, period=period).set(used)
+            self._metrics.budget_reached.labels(scope=scope, period=period).set(int(reached))
         if view.blocked:
             _log.warning("writer.spend_budget_reached", account=charge.account,
                          budget=view.blocked, cost_usd=usd(charge.micros))  # fmt: skip
