@@ -99,7 +99,8 @@ async def test_accounts_page_charts_the_month_and_only_admins_raise_caps(mod: Ha
     for response in (lower, junk, nobody, raised):
         assert response.status_code == 303
     assert no_csrf.status_code == 403
-    assert await mod.redis.hget(keys.SPEND_CAPS, "default|day") == b"2500000"
+    today = Periods.at(mod.clock()).day
+    assert await mod.redis.hget(keys.spend_caps(today), "default") == b"2500000"
     assert await mod.redis.xlen(keys.SPEND_CAPS_AUDIT) == 1
     assert "raised to $2.500" in after
     rows = await mod.deps.db.fetchall("SELECT action, target FROM audit_log")
@@ -135,7 +136,7 @@ async def test_hostile_ledger_values_never_break_the_pages(mod: Harness) -> None
     now = Periods.at(mod.clock())
     await mod.redis.set(keys.spend_rollup(now.day), "not a hash")
     await mod.redis.hset(keys.spend_rollup(now.month), mapping={"default|*": "1e9", "x": "y"})
-    await mod.redis.hset(keys.SPEND_CAPS, "default|month", "<b>lots</b>")
+    await mod.redis.hset(keys.spend_caps(now.month), "default", "<b>lots</b>")
     await mod.redis.set(keys.account_paused("default"), "junk")
     request_id = await mod.pending(author="bot", text="plain")
     async with mod.client() as client:

@@ -280,7 +280,7 @@ KEY_EXAMPLES: dict[str, str] = {
     "X_ACCOUNTS_AUDIT": keys.X_ACCOUNTS_AUDIT,
     "x_connect_pending": keys.x_connect_pending("state"),
     "spend_rollup": keys.spend_rollup("2026-12"),
-    "SPEND_CAPS": keys.SPEND_CAPS,
+    "spend_caps": keys.spend_caps("2026-12-05"),
     "SPEND_CAPS_AUDIT": keys.SPEND_CAPS_AUDIT,
     "lease_key": lease_key("job"),
     "NOTIFY_OUTBOX": keys.NOTIFY_OUTBOX,
@@ -315,7 +315,7 @@ def _matrix() -> dict[str, dict[str, str]]:
     moderation |= {name: "r" for name in (*_QUEUE_BOOKKEEPING, *_ACCOUNT_STATE)}
     moderation["token_refresh_lock"] = "r"  # under token:* (a random owner id, not secret)
     # Admins raise spend caps from the Accounts page (audited); ops read both.
-    moderation |= {"SPEND_CAPS": "rw", "SPEND_CAPS_AUDIT": "rw"}
+    moderation |= {"spend_caps": "rw", "SPEND_CAPS_AUDIT": "rw"}
     ops = dict.fromkeys(moderation, "r") | {"X_ACCOUNTS": "r", "X_ACCOUNTS_AUDIT": "r"}
     ops |= dict.fromkeys(_NOTIFY, "r")
     # The notifier reads the ledger, dead letters and reconnect marks; writes only its own

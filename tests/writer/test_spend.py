@@ -154,7 +154,8 @@ async def test_hostile_budget_keys_are_set_aside_and_sending_goes_on(
     now = Periods.at(sandbox.state.clock.now())
     await redis.set(keys.spend_rollup(now.day), "not a hash")
     await redis.hset(keys.spend_rollup(now.month), mapping={"default|*": "1e99", "*|*": "-5"})
-    await redis.hset(keys.SPEND_CAPS, mapping={"default|day": "lots", "*|month": "NaN"})
+    await redis.hset(keys.spend_caps(now.day), mapping={"default": "lots"})
+    await redis.set(keys.spend_caps(now.month), "not a hash")
     request = approved(tweet("sent despite the junk"))
     async with running_writer(settings, redis, sandbox) as writer:
         await writer.push(request)
@@ -169,4 +170,4 @@ async def test_hostile_budget_keys_are_set_aside_and_sending_goes_on(
     assert month["default|*"] == POST
     assert month["*|*"] == POST
     # The junk caps were ignored, not applied; the admin's data is left for a person.
-    assert await redis.hget(keys.SPEND_CAPS, "default|day") == b"lots"
+    assert await redis.hget(keys.spend_caps(now.day), "default") == b"lots"

@@ -97,7 +97,7 @@ async def scope_spend(
     day, month = await read_rollup(redis, periods.day), await read_rollup(redis, periods.month)
     found = []
     for scope in [TOTAL, *scopes]:
-        caps = await caps_in_force(redis, settings, scope)
+        caps = await caps_in_force(redis, settings, scope, now)
         spent_day = day.total if scope == TOTAL else day.by_account.get(scope, 0)
         spent_month = month.total if scope == TOTAL else month.by_account.get(scope, 0)
         actions: dict[str, int] = {}
@@ -157,7 +157,7 @@ async def scope_spend_lines(
     redis: Redis, settings: SpendSettings, scope: str, now: float
 ) -> list[BudgetLine]:
     periods = Periods.at(now)
-    caps = await caps_in_force(redis, settings, scope)
+    caps = await caps_in_force(redis, settings, scope, now)
     lines = []
     for period, key in (("day", periods.day), ("month", periods.month)):
         rollup = await read_rollup(redis, key)

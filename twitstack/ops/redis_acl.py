@@ -24,8 +24,8 @@ EXIT_OK = 0
 # domain does not import a service. tests/ops/test_redis_acl.py checks they agree.
 SCRAPER_PATTERN = "twitstack:scraper:*"
 _WRITER_STATE = keys.WRITER_PREFIX
-# Raised spend caps and their audit (twitstack.writes.spend): admins raise them from the UI
-# (moderation) or the CLI; every writer reads them in its reservation.
+# Spend caps raised for a day or month and their audit (twitstack.writes.spend): admins raise
+# them from the UI (moderation) or the CLI; every writer reads them in its reservation.
 _SPEND_CAPS = ("~twitstack:budget:*",)
 # What the daemons' shared connection needs besides their own commands: PING to wait for
 # Redis, INFO for the `redis.connected` start-up line.

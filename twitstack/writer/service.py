@@ -244,6 +244,8 @@ class WriterService:
             ("expire", functools.partial(expire_due, self._redis, self.journal),
              config.reconcile_interval_s),
             ("sample_depths", self._sample_depths, 5.0),
+            ("spend_gauges", functools.partial(
+                self.spend.refresh, [account.name for account in config.accounts]), 15.0),
         ]  # fmt: skip
 
     async def _sample_depths(self) -> None:

@@ -13,12 +13,24 @@ from dataclasses import dataclass
 from typing import Any
 
 from redis.asyncio import Redis
+from redis.exceptions import ResponseError
 
 from twitstack.core.logging import get_logger
 from twitstack.core.sections.spend import SpendSettings
 from twitstack.writer.metrics import WriterMetrics
-from twitstack.writes import scripts
-from twitstack.writes.spend import TOTAL, BudgetView, Periods, spend_args, spend_keys, usd
+from twitstack.writes import keys, scripts
+from twitstack.writes.ledger_types import as_text
+from twitstack.writes.spend import (
+    BUDGET_PAUSE,
+    TOTAL,
+    BudgetView,
+    Periods,
+    caps_in_force,
+    read_rollup,
+    spend_args,
+    spend_keys,
+    usd,
+)
 
 _log = get_logger("twitstack.writer.spend")
 
@@ -47,6 +59,7 @@ class SpendLedger:
         self.settings = settings
         self._metrics = metrics
         self._clock = clock
+        self._redis = redis
         self._record = scripts.register(redis, "spend_record")
 
     def charge(self, account: str, action: str, units: int = 1) -> Charge:
@@ -103,6 +116,44 @@ class SpendLedger:
         self._metrics.x_spend.labels(account=charge.account, action=charge.action).inc(
             usd(charge.micros)
         )
+
+    async def refresh(self, accounts: Sequence[str]) -> None:
+        """Recompute the budget gauges from Redis: a new day or month, a raised cap or another
+        replica's spending shows even when this replica sends nothing."""
+        periods = Periods.at(self._clock())
+        day = await read_rollup(self._redis, periods.day)
+        month = await read_rollup(self._redis, periods.month)
+        cheapest = min(self.settings.prices.micros(a) for a in ("post", "dm", "delete"))
+        held: set[str] = set()
+        for account in accounts:
+            pause = await self._pause_budget(account)
+            if pause:
+                scope, _, period = pause.partition("|")
+                held.add(f"{account if scope == 'account' else 'total'}|{period}")
+        for scope in [*accounts, "total"]:
+            name = TOTAL if scope == "total" else scope
+            caps = await caps_in_force(self._redis, self.settings, name, self._clock())
+            for period, rollup in (("day", day), ("month", month)):
+                cap = caps[period].micros
+                if cap is None:
+                    continue
+                spent = rollup.total if scope == "total" else rollup.by_account.get(scope, 0)
+                used = spent / cap if cap else float(spent > 0)
+                reached = f"{scope}|{period}" in held or spent + cheapest > cap
+                self._metrics.budget_used.labels(scope=scope, period=period).set(used)
+                self._metrics.budget_reached.labels(scope=scope, period=period).set(int(reached))
+
+    async def _pause_budget(self, account: str) -> str:
+        """The budget named by `account`'s budget pause ('' when it has none)."""
+        try:
+            reason, budget = await self._redis.hmget(
+                keys.account_paused(account), ["reason", "budget"]
+            )
+        except ResponseError:
+            return ""
+        if reason is None or as_text(reason) != BUDGET_PAUSE or budget is None:
+            return ""
+        return as_text(budget)
 
     async def record(self, account: str, action: str, units: int = 1) -> None:
         """Charge a call X already answered (or failed on): no cap can undo it."""

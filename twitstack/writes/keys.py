@@ -61,9 +61,8 @@ X_ACCOUNTS_AUDIT = f"{X_ACCOUNTS_PREFIX}:audit"
 RATE_LIMIT_WINDOWS = ("window", "24h")
 # Not a window: a string counting the requests that reserved budget and await X's answer.
 IN_FLIGHT_WINDOW = "pending"  # the key suffix deployed writers already use
-# Budget caps an admin raised at runtime (hash "<account>|day" or "*|month" -> micro-USD) and
-# their audit stream (capped). Outside WRITER_PREFIX: moderation's admins write them too.
-SPEND_CAPS = "twitstack:budget:caps"
+# The audit stream (capped) of spend caps admins raised at runtime (`spend_caps`). Outside
+# WRITER_PREFIX: moderation's admins write these too.
 SPEND_CAPS_AUDIT = "twitstack:budget:audit"
 
 # The notifier's state (twitstack.notifier): an outbox of deliveries (sorted set: delivery
@@ -134,6 +133,14 @@ def spend_rollup(period: str) -> str:
     Fields "<account>|<action>", "<account>|*" (the account's total) and "*|*" (everything).
     """
     return f"{WRITER_PREFIX}:spend:{period}"
+
+
+def spend_caps(period: str) -> str:
+    """The hash of caps raised for one day or month only: "<account>" or "*" -> micro-USD.
+
+    Expires with the period's rollup; the next period is capped by the settings again.
+    """
+    return f"twitstack:budget:caps:{period}"
 
 
 def oauth2_tokens(account: str) -> str:

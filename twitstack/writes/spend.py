@@ -4,13 +4,15 @@ Every billable call is charged in micro-USD to per-day and per-month hashes
 (`keys.spend_rollup`); a send is checked against four caps (the account's day and month,
 everything's day and month) and charged in the same Lua call that reserves its rate-limit
 room and commits `sending` (lua/spend_core.lua). Caps come from settings; an admin can raise
-one at runtime into `keys.SPEND_CAPS`, audited in `keys.SPEND_CAPS_AUDIT`.
+one for the current day or month at runtime (`keys.spend_caps`), audited in
+`keys.SPEND_CAPS_AUDIT`.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -58,11 +60,12 @@ class Periods:
 
 
 def spend_keys(account: str, periods: Periods) -> list[str]:
-    """spend_core's S: day rollup, month rollup, raised caps, the account's pause hash."""
+    """spend_core's S: day and month rollups, day and month raised caps, the pause hash."""
     return [
         keys.spend_rollup(periods.day),
         keys.spend_rollup(periods.month),
-        keys.SPEND_CAPS,
+        keys.spend_caps(periods.day),
+        keys.spend_caps(periods.month),
         keys.account_paused(account),
     ]
 
@@ -228,22 +231,24 @@ class CapsInForce:
 
 
 async def caps_in_force(
-    redis: Redis, settings: SpendSettings, scope: str
+    redis: Redis, settings: SpendSettings, scope: str, now: float | None = None
 ) -> dict[str, CapsInForce]:
-    """The day and month caps of `scope` (an account name or TOTAL)."""
+    """The day and month caps of `scope` (an account name or TOTAL) now: the configured one,
+    or the one an admin raised for this day or month when it is higher."""
+    periods = Periods.at(time.time() if now is None else now)
     configured = settings.total if scope == TOTAL else settings.caps_for(scope)
-    try:
-        raised = await redis.hmget(keys.SPEND_CAPS, [f"{scope}|{p}" for p in PERIODS])
-    except ResponseError:
-        raised = [None, None]
     found = {}
-    for period, value in zip(PERIODS, raised, strict=True):
+    for period, name in (("day", periods.day), ("month", periods.month)):
+        try:
+            value = await redis.hget(keys.spend_caps(name), scope)
+        except ResponseError:
+            value = None
         text = as_text(value) if value is not None else ""
         base = configured.daily_usd if period == "day" else configured.monthly_usd
-        if text.isdigit() and len(text) <= 15:
+        micros = None if base is None else round(base * MICROS)
+        if text.isdigit() and len(text) <= 15 and (micros is None or int(text) > micros):
             found[period] = CapsInForce(scope, period, int(text), True)
         else:
-            micros = None if base is None else round(base * MICROS)
             found[period] = CapsInForce(scope, period, micros, False)
     return found
 
@@ -262,16 +267,20 @@ async def raise_cap(
     actor: str,
     now: float,
 ) -> CapsInForce:
-    """Raise the cap of `scope` (account or TOTAL) for `period`, audited; never lowers it.
+    """Raise the cap of `scope` (account or TOTAL) for the current day or month, audited;
+    never lowers it. The next period is capped by the settings again.
 
-    Lowering stays a settings change (reviewed, restarted); raising is what an admin needs at
-    runtime to let held requests go.
+    Lowering and lasting changes stay settings changes (reviewed, restarted); raising for now
+    is what an admin needs at runtime to let held requests go.
     """
     if period not in PERIODS:
         raise CapError(f"period must be day or month, not {period!r}")
     if not math.isfinite(usd_cap) or usd_cap < 0 or usd_cap > 1_000_000:
         raise CapError("cap must be a number of dollars between 0 and 1000000")
-    current = (await caps_in_force(redis, settings, scope))[period]
+    current = (await caps_in_force(redis, settings, scope, now))[period]
+    periods = Periods.at(now)
+    name = periods.day if period == "day" else periods.month
+    ttl = settings.day_retention_s if period == "day" else settings.month_retention_s
     micros = round(usd_cap * MICROS)
     if current.micros is None:
         raise CapError(f"{scope} has no {period} cap to raise")
@@ -281,12 +290,13 @@ async def raise_cap(
             "lower caps in the settings"
         )
     entry = json.dumps(
-        {"at": now, "actor": actor, "scope": scope, "period": period,
+        {"at": now, "actor": actor, "scope": scope, "period": name,
          "from_micros": current.micros, "to_micros": micros},
         sort_keys=True,
     )  # fmt: skip
     async with redis.pipeline(transaction=True) as pipe:
-        pipe.hset(keys.SPEND_CAPS, f"{scope}|{period}", str(micros))
+        pipe.hset(keys.spend_caps(name), scope, str(micros))
+        pipe.expire(keys.spend_caps(name), ttl)
         pipe.xadd(keys.SPEND_CAPS_AUDIT, {"entry": entry}, maxlen=AUDIT_MAXLEN, approximate=True)
         await pipe.execute()
     return CapsInForce(scope, period, micros, True)

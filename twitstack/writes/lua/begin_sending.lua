@@ -5,7 +5,7 @@
 -- auto-approved on the way (pending -> approved, its own event), instead of a record, a move
 -- and two reads apart.
 -- KEYS: 1-6 as ledger_transition, 7 window budget, 8 24-hour budget, 9 in-flight counter,
---       10-13 spend_core's S
+--       10-14 spend_core's S
 -- ARGV: 1-22 as ledger_transition (approved -> sending at the expected revision),
 --       23-34 as ledger_record (A[1..12]), 35 the message bytes the caller verified,
 --       36 now (epoch s), 37 in-flight counter ttl ms, 38-48 spend_core's P; the last:
@@ -50,7 +50,7 @@ if wanted == 'pending' then
   end
   auto = 'auto'
 end
-local S = {KEYS[10], KEYS[11], KEYS[12], KEYS[13]}
+local S = {KEYS[10], KEYS[11], KEYS[12], KEYS[13], KEYS[14]}
 local P = {}
 for i = 1, 11 do P[i] = ARGV[37 + i] end
 local spend = spend_state(S, P)

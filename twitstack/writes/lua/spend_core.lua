@@ -1,7 +1,7 @@
 -- The X spend ledger and its budget caps (twitstack/writes/spend.py), shared by every writer.
 -- S: 1 day rollup, 2 month rollup (hashes of micro-USD: '<account>|<action>', '<account>|*',
---    '*|*'), 3 raised caps (hash '<account>|day' -> micro-USD, '*|month', ...), 4 the
---    account's pause hash.
+--    '*|*'), 3 caps raised for this day, 4 for this month (hashes '<account>' or '*' ->
+--    micro-USD; the higher of a raised and the configured cap applies), 5 the account's pause.
 -- P: 1 account, 2 action, 3 cost (micro-USD, an integer), 4-7 configured caps: account day,
 --    account month, total day, total month ('' = no cap), 8 day ttl s, 9 month ttl s,
 --    10 end of the day, 11 end of the month (epoch s).
@@ -40,18 +40,18 @@ end
 local function spend_state(S, P)
   local junk = spend_rollup_clean(S[1]) + spend_rollup_clean(S[2])
   local raised = {}
-  local kind = redis.call('TYPE', S[3])['ok']
-  if kind == 'hash' then
-    local names = {P[1] .. '|day', P[1] .. '|month', '*|day', '*|month'}
-    local got = redis.call('HMGET', S[3], names[1], names[2], names[3], names[4])
-    for i = 1, 4 do
-      if got[i] then
-        raised[i] = spend_int(got[i])
+  local where = {{S[3], P[1]}, {S[4], P[1]}, {S[3], '*'}, {S[4], '*'}}
+  for i = 1, 4 do
+    local kind = redis.call('TYPE', where[i][1])['ok']
+    if kind == 'hash' then
+      local got = redis.call('HGET', where[i][1], where[i][2])
+      if got then
+        raised[i] = spend_int(got)
         if raised[i] == nil then junk = junk + 1 end
       end
+    elseif kind ~= 'none' then
+      junk = junk + 1
     end
-  elseif kind ~= 'none' then
-    junk = junk + 1
   end
   local fields = {{S[1], P[1] .. '|*'}, {S[2], P[1] .. '|*'}, {S[1], '*|*'}, {S[2], '*|*'}}
   local scopes = {'account|day', 'account|month', 'total|day', 'total|month'}
@@ -60,7 +60,8 @@ local function spend_state(S, P)
   for i = 1, 4 do
     local spent, bad = spend_count(fields[i][1], fields[i][2])
     junk = junk + bad
-    local cap = raised[i] or spend_int(P[3 + i]) or -1
+    local cap = spend_int(P[3 + i]) or -1
+    if raised[i] ~= nil and raised[i] > cap then cap = raised[i] end
     state.spent[i] = spent
     state.cap[i] = cap
     if state.blocked == '' and cap >= 0 and spent + cost > cap then state.blocked = scopes[i] end
@@ -87,8 +88,8 @@ local function spend_charge(S, P, state)
   spend_add(S, P, cost)
   for i = 1, 4 do state.spent[i] = state.spent[i] + cost end
   -- Spending again: a budget pause this account carried is over (a raised cap, a new period).
-  if redis.call('TYPE', S[4])['ok'] == 'hash' and redis.call('HGET', S[4], 'reason') == 'budget' then
-    redis.call('DEL', S[4])
+  if redis.call('TYPE', S[5])['ok'] == 'hash' and redis.call('HGET', S[5], 'reason') == 'budget' then
+    redis.call('DEL', S[5])
   end
 end
 
@@ -97,9 +98,9 @@ end
 local function spend_pause(S, P, state)
   local period = state.blocked:match('|(%a+)$')
   local untl = period == 'day' and P[10] or P[11]
-  local kind = redis.call('TYPE', S[4])['ok']
-  if kind == 'none' or (kind == 'hash' and redis.call('HGET', S[4], 'reason') == 'budget') then
-    redis.call('HSET', S[4], 'reason', 'budget', 'until', untl, 'budget', state.blocked)
+  local kind = redis.call('TYPE', S[5])['ok']
+  if kind == 'none' or (kind == 'hash' and redis.call('HGET', S[5], 'reason') == 'budget') then
+    redis.call('HSET', S[5], 'reason', 'budget', 'until', untl, 'budget', state.blocked)
   end
   return untl
 end
