@@ -40,7 +40,9 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     spend.add_argument("--month", help="YYYY-MM (default: this UTC month)")
     spend.set_defaults(handler=_report)
     actions = spend.add_subparsers(dest="spend_command", metavar="ACTION")
-    cap = actions.add_parser("cap", help="raise today's or this month's cap (audited; the next period uses the settings)")
+    cap = actions.add_parser(
+        "cap", help="raise today's or this month's cap (audited; the next period: settings)"
+    )
     cap.add_argument("period", choices=PERIODS)
     cap.add_argument("usd", type=float, help="the new cap in US dollars")
     scope = cap.add_mutually_exclusive_group(required=True)

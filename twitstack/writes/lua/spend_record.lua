@@ -4,6 +4,6 @@
 --#include spend_core
 local state = spend_state(KEYS, ARGV)
 state.blocked = ''
-spend_add(KEYS, ARGV, tonumber(ARGV[3]))
-for i = 1, 4 do state.spent[i] = state.spent[i] + tonumber(ARGV[3]) end
+state.pause = nil -- a record never ends a budget hold: only a granted send does
+spend_charge(KEYS, ARGV, state)
 return spend_reply(state)
