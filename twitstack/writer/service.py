@@ -244,8 +244,7 @@ class WriterService:
             ("expire", functools.partial(expire_due, self._redis, self.journal),
              config.reconcile_interval_s),
             ("sample_depths", self._sample_depths, 5.0),
-            ("spend_gauges", functools.partial(
-                self.spend.refresh, [account.name for account in config.accounts]), 15.0),
+            ("spend_gauges", self._refresh_spend, 15.0),
         ]  # fmt: skip
 
     async def _sample_depths(self) -> None:
@@ -253,6 +252,11 @@ class WriterService:
         names = [a.name for a in self._config.accounts]
         names += [a.name for a in self._config.connected_accounts()]
         await sample_depths(self._redis, self.queue, self.metrics, self._pauses, names)
+
+    async def _refresh_spend(self) -> None:
+        config = self._config
+        names = [a.name for a in (*config.accounts, *config.connected_accounts())]
+        await self.spend.refresh(names)
 
     async def _promote(self) -> int:
         return await self.schedule.promote_due(now=datetime.fromtimestamp(self._clock(), UTC))
