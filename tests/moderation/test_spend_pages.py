@@ -114,10 +114,14 @@ async def test_queue_shows_month_to_date_and_accounts_held_for_budget(mod: Harne
     await mod.redis.hset(
         keys.account_paused("default"), mapping={"reason": "budget", "until": "1", "budget": "x"}
     )
+    linked = await mod.pending(author="bot", text="see example.com")
+    plain = await mod.pending(author="bot", text="no link. none at all")
     async with mod.client() as client:
         await mod.login(client, "vi")
         page = (await client.get("/queue")).text
         api = await client.get("/api/spend")
+    costs = dict(re.findall(r'<tr data-id="([^"]+)">.*?<td class="cost">([^<]*)</td>', page, re.S))
+    assert costs == {linked: "$0.200", plain: "$0.015"}
     summary = page[page.index('id="spend-mtd"') :]
     assert "X spend this month <strong>$1.250</strong> of $100.000" in summary
     assert 'id="budget-held"' in page

@@ -55,6 +55,7 @@ from twitstack.writes.errors import PayloadError
 from twitstack.writes.models import ID_PATTERN
 from twitstack.writes.models import ModerationStatus as S
 from twitstack.writes.post_ref import parse_post_ref
+from twitstack.writes.spend import cost_of
 from twitstack.writes.states import EDITABLE_STATES
 from twitstack.writes.text import MAX_TWEET_WEIGHTED_LENGTH, tweet_weighted_length
 from twitstack.writes.thread import MAX_THREAD_PARTS
@@ -79,6 +80,11 @@ async def _queue_context(request: Request) -> dict[str, Any]:
 
     dm_visible = dm_text_visible(request.state.principal)
     can_moderate = principal_of(request).user.role >= Role.MODERATOR
+    prices = deps.spend.prices
+
+    def price(row: RequestRow) -> str:
+        # What the writer will charge for the send (the detail page adds media and budgets).
+        return money(cost_of(prices, row.action, {"text": row.text}).micros)
 
     async def compute() -> RenderedList:
         now = deps.clock()
@@ -90,6 +96,7 @@ async def _queue_context(request: Request) -> dict[str, Any]:
             "dm_visible": dm_visible,
             "cards": cards,
             "can_moderate": can_moderate,
+            "price": price,
         }
         body = deps.templates.get_template("_queue_rows.html").render(context)
         return RenderedList(body=body, total=page.total, pages=page.pages)
