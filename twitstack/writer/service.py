@@ -34,7 +34,7 @@ from twitstack.writer.metrics import WriterMetrics
 from twitstack.writer.ratelimit import AccountPauses, RateLimitBudgets
 from twitstack.writer.reconcile import Reconciler
 from twitstack.writer.send_steps import QueueTicket
-from twitstack.writer.spend_ledger import SpendLedger
+from twitstack.writer.spend_ledger import SpendLedger, writer_accounts
 from twitstack.writer.sweeps import expire_due, sample_depths
 from twitstack.writer.tokens import SecretLookup, TokenManager
 from twitstack.writer.xapi_client import XApiClient
@@ -221,6 +221,7 @@ class WriterService:
         # A missing or malformed sealing key ring fails the start here (KeyRingError).
         await self.tokens.open()
         await self.account_health.sync()
+        self.spend.warn_unknown(writer_accounts(self._config))
         await self.queue.heartbeat()
         report = await self.queue.recover_own()
         if report.requeued or report.dead_lettered:
@@ -244,19 +245,13 @@ class WriterService:
             ("expire", functools.partial(expire_due, self._redis, self.journal),
              config.reconcile_interval_s),
             ("sample_depths", self._sample_depths, 5.0),
-            ("spend_gauges", self._refresh_spend, 15.0),
+            ("spend_gauges", lambda: self.spend.refresh(writer_accounts(config)), 15.0),
         ]  # fmt: skip
 
     async def _sample_depths(self) -> None:
         # Connected accounts too (they come and go), so each has its paused gauge.
-        names = [a.name for a in self._config.accounts]
-        names += [a.name for a in self._config.connected_accounts()]
+        names = writer_accounts(self._config)
         await sample_depths(self._redis, self.queue, self.metrics, self._pauses, names)
-
-    async def _refresh_spend(self) -> None:
-        config = self._config
-        names = [a.name for a in (*config.accounts, *config.connected_accounts())]
-        await self.spend.refresh(names)
 
     async def _promote(self) -> int:
         return await self.schedule.promote_due(now=datetime.fromtimestamp(self._clock(), UTC))

@@ -17,6 +17,7 @@ from redis.exceptions import ResponseError
 
 from twitstack.core.logging import get_logger
 from twitstack.core.sections.spend import SpendSettings
+from twitstack.core.sections.writer import WriterSettings
 from twitstack.writer.metrics import WriterMetrics
 from twitstack.writes import keys, scripts
 from twitstack.writes.ledger_types import as_text
@@ -33,6 +34,11 @@ from twitstack.writes.spend import (
 )
 
 _log = get_logger("twitstack.writer.spend")
+
+
+def writer_accounts(config: WriterSettings) -> list[str]:
+    """The names of the accounts the writer acts for now: TOML, then connected."""
+    return [a.name for a in (*config.accounts, *config.connected_accounts())]
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +122,12 @@ class SpendLedger:
         self._metrics.x_spend.labels(account=charge.account, action=charge.action).inc(
             usd(charge.micros)
         )
+
+    def warn_unknown(self, accounts: Sequence[str]) -> None:
+        """Log caps configured under names no account has: a typo would leave one uncapped."""
+        unknown = sorted(set(self.settings.accounts) - set(accounts))
+        if unknown:
+            _log.warning("writer.spend_caps_for_unknown_accounts", accounts=unknown)
 
     async def refresh(self, accounts: Sequence[str]) -> None:
         """Recompute the budget gauges from Redis: a new day or month, a raised cap or another
