@@ -166,7 +166,7 @@ class RequestExecutor:
         )  # fmt: skip
         if begun.spend_reply:
             sent = begun.outcome is BeginOutcome.SENDING
-            self._spend.answered(charge, begun.spend_reply, charged=sent)
+            await self._spend.answered(charge, begun.spend_reply, charged=sent)
         if begun.outcome is BeginOutcome.BUDGET:
             await self._hold_for_budget(request, begun.blocked_until)
             return False
@@ -245,7 +245,7 @@ class RequestExecutor:
             request.account, call.endpoint, self._spend.keys_and_args(charge)
         )
         # Counted once `sending` is committed: before that the charge may still be refunded.
-        self._spend.answered(charge, reserved.spend_reply, charged=False)
+        await self._spend.answered(charge, reserved.spend_reply, charged=False)
         if reserved.budget_until is not None:
             await self._hold_for_budget(request, reserved.budget_until)
             return False

@@ -152,7 +152,10 @@ class WriterService:
         )
         self.schedule = WriteSchedule(redis)
         self.budgets = RateLimitBudgets(redis, clock=self._clock)
-        self.spend = SpendLedger(redis, self._settings.spend, self.metrics, clock=self._clock)
+        self.spend = SpendLedger(
+            redis, self._settings.spend, self.metrics, clock=self._clock,
+            quarantine=self.quarantine,
+        )  # fmt: skip
         self.journal = WriterJournal(
             self.ledger, redis, self.metrics, self.budgets, actor=f"writer:{self.consumer_id}"
         )

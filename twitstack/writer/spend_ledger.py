@@ -21,6 +21,7 @@ from twitstack.core.sections.writer import WriterSettings
 from twitstack.writer.metrics import WriterMetrics
 from twitstack.writes import keys, scripts
 from twitstack.writes.ledger_types import as_text
+from twitstack.writes.quarantine import Quarantine
 from twitstack.writes.spend import (
     BUDGET_PAUSE,
     TOTAL,
@@ -61,8 +62,10 @@ class SpendLedger:
         metrics: WriterMetrics,
         *,
         clock: Callable[[], float],
+        quarantine: Quarantine | None = None,
     ) -> None:
         self.settings = settings
+        self._quarantine = quarantine
         self._metrics = metrics
         self._clock = clock
         self._redis = redis
@@ -87,18 +90,13 @@ class SpendLedger:
             self.settings.day_retention_s, self.settings.month_retention_s,
         ]  # fmt: skip
 
-    def answered(self, charge: Charge, reply: Sequence[Any], *, charged: bool) -> BudgetView:
+    async def answered(self, charge: Charge, reply: Sequence[Any], *, charged: bool) -> BudgetView:
         """Update the metrics from a script's spend reply; `charged` when it charged."""
         view = BudgetView.parse(reply)
         if charged:
             self.counted(charge)
         if view.junk:
-            self._metrics.quarantined.labels(source="spend_budget", reason="junk_value").inc(
-                view.junk
-            )
-            # Set aside or ignored by the script (see lua/spend_core.lua); the key names say where.
-            _log.warning("writer.spend_junk", account=charge.account, count=view.junk,
-                         period=charge.periods.day)  # fmt: skip
+            await self._junk(charge, view.junk)
         # "Reached" means the next request like this one would wait: the same answer
         # whichever order concurrent workers read their replies in.
         scopes = (charge.account, charge.account, "total", "total")
@@ -116,6 +114,21 @@ class SpendLedger:
             _log.warning("writer.spend_budget_reached", account=charge.account,
                          budget=view.blocked, cost_usd=usd(charge.micros))  # fmt: skip
         return view
+
+    async def _junk(self, charge: Charge, count: int) -> None:
+        """Report hostile values the script set aside (lua/spend_core.lua), once per account
+        and day across replicas: quarantined, counted and logged."""
+        detail = (
+            f"{count} value(s) in the spend ledger or raised caps were not counts: a key of "
+            "another type renamed to <key>:junk, a count reset, a cap ignored"
+        )
+        ref = f"{charge.account}:{charge.periods.day}"
+        if self._quarantine is not None:
+            await self._quarantine.put("spend_budget", ref, "junk_value", detail)
+        else:
+            self._metrics.quarantined.labels(source="spend_budget", reason="junk_value").inc()
+        _log.warning("writer.spend_junk", account=charge.account, count=count,
+                     period=charge.periods.day)  # fmt: skip
 
     def counted(self, charge: Charge) -> None:
         """Add a charge the ledger holds to `twitstack_x_spend_usd_total`."""
@@ -174,7 +187,7 @@ class SpendLedger:
             return  # a free action (or no units) changes nothing: no round trip
         s, p = self.keys_and_args(charge)
         reply = await self._record(keys=s, args=p)
-        self.answered(charge, reply, charged=True)
+        await self.answered(charge, reply, charged=True)
 
 
 __all__ = ["TOTAL", "Charge", "SpendLedger"]
