@@ -174,3 +174,29 @@ async def test_hostile_budget_keys_are_set_aside_and_sending_goes_on(
     assert month["*|*"] == POST
     # The junk caps were ignored, not applied; the admin's data is left for a person.
     assert await redis.hget(keys.spend_caps(now.day), "default") == b"lots"
+
+
+async def test_media_uploads_are_charged_per_file_and_cached_ids_are_free(
+    make_settings: Callable[..., Settings], redis: Redis, sandbox: RunningSandbox
+) -> None:
+    from tests.support.media_files import png
+    from tests.writer.test_media_writer import stored, with_media
+
+    settings = capped(make_settings, sandbox.base_url, prices={"media_upload": 0.01})
+    first = await stored(settings, png(seed=1))
+    second = await stored(settings, png(seed=2))
+    requests = [with_media("two pictures", first, second), with_media("again", first, second)]
+    async with running_writer(settings, redis, sandbox) as writer:
+        day = Periods.at(sandbox.state.clock.now()).day
+        await writer.push(requests[0])
+        await writer.wait_states([requests[0].id], {S.EXECUTED})
+        await writer.push(requests[1])  # the same files: their media ids come from the cache
+        await writer.wait_states([requests[1].id], {S.EXECUTED})
+        uploads = writer.metric(
+            "twitstack_x_spend_usd_total", account="default", action="media_upload"
+        )
+    spent = await rollup(redis, day)
+    assert spent["default|media_upload"] == 2 * 10_000
+    assert spent["default|post"] == 2 * POST
+    assert spent["*|*"] == 2 * 10_000 + 2 * POST
+    assert uploads == pytest.approx(0.02)

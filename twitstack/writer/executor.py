@@ -102,7 +102,7 @@ class RequestExecutor:
             media, client, tokens, journal, metrics,
             later_at=lambda retry_at: self._after_reset(retry_at)
             if retry_at is not None else self._at(clock() + settings.transient_retry_s),
-            clock=clock,
+            clock=clock, spend=spend,
         )  # fmt: skip
         self._threads = ThreadSteps(
             journal, budgets, self, clock=clock, stopping=stopping, spend=spend

@@ -117,7 +117,7 @@ class Cost:
 
     action: str  # the ledger action charged when it is sent
     micros: int  # what the writer charges for the send itself
-    media_micros: int  # uploads attached to it (estimated on the card, not charged here)
+    media_micros: int  # its files' uploads (charged per upload by the media step, not here)
 
     @property
     def total_micros(self) -> int:
@@ -150,9 +150,12 @@ def action_for(action: str, payload: Mapping[str, Any]) -> str:
 
 def cost_of(prices: PriceTable, action: str, payload: Mapping[str, Any]) -> Cost:
     billed = action_for(action, payload)
+    # Files to upload (attachments) or uploaded already (media ids): each was one upload.
     media = payload.get("media")
-    ids = media.get("media_ids") if isinstance(media, Mapping) else None
-    count = len(ids) if isinstance(ids, list) else 0
+    count = 0
+    for field in ("attachments", "media_ids"):
+        listed = media.get(field) if isinstance(media, Mapping) else None
+        count += len(listed) if isinstance(listed, list) else 0
     return Cost(billed, prices.micros(billed), count * prices.micros("media_upload"))
 
 

@@ -34,8 +34,8 @@ class PriceTable(BaseModel):
     post_with_url: float = Field(default=0.200, ge=0, le=_MAX_PRICE_USD)
     dm: float = Field(default=0.015, ge=0, le=_MAX_PRICE_USD)  # DM create
     delete: float = Field(default=0.010, ge=0, le=_MAX_PRICE_USD)  # Interaction: Delete
-    # X's table names no media price; the writer uploads nothing (posts carry media ids made
-    # elsewhere), so this only adds a surcharge per attached media id to the approval card.
+    # Per media file the writer uploads (a cached media id costs nothing). X's table names no
+    # media price as of PRICES_AS_OF: set it from your console. The card adds it per file.
     media_upload: float = Field(default=0.0, ge=0, le=_MAX_PRICE_USD)
     timeline_read: float = Field(default=0.005, ge=0, le=_MAX_PRICE_USD)  # per post read back
     dm_event_read: float = Field(default=0.005, ge=0, le=_MAX_PRICE_USD)  # per DM event read
