@@ -200,3 +200,29 @@ async def test_media_uploads_are_charged_per_file_and_cached_ids_are_free(
     assert spent["default|post"] == 2 * POST
     assert spent["*|*"] == 2 * 10_000 + 2 * POST
     assert uploads == pytest.approx(0.02)
+
+
+async def test_a_reservation_given_back_before_any_call_is_refunded(
+    make_settings: Callable[..., Settings], redis: Redis, sandbox: RunningSandbox
+) -> None:
+    """Credentials that do not open: reserved and charged, then refunded; nothing reached X."""
+    base = writer_settings(make_settings, sandbox.base_url, paused_recheck_s=30.0)
+    account = base.writer.accounts[0].model_copy(update={"access_token_secret": "MISSING"})
+    settings = base.model_copy(
+        update={"writer": base.writer.model_copy(update={"accounts": (account,)})}
+    )
+    request = approved(tweet("never sent"))
+    async with running_writer(settings, redis, sandbox) as writer:
+        day = Periods.at(sandbox.state.clock.now()).day
+        await writer.push(request)
+
+        async def paused() -> bool:
+            return await redis.hget(keys.account_paused("default"), "reason") == b"credentials"
+
+        await wait_until(paused, timeout_s=15)
+        counted = writer.metric("twitstack_x_spend_usd_total", account="default", action="post")
+    assert await writer.state(request.id) is S.APPROVED
+    assert sandbox.state.content.posts == {}
+    # Charged in the reservation (the fields exist), refunded when the credentials failed.
+    assert await rollup(redis, day) == {"default|post": 0, "default|*": 0, "*|*": 0}
+    assert counted == 0
