@@ -26,6 +26,7 @@ from twitstack.writes.spend import (
     BUDGET_PAUSE,
     TOTAL,
     BudgetView,
+    CapsInForce,
     Periods,
     caps_in_force,
     read_rollup,
@@ -70,6 +71,9 @@ class SpendLedger:
         self._clock = clock
         self._redis = redis
         self._record = scripts.register(redis, "spend_record")
+        # Bumped by every script reply: a refresh that read Redis before a newer reply must
+        # not overwrite the gauges that reply set.
+        self._generation = 0
 
     def charge(self, account: str, action: str, units: int = 1) -> Charge:
         """The charge of `units` of `action` for `account` now."""
@@ -93,6 +97,7 @@ class SpendLedger:
     async def answered(self, charge: Charge, reply: Sequence[Any], *, charged: bool) -> BudgetView:
         """Update the metrics from a script's spend reply; `charged` when it charged."""
         view = BudgetView.parse(reply)
+        self._generation += 1
         if charged:
             self.counted(charge)
         if view.junk:
@@ -145,6 +150,7 @@ class SpendLedger:
     async def refresh(self, accounts: Sequence[str]) -> None:
         """Recompute the budget gauges from Redis: a new day or month, a raised cap or another
         replica's spending shows even when this replica sends nothing."""
+        generation = self._generation
         periods = Periods.at(self._clock())
         day = await read_rollup(self._redis, periods.day)
         month = await read_rollup(self._redis, periods.month)
@@ -155,9 +161,13 @@ class SpendLedger:
             if pause:
                 scope, _, period = pause.partition("|")
                 held.add(f"{account if scope == 'account' else 'total'}|{period}")
+        caps_of: dict[str, dict[str, CapsInForce]] = {}
         for scope in [*accounts, "total"]:
             name = TOTAL if scope == "total" else scope
-            caps = await caps_in_force(self._redis, self.settings, name, self._clock())
+            caps_of[scope] = await caps_in_force(self._redis, self.settings, name, self._clock())
+        if generation != self._generation:
+            return  # a script answered meanwhile: its figures are newer than these
+        for scope, caps in caps_of.items():
             for period, rollup in (("day", day), ("month", month)):
                 cap = caps[period].micros
                 if cap is None:
