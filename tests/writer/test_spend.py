@@ -226,3 +226,24 @@ async def test_a_reservation_given_back_before_any_call_is_refunded(
     # Charged in the reservation (the fields exist), refunded when the credentials failed.
     assert await rollup(redis, day) == {"default|post": 0, "default|*": 0, "*|*": 0}
     assert counted == 0
+
+
+async def test_every_part_of_a_thread_is_charged_at_its_own_price(
+    make_settings: Callable[..., Settings], redis: Redis, sandbox: RunningSandbox
+) -> None:
+    from twitstack.writes.models import WriteAction, WriteRequest
+
+    texts = ["one of three", "two: see example.com", "three of three"]
+    request = approved(
+        WriteRequest(action=WriteAction.THREAD, payload={"parts": [{"text": t} for t in texts]})
+    )
+    settings = capped(make_settings, sandbox.base_url)
+    async with running_writer(settings, redis, sandbox) as writer:
+        day = Periods.at(sandbox.state.clock.now()).day
+        await writer.push(request)
+        await writer.wait_states([request.id], {S.EXECUTED})
+    spent = await rollup(redis, day)
+    assert len(sandbox.state.content.posts) == 3
+    assert spent["default|post"] == 2 * POST
+    assert spent["default|post_with_url"] == 200_000
+    assert spent["*|*"] == 2 * POST + 200_000

@@ -48,6 +48,13 @@ def test_cost_of_a_request_with_url_and_media() -> None:
     assert cost_of(prices, "delete", {"tweet_id": "1"}).micros == 10_000
     hostile = cost_of(prices, "tweet", {"text": "x", "media": {"media_ids": "not a list"}})
     assert hostile.media_micros == 0
+    parts = [
+        {"text": "a"},
+        {"text": "see example.com"},
+        {"text": "c", "media": {"media_ids": ["1"]}},
+    ]
+    thread = cost_of(prices, "thread", {"parts": parts})
+    assert (thread.parts, thread.micros, thread.media_micros) == (3, 230_000, 10_000)
 
 
 @pytest.mark.parametrize(

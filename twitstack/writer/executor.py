@@ -240,7 +240,7 @@ class RequestExecutor:
             call = part_call(request, await self._threads.progress(request.id))
         else:
             call = call_for(str(request.action), payload)
-        charge = self._charge_for(request)
+        charge = self._charge_for(request, call)
         reserved = await self._budgets.reserve_spending(
             request.account, call.endpoint, self._spend.keys_and_args(charge)
         )
@@ -276,7 +276,10 @@ class RequestExecutor:
             )
         return await self._call_and_settle(request, call, auth, ticket)
 
-    def _charge_for(self, request: WriteRequest) -> Charge:
+    def _charge_for(self, request: WriteRequest, call: XCall | None = None) -> Charge:
+        # A thread is charged part by part: this call's part (the thread steps charge the rest).
+        if call is not None and request.action == WriteAction.THREAD:
+            return self._spend.charge(request.account, action_for("tweet", call.body or {}))
         return self._spend.charge(request.account, action_for(str(request.action), request.payload))
 
     async def _hold_for_budget(self, request: WriteRequest, until: float | None) -> None:

@@ -25,6 +25,7 @@ from redis.exceptions import ResponseError
 from twitstack.core.sections.spend import ACTIONS, PriceTable, SpendSettings
 from twitstack.writes import keys
 from twitstack.writes.ledger_types import as_text
+from twitstack.writes.thread import thread_parts
 
 MICROS = 1_000_000
 TOTAL = "*"  # the scope of everything together in rollups and caps
@@ -118,6 +119,7 @@ class Cost:
     action: str  # the ledger action charged when it is sent
     micros: int  # what the writer charges for the send itself
     media_micros: int  # its files' uploads (charged per upload by the media step, not here)
+    parts: int = 1  # posts it makes (a thread: one per part, each charged as it is sent)
 
     @property
     def total_micros(self) -> int:
@@ -149,6 +151,13 @@ def action_for(action: str, payload: Mapping[str, Any]) -> str:
 
 
 def cost_of(prices: PriceTable, action: str, payload: Mapping[str, Any]) -> Cost:
+    if action == "thread":
+        # Every part is a post X bills on its own (with its own URL price and media).
+        parts = [p for p in thread_parts(payload) if isinstance(p, Mapping)]
+        costs = [cost_of(prices, "tweet", part) for part in parts]
+        return Cost(
+            "post", sum(c.micros for c in costs), sum(c.media_micros for c in costs), len(costs)
+        )
     billed = action_for(action, payload)
     # Files to upload (attachments) or uploaded already (media ids): each was one upload.
     media = payload.get("media")

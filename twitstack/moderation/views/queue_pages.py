@@ -84,7 +84,8 @@ async def _queue_context(request: Request) -> dict[str, Any]:
 
     def price(row: RequestRow) -> str:
         # What the writer will charge for the send (the detail page adds media and budgets).
-        return money(cost_of(prices, row.action, {"text": row.text}).micros)
+        cost = money(cost_of(prices, row.action, {"text": row.text}).micros)
+        return f"{cost} per part" if row.action == "thread" else cost
 
     async def compute() -> RenderedList:
         now = deps.clock()
