@@ -1,6 +1,7 @@
 """Soak: N approved requests through the real `twitstack run` daemon against the fake X API.
 
 Usage: python bench/soak.py [--requests 100000] [--concurrency 16] [--backlog 5000]
+       [--spend-caps]
 
 One `twitstack run` subprocess (all three services: the writer executes, moderation ingests
 every ledger event into its SQLite history, the scraper idles) against a private redis-server
@@ -16,7 +17,10 @@ requests stay for the ledger's retention, 30 days by default, then expire, so le
 bounded by retention x daily volume); and event-loop lag, measured from outside: a probe GETs
 the moderation service's /healthz every 100 ms during the run; p99 of that latency minus the
 idle p99 measured before the load is the lag the daemon's one event loop adds under load.
-Expectation (issue 7): RSS growth < 20 MB after warm-up, fds flat.
+Expectation (issue 7): RSS growth < 20 MB after warm-up, fds flat. Also printed: Redis commands
+(those run inside scripts included) and Redis CPU per request, and the X spend ledger: its bytes
+and what it charged (every post once, at $0.015). `--spend-caps` sets all four caps (never
+reached), so two runs show what the budget checks add (issue 18).
 """
 
 from __future__ import annotations
@@ -65,6 +69,14 @@ client_id = "{client_id}"
 access_token_secret = "SOAK_X_ACCESS_TOKEN"
 [scraper]
 metrics_port = 0
+{spend}"""
+# --spend-caps: every cap set, none ever reached (each send checks all four).
+SPEND_CAPS = """[spend.total]
+daily_usd = 1000000.0
+monthly_usd = 1000000.0
+[spend.accounts.default]
+daily_usd = 1000000.0
+monthly_usd = 1000000.0
 """
 
 
@@ -83,7 +95,7 @@ def p99(values: list[float]) -> float:
     return statistics.quantiles(values, n=100)[98] if len(values) >= 2 else float("nan")
 
 
-def start_daemon(tmp: Path, redis_url: str, base_url: str, concurrency: int) -> tuple[
+def start_daemon(tmp: Path, redis_url: str, base_url: str, concurrency: int, caps: bool) -> tuple[
     subprocess.Popen[bytes], str, ApprovalSigner
 ]:  # fmt: skip
     private, public = generate_key_pair()
@@ -91,7 +103,8 @@ def start_daemon(tmp: Path, redis_url: str, base_url: str, concurrency: int) -> 
     config = tmp / "twitstack.toml"
     config.write_text(
         CONFIG.format(redis_url=redis_url, api_port=api_port, base_url=base_url,
-                      concurrency=concurrency, public_key=public, client_id=DEFAULT_CLIENT_ID)
+                      concurrency=concurrency, public_key=public, client_id=DEFAULT_CLIENT_ID,
+                      spend=SPEND_CAPS if caps else "")
     )  # fmt: skip
     env = {k: v for k, v in os.environ.items() if not k.startswith("TWITSTACK_")}
     env.update({
@@ -142,6 +155,7 @@ async def soak(args: argparse.Namespace, redis_url: str, health: str, signer: Ap
         await anyio.sleep(10)
         stop_idle.set()
     memory_before = int((await redis.info("memory"))["used_memory"])
+    commands_before = await _redis_work(redis)
     executed_key = keys.state_index("executed")
     samples: dict[str, tuple[float, int]] = {}
     loaded: list[float] = []
@@ -174,7 +188,12 @@ async def soak(args: argparse.Namespace, redis_url: str, health: str, signer: Ap
         stop.set()
     await anyio.sleep(2)  # let the last events reach the history and the hashes settle
     memory_after = int((await redis.info("memory"))["used_memory"])
+    commands_after = await _redis_work(redis)
     stream_len = int(await redis.xlen(keys.EVENTS))
+    # The spend ledger: every send charged once (X's default $0.015 a post), and its size.
+    ledger = [k async for k in redis.scan_iter(match="twitstack:writer:spend:*")]
+    ledger_bytes = sum([int(await redis.memory_usage(k) or 0) for k in ledger])
+    charged = [int(await redis.hget(k, "*|*") or 0) for k in ledger]
     await redis.aclose()
     return {
         "requests": n, "seconds": elapsed, "per_s": n / elapsed,
@@ -182,9 +201,20 @@ async def soak(args: argparse.Namespace, redis_url: str, health: str, signer: Ap
         "fds": {k: v[1] for k, v in samples.items()},
         "redis_bytes_per_request": (memory_after - memory_before) / n,
         "events_in_stream": stream_len,
+        "redis_commands_per_request": (commands_after[0] - commands_before[0]) / n,
+        "redis_cpu_us_per_request": (commands_after[1] - commands_before[1]) / n * 1e6,
+        "spend_ledger_bytes": ledger_bytes, "spend_charged_micros": charged,
         "healthz_idle_p99_ms": p99(idle), "healthz_load_p50_ms": statistics.median(loaded),
         "healthz_load_p99_ms": p99(loaded), "lag_p99_ms": p99(loaded) - p99(idle),
     }  # fmt: skip
+
+
+async def _redis_work(redis: Redis) -> tuple[int, float]:
+    """Commands Redis ran so far (inside scripts too) and its CPU seconds."""
+    stats = await redis.info("commandstats")
+    cpu = await redis.info("cpu")
+    calls = sum(int(v["calls"]) for v in stats.values())
+    return calls, float(cpu["used_cpu_sys"]) + float(cpu["used_cpu_user"])
 
 
 def main() -> None:
@@ -193,13 +223,18 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--backlog", type=int, default=5000)
     parser.add_argument("--json", action="store_true", help="also print one RESULT json line")
+    parser.add_argument(
+        "--spend-caps", action="store_true", help="set every spend cap (never reached)"
+    )
     args = parser.parse_args()
     with (
         tempfile.TemporaryDirectory(prefix="twitstack-soak-") as tmp,
         redis_server() as redis_url,
         fake_x() as base_url,
     ):
-        process, health, signer = start_daemon(Path(tmp), redis_url, base_url, args.concurrency)
+        process, health, signer = start_daemon(
+            Path(tmp), redis_url, base_url, args.concurrency, args.spend_caps
+        )
         try:
             result = anyio.run(soak, args, redis_url, health, signer, process.pid)
             posts = int(httpx.get(base_url + "/_sandbox/state", timeout=30).json()["posts"])
@@ -219,6 +254,12 @@ def main() -> None:
     print(f"/healthz p99 idle {result['healthz_idle_p99_ms']:.1f} ms, under load "
           f"{result['healthz_load_p99_ms']:.1f} ms -> event-loop lag p99 ~ "
           f"{result['lag_p99_ms']:.1f} ms")  # fmt: skip
+    charged = result["spend_charged_micros"]
+    assert isinstance(charged, list)
+    print(f"Redis per request: {result['redis_commands_per_request']:.1f} commands (inside "
+          f"scripts too), {result['redis_cpu_us_per_request']:.0f} µs CPU; spend ledger "
+          f"{'with' if args.spend_caps else 'without'} caps: {result['spend_ledger_bytes']} B in "
+          f"all, charged {[c / 1e6 for c in charged]} USD for {posts} posts")  # fmt: skip
     if args.json:
         print("RESULT " + json.dumps(result))
 

@@ -30,6 +30,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "twitstack.notifier.commands",
     "twitstack.ops.acl_commands",
     "twitstack.ops.commands",
+    "twitstack.ops.spend_commands",
     "twitstack.scraper.commands",
     "twitstack.sandbox.commands",
     "twitstack.writer.commands",

@@ -279,6 +279,9 @@ KEY_EXAMPLES: dict[str, str] = {
     "X_ACCOUNTS": keys.X_ACCOUNTS,
     "X_ACCOUNTS_AUDIT": keys.X_ACCOUNTS_AUDIT,
     "x_connect_pending": keys.x_connect_pending("state"),
+    "spend_rollup": keys.spend_rollup("2026-12"),
+    "spend_caps": keys.spend_caps("2026-12-05"),
+    "SPEND_CAPS_AUDIT": keys.SPEND_CAPS_AUDIT,
     "lease_key": lease_key("job"),
     "NOTIFY_OUTBOX": keys.NOTIFY_OUTBOX,
     "NOTIFY_ITEMS": keys.NOTIFY_ITEMS,
@@ -298,7 +301,9 @@ _LEDGER = (
     "tombstone", "spent_approval",
 )  # fmt: skip
 _QUEUE_BOOKKEEPING = ("CONSUMERS", "CRASH_COUNTS", "processing_list", "heartbeat")
-_ACCOUNT_STATE = ("rate_limit_budget", "rate_limit_in_flight", "account_paused", "oauth2_tokens")
+_ACCOUNT_STATE = (
+    "rate_limit_budget", "rate_limit_in_flight", "account_paused", "oauth2_tokens", "spend_rollup",
+)  # fmt: skip
 
 
 def _matrix() -> dict[str, dict[str, str]]:
@@ -309,6 +314,8 @@ def _matrix() -> dict[str, dict[str, str]]:
     moderation = {name: "rw" for name in ("WRITE_QUEUE", "DEAD_LETTER", *_LEDGER, *_QUARANTINE)}
     moderation |= {name: "r" for name in (*_QUEUE_BOOKKEEPING, *_ACCOUNT_STATE)}
     moderation["token_refresh_lock"] = "r"  # under token:* (a random owner id, not secret)
+    # Admins raise spend caps from the Accounts page (audited); ops read both.
+    moderation |= {"spend_caps": "rw", "SPEND_CAPS_AUDIT": "rw"}
     ops = dict.fromkeys(moderation, "r") | {"X_ACCOUNTS": "r", "X_ACCOUNTS_AUDIT": "r"}
     ops |= dict.fromkeys(_NOTIFY, "r")
     # The notifier reads the ledger, dead letters and reconnect marks; writes only its own

@@ -8,6 +8,7 @@ import pytest
 from redis.asyncio import Redis
 
 from tests.writer.harness import approved, tweet
+from twitstack.core.sections.spend import SpendSettings
 from twitstack.writer.ratelimit import RateLimitBudgets
 from twitstack.writer.send_steps import (
     BeginOutcome,
@@ -21,11 +22,15 @@ from twitstack.writes.claims import claim_key
 from twitstack.writes.ledger import RequestLedger
 from twitstack.writes.models import ModerationStatus as S
 from twitstack.writes.queue import message_digest
+from twitstack.writes.spend import Periods, spend_args, spend_keys
 from twitstack.writes.wire import encode_write_request
 
 pytestmark = pytest.mark.anyio
 ENDPOINT = "tweets.create"
 IN_FLIGHT = keys.rate_limit_in_flight("default", ENDPOINT)
+_NOW = Periods.at(1_000.0)
+# No caps: charging a post is all the spend part does here (tests/writer/test_spend.py).
+SPEND = (spend_keys("default", _NOW), spend_args(SpendSettings(), "default", "post", 15000, _NOW))
 
 
 def steps_for(redis: Redis, now: float = 1_000.0) -> tuple[SendSteps, RequestLedger]:
@@ -37,7 +42,9 @@ async def test_begin_records_reserves_and_commits_sending_at_once(redis: Redis) 
     """A verified approved message is recorded, holds a reservation and is `sending`."""
     steps, ledger = steps_for(redis)
     request = approved(tweet("fused"))
-    begun = await steps.begin(request, encode_write_request(request), ENDPOINT, actor="w")
+    begun = await steps.begin(
+        request, encode_write_request(request), ENDPOINT, actor="w", spend=SPEND
+    )
     assert (begun.outcome, begun.created, begun.attempt) == (BeginOutcome.SENDING, True, 1)
     record = await ledger.get(request.id)
     assert record is not None
@@ -58,7 +65,9 @@ async def test_begin_on_an_exhausted_window_leaves_it_approved(redis: Redis) -> 
     window = keys.rate_limit_budget("default", ENDPOINT, "window")
     await redis.hset(window, mapping={"limit": 1, "remaining": 0, "reset": 1_900})
     request = approved(tweet("no room"))
-    begun = await steps.begin(request, encode_write_request(request), ENDPOINT, actor="w")
+    begun = await steps.begin(
+        request, encode_write_request(request), ENDPOINT, actor="w", spend=SPEND
+    )
     assert (begun.outcome, begun.created, begun.blocked_until) == (BeginOutcome.BLOCKED, True, 1900)
     assert (await ledger.get(request.id)).state is S.APPROVED  # type: ignore[union-attr]
     assert await redis.get(IN_FLIGHT) is None
@@ -70,7 +79,9 @@ async def test_begin_refuses_when_the_ledger_holds_another_revision(redis: Redis
     pending = tweet("held for review")
     await ledger.record(pending, actor="moderation")
     signed = approved(pending)
-    begun = await steps.begin(signed, encode_write_request(signed), ENDPOINT, actor="w")
+    begun = await steps.begin(
+        signed, encode_write_request(signed), ENDPOINT, actor="w", spend=SPEND
+    )
     assert begun.outcome is BeginOutcome.DIFFERS
     assert not begun.created
     assert (await ledger.get(pending.id)).state is S.PENDING  # type: ignore[union-attr]
@@ -79,7 +90,9 @@ async def test_begin_refuses_when_the_ledger_holds_another_revision(redis: Redis
     other = approved(tweet("first text"))
     await ledger.record(other, actor="w")
     forged = replace(other, payload={"text": "swapped text"})
-    begun = await steps.begin(forged, encode_write_request(forged), ENDPOINT, actor="w")
+    begun = await steps.begin(
+        forged, encode_write_request(forged), ENDPOINT, actor="w", spend=SPEND
+    )
     assert begun.outcome is BeginOutcome.DIFFERS
     assert (await ledger.get(other.id)).state is S.APPROVED  # type: ignore[union-attr]
 
@@ -89,8 +102,8 @@ async def test_begin_of_a_message_the_ledger_already_holds_sends_once(redis: Red
     steps, _ledger = steps_for(redis)
     request = approved(tweet("twice"))
     raw = encode_write_request(request)
-    first = await steps.begin(request, raw, ENDPOINT, actor="w1")
-    second = await steps.begin(request, raw, ENDPOINT, actor="w2")
+    first = await steps.begin(request, raw, ENDPOINT, actor="w1", spend=SPEND)
+    second = await steps.begin(request, raw, ENDPOINT, actor="w2", spend=SPEND)
     assert first.outcome is BeginOutcome.SENDING
     assert second.outcome is BeginOutcome.DIFFERS  # it is `sending` now, not approved
     assert await redis.get(IN_FLIGHT) == b"1"
@@ -104,7 +117,7 @@ async def test_settle_observes_moves_and_acks_in_one_call(redis: Redis) -> None:
     processing = keys.processing_list("w")
     await redis.rpush(processing, raw)
     await redis.hset(keys.CRASH_COUNTS, message_digest(raw), 2)
-    await steps.begin(request, raw, ENDPOINT, actor="w")
+    await steps.begin(request, raw, ENDPOINT, actor="w", spend=SPEND)
     headers = {"x-rate-limit-limit": "100", "x-rate-limit-remaining": "42",
                "x-rate-limit-reset": "1900"}  # fmt: skip
     moved, remaining = await steps.settle(
@@ -132,7 +145,7 @@ async def test_settle_acks_even_when_someone_else_moved_the_request(redis: Redis
     raw = encode_write_request(request)
     processing = keys.processing_list("w")
     await redis.rpush(processing, raw)
-    await steps.begin(request, raw, ENDPOINT, actor="w")
+    await steps.begin(request, raw, ENDPOINT, actor="w", spend=SPEND)
     await ledger.transition(request.id, S.UNKNOWN, from_states=[S.SENDING], actor="reconciler",
                             reason="abandoned_sending")  # fmt: skip
     moved, remaining = await steps.settle(
@@ -151,7 +164,7 @@ async def test_begin_auto_approves_a_pending_message_in_the_same_call(redis: Red
     steps, ledger = steps_for(redis)
     request = tweet("no moderation here")
     raw = encode_write_request(request)
-    begun = await steps.begin(request, raw, ENDPOINT, actor="w", auto_approve=True)
+    begun = await steps.begin(request, raw, ENDPOINT, actor="w", spend=SPEND, auto_approve=True)
     assert (begun.outcome, begun.created, begun.auto_approved) == (BeginOutcome.SENDING, True, True)
     record = await ledger.get(request.id)
     assert record is not None
@@ -165,7 +178,7 @@ async def test_begin_auto_approves_a_pending_message_in_the_same_call(redis: Red
     assert await redis.zrange(keys.state_index("pending"), 0, -1) == []
     # Without the flag a pending message is never approved by this step.
     held = tweet("must wait for a human")
-    begun = await steps.begin(held, encode_write_request(held), ENDPOINT, actor="w")
+    begun = await steps.begin(held, encode_write_request(held), ENDPOINT, actor="w", spend=SPEND)
     assert (begun.outcome, begun.auto_approved) == (BeginOutcome.DIFFERS, False)
     assert (await ledger.get(held.id)).state is S.PENDING  # type: ignore[union-attr]
 
@@ -177,7 +190,12 @@ async def test_auto_approval_blocked_by_the_budget_stays_approved(redis: Redis) 
     await redis.hset(window, mapping={"limit": 1, "remaining": 0, "reset": 1_900})
     request = tweet("later")
     begun = await steps.begin(
-        request, encode_write_request(request), ENDPOINT, actor="w", auto_approve=True
+        request,
+        encode_write_request(request),
+        ENDPOINT,
+        actor="w",
+        spend=SPEND,
+        auto_approve=True,
     )
     assert (begun.outcome, begun.auto_approved) == (BeginOutcome.BLOCKED, True)
     assert (await ledger.get(request.id)).state is S.APPROVED  # type: ignore[union-attr]
@@ -189,7 +207,7 @@ async def test_settle_claims_the_post_first_come_in_the_same_call(redis: Redis) 
     steps, ledger = steps_for(redis)
     first, second = approved(tweet("claim one")), approved(tweet("claim two"))
     for request in (first, second):
-        await steps.begin(request, encode_write_request(request), ENDPOINT, actor="w")
+        await steps.begin(request, encode_write_request(request), ENDPOINT, actor="w", spend=SPEND)
     settled = []
     for request in (first, second):
         done = await steps.settle_claimed(

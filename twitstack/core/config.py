@@ -28,6 +28,7 @@ from twitstack.core.sections.media import MediaSettings
 from twitstack.core.sections.moderation import ModerationSettings
 from twitstack.core.sections.notifier import NotifierSettings
 from twitstack.core.sections.scraper import ScraperSettings
+from twitstack.core.sections.spend import SpendSettings
 from twitstack.core.sections.supervisor import SupervisorSettings
 from twitstack.core.sections.writer import WriterSettings
 from twitstack.core.url_masking import mask_url_credentials, mask_url_value
@@ -87,6 +88,7 @@ class Settings(BaseSettings):
     scraper: ScraperSettings = ScraperSettings()
     media: MediaSettings = MediaSettings()
     notifier: NotifierSettings = NotifierSettings()
+    spend: SpendSettings = SpendSettings()
 
     @field_validator("redis_url")
     @classmethod

@@ -32,6 +32,7 @@ from twitstack.moderation.views import (
     followup_pages,
     queue_pages,
     schedule_pages,
+    spend_pages,
     status_pages,
     x_account_pages,
 )
@@ -86,6 +87,7 @@ _PAGES: tuple[tuple[str, tuple[str, ...], Endpoint], ...] = (
     ("/accounts/x/finish", ("GET",), x_account_pages.finish),
     ("/accounts/x/{user_id}/reconnect", ("POST",), x_account_pages.reconnect_submit),
     ("/accounts/x/{user_id}/disconnect", ("POST",), x_account_pages.disconnect_submit),
+    ("/accounts/spend/cap", ("POST",), spend_pages.cap_submit),
     ("/dead-letters", ("GET",), dead_letter_pages.dead_letters_page),
     ("/dead-letters/{entry_id}", ("GET",), dead_letter_pages.dead_letter_detail),
     ("/dead-letters/{entry_id}/retry", ("POST",), dead_letter_pages.dead_letter_retry),
@@ -108,6 +110,7 @@ _PAGES: tuple[tuple[str, tuple[str, ...], Endpoint], ...] = (
     ("/api/requests/{request_id}", ("PATCH",), api.edit_request),
     ("/api/requests/{request_id}/approve", ("POST",), api.approve_request),
     ("/api/requests/{request_id}/reject", ("POST",), api.reject_request),
+    ("/api/spend", ("GET",), spend_pages.api_spend),
 )
 
 

@@ -12,6 +12,7 @@ from jinja2 import Environment
 from prometheus_client import CollectorRegistry
 
 from twitstack.core.sections.moderation import ModerationSettings
+from twitstack.core.sections.spend import SpendSettings
 from twitstack.moderation.apikeys import ApiKeyStore
 from twitstack.moderation.audit import AuditLog
 from twitstack.moderation.db import Database
@@ -95,6 +96,8 @@ class ModerationDeps:
     media_tmp_dir: Path = Path("media-tmp")
     # Previews of quoted posts from the scraper's store (ids and links only without one).
     quoted_posts: QuotedPosts = field(default_factory=lambda: QuotedPosts(None))
+    # X's prices and the spend caps (the Settings' spend section, shared with the writer).
+    spend: SpendSettings = field(default_factory=SpendSettings)
 
     @property
     def cookies(self) -> CookieNames:

@@ -48,7 +48,41 @@ _IDEMPOTENCY = {
     "schema": {"type": "string", "minLength": 1, "maxLength": 200},
     "description": "Retries with the same key return the first response instead of redoing it.",
 }
+_BUDGET_LINE = {
+    "type": "object",
+    "required": ["spent_usd", "cap_usd", "left_usd", "cap_raised"],
+    "properties": {
+        "spent_usd": {"type": "number"},
+        "cap_usd": _NUMBER_OR_NULL,
+        "left_usd": _NUMBER_OR_NULL,
+        "cap_raised": {"type": "boolean"},
+    },
+}
 _SCHEMAS: dict[str, Any] = {
+    "Spend": {
+        "type": "object",
+        "required": ["prices_as_of", "scopes"],
+        "properties": {
+            "prices_as_of": {"type": "string"},
+            "scopes": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["scope", "held_for_budget", "day", "month", "month_by_action_usd"],
+                    "properties": {
+                        "scope": {"type": "string"},
+                        "held_for_budget": {"type": "boolean"},
+                        "day": _BUDGET_LINE,
+                        "month": _BUDGET_LINE,
+                        "month_by_action_usd": {
+                            "type": "object",
+                            "additionalProperties": {"type": "number"},
+                        },
+                    },
+                },
+            },
+        },
+    },
     "Error": {
         "type": "object",
         "required": ["detail"],
@@ -386,6 +420,15 @@ def build_document() -> dict[str, Any]:
                         **_errors(401, 403, 404, 409, 413, 422),
                     },
                 },
+            },
+            "/api/spend": {
+                "get": {
+                    "summary": "X spend today and this month, caps and what is left, per account",
+                    "responses": {
+                        "200": _json(_ref("Spend"), "Overall (scope total) and per account."),
+                        **_errors(401, 403),
+                    },
+                }
             },
             "/api/requests/{request_id}/reject": {
                 "parameters": [_ID_PARAM],

@@ -88,6 +88,8 @@ ROUTE_RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/accounts/x/finish"): ADMIN,
     ("POST", "/accounts/x/{user_id}/reconnect"): ADMIN,
     ("POST", "/accounts/x/{user_id}/disconnect"): ADMIN,
+    ("POST", "/accounts/spend/cap"): ADMIN,
+    ("GET", "/api/spend"): VIEWER,
     ("GET", "/dead-letters"): MODERATOR,
     ("GET", "/dead-letters/{entry_id}"): MODERATOR,
     ("POST", "/dead-letters/{entry_id}/retry"): MODERATOR,

@@ -76,6 +76,7 @@ class ModerationService:
             deps.quoted_posts = QuotedPosts(
                 store_path(settings.scraper.store_db, settings.state_dir)
             )
+            deps.spend = settings.spend
             app = create_app(deps)
             async with anyio.create_task_group() as tg:
                 self.bound_port = await tg.start(

@@ -24,6 +24,9 @@ EXIT_OK = 0
 # domain does not import a service. tests/ops/test_redis_acl.py checks they agree.
 SCRAPER_PATTERN = "twitstack:scraper:*"
 _WRITER_STATE = keys.WRITER_PREFIX
+# Spend caps raised for a day or month and their audit (twitstack.writes.spend): admins raise
+# them from the UI (moderation) or the CLI; every writer reads them in its reservation.
+_SPEND_CAPS = ("~twitstack:budget:*",)
 # What the daemons' shared connection needs besides their own commands: PING to wait for
 # Redis, INFO for the `redis.connected` start-up line.
 _DAEMON = ("+ping", "+info")
@@ -44,6 +47,7 @@ _WRITER_KEYS = (
     f"~{_WRITER_STATE}:*",
     f"~{keys.SECRET_PREFIX}:*",
     f"~{keys.X_ACCOUNTS_PREFIX}:*",
+    *_SPEND_CAPS,
 )
 # Connecting X accounts from the UI (twitstack.writes.x_connect): the records, the pending
 # sign-ins, the audit stream, the sealed pairs it installs (and reads back to revoke them at X
@@ -54,11 +58,12 @@ _CONNECT_ACCOUNTS = (
     f"~{_WRITER_STATE}:token:*",
 )
 # The writer's per-account state that moderation's accounts page and ops may read: budgets,
-# pauses and token expiry; never the sealed tokens under keys.SECRET_PREFIX.
+# pauses, token expiry and the spend ledger; never the sealed tokens under keys.SECRET_PREFIX.
 _ACCOUNT_STATE_READ = (
     f"%R~{_WRITER_STATE}:rl:*",
     f"%R~{_WRITER_STATE}:paused:*",
     f"%R~{_WRITER_STATE}:token:*",
+    f"%R~{_WRITER_STATE}:spend:*",
 )
 
 
@@ -128,6 +133,7 @@ ROLES: tuple[AclRole, ...] = (
             "~writes:*",
             *_ACCOUNT_STATE_READ,
             *_CONNECT_ACCOUNTS,
+            *_SPEND_CAPS,
         ),
     ),
     AclRole(
@@ -168,6 +174,7 @@ ROLES: tuple[AclRole, ...] = (
             f"%R~{keys.X_ACCOUNTS}",
             f"%R~{keys.X_ACCOUNTS_AUDIT}",
             f"%R~{keys.NOTIFY_PREFIX}:*",
+            "%R~twitstack:budget:*",
         ),
     ),
 )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 import anyio
@@ -14,6 +15,15 @@ from twitstack.core.redis import open_redis, redact_url
 from twitstack.writer.ratelimit import AccountPauses, RateLimitBudgets
 from twitstack.writes import ledger_index
 from twitstack.writes.queue import ReliableQueue
+from twitstack.writes.spend import (
+    BUDGET_PAUSE,
+    TOTAL,
+    CapsInForce,
+    Periods,
+    caps_in_force,
+    read_rollup,
+    usd,
+)
 
 if TYPE_CHECKING:
     from twitstack.core.config import Settings
@@ -57,12 +67,22 @@ async def _status_lines(settings: Settings) -> list[str]:
             f"scheduled {depths.scheduled}   dead letters {depths.dead}",
             "requests: " + "   ".join(f"{state.value} {n}" for state, n in counts.items()),
         ]
+        now = Periods.at(time.time())
+        day, month = await read_rollup(redis, now.day), await read_rollup(redis, now.month)
+        total_caps = await caps_in_force(redis, settings.spend, TOTAL)
+        lines.append(_spend_line("all accounts", day.total, month.total, total_caps))
         for account in settings.writer.accounts:
             pause = await pauses.paused(account.name)
             state = "active" if pause is None else f"PAUSED ({pause.reason})"
+            if pause is not None and pause.reason == BUDGET_PAUSE and pause.until is not None:
+                state += f" until {datetime.fromtimestamp(pause.until, UTC):%Y-%m-%d %H:%M} UTC"
             lines.append(
                 f"account {account.name} ({account.auth}, user {account.user_id}): {state}"
             )
+            caps = await caps_in_force(redis, settings.spend, account.name)
+            spent_day = day.by_account.get(account.name, 0)
+            spent_month = month.by_account.get(account.name, 0)
+            lines.append("  " + _spend_line("", spent_day, spent_month, caps))
             for endpoint in _ENDPOINTS:
                 budget = await budgets.budget(account.name, endpoint)
                 if budget is not None:
@@ -72,6 +92,15 @@ async def _status_lines(settings: Settings) -> list[str]:
                         f"resets in {left:.0f} s"
                     )
         return lines
+
+
+def _spend_line(label: str, day: int, month: int, caps: dict[str, CapsInForce]) -> str:
+    parts = []
+    for period, spent in (("today", day), ("this month", month)):
+        cap = caps["day" if period == "today" else "month"].micros
+        limit = "no cap" if cap is None else f"cap ${usd(cap):,.2f}"
+        parts.append(f"{period} ${usd(spent):,.3f} ({limit})")
+    return ("spend " + (f"{label}: " if label else "") + ", ".join(parts)).strip()
 
 
 def _resume(args: argparse.Namespace, settings: Settings) -> int:

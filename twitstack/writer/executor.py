@@ -22,6 +22,7 @@ from twitstack.writer.reachability import count_reachability, error_class
 from twitstack.writer.refusal import Refusal, log_refusal
 from twitstack.writer.retry_hooks import operation_for
 from twitstack.writer.send_steps import BeginOutcome, Observation, PostClaim, QueueTicket
+from twitstack.writer.spend_ledger import Charge, SpendLedger
 from twitstack.writer.thread_steps import ThreadSteps, part_call
 from twitstack.writer.tokens import AccountAuth, CredentialsError, TokenManager
 from twitstack.writer.xapi_client import XApiClient, XCall, XReply, call_for
@@ -29,6 +30,7 @@ from twitstack.writes.ledger_types import LedgerRecord, TransitionStatus
 from twitstack.writes.media import attachments_in
 from twitstack.writes.models import ModerationStatus, WriteAction, WriteRequest, utcnow
 from twitstack.writes.signing import ApprovalVerifier
+from twitstack.writes.spend import BUDGET_PAUSE, action_for
 
 S = ModerationStatus
 _log = get_logger("twitstack.writer.executor")
@@ -80,6 +82,7 @@ class RequestExecutor:
         metrics: WriterMetrics,
         *,
         clock: Callable[[], float],
+        spend: SpendLedger,
         rng: random.Random | None = None,
         media: MediaUploader | None = None,
         stopping: Callable[[], bool] = lambda: False,
@@ -93,14 +96,17 @@ class RequestExecutor:
         self._settings = settings
         self._metrics = metrics
         self._clock = clock
+        self._spend = spend
         self._rng = rng or random.Random()
         self._media = MediaStep(
             media, client, tokens, journal, metrics,
             later_at=lambda retry_at: self._after_reset(retry_at)
             if retry_at is not None else self._at(clock() + settings.transient_retry_s),
-            clock=clock,
+            clock=clock, spend=spend,
         )  # fmt: skip
-        self._threads = ThreadSteps(journal, budgets, self, clock=clock, stopping=stopping)
+        self._threads = ThreadSteps(
+            journal, budgets, self, clock=clock, stopping=stopping, spend=spend
+        )
 
     def approval_refusal(self, request: WriteRequest) -> Refusal | None:
         """Why `request` may not be executed on its approval, or None when it may."""
@@ -145,16 +151,25 @@ class RequestExecutor:
             return None
         if attachments_in(request.payload):
             return None  # uploads first, while still approved: the general path does that
-        if await self._pauses.paused(request.account) is not None:
+        pause = await self._pauses.paused(request.account)
+        if pause is not None and pause.reason != BUDGET_PAUSE:
             return None
         try:
             auth = await self._tokens.auth_for(request.account)
         except CredentialsError:
             return None
         call = call_for(str(request.action), request.payload)
+        charge = self._charge_for(request)
         begun = await self._journal.begin_sending(
-            request, ticket.raw, call.endpoint, auto_approve=auto_approve
-        )
+            request, ticket.raw, call.endpoint, self._spend.keys_and_args(charge),
+            auto_approve=auto_approve,
+        )  # fmt: skip
+        if begun.spend_reply:
+            sent = begun.outcome is BeginOutcome.SENDING
+            await self._spend.answered(charge, begun.spend_reply, charged=sent)
+        if begun.outcome is BeginOutcome.BUDGET:
+            await self._hold_for_budget(request, begun.blocked_until)
+            return False
         if begun.outcome is BeginOutcome.DIFFERS:
             return None
         if begun.outcome is BeginOutcome.REFUSED:
@@ -209,7 +224,8 @@ class RequestExecutor:
             )
             return False
         pause = await self._pauses.paused(request.account)
-        if pause is not None:
+        # A budget pause is rechecked by the reservation itself (a raised cap lets it go).
+        if pause is not None and pause.reason != BUDGET_PAUSE:
             until = pause.until or self._clock() + self._settings.paused_recheck_s
             await self._journal.later(
                 request, not_before=self._at(until), reason=f"account_paused:{pause.reason}",
@@ -224,31 +240,56 @@ class RequestExecutor:
             call = part_call(request, await self._threads.progress(request.id))
         else:
             call = call_for(str(request.action), payload)
-        blocked = await self._budgets.reserve(request.account, call.endpoint)
-        if blocked is not None:
+        charge = self._charge_for(request, call)
+        reserved = await self._budgets.reserve_spending(
+            request.account, call.endpoint, self._spend.keys_and_args(charge)
+        )
+        # Counted once `sending` is committed: before that the charge may still be refunded.
+        await self._spend.answered(charge, reserved.spend_reply, charged=False)
+        if reserved.budget_until is not None:
+            await self._hold_for_budget(request, reserved.budget_until)
+            return False
+        if reserved.blocked_until is not None:
             await self._journal.later(
-                request, not_before=self._after_reset(blocked), reason="rate_limit_budget",
-                from_states=[S.APPROVED],
+                request, not_before=self._after_reset(reserved.blocked_until),
+                reason="rate_limit_budget", from_states=[S.APPROVED],
             )  # fmt: skip
             return False
+        refund = self._spend.refund_keys_and_args(charge)
         try:
             auth = await self._tokens.auth_for(request.account)
         except CredentialsError as exc:
-            await self._budgets.release(request.account, call.endpoint)
+            await self._budgets.release(request.account, call.endpoint, refund)
             await self._credentials_failed(request, exc)
             return False
         started = await self._journal.sending(request)
         if not started.ok:
-            await self._budgets.release(request.account, call.endpoint)
+            await self._budgets.release(request.account, call.endpoint, refund)
             if started.status in _SPEND_REFUSED:
                 await self.refuse(request, self._spend_refusal(request, started.status.value))
             return False  # another worker or replica got there first
+        self._spend.counted(charge)
         crash_point("after_sending")
         if thread:
             return await self._threads.run(
                 request, auth, attempt=started.attempt, reserved=True, ticket=ticket
             )
         return await self._call_and_settle(request, call, auth, ticket)
+
+    def _charge_for(self, request: WriteRequest, call: XCall | None = None) -> Charge:
+        # A thread is charged part by part: this call's part (the thread steps charge the rest).
+        if call is not None and request.action == WriteAction.THREAD:
+            return self._spend.charge(request.account, action_for("tweet", call.body or {}))
+        return self._spend.charge(request.account, action_for(str(request.action), request.payload))
+
+    async def _hold_for_budget(self, request: WriteRequest, until: float | None) -> None:
+        """A spend cap holds the request: look again at the period's end or after a recheck
+        interval, whichever is first (an admin may raise the cap meanwhile)."""
+        recheck = self._clock() + self._settings.paused_recheck_s
+        await self._journal.later(
+            request, not_before=self._at(min(until or recheck, recheck)), reason="budget",
+            from_states=[S.APPROVED],
+        )  # fmt: skip
 
     async def _call_and_settle(
         self, request: WriteRequest, call: XCall, auth: AccountAuth, ticket: QueueTicket | None
@@ -331,6 +372,7 @@ class RequestExecutor:
             except CredentialsError:
                 return reply, None
             reply = await self._once(request, call, fresh, reserved=False)
+            await self._spend.record(request.account, self._charge_for(request).action)
             await self._observe(request, call, reply.headers, reserved=False)
             if reply.outcome.kind is OutcomeKind.AUTH_REFRESH:
                 detail = reply.outcome.detail or "Unauthorized"
@@ -363,6 +405,7 @@ class RequestExecutor:
             ):
                 with attempt:
                     last = await self._once(request, call, auth, reserved=False)
+                    await self._spend.record(request.account, self._charge_for(request).action)
                     await self._observe(request, call, last.headers, reserved=False)
                     if last.outcome.kind is OutcomeKind.TRANSIENT_RETRY:
                         raise _TransientError(last, str(request.action))

@@ -158,15 +158,22 @@ class WriterJournal:
         return moved
 
     async def begin_sending(
-        self, request: WriteRequest, raw: bytes, endpoint: str, *, auto_approve: bool = False
+        self,
+        request: WriteRequest,
+        raw: bytes,
+        endpoint: str,
+        spend: tuple[list[str], list[str | int]],
+        *,
+        auto_approve: bool = False,
     ) -> BeginResult:
-        """Record (once), reserve budget and commit `sending` for a verified approved message.
+        """Record (once), reserve budgets, commit `sending` and charge it, for a verified
+        approved message (`spend`: spend_core's keys and arguments).
 
         With `auto_approve` (require_approval = false) a pending message is moved to approved
         on the way, in the same call.
         """
         begun = await self.steps.begin(
-            request, raw, endpoint, actor=self.actor, auto_approve=auto_approve
+            request, raw, endpoint, actor=self.actor, spend=spend, auto_approve=auto_approve
         )
         if begun.created:
             self.log_recorded(request, "received")

@@ -22,6 +22,7 @@ from twitstack.writer.media_upload import (
 )
 from twitstack.writer.metrics import WriterMetrics
 from twitstack.writer.outcome import Outcome
+from twitstack.writer.spend_ledger import SpendLedger
 from twitstack.writer.tokens import CredentialsError, TokenManager
 from twitstack.writer.xapi_client import XApiClient
 from twitstack.writes.media import attachments_in
@@ -44,8 +45,10 @@ class MediaStep:
         *,
         later_at: Callable[[float | None], datetime],
         clock: Callable[[], float],
+        spend: SpendLedger | None = None,
     ) -> None:
         self._uploader = uploader
+        self._spend = spend
         self._client = client
         self._tokens = tokens
         self._journal = journal
@@ -87,6 +90,8 @@ class MediaStep:
                     auth = await self._tokens.refresh(request.account, auth.access_token)
                     continue
                 self._metrics.media_uploads.labels(result="uploaded").inc(uploaded)
+                if self._spend is not None:  # X bills uploads; cached ids cost nothing
+                    await self._spend.record(request.account, "media_upload", uploaded)
                 self._metrics.media_uploads.labels(result="cached").inc(len(ids) - uploaded)
                 if len(self._from_cache) > 10_000:
                     self._from_cache.clear()  # entries of attempts that never reached X

@@ -146,8 +146,36 @@ class WriterMetrics:
             "When X last gave a usable answer (any status below 500), Unix time; 0 until then.",
             registry=registry,
         )
+        self.x_spend = Counter(
+            "twitstack_x_spend_usd_total",
+            "US dollars X bills for the writer's calls (sends, retries, read-backs), by action.",
+            ["account", "action"],
+            registry=registry,
+        )
+        self.budget_used = Gauge(
+            "twitstack_x_spend_budget_used_ratio",
+            "Spend of the current period over its cap (scope: account name or total).",
+            ["scope", "period"],
+            registry=registry,
+        )
+        self.budget_reached = Gauge(
+            "twitstack_x_spend_budget_reached",
+            "1 when the next request would wait: the scope's spend cap for the period is reached.",
+            ["scope", "period"],
+            registry=registry,
+        )
         self.redis_errors = Counter(
             "writer_redis_errors_total",
             "Redis errors the writer survived by backing off.",
             registry=registry,
         )
+
+    def init_spend(self, accounts: list[str], actions: tuple[str, ...]) -> None:
+        """Start every (account, action) spend series and budget gauge at 0."""
+        for account in accounts:
+            for action in actions:
+                self.x_spend.labels(account=account, action=action)
+        for scope in [*accounts, "total"]:
+            for period in ("day", "month"):
+                self.budget_used.labels(scope=scope, period=period)
+                self.budget_reached.labels(scope=scope, period=period)

@@ -39,6 +39,19 @@ class Budget:
 
 
 @dataclass(frozen=True, slots=True)
+class Reservation:
+    """`reserve`'s answer: granted when neither `blocked_until` nor `budget_until` is set."""
+
+    blocked_until: float | None  # no rate-limit room until then
+    budget_until: float | None  # a spend cap holds the account until then
+    spend_reply: tuple[object, ...]  # spend_core's reply, for the writer's metrics
+
+    @property
+    def granted(self) -> bool:
+        return self.blocked_until is None and self.budget_until is None
+
+
+@dataclass(frozen=True, slots=True)
 class AccountPause:
     """An account taken out of service (usage cap, credits, bad credentials)."""
 
@@ -129,9 +142,39 @@ class RateLimitBudgets:
         blocked = await self._reserve(keys=budget_keys(account, endpoint), args=self.reserve_args())
         return float(blocked) if float(blocked) > 0 else None
 
-    async def release(self, account: str, endpoint: str) -> None:
-        """Give back a reservation whose request got no rate-limit headers from X."""
-        await self._release(keys=[keys.rate_limit_in_flight(account, endpoint)])
+    async def reserve_spending(
+        self, account: str, endpoint: str, spend: tuple[list[str], list[str | int]]
+    ) -> Reservation:
+        """`reserve`, and in the same atomic step check and charge the spend budget
+        (`spend`: spend_core's S and P). A grant is charged: `release(refund=...)` takes
+        the charge back if the request never reaches X.
+        """
+        spend_keys, spend_args = spend
+        reply = await self._reserve(
+            keys=[*budget_keys(account, endpoint), *spend_keys],
+            args=[*self.reserve_args(), *spend_args],
+        )
+        head = _text(reply[0])
+        if head == "budget":
+            return Reservation(None, float(_text(reply[1])), tuple(reply[2:]))
+        blocked = float(head)
+        return Reservation(blocked if blocked > 0 else None, None, tuple(reply[2:]))
+
+    async def release(
+        self,
+        account: str,
+        endpoint: str,
+        refund: tuple[list[str], list[str | int]] | None = None,
+    ) -> None:
+        """Give back a reservation whose request got no rate-limit headers from X.
+
+        `refund` (spend keys and arguments) also takes back its charge: only for a request
+        that never reached X.
+        """
+        refund_keys, refund_args = refund if refund is not None else ([], [])
+        await self._release(
+            keys=[keys.rate_limit_in_flight(account, endpoint), *refund_keys], args=refund_args
+        )
 
     async def observe(
         self, account: str, endpoint: str, headers: Mapping[str, str], *, reserved: bool = True

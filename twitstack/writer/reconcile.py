@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import enum
 import math
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
 from redis.asyncio import Redis
 
@@ -15,6 +16,7 @@ from twitstack.writer.candidates import matching_items, rivals, window_for
 from twitstack.writer.journal import WriterJournal
 from twitstack.writer.metrics import WriterMetrics
 from twitstack.writer.outcome import OutcomeKind
+from twitstack.writer.spend_ledger import SpendLedger
 from twitstack.writer.thread_reconcile import ThreadReconciler
 from twitstack.writer.tokens import CredentialsError, TokenManager
 from twitstack.writer.xapi_client import PostedItem, ReadBack, XApiClient, XApiError
@@ -61,9 +63,11 @@ class Reconciler:
         settings: WriterSettings,
         metrics: WriterMetrics,
         *,
+        spend: SpendLedger,
         started_at: datetime | None = None,
     ) -> None:
         self._redis = redis
+        self._spend = spend
         # When this run began: `sending` left by our own consumer id before it is abandoned.
         self._started_at = started_at or utcnow()
         self._journal = journal
@@ -224,19 +228,35 @@ class Reconciler:
         if key not in cache:
             auth = await self._tokens.auth_for(request.account)
             if is_dm:
-                cache[key] = await self._client.recent_dms(participant, auth=auth.auth)
+                read = self._client.recent_dms(participant, auth=auth.auth)
             else:
                 since = min(self._since, (_started(record) - _MATCH_SLACK).timestamp())
-                cache[key] = await self._client.recent_tweets(user_id, auth=auth.auth, since=since)
+                read = self._client.recent_tweets(user_id, auth=auth.auth, since=since)
+            cache[key] = await self._billed(request.account, is_dm, read)
         return cache[key]
 
     async def _read_alone(self, record: LedgerRecord, user_id: str) -> ReadBack:
         """The account's tweets since shortly before this request's attempt, more pages deep."""
         auth = await self._tokens.auth_for(record.request.account)
         since = (_started(record) - _NARROW_SLACK).timestamp()
-        return await self._client.recent_tweets(
+        read = self._client.recent_tweets(
             user_id, auth=auth.auth, since=since, max_pages=_NARROW_MAX_PAGES
         )
+        return await self._billed(record.request.account, False, read)
+
+    async def _billed(
+        self, account: str, is_dm: bool, read: Coroutine[Any, Any, ReadBack]
+    ) -> ReadBack:
+        """Await a read-back and charge every item X returned (X bills reads per resource),
+        also those of the pages before a page that failed."""
+        action = "dm_event_read" if is_dm else "timeline_read"
+        try:
+            found = await read
+        except XApiError as exc:
+            await self._spend.record(account, action, exc.items_read)
+            raise
+        await self._spend.record(account, action, len(found.items))
+        return found
 
     async def _resend(self, record: LedgerRecord, *, reason: str, count: bool) -> Verdict:
         if count:

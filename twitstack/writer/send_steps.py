@@ -68,6 +68,7 @@ class BeginOutcome(enum.StrEnum):
 
     SENDING = "ok"  # `sending` is committed: call X
     BLOCKED = "blocked"  # no rate-limit room: the request is still approved
+    BUDGET = "budget"  # a spend cap would be passed: still approved, the account held
     DIFFERS = "differs"  # the ledger holds another state, revision or content: read it
     MOVED = "moved"  # someone else moved it between the checks (a lost race)
     REFUSED = "refused"  # the ledger refused to spend the approval (`refused` says why)
@@ -83,6 +84,7 @@ class BeginResult:
     blocked_until: float | None = None
     refused: str | None = None  # "spent" or "tombstoned" (see lua/ledger_guards.lua)
     auto_approved: bool = False  # this call moved it pending -> approved (auto_approved)
+    spend_reply: tuple[Any, ...] = ()  # spend_core's reply (lua/spend_core.lua)
 
 
 class SendSteps:
@@ -101,9 +103,11 @@ class SendSteps:
         endpoint: str,
         *,
         actor: str,
+        spend: tuple[list[str], list[str | int]],
         auto_approve: bool = False,
     ) -> BeginResult:
-        """Record `request` (once), reserve room on `endpoint`, commit approved -> sending.
+        """Record `request` (once), reserve room on `endpoint` and spend budget, commit
+        approved -> sending and charge it (`spend`: spend_core's S and P).
 
         The caller has verified the approval of exactly these message bytes; the step goes
         on only if the ledger holds this message, approved, at its revision. With
@@ -118,27 +122,36 @@ class SendSteps:
             request, actor=actor, reason="received", events_maxlen=self._ledger.events_maxlen
         )
         reply = await self._begin(
-            keys=[*transition_keys, *budget_keys(request.account, endpoint)],
+            keys=[*transition_keys, *budget_keys(request.account, endpoint), *spend[0]],
             args=[
-                *transition_args, *record_args, raw, *self._budgets.reserve_args(),
+                *transition_args, *record_args, raw, *self._budgets.reserve_args(), *spend[1],
                 "1" if auto_approve else "0",
             ],
         )  # fmt: skip
         status, created = as_text(reply[0]), as_text(reply[1]) == "created"
         auto = as_text(reply[5]) == "auto"
-        if status == BeginOutcome.BLOCKED:
+        tail = tuple(reply[6:])
+        if status in (BeginOutcome.BLOCKED, BeginOutcome.BUDGET):
             return BeginResult(
-                BeginOutcome.BLOCKED, created, blocked_until=float(reply[2]), auto_approved=auto
-            )
+                BeginOutcome(status), created, blocked_until=float(reply[2]),
+                auto_approved=auto, spend_reply=tail,
+            )  # fmt: skip
         if status == BeginOutcome.DIFFERS:
             return BeginResult(BeginOutcome.DIFFERS, created)
         if status == BeginOutcome.SENDING:
             return BeginResult(
-                BeginOutcome.SENDING, created, attempt=int(reply[4]), auto_approved=auto
+                BeginOutcome.SENDING,
+                created,
+                attempt=int(reply[4]),
+                auto_approved=auto,
+                spend_reply=tail,
             )
         if status in _REFUSALS:
-            return BeginResult(BeginOutcome.REFUSED, created, refused=status, auto_approved=auto)
-        return BeginResult(BeginOutcome.MOVED, created, auto_approved=auto)
+            return BeginResult(
+                BeginOutcome.REFUSED, created, refused=status, auto_approved=auto,
+                spend_reply=tail,
+            )  # fmt: skip
+        return BeginResult(BeginOutcome.MOVED, created, auto_approved=auto, spend_reply=tail)
 
     async def settle(
         self,

@@ -34,6 +34,7 @@ from twitstack.writer.metrics import WriterMetrics
 from twitstack.writer.ratelimit import AccountPauses, RateLimitBudgets
 from twitstack.writer.reconcile import Reconciler
 from twitstack.writer.send_steps import QueueTicket
+from twitstack.writer.spend_ledger import SpendLedger, writer_accounts
 from twitstack.writer.sweeps import expire_due, sample_depths
 from twitstack.writer.tokens import SecretLookup, TokenManager
 from twitstack.writer.xapi_client import XApiClient
@@ -151,6 +152,10 @@ class WriterService:
         )
         self.schedule = WriteSchedule(redis)
         self.budgets = RateLimitBudgets(redis, clock=self._clock)
+        self.spend = SpendLedger(
+            redis, self._settings.spend, self.metrics, clock=self._clock,
+            quarantine=self.quarantine,
+        )  # fmt: skip
         self.journal = WriterJournal(
             self.ledger, redis, self.metrics, self.budgets, actor=f"writer:{self.consumer_id}"
         )
@@ -161,6 +166,7 @@ class WriterService:
                 self._secret, env=self._settings.env, data_dir=self._settings.state_dir
             ),
             lookup=config.account,
+            spend=lambda account: self.spend.record(account, "token_refresh"),
         )  # fmt: skip
         verifier = (
             ApprovalVerifier(config.approval_public_keys, max_age_s=config.approval_max_age_s)
@@ -176,8 +182,9 @@ class WriterService:
             redis, settings.media, lambda: open_configured_store(settings), clock=self._clock
         )
         self.reconciler = Reconciler(
-            redis, self.journal, client, self.tokens, config, self.metrics, started_at=utcnow()
-        )
+            redis, self.journal, client, self.tokens, config, self.metrics,
+            spend=self.spend, started_at=utcnow(),
+        )  # fmt: skip
 
     def _http_client(self, connections: int, verify: ssl.SSLContext) -> httpx.AsyncClient:
         config = self._config
@@ -204,7 +211,7 @@ class WriterService:
         config = self._config
         executor = RequestExecutor(
             self.journal, client, self.tokens, self.budgets, self._pauses, self._verifier,
-            config, self.metrics, clock=self._clock, media=self.media,
+            config, self.metrics, clock=self._clock, spend=self.spend, media=self.media,
             stopping=lambda: self._stopping,
         )  # fmt: skip
         return RequestIntake(
@@ -217,6 +224,7 @@ class WriterService:
         # A missing or malformed sealing key ring fails the start here (KeyRingError).
         await self.tokens.open()
         await self.account_health.sync()
+        self.spend.warn_unknown(writer_accounts(self._config))
         await self.queue.heartbeat()
         report = await self.queue.recover_own()
         if report.requeued or report.dead_lettered:
@@ -240,12 +248,12 @@ class WriterService:
             ("expire", functools.partial(expire_due, self._redis, self.journal),
              config.reconcile_interval_s),
             ("sample_depths", self._sample_depths, 5.0),
+            ("spend_gauges", lambda: self.spend.refresh(writer_accounts(config)), 15.0),
         ]  # fmt: skip
 
     async def _sample_depths(self) -> None:
         # Connected accounts too (they come and go), so each has its paused gauge.
-        names = [a.name for a in self._config.accounts]
-        names += [a.name for a in self._config.connected_accounts()]
+        names = writer_accounts(self._config)
         await sample_depths(self._redis, self.queue, self.metrics, self._pauses, names)
 
     async def _promote(self) -> int:

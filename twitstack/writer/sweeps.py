@@ -13,6 +13,7 @@ from twitstack.writes import keys
 from twitstack.writes.ledger_types import as_text, epoch_ms
 from twitstack.writes.models import ModerationStatus, utcnow
 from twitstack.writes.queue import ReliableQueue
+from twitstack.writes.spend import BUDGET_PAUSE
 
 S = ModerationStatus
 # needs_review waits for a human even past its expiry (the transition table says so).
@@ -51,7 +52,9 @@ async def sample_depths(
     metrics.dead_letter_depth.set(depths.dead)
     for account in accounts:
         paused = await pauses.paused(account)
-        metrics.account_paused.labels(account=account).set(0 if paused is None else 1)
+        # A budget hold has its own series and alerts (twitstack_x_spend_budget_reached).
+        held = paused is not None and paused.reason != BUDGET_PAUSE
+        metrics.account_paused.labels(account=account).set(1 if held else 0)
     oldest = await redis.zrange(keys.state_index(S.PENDING), 0, 0, withscores=True)
     if oldest:
         age_s = (epoch_ms(utcnow()) - float(oldest[0][1])) / 1000

@@ -21,9 +21,11 @@ from twitstack.writer.journal import WriterJournal
 from twitstack.writer.outcome import Outcome, OutcomeKind
 from twitstack.writer.ratelimit import RateLimitBudgets
 from twitstack.writer.send_steps import Observation, QueueTicket
+from twitstack.writer.spend_ledger import SpendLedger
 from twitstack.writer.tokens import AccountAuth
 from twitstack.writer.xapi_client import XCall, XReply, call_for
 from twitstack.writes.models import ModerationStatus, WriteRequest, utcnow
+from twitstack.writes.spend import action_for
 from twitstack.writes.thread import part_payload, thread_parts
 from twitstack.writes.thread_progress import PartStatus, ThreadProgress
 
@@ -72,8 +74,10 @@ class ThreadSteps:
         *,
         clock: Callable[[], float],
         stopping: Callable[[], bool] = lambda: False,
+        spend: SpendLedger | None = None,
     ) -> None:
         self._journal = journal
+        self._spend = spend
         self._budgets = budgets
         self._sender = sender
         self._clock = clock
@@ -120,7 +124,7 @@ class ThreadSteps:
                         reason="rate_limit_budget", from_states=[S.SENDING],
                     )  # fmt: skip
                     return False
-            reserved = False
+            covered, reserved = reserved, False  # the executor charged the part it reserved
             begun = await threads.begin_part(
                 request.id, index, attempt=attempt, actor=self._journal.actor
             )
@@ -132,6 +136,11 @@ class ThreadSteps:
                     status=begun.value,
                 )  # fmt: skip
                 return False
+            if not covered and self._spend is not None:
+                # X bills every part; only the first the executor reserved passed the cap check.
+                text = (call.body or {}).get("text")
+                part = {"text": text} if isinstance(text, str) else {}
+                await self._spend.record(request.account, action_for("tweet", part))
             crash_point("after_part_sending")
             started = self._clock()
             reply, observation = await self._sender.send_part(request, call, auth)

@@ -93,8 +93,11 @@ class TokenManager:
         cache_s: float = 5.0,
         keyring: KeyRingSource | None = None,
         lookup: Callable[[str], XAccountSettings | None] | None = None,
+        spend: Callable[[str], Awaitable[None]] | None = None,
     ) -> None:
         self._redis = redis
+        # Charges one token refresh of the named account to the spend ledger (when billed).
+        self._charge_refresh = spend
         self._client = client
         self._accounts = {account.name: account for account in accounts}
         # Accounts connected from the UI or CLI (WriterSettings.account); TOML names win.
@@ -292,6 +295,8 @@ class TokenManager:
                 refresh_token=stored.refresh_token,
             )
         except TokenRefreshRejected as exc:
+            if self._charge_refresh is not None:
+                await self._charge_refresh(account.name)
             # A replica whose lock expired may have rotated the pair under us: re-read first.
             again = await self._load(account)
             if again.refresh_token != stored.refresh_token:
@@ -315,6 +320,8 @@ class TokenManager:
             raise CredentialsError(f"account {account.name!r}: token store changed during refresh")
         refreshed_at = self._clock()
         await self._redis.hset(keys.oauth2_tokens(account.name), "refreshed_at", repr(refreshed_at))
+        if self._charge_refresh is not None:  # after the rotated pair is safe
+            await self._charge_refresh(account.name)
         if self._metrics is not None:
             self._metrics.token_refreshes.labels(account=account.name).inc()
             self._metrics.token_last_refresh.labels(account=account.name).set(refreshed_at)

@@ -23,6 +23,7 @@ class XApiError(TwitstackError):
 
     def __init__(self, outcome: Outcome) -> None:
         self.outcome = outcome
+        self.items_read = 0  # items of earlier pages of a paged read (X billed those)
         detail = f": {outcome.detail}" if outcome.detail else ""
         status = f"status {outcome.status}"
         super().__init__(f"X API {outcome.kind} ({outcome.reason}, {status}){detail}")
@@ -261,7 +262,11 @@ class XApiClient:
     ) -> ReadBack:
         items: list[PostedItem] = []
         for _ in range(max_pages):
-            page = await self._read(path, params, auth)
+            try:
+                page = await self._read(path, params, auth)
+            except XApiError as exc:
+                exc.items_read = len(items)
+                raise
             items.extend(_items(page))
             meta = page.get("meta") if isinstance(page, dict) else None
             token = meta.get("next_token") if isinstance(meta, dict) else None

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from twitstack.core.sections.spend import ACTIONS
 from twitstack.writer.executor import NO_KEYS_REFUSAL
 from twitstack.writer.metrics import WriterMetrics
 from twitstack.writer.reconcile import Verdict
@@ -63,6 +64,8 @@ UNKNOWN_REMAINING = -1
 
 def start_at_zero(metrics: WriterMetrics, accounts: Iterable[str]) -> None:
     """Create every child whose labels are known before the first event."""
+    accounts = list(accounts)
+    metrics.init_spend(accounts, ACTIONS)
     for action in WriteAction:
         metrics.actions_processed.labels(action=str(action))
         metrics.request_latency.labels(action=str(action))

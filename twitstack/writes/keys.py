@@ -61,6 +61,9 @@ X_ACCOUNTS_AUDIT = f"{X_ACCOUNTS_PREFIX}:audit"
 RATE_LIMIT_WINDOWS = ("window", "24h")
 # Not a window: a string counting the requests that reserved budget and await X's answer.
 IN_FLIGHT_WINDOW = "pending"  # the key suffix deployed writers already use
+# The audit stream (capped) of spend caps admins raised at runtime (`spend_caps`). Outside
+# WRITER_PREFIX: moderation's admins write these too.
+SPEND_CAPS_AUDIT = "twitstack:budget:audit"
 
 # The notifier's state (twitstack.notifier): an outbox of deliveries (sorted set: delivery
 # id -> due time in ms, and a hash: delivery id -> JSON), the delivery ids it has scheduled
@@ -122,6 +125,22 @@ def rate_limit_in_flight(account: str, endpoint: str) -> str:
 def account_paused(account: str) -> str:
     """The hash {reason, until} present while the writer must not act for `account`."""
     return f"{WRITER_PREFIX}:paused:{account}"
+
+
+def spend_rollup(period: str) -> str:
+    """The hash of micro-USD spent in one UTC day ("2026-12-05") or month ("2026-12").
+
+    Fields "<account>|<action>", "<account>|*" (the account's total) and "*|*" (everything).
+    """
+    return f"{WRITER_PREFIX}:spend:{period}"
+
+
+def spend_caps(period: str) -> str:
+    """The hash of caps raised for one day or month only: "<account>" or "*" -> micro-USD.
+
+    Expires with the period's rollup; the next period is capped by the settings again.
+    """
+    return f"twitstack:budget:caps:{period}"
 
 
 def oauth2_tokens(account: str) -> str:

@@ -39,6 +39,7 @@ from twitstack.moderation.queries import (
 from twitstack.moderation.quoted_posts import QuotedPost
 from twitstack.moderation.revisions import revision_diffs
 from twitstack.moderation.roles import Role
+from twitstack.moderation.spend_view import budget_held_accounts, card_cost, money, scope_spend
 from twitstack.moderation.thread_view import live_parts, preview_parts, thread_parts_view
 from twitstack.moderation.views.bulk_pages import label_of, reason_from_form
 from twitstack.moderation.views.composer_form import (
@@ -54,6 +55,7 @@ from twitstack.writes.errors import PayloadError
 from twitstack.writes.models import ID_PATTERN
 from twitstack.writes.models import ModerationStatus as S
 from twitstack.writes.post_ref import parse_post_ref
+from twitstack.writes.spend import cost_of
 from twitstack.writes.states import EDITABLE_STATES
 from twitstack.writes.text import MAX_TWEET_WEIGHTED_LENGTH, tweet_weighted_length
 from twitstack.writes.thread import MAX_THREAD_PARTS
@@ -78,6 +80,12 @@ async def _queue_context(request: Request) -> dict[str, Any]:
 
     dm_visible = dm_text_visible(request.state.principal)
     can_moderate = principal_of(request).user.role >= Role.MODERATOR
+    prices = deps.spend.prices
+
+    def price(row: RequestRow) -> str:
+        # What the writer will charge for the send (the detail page adds media and budgets).
+        cost = money(cost_of(prices, row.action, {"text": row.text}).micros)
+        return f"{cost} per part" if row.action == "thread" else cost
 
     async def compute() -> RenderedList:
         now = deps.clock()
@@ -89,6 +97,7 @@ async def _queue_context(request: Request) -> dict[str, Any]:
             "dm_visible": dm_visible,
             "cards": cards,
             "can_moderate": can_moderate,
+            "price": price,
         }
         body = deps.templates.get_template("_queue_rows.html").render(context)
         return RenderedList(body=body, total=page.total, pages=page.pages)
@@ -127,6 +136,10 @@ async def queue_page(request: Request) -> Response:
             "ages": [(key, _AGE_LABELS[key]) for key in AGES],
             "refresh_ms": int(deps.settings.queue_refresh_interval_s * 1000),
             "rows_url": "/queue/rows?" + urlencode(dict(request.query_params)),
+            # A moderator sees the month's spend before approving a batch.
+            "spend": (await scope_spend(deps.redis, deps.spend, [], deps.clock()))[0],
+            "budget_held": await budget_held_accounts(deps.redis, list(deps.known_accounts)),
+            "money": money,
         }
     )
     return render(request, "queue.html", context)
@@ -232,6 +245,10 @@ async def detail_page(request: Request) -> Response:
             "thread_parts": thread_parts_view(payload) if str(req.action) == "thread" else [],
             "quoted": await deps.quoted_posts.lookup(_quote_of(payload)),
             "live_parts": live_parts(record.result) if str(req.action) == "thread" else [],
+            "cost": await card_cost(
+                deps.redis, deps.spend, str(req.action), payload, req.account, deps.clock()
+            ),
+            "money": money,
             "nav": "queue",
         },
     )

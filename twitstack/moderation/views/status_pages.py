@@ -8,11 +8,13 @@ from urllib.parse import urlencode
 from starlette.requests import Request
 from starlette.responses import Response
 
-from twitstack.moderation.access import deps_of
+from twitstack.moderation.access import deps_of, principal_of
 from twitstack.moderation.accounts import account_statuses
 from twitstack.moderation.card_context import cards_for, post_url
 from twitstack.moderation.pagination import PageParams, paginate
 from twitstack.moderation.queries import RequestFilter, RequestQueryset
+from twitstack.moderation.roles import Role
+from twitstack.moderation.spend_view import money, scope_spend
 from twitstack.moderation.views.render import render
 from twitstack.moderation.views.x_account_pages import connected_rows
 
@@ -78,5 +80,12 @@ async def accounts_page(request: Request) -> Response:
     known = [*deps.known_accounts, *(a.name for a, _ in connected)]
     statuses = await account_statuses(deps.redis, known)
     handles = {a.name: f"@{a.username}" for a, _ in connected}
-    context = {"accounts": statuses, "nav": "accounts", "connected": connected, "handles": handles}
+    names = [status.name for status in statuses]
+    spend = await scope_spend(deps.redis, deps.spend, names, deps.clock())
+    context = {
+        "accounts": statuses, "nav": "accounts", "connected": connected, "handles": handles,
+        "total_spend": spend[0], "spend": {s.scope: s for s in spend[1:]},
+        "prices_as_of": deps.spend.prices_as_of, "money": money,
+        "is_admin": principal_of(request).user.role >= Role.ADMIN,
+    }  # fmt: skip
     return render(request, "accounts.html", context)

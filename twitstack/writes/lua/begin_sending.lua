@@ -1,20 +1,27 @@
 -- The writer's first step for an approved message it verified: record it (once), reserve
--- rate-limit room, and commit approved -> sending, all in one atomic call. With
--- require_approval = false a pending message takes the same step, auto-approved on the way
--- (pending -> approved, its own event), instead of a record, a move and two reads apart.
--- KEYS: 1-6 as ledger_transition, 7 window budget, 8 24-hour budget, 9 in-flight counter
+-- rate-limit room and spend budget, and commit approved -> sending, charging the spend
+-- ledger, all in one atomic call (so replicas never spend past a cap between a check and a
+-- charge). With require_approval = false a pending message takes the same step,
+-- auto-approved on the way (pending -> approved, its own event), instead of a record, a move
+-- and two reads apart.
+-- KEYS: 1-6 as ledger_transition, 7 window budget, 8 24-hour budget, 9 in-flight counter,
+--       10-14 spend_core's S
 -- ARGV: 1-22 as ledger_transition (approved -> sending at the expected revision),
 --       23-34 as ledger_record (A[1..12]), 35 the message bytes the caller verified,
---       36 now (epoch s), 37 in-flight counter ttl ms; the last: auto-approve a pending one
---       '1'/'0' (last, so the arguments of the steps before it keep their places)
+--       36 now (epoch s), 37 in-flight counter ttl ms, 38-48 spend_core's P; the last:
+--       auto-approve a pending one '1'/'0' (last, so the arguments of the steps before it
+--       keep their places)
 -- Returns {outcome, 'created'|'exists', state|blocked-until, revision, attempt,
--- 'auto'|''}; outcome is 'ok' (sending committed), 'blocked' (no room: still approved),
--- 'differs' (the ledger holds another state, revision or content than the message: the
--- caller reads it), or a transition status. 'auto' says this call moved it pending ->
--- approved (reason auto_approved).
+-- 'auto'|'', spend_reply...}; outcome is 'ok' (sending committed and charged), 'blocked'
+-- (no rate-limit room: still approved), 'budget' (a spend cap would be passed: still
+-- approved, the account paused with reason budget until the period ends), 'differs' (the
+-- ledger holds another state, revision or content than the message: the caller reads it),
+-- or a transition status. 'auto' says this call moved it pending -> approved (reason
+-- auto_approved).
 --#include record_core
 --#include budget_core
 --#include transition_core
+--#include spend_core
 local R = {}
 for i = 1, 12 do R[i] = ARGV[22 + i] end
 local recorded = ledger_record({KEYS[1], KEYS[2], KEYS[3], KEYS[4]}, R)
@@ -43,9 +50,24 @@ if wanted == 'pending' then
   end
   auto = 'auto'
 end
+local S = {KEYS[10], KEYS[11], KEYS[12], KEYS[13], KEYS[14]}
+local P = {}
+for i = 1, 11 do P[i] = ARGV[37 + i] end
+local spend = spend_state(S, P)
+local function answer(head)
+  for _, v in ipairs(spend_reply(spend)) do head[#head + 1] = v end
+  return head
+end
+if spend.blocked ~= '' then
+  return answer({'budget', recorded[1], spend_pause(S, P, spend), found[2], '0', auto})
+end
 local blocked = budget_reserve({KEYS[7], KEYS[8]}, KEYS[9], ARGV[36], ARGV[37])
-if blocked ~= '0' then return {'blocked', recorded[1], blocked, found[2], '0', auto} end
+if blocked ~= '0' then return answer({'blocked', recorded[1], blocked, found[2], '0', auto}) end
 local moved = ledger_transition(KEYS, ARGV, created)
--- Refused (e.g. a spent approval): give the reservation back, nothing goes to X.
-if moved[1] ~= 'ok' and redis.call('DECR', KEYS[9]) < 0 then redis.call('SET', KEYS[9], 0) end
-return {moved[1], recorded[1], moved[2], moved[3], moved[4], auto}
+if moved[1] == 'ok' then
+  spend_charge(S, P, spend)
+elseif redis.call('DECR', KEYS[9]) < 0 then
+  -- Refused (e.g. a spent approval): give the reservation back, nothing goes to X.
+  redis.call('SET', KEYS[9], 0)
+end
+return answer({moved[1], recorded[1], moved[2], moved[3], moved[4], auto})

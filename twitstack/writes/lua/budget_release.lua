@@ -1,5 +1,12 @@
--- Give back a reservation whose request got no rate-limit headers. KEYS: 1 in-flight counter
+-- Give back a reservation whose request got no rate-limit headers. KEYS: 1 in-flight counter,
+-- then optionally spend_core's S[1..2] with ARGV account, action, charged micro-USD, day ttl,
+-- month ttl: the charge is refunded too (only for a request that never reached X).
 --#include budget_core
+--#include spend_core
 clean_counter(KEYS[1])
 if redis.call('DECR', KEYS[1]) < 0 then redis.call('SET', KEYS[1], 0) end
+if KEYS[2] then
+  spend_add({KEYS[2], KEYS[3]}, {ARGV[1], ARGV[2], ARGV[3], '', '', '', '', ARGV[4], ARGV[5]},
+    -tonumber(ARGV[3]), {false, false})
+end
 return 1

@@ -1,0 +1,136 @@
+"""The spend ledger's Lua (lua/spend_core.lua) on a real Redis: caps, charges, refunds, pauses,
+rollup lifetimes and hostile values, through the scripts the writer calls."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from redis.asyncio import Redis
+
+from twitstack.core.sections.spend import SpendSettings
+from twitstack.writer.ratelimit import budget_keys
+from twitstack.writes import keys, scripts
+from twitstack.writes.spend import BudgetView, Periods, raise_cap, spend_args, spend_keys
+
+pytestmark = pytest.mark.anyio
+NOW = 1_800_000_000.0  # 2027-01-15 08:00 UTC
+P = Periods.at(NOW)
+POST = 15_000
+
+
+def settings(**caps: Any) -> SpendSettings:
+    return SpendSettings.model_validate(caps)
+
+
+async def reserve(redis: Redis, spend: SpendSettings, micros: int = POST) -> list[Any]:
+    script = scripts.register(redis, "budget_reserve")
+    reply: list[Any] = await script(
+        keys=[*budget_keys("a", "tweets.create"), *spend_keys("a", P)],
+        args=[repr(NOW), 120_000, *spend_args(spend, "a", "post", micros, P)],
+    )
+    return reply
+
+
+async def rollup(redis: Redis, period: str) -> dict[str, int]:
+    raw = await redis.hgetall(keys.spend_rollup(period))
+    return {k.decode(): int(v) for k, v in raw.items()}
+
+
+async def test_charges_until_the_cap_then_holds_and_pauses(redis: Redis) -> None:
+    spend = settings(accounts={"a": {"daily_usd": 0.03}})
+    assert (await reserve(redis, spend))[0] == b"0"
+    assert (await reserve(redis, spend))[0] == b"0"
+    held = await reserve(redis, spend)
+    assert held[:2] == [b"budget", repr(P.day_end).encode()]
+    view = BudgetView.parse(held[2:])
+    assert view.blocked == "account|day"
+    assert view.spent == (2 * POST, 2 * POST, 2 * POST, 2 * POST)
+    assert view.caps == (30_000, -1, -1, -1)
+    assert await rollup(redis, P.day) == {"a|post": 2 * POST, "a|*": 2 * POST, "*|*": 2 * POST}
+    pause = await redis.hgetall(keys.account_paused("a"))
+    assert pause == {b"reason": b"budget", b"until": repr(P.day_end).encode(),
+                     b"budget": b"account|day"}  # fmt: skip
+    ttl_day = await redis.ttl(keys.spend_rollup(P.day))
+    ttl_month = await redis.ttl(keys.spend_rollup(P.month))
+    assert 0 < ttl_day <= spend.day_retention_s
+    assert spend.day_retention_s < ttl_month <= spend.month_retention_s
+
+
+async def test_a_raise_for_today_lets_it_go_and_lifts_the_pause(redis: Redis) -> None:
+    spend = settings(total={"daily_usd": 0.015})
+    assert (await reserve(redis, spend))[0] == b"0"
+    assert (await reserve(redis, spend))[0] == b"budget"
+    await raise_cap(redis, spend, scope="*", period="day", usd_cap=0.03, actor="t", now=NOW)
+    assert (await reserve(redis, spend))[0] == b"0"
+    assert await redis.exists(keys.account_paused("a")) == 0
+    # The raise is for that day only: the next day is capped by the settings again.
+    assert 0 < await redis.ttl(keys.spend_caps(P.day)) <= spend.day_retention_s
+
+
+async def test_a_raised_cap_below_the_configured_one_does_not_lower_it(redis: Redis) -> None:
+    spend = settings(accounts={"a": {"monthly_usd": 1.0}})
+    await redis.hset(keys.spend_caps(P.month), "a", "1")
+    reply = await reserve(redis, spend)
+    assert reply[0] == b"0"
+    assert BudgetView.parse(reply[2:]).caps[1] == 1_000_000
+
+
+async def test_a_zero_cap_holds_everything(redis: Redis) -> None:
+    spend = settings(total={"monthly_usd": 0})
+    assert (await reserve(redis, spend))[0] == b"budget"
+    assert await redis.exists(keys.spend_rollup(P.month)) == 0
+
+
+async def test_another_pause_is_kept_and_a_pause_key_of_another_type_left_alone(
+    redis: Redis,
+) -> None:
+    spend = settings(total={"daily_usd": 0})
+    await redis.hset(keys.account_paused("a"), mapping={"reason": "credentials", "until": ""})
+    assert (await reserve(redis, spend))[0] == b"budget"
+    assert await redis.hget(keys.account_paused("a"), "reason") == b"credentials"
+    await redis.delete(keys.account_paused("a"))
+    await redis.set(keys.account_paused("a"), "junk")
+    assert (await reserve(redis, spend))[0] == b"budget"
+    assert await redis.get(keys.account_paused("a")) == b"junk"
+
+
+async def test_release_refunds_a_charge_that_never_reached_x(redis: Redis) -> None:
+    spend = settings()
+    assert (await reserve(redis, spend))[0] == b"0"
+    release = scripts.register(redis, "budget_release")
+    await release(
+        keys=[keys.rate_limit_in_flight("a", "tweets.create"), *spend_keys("a", P)[:2]],
+        args=["a", "post", POST, spend.day_retention_s, spend.month_retention_s],
+    )
+    assert await rollup(redis, P.day) == {"a|post": 0, "a|*": 0, "*|*": 0}
+    assert await redis.get(keys.rate_limit_in_flight("a", "tweets.create")) == b"0"
+
+
+async def test_recording_a_billed_call_ignores_caps_and_keeps_a_budget_hold(redis: Redis) -> None:
+    spend = settings(total={"daily_usd": 0.001})
+    await redis.hset(keys.account_paused("a"), mapping={"reason": "budget", "until": "9"})
+    record = scripts.register(redis, "spend_record")
+    reply = await record(keys=spend_keys("a", P), args=spend_args(spend, "a", "timeline_read",
+                                                                  5_000, P))  # fmt: skip
+    assert BudgetView.parse(reply).spent[2] == 5_000
+    assert (await rollup(redis, P.day))["a|timeline_read"] == 5_000
+    assert await redis.hget(keys.account_paused("a"), "reason") == b"budget"
+
+
+async def test_hostile_counts_and_keys_are_set_aside_never_raised(redis: Redis) -> None:
+    spend = settings(accounts={"a": {"daily_usd": 1.0}})
+    await redis.hset(
+        keys.spend_rollup(P.day), mapping={"a|post": "x", "a|*": "-1", "*|*": "9" * 20}
+    )
+    await redis.rpush(keys.spend_rollup(P.month), "a list")
+    await redis.set(keys.spend_caps(P.day), "a string")
+    await redis.hset(keys.spend_caps(P.month), "*", "1.5")
+    reply = await reserve(redis, spend)
+    assert reply[0] == b"0"
+    view = BudgetView.parse(reply[2:])
+    assert view.junk == 6  # a|*, *|*, the month key, the day caps key, the month cap, a|post
+    assert await rollup(redis, P.day) == {"a|post": POST, "a|*": POST, "*|*": POST}
+    assert await rollup(redis, P.month) == {"a|post": POST, "a|*": POST, "*|*": POST}
+    assert await redis.lrange(keys.spend_rollup(P.month) + ":junk", 0, -1) == [b"a list"]
+    assert await redis.get(keys.spend_caps(P.day)) == b"a string"

@@ -1,0 +1,343 @@
+"""The X spend ledger and budget caps in Redis, shared by the writer, moderation and the CLI.
+
+Every billable call is charged in micro-USD to per-day and per-month hashes
+(`keys.spend_rollup`); a send is checked against four caps (the account's day and month,
+everything's day and month) and charged in the same Lua call that reserves its rate-limit
+room and commits `sending` (lua/spend_core.lua). Caps come from settings; an admin can raise
+one for the current day or month at runtime (`keys.spend_caps`), audited in
+`keys.SPEND_CAPS_AUDIT`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from redis.asyncio import Redis
+from redis.exceptions import ResponseError
+
+from twitstack.core.sections.spend import ACTIONS, PriceTable, SpendSettings
+from twitstack.writes import keys
+from twitstack.writes.ledger_types import as_text
+from twitstack.writes.thread import thread_parts
+
+MICROS = 1_000_000
+TOTAL = "*"  # the scope of everything together in rollups and caps
+PERIODS = ("day", "month")
+AUDIT_MAXLEN = 10_000
+BUDGET_PAUSE = "budget"  # the account pause reason while a cap holds its requests
+
+
+def usd(micros: int) -> float:
+    return micros / MICROS
+
+
+@dataclass(frozen=True, slots=True)
+class Periods:
+    """The UTC day and month an instant falls in, and when each ends (epoch s)."""
+
+    day: str
+    month: str
+    day_end: float
+    month_end: float
+
+    @classmethod
+    def at(cls, epoch_s: float) -> Periods:
+        now = datetime.fromtimestamp(epoch_s, UTC)
+        day = now.replace(hour=0, minute=0, second=0, microsecond=0)
+        first = day.replace(day=1)
+        next_month = (first + timedelta(days=32)).replace(day=1)
+        return cls(
+            day=day.strftime("%Y-%m-%d"),
+            month=day.strftime("%Y-%m"),
+            day_end=(day + timedelta(days=1)).timestamp(),
+            month_end=next_month.timestamp(),
+        )
+
+
+def spend_keys(account: str, periods: Periods) -> list[str]:
+    """spend_core's S: day and month rollups, day and month raised caps, the pause hash."""
+    return [
+        keys.spend_rollup(periods.day),
+        keys.spend_rollup(periods.month),
+        keys.spend_caps(periods.day),
+        keys.spend_caps(periods.month),
+        keys.account_paused(account),
+    ]
+
+
+def _cap_arg(usd_cap: float | None) -> str:
+    return "" if usd_cap is None else str(round(usd_cap * MICROS))
+
+
+def spend_args(
+    settings: SpendSettings, account: str, action: str, micros: int, periods: Periods
+) -> list[str | int]:
+    """spend_core's P for charging `micros` of `action` to `account`."""
+    mine = settings.caps_for(account)
+    return [
+        account, action, micros,
+        _cap_arg(mine.daily_usd), _cap_arg(mine.monthly_usd),
+        _cap_arg(settings.total.daily_usd), _cap_arg(settings.total.monthly_usd),
+        settings.day_retention_s, settings.month_retention_s,
+        repr(periods.day_end), repr(periods.month_end),
+    ]  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class BudgetView:
+    """spend_core's reply: what the four budgets of one account stood at."""
+
+    blocked: str  # '' or "account|day", "total|month", ...
+    junk: int  # hostile values the script ignored or set aside
+    spent: tuple[int, int, int, int]  # account day, account month, total day, total month
+    caps: tuple[int, int, int, int]  # the same order; -1 = no cap
+
+    SCOPES = ("account|day", "account|month", "total|day", "total|month")
+
+    @classmethod
+    def parse(cls, reply: Sequence[Any]) -> BudgetView:
+        numbers = [int(as_text(v)) for v in reply[2:10]]
+        spent = (numbers[0], numbers[1], numbers[2], numbers[3])
+        caps = (numbers[4], numbers[5], numbers[6], numbers[7])
+        return cls(as_text(reply[0]), int(as_text(reply[1])), spent, caps)
+
+
+# --- what a request costs -----------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Cost:
+    """The price of one request: the billed action and its surcharges, in micro-USD."""
+
+    action: str  # the ledger action charged when it is sent
+    micros: int  # what the writer charges for the send itself
+    media_micros: int  # its files' uploads (charged per upload by the media step, not here)
+    parts: int = 1  # posts it makes (a thread: one per part, each charged as it is sent)
+
+    @property
+    def total_micros(self) -> int:
+        return self.micros + self.media_micros
+
+
+# Every URL twitter-text extracts has a dot followed by letters (a domain's TLD): text without
+# one skips the extraction (~90 µs per send on a loaded host), which would find nothing.
+_MAYBE_URL = re.compile(r"\.[^\W\d_]{2,}")
+
+
+def has_url(text: str) -> bool:
+    """Whether X prices a post with this text as one with a URL (twitter-text's extraction)."""
+    if _MAYBE_URL.search(text) is None:
+        return False
+    from twitter_text import extract_urls  # ~16 MiB: the writer preloads it at start
+
+    return bool(extract_urls(text))
+
+
+def action_for(action: str, payload: Mapping[str, Any]) -> str:
+    """The billed action of a write request (`ACTIONS`)."""
+    if action == "dm":
+        return "dm"
+    if action == "delete":
+        return "delete"
+    text = payload.get("text")
+    return "post_with_url" if isinstance(text, str) and has_url(text) else "post"
+
+
+def cost_of(prices: PriceTable, action: str, payload: Mapping[str, Any]) -> Cost:
+    if action == "thread":
+        # Every part is a post X bills on its own (with its own URL price and media).
+        parts = [p for p in thread_parts(payload) if isinstance(p, Mapping)]
+        costs = [cost_of(prices, "tweet", part) for part in parts]
+        return Cost(
+            "post", sum(c.micros for c in costs), sum(c.media_micros for c in costs), len(costs)
+        )
+    billed = action_for(action, payload)
+    # Files to upload (attachments) or uploaded already (media ids): each was one upload.
+    media = payload.get("media")
+    count = 0
+    for field in ("attachments", "media_ids"):
+        listed = media.get(field) if isinstance(media, Mapping) else None
+        count += len(listed) if isinstance(listed, list) else 0
+    return Cost(billed, prices.micros(billed), count * prices.micros("media_upload"))
+
+
+# --- reading the ledger -------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Rollup:
+    """One period's spend: micro-USD per (account, action), per account, and in total."""
+
+    period: str
+    by_action: dict[tuple[str, str], int]
+    by_account: dict[str, int]
+    total: int
+    junk: int  # fields that were not counts (skipped)
+
+
+def parse_rollup(period: str, raw: Mapping[Any, Any]) -> Rollup:
+    by_action: dict[tuple[str, str], int] = {}
+    by_account: dict[str, int] = {}
+    total = junk = 0
+    for k, v in raw.items():
+        field, value = as_text(k), as_text(v)
+        account, sep, action = field.rpartition("|")
+        if not sep or not value.isdigit() or len(value) > 15:
+            junk += 1
+            continue
+        amount = int(value)
+        if account == TOTAL and action == TOTAL:
+            total = amount
+        elif action == TOTAL:
+            by_account[account] = amount
+        else:
+            by_action[(account, action)] = amount
+    return Rollup(period, by_action, by_account, total, junk)
+
+
+async def read_rollup(redis: Redis, period: str) -> Rollup:
+    """The spend of one day or month; a key of the wrong type reads as empty (junk 1)."""
+    try:
+        raw = await redis.hgetall(keys.spend_rollup(period))
+    except ResponseError as exc:
+        if "WRONGTYPE" not in str(exc):
+            raise
+        return Rollup(period, {}, {}, 0, 1)
+    return parse_rollup(period, raw)
+
+
+def days_of_month(month: str) -> list[str]:
+    first = datetime.strptime(month + "-01", "%Y-%m-%d").replace(tzinfo=UTC)
+    days = []
+    day = first
+    while day.strftime("%Y-%m") == month:
+        days.append(day.strftime("%Y-%m-%d"))
+        day += timedelta(days=1)
+    return days
+
+
+async def daily_series(redis: Redis, month: str, account: str | None) -> list[tuple[str, int]]:
+    """(day, micro-USD) for every day of `month`: one account's, or everything's."""
+    days = days_of_month(month)
+    async with redis.pipeline(transaction=False) as pipe:
+        for day in days:
+            pipe.hget(keys.spend_rollup(day), f"{account or TOTAL}|{TOTAL}")
+        replies = await pipe.execute(raise_on_error=False)
+    series = []
+    for day, value in zip(days, replies, strict=True):
+        text = as_text(value) if isinstance(value, bytes | str) else ""
+        series.append((day, int(text) if text.isdigit() and len(text) <= 15 else 0))
+    return series
+
+
+# --- caps ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class CapsInForce:
+    """The cap of one scope and period (micro-USD, None = none) and where it comes from."""
+
+    scope: str  # an account name or TOTAL
+    period: str  # "day" or "month"
+    micros: int | None
+    raised: bool  # True when an admin's value in Redis overrides the settings
+
+
+async def caps_in_force(
+    redis: Redis, settings: SpendSettings, scope: str, now: float | None = None
+) -> dict[str, CapsInForce]:
+    """The day and month caps of `scope` (an account name or TOTAL) now: the configured one,
+    or the one an admin raised for this day or month when it is higher."""
+    periods = Periods.at(time.time() if now is None else now)
+    configured = settings.total if scope == TOTAL else settings.caps_for(scope)
+    found = {}
+    for period, name in (("day", periods.day), ("month", periods.month)):
+        try:
+            value = await redis.hget(keys.spend_caps(name), scope)
+        except ResponseError:
+            value = None
+        text = as_text(value) if value is not None else ""
+        base = configured.daily_usd if period == "day" else configured.monthly_usd
+        micros = None if base is None else round(base * MICROS)
+        if text.isdigit() and len(text) <= 15 and (micros is None or int(text) > micros):
+            found[period] = CapsInForce(scope, period, int(text), True)
+        else:
+            found[period] = CapsInForce(scope, period, micros, False)
+    return found
+
+
+class CapError(ValueError):
+    """A cap change that is refused (bad value, or lowering through `raise_cap`)."""
+
+
+async def raise_cap(
+    redis: Redis,
+    settings: SpendSettings,
+    *,
+    scope: str,
+    period: str,
+    usd_cap: float,
+    actor: str,
+    now: float,
+) -> CapsInForce:
+    """Raise the cap of `scope` (account or TOTAL) for the current day or month, audited;
+    never lowers it. The next period is capped by the settings again.
+
+    Lowering and lasting changes stay settings changes (reviewed, restarted); raising for now
+    is what an admin needs at runtime to let held requests go.
+    """
+    if period not in PERIODS:
+        raise CapError(f"period must be day or month, not {period!r}")
+    if not math.isfinite(usd_cap) or usd_cap < 0 or usd_cap > 1_000_000:
+        raise CapError("cap must be a number of dollars between 0 and 1000000")
+    current = (await caps_in_force(redis, settings, scope, now))[period]
+    periods = Periods.at(now)
+    name = periods.day if period == "day" else periods.month
+    ttl = settings.day_retention_s if period == "day" else settings.month_retention_s
+    micros = round(usd_cap * MICROS)
+    if current.micros is None:
+        raise CapError(f"{scope} has no {period} cap to raise")
+    if micros < current.micros:
+        raise CapError(
+            f"${usd_cap:.2f} is below the cap in force (${usd(current.micros):.2f}): "
+            "lower caps in the settings"
+        )
+    entry = json.dumps(
+        {"at": now, "actor": actor, "scope": scope, "period": name,
+         "from_micros": current.micros, "to_micros": micros},
+        sort_keys=True,
+    )  # fmt: skip
+    async with redis.pipeline(transaction=True) as pipe:
+        pipe.hset(keys.spend_caps(name), scope, str(micros))
+        pipe.expire(keys.spend_caps(name), ttl)
+        pipe.xadd(keys.SPEND_CAPS_AUDIT, {"entry": entry}, maxlen=AUDIT_MAXLEN, approximate=True)
+        await pipe.execute()
+    return CapsInForce(scope, period, micros, True)
+
+
+async def cap_audit(redis: Redis, count: int = 20) -> list[dict[str, Any]]:
+    """The newest cap changes, newest first (entries that are not JSON objects skipped)."""
+    try:
+        rows = await redis.xrevrange(keys.SPEND_CAPS_AUDIT, count=count) or []
+    except ResponseError:
+        return []
+    entries = []
+    for _, fields in rows:
+        raw = {as_text(k): as_text(v) for k, v in (fields or {}).items()}.get("entry", "")
+        try:
+            entry = json.loads(raw)
+        except ValueError:
+            continue
+        if isinstance(entry, dict):
+            entries.append(entry)
+    return entries
+
+
+__all__ = ["ACTIONS", "BudgetView", "Cost", "Periods", "Rollup"]
