@@ -17,7 +17,9 @@ import argparse
 import itertools
 import os
 import statistics
+import tempfile
 import time
+from pathlib import Path
 
 import anyio
 import httpx
@@ -25,6 +27,7 @@ from common import bench_secret, fake_x, redis_server, reset_phase, writer_setti
 from redis import Redis as SyncRedis
 from redis.asyncio import Redis
 
+from twitstack.core.config import Settings
 from twitstack.core.logging import configure_logging
 from twitstack.sandbox.xapi.config import DEFAULT_BEARER_TOKEN
 from twitstack.writer.service import WriterService
@@ -65,6 +68,15 @@ async def writer_round(redis_url: str, base_url: str, parts: int, tag: str) -> l
     message = encode_write_request(ApprovalSigner(private).approve(request, approver="bench"))
     settings = writer_settings(redis_url, base_url, public)
     redis = Redis.from_url(redis_url)
+    with tempfile.TemporaryDirectory() as directory:
+        # The writer keeps its dev sealing key file in data_dir: a fresh one per round.
+        settings = settings.model_copy(update={"data_dir": Path(directory)})
+        return await _post_thread(settings, redis, message, base_url, parts)
+
+
+async def _post_thread(
+    settings: Settings, redis: Redis, message: bytes, base_url: str, parts: int
+) -> list[float]:
     service = WriterService(settings, redis, secret=bench_secret)
     with anyio.fail_after(RUN_TIMEOUT_S):
         async with anyio.create_task_group() as tg:

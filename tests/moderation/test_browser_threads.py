@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
@@ -111,9 +112,11 @@ def test_a_thread_composed_in_chromium_posts_three_chained_replies(
             page.fill("li.part >> nth=0 >> textarea", texts[1])
             page.click("#add-part")
             page.fill("li.part >> nth=1 >> textarea", texts[2])
-            # The live per-part counter weighs the emoji 2 (X's rule), not 1.
+            # Each part's live counter is the server's count: the emoji weighs 2 (X's rule).
             counter = page.locator("li.part >> nth=1 >> .part-count")
-            assert counter.inner_text().startswith(f"{len(texts[2]) + 1} / 280")
+            playwright_sync.expect(counter).to_have_text(
+                re.compile(rf"^{len(texts[2]) + 1} / 280 weighted characters")
+            )
             page.screenshot(path=str(ARTIFACTS / "composer-thread.png"), full_page=True)
             page.click("button:has-text('Submit for review')")
             request_id = _submitted_id(page, base)

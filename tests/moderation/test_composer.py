@@ -92,7 +92,7 @@ async def test_bad_input_is_refused_with_the_rule_and_the_typed_values_kept(
     response = await _post_new(mod, fields)
     assert response.status_code == 422
     assert message in response.text.replace("&#39;", "'")
-    assert 'name="text" rows="5" autofocus id="composer-text"' in response.text
+    assert 'name="text" rows="5" autofocus id="new-text"' in response.text
     assert ">t</textarea>" in response.text
     assert await mod.deps.decisions.ledger.counts() == {s: 0 for s in S}
 

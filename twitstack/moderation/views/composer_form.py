@@ -121,3 +121,17 @@ def compose_payload(
         kept = dict(keep[index]) if index < len(keep) else {}
         parts.append({**kept, "text": text})
     return "thread", {"parts": parts}
+
+
+def edited_payload(
+    action: str, payload: Mapping[str, Any], values: ComposerValues
+) -> dict[str, Any]:
+    """The payload after a composer edit; what the form does not show (a reply) is kept."""
+    if action == "thread":
+        stored = payload.get("parts")
+        keep = [p for p in stored if isinstance(p, dict)] if isinstance(stored, list) else []
+        _, composed = compose_payload(values, thread=True, keep=keep)
+        return {**{k: v for k, v in payload.items() if k != "parts"}, **composed}
+    _, composed = compose_payload(values, thread=False)
+    shown = ("text", "poll", "quote_tweet_id")
+    return {**{k: v for k, v in payload.items() if k not in shown}, **composed}

@@ -1,9 +1,8 @@
-"""The queue, a request's detail page, and the edit / approve / reject / new-request forms."""
+"""The queue, a request's detail page, and the edit / approve / reject forms (New: new_pages.py)."""
 
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -25,7 +24,7 @@ from twitstack.moderation.decisions import APPROVABLE, REJECTABLE, DecisionError
 from twitstack.moderation.dm_privacy import dm_text_visible
 from twitstack.moderation.flash import flash_redirect
 from twitstack.moderation.list_cache import RenderedList
-from twitstack.moderation.media_door import MediaDoorError, form_attachments, with_alt_texts
+from twitstack.moderation.media_door import with_alt_texts
 from twitstack.moderation.pagination import Page, PageParams, paginate
 from twitstack.moderation.policy import check_request, refusal_of
 from twitstack.moderation.queries import (
@@ -36,25 +35,23 @@ from twitstack.moderation.queries import (
     count_in_state,
     events_for,
 )
-from twitstack.moderation.quoted_posts import QuotedPost
 from twitstack.moderation.revisions import revision_diffs
 from twitstack.moderation.roles import Role
 from twitstack.moderation.spend_view import budget_held_accounts, card_cost, money, scope_spend
-from twitstack.moderation.thread_view import live_parts, preview_parts, thread_parts_view
+from twitstack.moderation.thread_view import live_parts, thread_parts_view
 from twitstack.moderation.views.bulk_pages import label_of, reason_from_form
 from twitstack.moderation.views.composer_form import (
     ComposeError,
     ComposerValues,
-    compose_payload,
+    edited_payload,
     values_from_form,
     values_from_payload,
 )
 from twitstack.moderation.views.followup_pages import COPYABLE, RETRYABLE
+from twitstack.moderation.views.new_pages import quoted_preview
 from twitstack.moderation.views.render import render
-from twitstack.writes.errors import PayloadError
 from twitstack.writes.models import ID_PATTERN
 from twitstack.writes.models import ModerationStatus as S
-from twitstack.writes.post_ref import parse_post_ref
 from twitstack.writes.spend import cost_of
 from twitstack.writes.states import EDITABLE_STATES
 from twitstack.writes.text import MAX_TWEET_WEIGHTED_LENGTH, tweet_weighted_length
@@ -163,15 +160,6 @@ def _quote_of(payload: dict[str, Any]) -> object:
     if isinstance(parts, list) and parts and isinstance(parts[0], dict):
         return parts[0].get("quote_tweet_id")
     return payload.get("quote_tweet_id")
-
-
-async def _quoted_preview(request: Request, values: ComposerValues) -> QuotedPost | None:
-    """The preview of the post the composer's quote field names, if it names one."""
-    try:
-        tweet_id = parse_post_ref(values.quote) if values.quote else None
-    except PayloadError:
-        return None
-    return await deps_of(request).quoted_posts.lookup(tweet_id)
 
 
 def _shown_id(request_id: str) -> str:
@@ -286,25 +274,13 @@ async def edit_page(
             ),
             "composer": str(req.action) in ("tweet", "thread"),
             "values": values,
-            "quoted": await _quoted_preview(request, values),
+            "quoted": await quoted_preview(request, values),
             "max_parts": MAX_THREAD_PARTS,
             "error": error,
             "nav": "queue",
         },
         status_code=status_code,
     )
-
-
-def _edited(action: str, payload: dict[str, Any], values: ComposerValues) -> dict[str, Any]:
-    """The payload after a composer edit; what the form does not show (a reply) is kept."""
-    if action == "thread":
-        stored = payload.get("parts")
-        keep = [p for p in stored if isinstance(p, dict)] if isinstance(stored, list) else []
-        _, composed = compose_payload(values, thread=True, keep=keep)
-        return {**{k: v for k, v in payload.items() if k != "parts"}, **composed}
-    _, composed = compose_payload(values, thread=False)
-    shown = ("text", "poll", "quote_tweet_id")
-    return {**{k: v for k, v in payload.items() if k not in shown}, **composed}
 
 
 def _revision(form_value: object) -> int:
@@ -328,7 +304,7 @@ async def edit_submit(request: Request) -> Response:
     if action in ("tweet", "thread") and "composer" in form:
         values = values_from_form(form)
         try:
-            payload = _edited(action, payload, values)
+            payload = edited_payload(action, payload, values)
         except ComposeError as exc:
             return await edit_page(request, error=str(exc), status_code=422, values=values)
     elif "text" in form:
@@ -388,90 +364,3 @@ async def reject_submit(request: Request) -> Response:
         return _redirect(f"/requests/{quote(request_id)}", error=exc.message)
     label = await label_of(request, request_id)
     return _redirect("/queue", notice=f"Rejected {label}.")
-
-
-def _account_choices(request: Request) -> list[str]:
-    """TOML accounts, then connected ones (their labels, kept current in x_handles)."""
-    deps = deps_of(request)
-    connected = deps.templates.globals.get("x_handles")
-    labels = list(connected) if isinstance(connected, dict) else []
-    return [*deps.known_accounts, *(n for n in labels if n not in deps.known_accounts)]
-
-
-async def new_page(
-    request: Request,
-    *,
-    error: str = "",
-    status_code: int = 200,
-    values: ComposerValues | None = None,
-    preview: dict[str, Any] | None = None,
-) -> Response:
-    """A form to draft a tweet, a thread, a poll or a quote for review (and to preview it)."""
-    values = values or ComposerValues()
-    return render(
-        request,
-        "new.html",
-        {
-            "error": error,
-            "nav": "new",
-            "accounts": _account_choices(request),
-            "values": values,
-            "quoted": await _quoted_preview(request, values),
-            "max_parts": MAX_THREAD_PARTS,
-            "preview": None if preview is None else preview_parts(preview),
-        },
-        status_code=status_code,
-    )
-
-
-async def new_submit(request: Request) -> Response:
-    deps = deps_of(request)
-    form = await request.form()
-    values = values_from_form(form)
-    try:
-        action, payload = compose_payload(values)
-    except ComposeError as exc:
-        return await new_page(request, error=str(exc), status_code=422, values=values)
-    if form.get("preview"):
-        # Nothing is recorded: the form comes back with the quoted post and exact counts.
-        return await new_page(request, values=values, preview=payload)
-    message: dict[str, Any] = {"action": action, "payload": payload}
-    account = str(form.get("account", "")).strip()
-    if account:
-        message["account"] = account
-    reply_to = str(form.get("reply_to", "")).strip()
-    if reply_to:
-        message["payload"]["reply"] = {"in_reply_to_tweet_id": reply_to}
-    try:
-        attachments = await form_attachments(deps, form)
-    except MediaDoorError as exc:
-        return await new_page(
-            request, error=f"Media: {exc.message}", status_code=exc.status, values=values
-        )
-    if attachments and action != "tweet":
-        return await new_page(
-            request, error="Media: a thread's parts cannot carry media yet; post it alone.",
-            status_code=422, values=values,
-        )  # fmt: skip
-    if attachments:
-        message["payload"]["media"] = {"attachments": attachments}
-        if not message["payload"]["text"].strip():
-            del message["payload"]["text"]  # a post may be media alone
-    not_before = str(form.get("not_before", "")).strip()
-    if not_before:
-        try:
-            when = datetime.fromisoformat(not_before).replace(tzinfo=UTC)
-        except ValueError:
-            return await new_page(
-                request, error="Schedule: expected a date and time.", status_code=422,
-                values=values,
-            )  # fmt: skip
-        message["not_before"] = when.strftime("%Y-%m-%dT%H:%M:%SZ")
-    raw = json.dumps(message).encode("utf-8")
-    try:
-        created, _ = await deps.decisions.create(
-            raw, user=principal_of(request).user, ip=client_ip(request)
-        )
-    except DecisionError as exc:
-        return await new_page(request, error=exc.message, status_code=exc.status, values=values)
-    return _redirect(f"/requests/{quote(created.id)}", notice="Submitted for review.")
