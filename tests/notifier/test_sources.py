@@ -290,3 +290,33 @@ async def test_a_request_pending_for_months_is_reported_waiting_once(
 
         await wait_until_async(forgotten)
     assert len(events_of(receiver, "waiting")) == 1
+
+
+async def test_outbox_items_that_overflow_or_nest_deeply_are_quarantined(
+    notifier_settings, run_notifier: RunNotifier, redis: Redis, receiver: WebhookReceiver
+) -> None:
+    """JSON numbers past float range (`1e999` → inf, int() overflows) and deeply nested JSON
+    (RecursionError) in an outbox item are dead letters, not a crash of the delivery batch."""
+    notification = {"id": "n", "event": "failed", "title": "t", "url": BASE,
+                    "created_at": 1, "requests": []}  # fmt: skip
+    overflow = json.dumps({"channel": "webhook", "notification": {**notification, "more": 0}})
+    overflow = overflow.replace('"more": 0', '"more": 1e999')
+    attempts = json.dumps({"channel": "webhook", "attempts": 0, "notification": notification})
+    attempts = attempts.replace('"attempts": 0', '"attempts": 1e999')
+    deep = "[" * 50_000 + "]" * 50_000
+    junk = {"overflow|webhook": overflow, "attempts|webhook": attempts, "deep|webhook": deep}
+    settings = notifier_settings(**WEBHOOK)
+    async with receiver.serving(), run_notifier(settings) as service:
+        for name, raw in junk.items():
+            await redis.hset(keys.NOTIFY_ITEMS, name, raw)
+            await redis.zadd(keys.NOTIFY_OUTBOX, {name: 0})
+        good = await needs_review(redis, "delivered beside the junk")
+        await wait_until(lambda: len(receiver.delivered()) == 1)
+        await wait_until(
+            lambda: sample(service, "twitstack_quarantined_total", source="notification",
+                           reason="malformed_notification") == 3
+        )  # fmt: skip
+    assert good in str(receiver.delivered()[0].body)
+    dead = {json.loads(raw)["id"] for raw in await redis.lrange(keys.NOTIFY_DEAD, 0, -1)}
+    assert dead == set(junk)
+    assert await redis.zcard(keys.NOTIFY_OUTBOX) == 0

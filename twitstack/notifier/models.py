@@ -118,7 +118,9 @@ class Delivery:
                 attempts=int(data.get("attempts", 0)),
                 last_error=str(data.get("last_error", ""))[:MAX_TEXT],
             )
-        except (KeyError, ValueError, TypeError, UnicodeDecodeError) as exc:
+        except (KeyError, ValueError, TypeError, ArithmeticError, RecursionError) as exc:
+            # ArithmeticError: JSON's `1e999` is inf, which int() cannot take (OverflowError);
+            # RecursionError: deeply nested JSON. Both are junk, not a crash of the batch.
             detail = f"{type(exc).__name__}: {exc}"[:300]
             raise UnreadableError("notification", ref, "malformed_notification", detail) from None
 

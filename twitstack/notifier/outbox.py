@@ -259,5 +259,5 @@ def _dead_letter(raw: str) -> DeadLetter:
             attempts=int(data["attempts"]), error=str(data["error"]),
             dead_at=float(data["dead_at"]), raw=raw, delivery=str(data["delivery"]),
         )  # fmt: skip
-    except (ValueError, TypeError, KeyError):
+    except (ValueError, TypeError, KeyError, ArithmeticError, RecursionError):
         return DeadLetter("?", "?", "?", 0, "unreadable dead letter", 0.0, raw, "")

@@ -193,6 +193,10 @@ class NotifierService:
                 # The lease runs out and the delivery is tried again: nothing is lost.
                 self.metrics.redis_errors.inc()
                 log.warning("notifier.redis_error", loop="delivery", error=type(exc).__name__)
+            except Exception as exc:
+                # One delivery's bug must not cancel its siblings mid-send (they would be
+                # sent again when their leases ran out); this one is retried after its lease.
+                log.error("notifier.delivery_crashed", delivery=item.id, exc_info=exc)
 
     async def _attempt(self, item: Claimed) -> None:
         delivery_id, raw = item.id, item.raw
