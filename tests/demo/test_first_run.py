@@ -172,3 +172,33 @@ def test_the_demo_imports_nothing_from_the_test_extras(tmp_path: Path) -> None:
     assert done.stdout == "ok\n", done.stderr[-2000:]
     assert "pytest" in blocked
     assert "aiosmtpd" in blocked
+
+
+def test_redis_stays_on_loopback_when_the_ui_listens_on_every_interface(tmp_path: Path) -> None:
+    """`--host 0.0.0.0` opens the UI to the network; the demo's Redis (no password, the
+    signing keys) must still listen on 127.0.0.1 only."""
+    port = free_port()
+    with running_demo(tmp_path, "--host", "0.0.0.0", "--port", str(port)) as (proc, banner):
+        redis_url = field(banner, "Redis")
+        assert redis_url.startswith("redis://127.0.0.1:"), redis_url
+        redis_port = int(redis_url.rsplit(":", 1)[1].split("/")[0])
+        address = _outward_address()
+        with pytest.raises(ConnectionRefusedError):
+            socket.create_connection((address, redis_port), timeout=5).close()
+        with socket.create_connection(("127.0.0.1", redis_port), timeout=5):
+            pass
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=60) == 0
+
+
+def _outward_address() -> str:
+    """This machine's address on its default route (a UDP connect sends nothing)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+        try:
+            udp.connect(("192.0.2.1", 9))
+        except OSError:
+            pytest.skip("no network interface besides loopback")
+        address = str(udp.getsockname()[0])
+    if address.startswith("127."):
+        pytest.skip("no network interface besides loopback")
+    return address

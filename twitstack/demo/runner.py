@@ -43,6 +43,10 @@ TOKEN_SECRET_NAME = "TWITSTACK_DEMO_X_ACCESS_TOKEN"
 WEBHOOK_URL_SECRET = "TWITSTACK_DEMO_WEBHOOK_URL"
 WEBHOOK_KEY_SECRET = "TWITSTACK_DEMO_WEBHOOK_KEY"
 DEMO_USER_ID = "1000"  # the sandbox's default user, @twitstack_demo
+# What only the daemon itself talks to stays on loopback whatever `--host` the UI listens
+# on: the demo's Redis has no password and holds the approval keys (a UI on 0.0.0.0 must
+# not put it on the network), and the scraper accepts only a loopback GraphQL fake.
+INTERNAL_HOST = "127.0.0.1"
 
 
 @dataclass(frozen=True)
@@ -142,7 +146,7 @@ async def run_demo(
 ) -> None:
     """Start everything, seed it, announce where to go, and run until SIGINT/SIGTERM."""
     os.environ[TOKEN_SECRET_NAME] = DEFAULT_BEARER_TOKEN
-    with serve_fake_redis(options.host, options.redis_port) as (fake_server, redis_url):
+    with serve_fake_redis(INTERNAL_HOST, options.redis_port) as (fake_server, redis_url):
         redis = BlockingFakeRedis(server=fake_server)
         try:
             await _run(options, redis, redis_url, announce=announce, task_status=task_status)
@@ -169,12 +173,12 @@ async def _run(
             partial(
                 serve_asgi,
                 create_graphql_app(graphql),
-                host=options.host,
+                host=INTERNAL_HOST,
                 port=0,
                 name="graphql-sandbox",
             )
         )
-        graphql_url = f"http://{options.host}:{graphql_port}"
+        graphql_url = f"http://{INTERNAL_HOST}:{graphql_port}"
         signing_key = secrets.token_urlsafe(24)
         register_secret(signing_key)
         inbox = NotificationInbox(signing_key)
