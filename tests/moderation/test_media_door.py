@@ -4,6 +4,7 @@ New form with files, thumbnails served safely, and the missing-alt-text warning.
 from __future__ import annotations
 
 import hashlib
+import shutil
 from typing import Any
 
 import pytest
@@ -240,3 +241,34 @@ async def test_an_unreachable_store_is_503_not_500(mod: Harness) -> None:
         await mod.login(client, "vic")
         thumb = await client.get(f"/media/{'a' * 64}")
     assert [upload.status_code, create.status_code, thumb.status_code] == [503, 503, 503]
+
+
+async def test_uploads_stop_at_the_free_space_floor(mod: Harness) -> None:
+    """Any author could fill the disk the ledger database lives on: below `[media]
+    min_free_mb` an upload is 507, nothing is stored and no spool file is left behind."""
+    auth = await author_token(mod)
+    spool = mod.deps.media_tmp_dir
+    spool.mkdir(parents=True, exist_ok=True)
+    mod.deps.media_min_free_bytes = shutil.disk_usage(spool).free + 2**40  # a floor never met
+    async with mod.client() as client:
+        refused = await client.post(
+            "/api/media", content=png(seed=11), headers={**auth, "content-type": "image/png"}
+        )
+        await mod.login(client, "ann")
+        page = await client.get("/requests/new")
+        form = await client.post(
+            "/requests/new",
+            data={"csrf_token": csrf_from(page.text), "text": "look"},
+            files={"media1": ("a.png", png(seed=12), "image/png")},
+        )
+        mod.deps.media_min_free_bytes = 0
+        accepted = await client.post(
+            "/api/media", content=png(seed=11), headers={**auth, "content-type": "image/png"}
+        )
+    assert refused.status_code == 507, refused.text
+    assert "disk free" in refused.json()["detail"]
+    assert form.status_code == 507, form.text
+    assert list(spool.iterdir()) == []
+    stored = {p.name for p in (spool.parent / "media").rglob("*") if p.is_file()}
+    assert hashlib.sha256(png(seed=12)).hexdigest() not in stored
+    assert accepted.status_code == 201

@@ -98,6 +98,8 @@ class ModerationDeps:
     quoted_posts: QuotedPosts = field(default_factory=lambda: QuotedPosts(None))
     # X's prices and the spend caps (the Settings' spend section, shared with the writer).
     spend: SpendSettings = field(default_factory=SpendSettings)
+    # Uploads are refused (507) while that disk has less than this free ([media] min_free_mb).
+    media_min_free_bytes: int = 1024 * 1024 * 1024
 
     @property
     def cookies(self) -> CookieNames:

@@ -35,7 +35,7 @@ from twitstack.writes.media_store import StoredMedia, ingest, is_store_error
 _log = get_logger("twitstack.moderation.media")
 _SHOWN_TYPES = frozenset({*IMAGE_TYPES, GIF_TYPE})
 _EXTENSIONS = {"image/jpeg": "jpg", "image/png": "png", "image/webp": "webp", "image/gif": "gif"}
-_STATUS = {"too_large": 413, "unsupported_type": 415, "empty": 422}
+_STATUS = {"too_large": 413, "unsupported_type": 415, "empty": 422, "no_space": 507}
 READ_BYTES = 1024 * 1024
 FORM_SLOTS = 4  # file inputs on the New form (X's limit of images per post)
 
@@ -64,8 +64,13 @@ async def store_upload(
     """Ingest one upload into the store; raises MediaDoorError with the 4xx to answer."""
     try:
         async with deps.media_store() as store:
-            info = await ingest(store, chunks, tmp_dir=deps.media_tmp_dir)
+            info = await ingest(
+                store, chunks, tmp_dir=deps.media_tmp_dir,
+                min_free_bytes=deps.media_min_free_bytes,
+            )  # fmt: skip
     except MediaRefused as exc:
+        if exc.reason == "no_space":
+            _log.warning("moderation.media_no_space", min_free_bytes=deps.media_min_free_bytes)
         raise MediaDoorError(_STATUS.get(exc.reason, 422), exc.message) from None
     except Exception as exc:
         if not is_store_error(exc):

@@ -31,6 +31,7 @@ def _errors(*codes: int) -> dict[str, Any]:
         429: "Too many failed attempts; see Retry-After.",
         415: "Not a JPEG, PNG, WebP, GIF or MP4 (read from the bytes), or not the declared type.",
         503: "The media store is unavailable; try again.",
+        507: "The server's disk is below its free-space floor ([media] min_free_mb).",
     }
     return {str(code): _json(_ERROR, text[code]) for code in codes}
 
@@ -366,7 +367,7 @@ def build_document() -> dict[str, Any]:
                     },
                     "responses": {
                         "201": _json(_ref("StoredMedia"), "Stored (or already stored)."),
-                        **_errors(401, 403, 413, 415, 422, 503),
+                        **_errors(401, 403, 413, 415, 422, 503, 507),
                     },
                 }
             },

@@ -77,6 +77,7 @@ class ModerationService:
                 store_path(settings.scraper.store_db, settings.state_dir)
             )
             deps.spend = settings.spend
+            deps.media_min_free_bytes = settings.media.min_free_mb * 1024 * 1024
             app = create_app(deps)
             async with anyio.create_task_group() as tg:
                 self.bound_port = await tg.start(

@@ -40,7 +40,8 @@ async def store_files(
             path = Path(name)
             if not await anyio.Path(path).is_file():
                 raise ValueError(f"--{flag} {name}: not a readable file")
-            info = await ingest(store, _read(path), tmp_dir=settings.state_dir / "media-tmp")
+            info = await ingest(store, _read(path), tmp_dir=settings.state_dir / "media-tmp",
+                                min_free_bytes=settings.media.min_free_mb * MB)  # fmt: skip
             if kind_of(info.type) != flag:
                 raise ValueError(f"--{flag} {name}: the file is {info.type}, not a {flag}")
             alt = alts[index] if index < len(alts) else None
@@ -88,7 +89,8 @@ async def store_any(
             path = Path(name)
             if not await anyio.Path(path).is_file():
                 raise ValueError(f"{name}: not a readable file")
-            info = await ingest(store, _read(path), tmp_dir=settings.state_dir / "media-tmp")
+            info = await ingest(store, _read(path), tmp_dir=settings.state_dir / "media-tmp",
+                                min_free_bytes=settings.media.min_free_mb * MB)  # fmt: skip
             found.append(Attachment(info.sha256, info.type, info.size, alt).to_dict())
     return found
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import os
 import secrets
+import shutil
 import time
 from collections.abc import AsyncIterable, AsyncIterator, Iterable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -190,19 +191,34 @@ async def open_media_store(
     yield LocalMediaStore(data_dir / "media")
 
 
+def _check_space(tmp_dir: Path, min_free_bytes: int, needed: int = 0) -> None:
+    """MediaRefused("no_space") when `tmp_dir`'s disk would keep less than `min_free_bytes`."""
+    if min_free_bytes <= 0:
+        return
+    if shutil.disk_usage(tmp_dir).free - needed < min_free_bytes:
+        raise MediaRefused(
+            "no_space",
+            f"the server keeps at least {min_free_bytes // MB} MB of disk free and has less; "
+            "try again after old media is pruned",
+        )
+
+
 async def ingest(
     store: MediaStore,
     chunks: AsyncIterable[bytes] | Iterable[bytes],
     *,
     tmp_dir: Path,
     max_bytes: int = MAX_UPLOAD_BYTES,
+    min_free_bytes: int = 0,
 ) -> StoredMedia:
     """Hash, check and store an upload; raises MediaRefused (the file is not kept then).
 
     The body is streamed to a temporary file, never held whole in memory, and reading stops
-    as soon as it passes `max_bytes`.
+    as soon as it passes `max_bytes`, or as soon as the disk has less than `min_free_bytes`
+    free (a local store needs the file's size once more for its copy).
     """
     await anyio.Path(tmp_dir).mkdir(parents=True, exist_ok=True)
+    _check_space(tmp_dir, min_free_bytes)
     digest, size, head = hashlib.sha256(), 0, b""
     temporary = tmp_dir / f"upload-{secrets.token_hex(12)}.part"
     try:
@@ -215,12 +231,15 @@ async def ingest(
                         f"expected at most {max_bytes // MB} MB (X's largest limit), "
                         f"found more than {max_bytes} bytes",
                     )
+                _check_space(tmp_dir, min_free_bytes, len(chunk))
                 if len(head) < SNIFF_BYTES:
                     head += chunk[: SNIFF_BYTES - len(head)]
                 digest.update(chunk)
                 await sink.write(chunk)
         content_type = check_upload(head, size)
         info = StoredMedia(digest.hexdigest(), content_type, size, time.time())
+        if store.name == "local":
+            _check_space(tmp_dir, min_free_bytes, size)
         await store.put_file(temporary, info)
         return info
     finally:

@@ -20,6 +20,10 @@ class MediaSettings(BaseModel):
     bucket: str | None = None
     # Files older than this are deleted by `twitstack media prune`; 0 keeps them forever.
     retention_days: int = Field(default=30, ge=0)
+    # Uploads are refused (507) while the disk holding the upload spool (and a local store)
+    # has less than this many MB free: anyone allowed to upload could otherwise fill the disk
+    # the ledger database and logs live on. 0 turns the check off.
+    min_free_mb: int = Field(default=1024, ge=0)
     # X media ids expire about 24 h after upload; a cached id within this margin of its
     # expiry is uploaded again rather than risk expiring between upload and post.
     expiry_margin_s: float = Field(default=3600.0, ge=0, le=43_200)
