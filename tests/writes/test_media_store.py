@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import os
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -122,3 +124,31 @@ async def test_the_same_file_stored_concurrently_stays_whole(
     sha = hashlib.sha256(data).hexdigest()
     assert await store.read(sha) == data
     assert [m.sha256 async for m in store.list_all()] == [sha]
+
+
+@pytest.mark.anyio
+async def test_uploading_a_stored_file_again_renews_its_retention(
+    store: MediaStore, tmp_path: Path
+) -> None:
+    """A file attached again (same bytes, same hash) counts as stored now: prune must not
+    delete it under the new request because the first upload was long ago."""
+    data = png(seed=21)
+    first = await ingest(store, [data], tmp_dir=tmp_path)
+    if store.name == "local":
+        old = first.stored_at - 40 * 86_400
+        path = tmp_path / "media" / first.sha256[:2] / first.sha256
+        os.utime(path, (old, old))
+    else:
+        # S3 keeps LastModified to the second and it cannot be set: let one second pass.
+        for _ in range(30):
+            await anyio.sleep(0.1)
+            if int(time.time()) > int(first.stored_at) + 1:
+                break
+    before = await store.head(first.sha256)
+    assert before is not None
+    await ingest(store, [data], tmp_dir=tmp_path)
+    after = await store.head(first.sha256)
+    assert after is not None
+    assert after.stored_at > before.stored_at
+    assert await prune(store, older_than_s=30 * 86_400, now=after.stored_at + 1) == 0
+    assert await store.read(first.sha256) == data

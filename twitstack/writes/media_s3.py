@@ -49,10 +49,17 @@ class S3MediaStore:
                     raise
 
     async def put_file(self, path: Path, info: StoredMedia) -> None:
+        key = self._key(info.sha256)
         if await self.head(info.sha256) is not None:
-            return  # same hash, same bytes
+            # Same hash, same bytes: a copy onto itself (no bytes move) renews LastModified,
+            # the stored time retention reads.
+            await self._client.copy_object(
+                Bucket=self.bucket, Key=key, CopySource={"Bucket": self.bucket, "Key": key},
+                MetadataDirective="REPLACE", ContentType=info.type,
+            )  # fmt: skip
+            return
         await self._client.upload_file(
-            str(path), self.bucket, self._key(info.sha256),
+            str(path), self.bucket, key,
             ExtraArgs={"ContentType": info.type},
         )  # fmt: skip
 

@@ -63,7 +63,11 @@ class MediaStore(Protocol):
     name: str
 
     async def put_file(self, path: Path, info: StoredMedia) -> None:
-        """Store the file at `path` (whose hash the caller computed) under `info.sha256`."""
+        """Store the file at `path` (whose hash the caller computed) under `info.sha256`.
+
+        A file already stored keeps its bytes but is stored *now*: retention counts from the
+        last upload, so a file attached again is not pruned under its new request.
+        """
         ...
 
     async def head(self, sha256: str) -> StoredMedia | None:
@@ -110,9 +114,12 @@ class LocalMediaStore:
     async def put_file(self, path: Path, info: StoredMedia) -> None:
         target = self._path(info.sha256)
         if await anyio.Path(target).exists():
-            # Same hash, same bytes; uploaded again now, so retention counts from now.
-            await anyio.to_thread.run_sync(os.utime, target)
-            return
+            # Same hash, same bytes; the mtime is the stored time retention reads.
+            try:
+                await anyio.to_thread.run_sync(os.utime, target)
+                return
+            except FileNotFoundError:
+                pass  # pruned meanwhile: store it again
 
         def copy() -> None:
             target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
