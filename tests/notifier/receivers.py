@@ -17,7 +17,7 @@ import anyio
 from aiosmtpd.controller import Controller
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from tests.conftest import free_port
@@ -44,6 +44,7 @@ class WebhookReceiver:
     statuses: list[int] = field(default_factory=list)
     hits: list[Hit] = field(default_factory=list)
     refused: list[str] = field(default_factory=list)
+    flood: bool = False  # answer 200 with a body of 1 GiB, streamed as fast as it is read
 
     @property
     def url(self) -> str:
@@ -65,6 +66,8 @@ class WebhookReceiver:
             return Response("bad signature", status_code=401)
         status = self.statuses.pop(0) if self.statuses else 200
         self.hits.append(Hit(request.url.path, json.loads(body), dict(request.headers), status))
+        if self.flood:
+            return StreamingResponse(_flood(), status_code=status)
         return Response("ok" if status < 300 else "no", status_code=status)
 
     def app(self) -> Starlette:
@@ -82,6 +85,12 @@ class WebhookReceiver:
                 yield self
             finally:
                 tg.cancel_scope.cancel()
+
+
+async def _flood() -> AsyncIterator[bytes]:
+    chunk = b"x" * 65_536
+    for _ in range(16_384):
+        yield chunk
 
 
 class _Sink:

@@ -157,3 +157,29 @@ def test_the_documented_verify_snippet_agrees_with_the_signer() -> None:
     assert documented(HOOK_KEY, header, body, now)  # type: ignore[operator]
     assert not documented(HOOK_KEY, header, body + b"x", now)  # type: ignore[operator]
     assert not documented(HOOK_KEY, header, body, now + 301)  # type: ignore[operator]
+
+
+async def test_a_receiver_answering_with_an_endless_body_is_not_read(
+    notifier_settings, run_notifier: RunNotifier, redis: Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A 200 with a 1 GiB body: the status is the answer; the notifier neither buffers the body
+    in memory nor waits for it (which timed out and sent the delivery again and again)."""
+    receiver = WebhookReceiver(HOOK_KEY, flood=True)
+    monkeypatch.setenv("TEST_HOOK_URL", f"{receiver.url}/hook")
+    settings = notifier_settings(**webhook(receiver), max_attempts=2)
+    labels = {"channel": "webhook", "event": "needs_review"}
+    async with receiver.serving(), run_notifier(settings) as service:
+        await needs_review(redis, "flooded")
+        outcomes = ("sent", "dead_lettered")
+
+        def settled() -> float:
+            return sum(
+                sample(service, "notifier_notifications_total", **labels, outcome=outcome)
+                for outcome in outcomes
+            )
+
+        await wait_until(lambda: settled() == 1)
+        retried = sample(service, "notifier_notifications_total", **labels, outcome="retried")
+        sent = sample(service, "notifier_notifications_total", **labels, outcome="sent")
+    assert (sent, retried) == (1, 0)
+    assert len(receiver.hits) == 1

@@ -52,16 +52,18 @@ class Channel(Protocol):
 
 
 async def _post(http: httpx.AsyncClient, url: str, body: bytes, headers: dict[str, str]) -> None:
+    # Streamed and closed unread: the status is the whole answer, and a receiver must not
+    # make the notifier buffer (or wait for) a body of any size.
     try:
-        response = await http.post(url, content=body, headers=headers)
+        async with http.stream("POST", url, content=body, headers=headers) as response:
+            status = response.status_code
     except httpx.TimeoutException:
         raise DeliveryError("timeout") from None
     except httpx.HTTPError as exc:
         # The exception's text may quote the URL; its type says enough.
         raise DeliveryError(f"connection failed ({type(exc).__name__})") from None
-    if response.is_success:
+    if 200 <= status < 300:
         return
-    status = response.status_code
     retryable = status >= 500 or status in _RETRYABLE_4XX
     raise DeliveryError(f"http_{status}", retryable=retryable)
 
