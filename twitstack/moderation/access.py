@@ -8,6 +8,7 @@ from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_add
 from typing import Literal
 from urllib.parse import quote
 
+from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
 
@@ -135,6 +136,23 @@ async def resolve_principal(request: Request) -> Principal | None:
     return Principal(user=session.user, via="session", session=session)
 
 
+# A form's parts are held until the request ends (files under 1 MB, and every field, in
+# memory). The upload routes accept bodies of 520 MB, so the parser's defaults (1,000 files,
+# 1,000 fields of 1 MB) would let one request pin hundreds of MB of RAM; no form of ours
+# has more than 4 files (the New form) or about 60 fields.
+FORM_MAX_FILES = 4
+FORM_MAX_FIELDS = 128  # the New form: up to 30 thread parts, 4 poll options, ~20 others
+FORM_MAX_FIELD_BYTES = 256 * 1024
+
+
+async def read_form(request: Request) -> FormData:
+    """The request's form, parsed with our bounds (Starlette keeps the first parse, so every
+    caller that may parse first must go through here); too many parts is a 400."""
+    return await request.form(
+        max_files=FORM_MAX_FILES, max_fields=FORM_MAX_FIELDS, max_part_size=FORM_MAX_FIELD_BYTES
+    )
+
+
 async def csrf_ok(request: Request, principal: Principal | None) -> bool:
     """Unsafe methods need a token matching the session's (or the pre-login cookie's)."""
     if request.method in SAFE_METHODS:
@@ -145,7 +163,7 @@ async def csrf_ok(request: Request, principal: Principal | None) -> bool:
     if given is None and request.headers.get("content-type", "").startswith(
         ("application/x-www-form-urlencoded", "multipart/form-data")
     ):
-        form = await request.form()
+        form = await read_form(request)
         value = form.get(CSRF_FIELD)
         given = value if isinstance(value, str) else None
     if principal is not None and principal.session is not None:

@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from twitstack.core.logging import get_logger
-from twitstack.moderation.access import deps_of
+from twitstack.moderation.access import deps_of, read_form
 from twitstack.moderation.deps import ModerationDeps
 from twitstack.writes.errors import WireFormatError
 from twitstack.writes.media import (
@@ -174,7 +174,7 @@ async def upload_media(request: Request) -> Response:
     try:
         if content_type == "multipart/form-data":
             try:
-                form = await request.form(max_files=1)
+                form = await read_form(request)
             except HTTPException as exc:
                 # Starlette answers a malformed multipart body with a bare 400; the door's
                 # contract is 422 with a message naming the field.

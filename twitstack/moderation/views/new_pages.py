@@ -10,7 +10,7 @@ from urllib.parse import quote
 from starlette.requests import Request
 from starlette.responses import Response
 
-from twitstack.moderation.access import client_ip, deps_of, principal_of
+from twitstack.moderation.access import client_ip, deps_of, principal_of, read_form
 from twitstack.moderation.decisions import DecisionError
 from twitstack.moderation.flash import flash_redirect
 from twitstack.moderation.media_door import MediaDoorError, form_attachments
@@ -73,7 +73,7 @@ async def new_page(
 
 async def new_submit(request: Request) -> Response:
     deps = deps_of(request)
-    form = await request.form()
+    form = await read_form(request)
     values = values_from_form(form)
     try:
         action, payload = compose_payload(values)
