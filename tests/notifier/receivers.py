@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import socket
 import ssl
+import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
@@ -131,6 +133,51 @@ def smtp_sink(
         yield controller.port, sink
     finally:
         controller.stop()
+
+
+class DripSmtpServer:
+    """An SMTP server gone bad: its greeting arrives one byte every 0.2 s and never ends, so no
+    socket timeout fires. `closed` counts connections the client gave up (closed) on."""
+
+    def __init__(self, *, max_bytes: int = 300) -> None:
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port: int = self._listener.getsockname()[1]
+        self.closed = 0
+        self._max_bytes = max_bytes
+        self._stop = threading.Event()
+
+    def _serve(self, conn: socket.socket) -> None:
+        with conn:
+            for _ in range(self._max_bytes):  # bounded: 60 s at most
+                if self._stop.wait(0.2):
+                    return
+                try:
+                    conn.sendall(b"2" if _ == 0 else b"0")
+                except OSError:
+                    self.closed += 1
+                    return
+
+    def _accept(self) -> None:
+        self._listener.settimeout(0.2)
+        while not self._stop.is_set():
+            try:
+                conn, _ = self._listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    @contextmanager
+    def serving(self) -> Iterator[DripSmtpServer]:
+        thread = threading.Thread(target=self._accept, daemon=True)
+        thread.start()
+        try:
+            yield self
+        finally:
+            self._stop.set()
+            thread.join(timeout=5)
+            self._listener.close()
 
 
 async def wait_until(condition: Callable[[], bool], *, timeout_s: float = 20) -> None:

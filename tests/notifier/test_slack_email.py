@@ -7,7 +7,7 @@ from redis.asyncio import Redis
 
 from tests.conftest import free_port
 from tests.notifier.conftest import BASE, RunNotifier, needs_review, sample
-from tests.notifier.receivers import WebhookReceiver, smtp_sink, wait_until
+from tests.notifier.receivers import DripSmtpServer, WebhookReceiver, smtp_sink, wait_until
 
 pytestmark = pytest.mark.anyio
 
@@ -70,3 +70,21 @@ async def test_email_is_retried_while_the_server_is_down(
         )  # fmt: skip
         with smtp_sink(port) as (_, sink):
             await wait_until(lambda: len(sink.messages) == 1)
+
+
+async def test_a_dripping_smtp_server_is_hung_up_on_when_the_attempt_times_out(
+    notifier_settings, run_notifier: RunNotifier, redis: Redis
+) -> None:
+    """A server that answers one byte at a time never trips the socket timeout: when the
+    attempt's deadline passes, the connection is closed, not left to a thread that lives on."""
+    with DripSmtpServer().serving() as server:
+        settings = notifier_settings(
+            email={"smtp_host": "127.0.0.1", "smtp_port": server.port, "security": "none",
+                   "from_address": "twitstack@example.test", "to": ["mods@example.test"]},
+            delivery_timeout_s=1, max_attempts=1,
+        )  # fmt: skip
+        async with run_notifier(settings) as service:
+            await needs_review(redis, "mail into the drip")
+            labels = {"channel": "email", "event": "needs_review", "outcome": "dead_lettered"}
+            await wait_until(lambda: sample(service, "notifier_notifications_total", **labels) == 1)
+            await wait_until(lambda: server.closed == 1, timeout_s=10)

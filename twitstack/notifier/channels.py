@@ -7,8 +7,10 @@ the URL or credentials (a webhook URL is itself a secret).
 
 from __future__ import annotations
 
+import contextlib
 import email.policy
 import smtplib
+import socket
 import ssl
 import time
 from collections.abc import Callable
@@ -32,6 +34,15 @@ from twitstack.notifier.signing import (
 _SMTP_POLICY = email.policy.SMTP.clone(max_line_length=998)
 # 4xx answers that a later attempt may get past: timeout, conflict, too early, rate limit.
 _RETRYABLE_4XX = frozenset({408, 409, 425, 429})
+
+
+def _hang_up(opened: list[smtplib.SMTP]) -> None:
+    """Shut down an abandoned SMTP connection: the worker thread's read fails at once."""
+    for smtp in opened:
+        sock = getattr(smtp, "sock", None)
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
 
 
 class DeliveryError(Exception):
@@ -126,12 +137,18 @@ class EmailChannel:
     async def send(self, notification: Notification, delivery_id: str) -> None:
         message = email_message(notification, sender=self._settings.from_address,
                                 to=self._settings.to)  # fmt: skip
+        opened: list[smtplib.SMTP] = []
         try:
-            # abandon_on_cancel: a stop must not wait for a hung server; the socket timeout
-            # ends the thread soon after.
+            # abandon_on_cancel: a stop or the attempt's deadline must not wait for a hung
+            # server. The socket timeout does not end the thread when a server answers a
+            # byte at a time, so the connection is shut down under it (below).
             await anyio.to_thread.run_sync(
-                self._send_blocking, message.as_bytes(policy=_SMTP_POLICY), abandon_on_cancel=True
-            )
+                self._send_blocking, message.as_bytes(policy=_SMTP_POLICY), opened,
+                abandon_on_cancel=True,
+            )  # fmt: skip
+        except anyio.get_cancelled_exc_class():
+            _hang_up(opened)
+            raise
         except smtplib.SMTPRecipientsRefused:
             raise DeliveryError("recipients_refused", retryable=False) from None
         except smtplib.SMTPAuthenticationError:
@@ -141,15 +158,17 @@ class EmailChannel:
         except (smtplib.SMTPException, OSError) as exc:
             raise DeliveryError(f"smtp failed ({type(exc).__name__})") from None
 
-    def _send_blocking(self, message: bytes) -> None:
+    def _send_blocking(self, message: bytes, opened: list[smtplib.SMTP]) -> None:
         config = self._settings
         context = ssl.create_default_context(cafile=config.ca_file)
         smtp: smtplib.SMTP
+        # Connected after construction, so the caller can hang up while the greeting is read.
         if config.security == "tls":
-            smtp = smtplib.SMTP_SSL(config.smtp_host, config.smtp_port, timeout=self._timeout_s,
-                                    context=context)  # fmt: skip
+            smtp = smtplib.SMTP_SSL(timeout=self._timeout_s, context=context)
         else:
-            smtp = smtplib.SMTP(config.smtp_host, config.smtp_port, timeout=self._timeout_s)
+            smtp = smtplib.SMTP(timeout=self._timeout_s)
+        opened.append(smtp)
+        smtp.connect(config.smtp_host, config.smtp_port)
         with smtp:
             if config.security == "starttls":
                 smtp.starttls(context=context)
