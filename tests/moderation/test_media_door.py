@@ -300,3 +300,33 @@ async def test_a_form_of_many_small_parts_is_400(mod: Harness, csrf_in: str) -> 
     assert "Too many files" in many_files.text
     assert many_fields.status_code == 400, many_fields.text
     assert four.status_code == 303, four.text
+
+
+async def test_each_user_has_a_daily_upload_budget(mod: Harness) -> None:
+    """Past `[media] max_upload_mb_per_user_day` one author's uploads (API and New form) are
+    429 for the rest of the UTC day; another author is not affected."""
+    auth = await author_token(mod)
+    await mod.add_user("bob", Role.AUTHOR)
+    bob = {"authorization": f"Bearer {await mod.bearer('bob')}"}
+    first, second = png(seed=31), png(seed=32)
+    mod.deps.media_user_day_bytes = len(first) + 1  # one file fits, the second passes it
+    raw = {"content-type": "image/png"}
+    async with mod.client() as client:
+        one = await client.post("/api/media", content=first, headers={**auth, **raw})
+        two = await client.post("/api/media", content=second, headers={**auth, **raw})
+        three = await client.post("/api/media", content=png(seed=33), headers={**auth, **raw})
+        other = await client.post("/api/media", content=png(seed=34), headers={**bob, **raw})
+        await mod.login(client, "ann")
+        page = await client.get("/requests/new")
+        form = await client.post(
+            "/requests/new",
+            data={"csrf_token": csrf_from(page.text), "text": "look"},
+            files={"media1": ("a.png", png(seed=35), "image/png")},
+        )
+    assert [one.status_code, two.status_code] == [201, 201]  # under the budget when started
+    assert three.status_code == 429, three.text
+    assert "daily upload budget" in three.json()["detail"]
+    assert form.status_code == 429, form.text
+    assert other.status_code == 201
+    stored = {p.name for p in (mod.deps.media_tmp_dir.parent / "media").rglob("*")}
+    assert hashlib.sha256(png(seed=33)).hexdigest() not in stored

@@ -100,6 +100,8 @@ class ModerationDeps:
     spend: SpendSettings = field(default_factory=SpendSettings)
     # Uploads are refused (507) while that disk has less than this free ([media] min_free_mb).
     media_min_free_bytes: int = 1024 * 1024 * 1024
+    # Each user's uploads per UTC day ([media] max_upload_mb_per_user_day); 0: no limit.
+    media_user_day_bytes: int = 2048 * 1024 * 1024
 
     @property
     def cookies(self) -> CookieNames:

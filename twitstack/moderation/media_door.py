@@ -18,7 +18,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from twitstack.core.logging import get_logger
-from twitstack.moderation.access import deps_of, read_form
+from twitstack.moderation import media_quota
+from twitstack.moderation.access import deps_of, principal_of, read_form
 from twitstack.moderation.deps import ModerationDeps
 from twitstack.writes.errors import WireFormatError
 from twitstack.writes.media import (
@@ -59,9 +60,18 @@ async def _upload_chunks(upload: UploadFile) -> AsyncIterator[bytes]:
 
 
 async def store_upload(
-    deps: ModerationDeps, chunks: AsyncIterator[bytes], *, declared: str | None = None
+    deps: ModerationDeps,
+    chunks: AsyncIterator[bytes],
+    *,
+    uploader: int,
+    declared: str | None = None,
 ) -> StoredMedia:
-    """Ingest one upload into the store; raises MediaDoorError with the 4xx to answer."""
+    """Ingest one upload by user `uploader` into the store, within their daily budget;
+    raises MediaDoorError with the 4xx to answer."""
+    limit = deps.media_user_day_bytes
+    if limit > 0 and await media_quota.used_today(deps.redis, uploader, deps.clock()) >= limit:
+        _log.warning("moderation.media_quota_exceeded", user_id=uploader)
+        raise MediaDoorError(429, media_quota.over_budget_message(limit))
     try:
         async with deps.media_store() as store:
             info = await ingest(
@@ -77,15 +87,18 @@ async def store_upload(
             raise
         _log.warning("moderation.media_store_failed", error=type(exc).__name__)
         raise MediaDoorError(503, "the media store is unavailable; try again") from None
+    await media_quota.charge(deps.redis, uploader, info.size, deps.clock())
     if declared is not None and declared in MEDIA_TYPES and declared != info.type:
         # Kept (it is a valid file under its own hash), but the client said otherwise.
         raise MediaDoorError(415, f"declared {declared}, but the bytes are {info.type}")
     return info
 
 
-async def upload_form_file(deps: ModerationDeps, upload: UploadFile) -> StoredMedia:
+async def upload_form_file(
+    deps: ModerationDeps, upload: UploadFile, *, uploader: int
+) -> StoredMedia:
     """One file of a multipart form (the client's filename and type are never used)."""
-    return await store_upload(deps, _upload_chunks(upload))
+    return await store_upload(deps, _upload_chunks(upload), uploader=uploader)
 
 
 async def check_attachments(deps: ModerationDeps, payload: object) -> None:
@@ -151,14 +164,16 @@ def with_alt_texts(payload: dict[str, Any], form: Mapping[str, Any]) -> dict[str
     return {**payload, "media": {**media, "attachments": edited}}
 
 
-async def form_attachments(deps: ModerationDeps, form: Mapping[str, Any]) -> list[dict[str, Any]]:
+async def form_attachments(
+    deps: ModerationDeps, form: Mapping[str, Any], *, uploader: int
+) -> list[dict[str, Any]]:
     """The New form's files `media1`..`media4` with alt texts `alt1`..`alt4`, stored."""
     found: list[dict[str, Any]] = []
     for number in range(1, FORM_SLOTS + 1):
         upload = form.get(f"media{number}")
         if not isinstance(upload, UploadFile) or not upload.filename:
             continue  # an empty file input
-        info = await upload_form_file(deps, upload)
+        info = await upload_form_file(deps, upload, uploader=uploader)
         alt = str(form.get(f"alt{number}", "")).replace("\r\n", "\n").strip()
         found.append(attachment_of(info, alt))
     return found
@@ -170,6 +185,7 @@ async def upload_media(request: Request) -> Response:
     Answers 201 with `{sha256, type, size}` (the attachment record without alt text).
     """
     deps = deps_of(request)
+    uploader = principal_of(request).user.id
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     try:
         if content_type == "multipart/form-data":
@@ -184,9 +200,11 @@ async def upload_media(request: Request) -> Response:
             upload = form.get("file")
             if not isinstance(upload, UploadFile):
                 raise MediaDoorError(422, "file: expected one file in the multipart field `file`")
-            info = await upload_form_file(deps, upload)
+            info = await upload_form_file(deps, upload, uploader=uploader)
         else:
-            info = await store_upload(deps, request.stream(), declared=content_type or None)
+            info = await store_upload(
+                deps, request.stream(), uploader=uploader, declared=content_type or None
+            )
     except MediaDoorError as exc:
         return JSONResponse({"detail": exc.message}, status_code=exc.status)
     body = {"sha256": info.sha256, "type": info.type, "size": info.size}

@@ -22,13 +22,14 @@ def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
 
 def _errors(*codes: int) -> dict[str, Any]:
     text = {
+        400: "Malformed body: broken multipart, or too many parts.",
         401: "Missing, invalid, expired or revoked bearer token.",
         403: "The caller's role or the token's scopes do not allow this.",
         404: "No such request.",
         409: "The request is not in a state that allows this, or was edited meanwhile.",
         413: "Body too large.",
         422: "Invalid input; `detail` says what was expected and what was found.",
-        429: "Too many failed attempts; see Retry-After.",
+        429: "Too many failed attempts (see Retry-After), or the daily upload budget is spent.",
         415: "Not a JPEG, PNG, WebP, GIF or MP4 (read from the bytes), or not the declared type.",
         503: "The media store is unavailable; try again.",
         507: "The server's disk is below its free-space floor ([media] min_free_mb).",
@@ -367,7 +368,7 @@ def build_document() -> dict[str, Any]:
                     },
                     "responses": {
                         "201": _json(_ref("StoredMedia"), "Stored (or already stored)."),
-                        **_errors(401, 403, 413, 415, 422, 503, 507),
+                        **_errors(400, 401, 403, 413, 415, 422, 429, 503, 507),
                     },
                 }
             },

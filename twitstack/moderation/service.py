@@ -78,6 +78,7 @@ class ModerationService:
             )
             deps.spend = settings.spend
             deps.media_min_free_bytes = settings.media.min_free_mb * 1024 * 1024
+            deps.media_user_day_bytes = settings.media.max_upload_mb_per_user_day * 1024 * 1024
             app = create_app(deps)
             async with anyio.create_task_group() as tg:
                 self.bound_port = await tg.start(

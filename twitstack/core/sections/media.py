@@ -24,6 +24,9 @@ class MediaSettings(BaseModel):
     # has less than this many MB free: anyone allowed to upload could otherwise fill the disk
     # the ledger database and logs live on. 0 turns the check off.
     min_free_mb: int = Field(default=1024, ge=0)
+    # What one moderation user (UI or API token) may upload per UTC day; past it their
+    # uploads are 429 until the next day. 0 turns the budget off.
+    max_upload_mb_per_user_day: int = Field(default=2048, ge=0)
     # X media ids expire about 24 h after upload; a cached id within this margin of its
     # expiry is uploaded again rather than risk expiring between upload and post.
     expiry_margin_s: float = Field(default=3600.0, ge=0, le=43_200)

@@ -90,7 +90,7 @@ async def new_submit(request: Request) -> Response:
     if reply_to:
         message["payload"]["reply"] = {"in_reply_to_tweet_id": reply_to}
     try:
-        attachments = await form_attachments(deps, form)
+        attachments = await form_attachments(deps, form, uploader=principal_of(request).user.id)
     except MediaDoorError as exc:
         return await new_page(
             request, error=f"Media: {exc.message}", status_code=exc.status, values=values
