@@ -302,3 +302,30 @@ async def test_oauth1_signed_multipart_upload(sandbox: RunningSandbox) -> None:
         )  # fmt: skip
     assert outcome.status == 200, outcome
     assert body["data"]["media_key"].startswith("3_")
+
+
+async def test_a_media_id_planted_in_the_cache_is_not_posted(
+    settings: Settings, redis: Redis, sandbox: RunningSandbox
+) -> None:
+    """Whoever can write `writes:*` in Redis must not change what was signed: a cache entry
+    naming another file's media id for an approved file is ignored and the approved file is
+    uploaded and posted."""
+    from twitstack.writer.media_upload import cache_key
+
+    old = await stored(settings, png(seed=41))
+    approved_file = await stored(settings, png(seed=42), "the approved picture")
+    async with running_writer(settings, redis, sandbox) as writer:
+        first = with_media("earlier post", old)
+        await writer.push(first)
+        await writer.wait_states([first.id], {S.EXECUTED})
+        planted_id = media_of(sandbox, "earlier post")[0].id
+        target = Attachment(approved_file["sha256"], approved_file["type"],
+                            approved_file["size"], approved_file["alt_text"])  # fmt: skip
+        forged = {"media_id": planted_id, "expires_at": 1_900_000_000.0}
+        await redis.set(cache_key("default", target), json.dumps(forged), ex=86_400)
+        second = with_media("approved post", approved_file)
+        await writer.push(second)
+        await writer.wait_states([second.id], {S.EXECUTED})
+    (posted,) = media_of(sandbox, "approved post")
+    assert posted.sha256 == approved_file["sha256"]
+    assert posted.id != planted_id

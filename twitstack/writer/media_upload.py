@@ -8,7 +8,9 @@ committed after the uploads and before POST /2/tweets, exactly as for a text-onl
 
 Media ids are cached in Redis per (account, file hash, alt text) with their expiry, so a
 retry, a re-send after reconciliation or another request with the same file reuses them; an
-id within `expiry_margin_s` of expiring is uploaded again.
+id within `expiry_margin_s` of expiring is uploaded again. Each entry carries an HMAC under a
+key only writers hold (a file in the state directory): anyone else who can write `writes:*`
+could otherwise map an approved file to another file's media id and change what is posted.
 
 Images use the simple upload; GIFs and videos the chunked one (initialize, append per chunk,
 finalize) and then STATUS polls until X has processed them. Alt text goes through the
@@ -19,10 +21,14 @@ from __future__ import annotations
 
 import enum
 import hashlib
+import hmac
 import json
+import os
+import secrets
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -40,6 +46,7 @@ from twitstack.writes.models import WriteRequest
 
 _log = get_logger("twitstack.writer.media_upload")
 CACHE_PREFIX = "writes:media:x:"
+MEDIA_CACHE_KEY_FILE = "writer-media-cache.key"  # under the state directory
 _MAX_STATUS_POLLS = 600  # a bound on top of processing_timeout_s
 
 
@@ -89,6 +96,27 @@ def cache_key(account: str, attachment: Attachment) -> str:
     return f"{CACHE_PREFIX}{account}:{attachment.sha256}:{alt}"
 
 
+def load_or_create_cache_key(path: Path) -> bytes:
+    """The writers' key for cache entries, created (mode 0600, never replaced) if missing."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        pass
+    else:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_hex(32) + "\n")
+    key = bytes.fromhex(path.read_text().strip())
+    if len(key) < 32:
+        raise ValueError(f"{path}: expected 64 hex digits")
+    return key
+
+
+def _entry_mac(key: bytes, name: str, media_id: str, expires_at: float) -> str:
+    signed = json.dumps([name, media_id, expires_at]).encode("utf-8")
+    return hmac.new(key, signed, hashlib.sha256).hexdigest()
+
+
 def with_media_ids(payload: Mapping[str, Any], media_ids: list[str]) -> dict[str, Any]:
     """The payload X gets: attachments replaced by the ids they were uploaded as."""
     return {**payload, "media": {"media_ids": media_ids}}
@@ -104,8 +132,11 @@ class MediaUploader:
         open_store: Callable[[], AbstractAsyncContextManager[MediaStore]],
         *,
         clock: Callable[[], float],
+        cache_key_bytes: bytes | None = None,
         sleep: Callable[[float], Any] = anyio.sleep,
     ) -> None:
+        # Without a key file (a writer with no state directory), entries outlive no restart.
+        self._entry_key = cache_key_bytes or secrets.token_bytes(32)
         self._redis = redis
         self._settings = settings
         self._open_store = open_store
@@ -114,14 +145,22 @@ class MediaUploader:
 
     async def cached(self, account: str, attachment: Attachment) -> CachedUpload | None:
         """A cached id that will outlive the margin, or None."""
-        raw = await self._redis.get(cache_key(account, attachment))
+        name = cache_key(account, attachment)
+        raw = await self._redis.get(name)
         if raw is None:
             return None
         try:
             data = json.loads(raw)
             found = CachedUpload(str(data["media_id"]), float(data["expires_at"]))
-        except (ValueError, KeyError, TypeError):
+            mac = str(data["mac"])
+        except (ValueError, KeyError, TypeError, ArithmeticError, RecursionError):
             return None  # an unreadable entry is only a cache miss
+        expected = _entry_mac(self._entry_key, name, found.media_id, found.expires_at)
+        if not hmac.compare_digest(expected, mac):
+            # Not written by a writer holding the key: never post an id nobody uploaded here.
+            _log.warning("writer.media_cache_entry_refused", account=account,
+                         sha256=attachment.sha256)  # fmt: skip
+            return None
         if found.expires_at - self._settings.expiry_margin_s <= self._clock():
             return None
         return found
@@ -217,10 +256,10 @@ class MediaUploader:
                 json={"id": media_id, "metadata": {"alt_text": {"text": attachment.alt_text}}},
             )  # fmt: skip
         expires_at = started + expires_after
-        entry = json.dumps({"media_id": media_id, "expires_at": expires_at})
-        await self._redis.set(
-            cache_key(auth.account, attachment), entry, ex=max(int(expires_after), 1)
-        )
+        name = cache_key(auth.account, attachment)
+        mac = _entry_mac(self._entry_key, name, media_id, expires_at)
+        entry = json.dumps({"media_id": media_id, "expires_at": expires_at, "mac": mac})
+        await self._redis.set(name, entry, ex=max(int(expires_after), 1))
         crash_point("after_media_uploaded")
         _log.info(
             "writer.media_uploaded", account=auth.account, sha256=attachment.sha256,

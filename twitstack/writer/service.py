@@ -29,7 +29,11 @@ from twitstack.writer.executor import RequestExecutor
 from twitstack.writer.inflight import InFlight
 from twitstack.writer.intake import RequestIntake
 from twitstack.writer.journal import WriterJournal
-from twitstack.writer.media_upload import MediaUploader
+from twitstack.writer.media_upload import (
+    MEDIA_CACHE_KEY_FILE,
+    MediaUploader,
+    load_or_create_cache_key,
+)
 from twitstack.writer.metrics import WriterMetrics
 from twitstack.writer.ratelimit import AccountPauses, RateLimitBudgets
 from twitstack.writer.reconcile import Reconciler
@@ -179,8 +183,9 @@ class WriterService:
         settings = self._settings
         # The store is opened per upload: a writer that never sees media never needs S3.
         self.media = MediaUploader(
-            redis, settings.media, lambda: open_configured_store(settings), clock=self._clock
-        )
+            redis, settings.media, lambda: open_configured_store(settings), clock=self._clock,
+            cache_key_bytes=load_or_create_cache_key(settings.state_dir / MEDIA_CACHE_KEY_FILE),
+        )  # fmt: skip
         self.reconciler = Reconciler(
             redis, self.journal, client, self.tokens, config, self.metrics,
             spend=self.spend, started_at=utcnow(),
