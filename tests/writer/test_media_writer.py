@@ -329,3 +329,13 @@ async def test_a_media_id_planted_in_the_cache_is_not_posted(
     (posted,) = media_of(sandbox, "approved post")
     assert posted.sha256 == approved_file["sha256"]
     assert posted.id != planted_id
+
+
+def test_durations_from_x_are_finite_and_bounded() -> None:
+    """X's JSON read by Python may say NaN, Infinity or 1e999 for a duration: none of them
+    reaches int() (OverflowError) or sleep() (ValueError)."""
+    from twitstack.writer.media_upload import seconds_from_x
+
+    answers = json.loads('[NaN, Infinity, -Infinity, 1e999, -5, true, "7", null, 30, 1e9]')
+    found = [seconds_from_x(value, default=1.0, most=60.0) for value in answers]
+    assert found == [1.0, 1.0, 1.0, 1.0, 0.0, 1.0, 1.0, 1.0, 30.0, 60.0]

@@ -23,6 +23,7 @@ import enum
 import hashlib
 import hmac
 import json
+import math
 import os
 import secrets
 from collections.abc import AsyncIterator, Callable, Mapping
@@ -302,11 +303,10 @@ class MediaUploader:
                     UploadFailure.PROCESSING_FAILED,
                     f"X could not process {attachment.sha256}: {detail or 'failed'}",
                 )
-            wait = info.get("check_after_secs", 1)
-            wait = float(wait) if isinstance(wait, int | float) else 1.0
+            wait = seconds_from_x(info.get("check_after_secs"), default=1.0, most=60.0)
             if self._clock() + wait > deadline:
                 break
-            await self._sleep(min(max(wait, 0.0), 60.0))
+            await self._sleep(wait)
             answer = await self._call(
                 client, auth, "GET", "/2/media/upload",
                 params={"command": "STATUS", "media_id": media_id},
@@ -352,8 +352,19 @@ def _id_and_expiry(answer: Mapping[str, Any]) -> tuple[str, float]:
     media_id = data.get("id") or data.get("media_id_string")
     if not isinstance(media_id, str) or not media_id.isdigit():
         raise MediaUploadError(UploadFailure.TRANSIENT, "X's upload answer carried no media id")
-    expires = data.get("expires_after_secs", 86_400)
-    return media_id, float(expires) if isinstance(expires, int | float) else 86_400.0
+    return media_id, seconds_from_x(data.get("expires_after_secs"), default=86_400.0)
+
+
+def seconds_from_x(value: object, *, default: float, most: float = 7 * 86_400.0) -> float:
+    """A duration X gave, within [0, most]; `default` for anything else. Python's JSON reads
+    `NaN`, `Infinity` and `1e999`: int(inf) raised OverflowError out of the writer's send
+    step and sleep(nan) failed."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return default
+    seconds = float(value)
+    if not math.isfinite(seconds):
+        return default
+    return min(max(seconds, 0.0), most)
 
 
 def _processing(answer: Mapping[str, Any]) -> Mapping[str, Any]:
