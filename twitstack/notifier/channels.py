@@ -167,6 +167,9 @@ class EmailChannel:
             smtp = smtplib.SMTP_SSL(timeout=self._timeout_s, context=context)
         else:
             smtp = smtplib.SMTP(timeout=self._timeout_s)
+        # The name TLS verifies (SMTP_SSL's wrap, starttls) is only taken from the
+        # constructor's host, which would also connect before the caller could see `smtp`.
+        setattr(smtp, "_host", config.smtp_host)  # noqa: B010  # typeshed omits it
         opened.append(smtp)
         smtp.connect(config.smtp_host, config.smtp_port)
         with smtp:
