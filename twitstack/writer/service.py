@@ -19,7 +19,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from twitstack.core.config import Settings
-from twitstack.core.logging import get_logger, log_context
+from twitstack.core.logging import get_logger
 from twitstack.core.metrics import new_registry
 from twitstack.core.secrets import aget_secret
 from twitstack.core.service import ServiceContext
@@ -34,20 +34,18 @@ from twitstack.writer.media_upload import (
     MediaUploader,
     load_or_create_cache_key,
 )
+from twitstack.writer.message_handler import MessageHandler
 from twitstack.writer.metrics import WriterMetrics
 from twitstack.writer.ratelimit import AccountPauses, RateLimitBudgets
 from twitstack.writer.reconcile import Reconciler
-from twitstack.writer.send_steps import QueueTicket
 from twitstack.writer.spend_ledger import SpendLedger, writer_accounts
 from twitstack.writer.sweeps import expire_due, sample_depths
 from twitstack.writer.tokens import SecretLookup, TokenManager
 from twitstack.writer.xapi_client import XApiClient
 from twitstack.writer.zero_series import start_at_zero
-from twitstack.writes.errors import UnreadableError, WireFormatError
-from twitstack.writes.identity import message_identity
 from twitstack.writes.ledger import RequestLedger
 from twitstack.writes.media_store import open_configured_store
-from twitstack.writes.models import ModerationStatus, WriteRequest, utcnow
+from twitstack.writes.models import utcnow
 from twitstack.writes.quarantine import Quarantine
 from twitstack.writes.queue import (
     POISON_MESSAGE_REASON,
@@ -59,9 +57,7 @@ from twitstack.writes.schedule import WriteSchedule
 from twitstack.writes.signing import ApprovalVerifier
 from twitstack.writes.text import load_text_rules
 from twitstack.writes.token_store import keyring_source
-from twitstack.writes.wire import decode_write_request
 
-S = ModerationStatus
 _log = get_logger("twitstack.writer")
 _BACKOFF_START_S = 0.1
 
@@ -186,6 +182,9 @@ class WriterService:
             redis, settings.media, lambda: open_configured_store(settings), clock=self._clock,
             cache_key_bytes=load_or_create_cache_key(settings.state_dir / MEDIA_CACHE_KEY_FILE),
         )  # fmt: skip
+        self._messages = MessageHandler(
+            self.queue, self.journal, self.media, self.account_health, self.quarantine, self.metrics
+        )
         self.reconciler = Reconciler(
             redis, self.journal, client, self.tokens, config, self.metrics,
             spend=self.spend, started_at=utcnow(),
@@ -335,7 +334,7 @@ class WriterService:
             try:
                 # Shielded: a stop (or cancel) must not cut a request between sending and settled.
                 with anyio.CancelScope(shield=True):
-                    await self._handle(taken, intake)
+                    await self._messages.handle(taken, intake)
             except (RedisError, OSError) as exc:
                 _log.warning("writer.message_interrupted", worker=index, error=type(exc).__name__)
                 unreleased.append(taken)
@@ -346,68 +345,6 @@ class WriterService:
         released = await self.held.reclaim(self.queue)
         if released:
             _log.warning("writer.orphans_requeued", consumer=self.consumer_id, count=released)
-
-    async def _handle(self, raw: bytes, intake: RequestIntake) -> None:
-        try:
-            request = decode_write_request(raw)
-        except WireFormatError as exc:
-            await self.queue.dead_letter(raw, reason=exc.reason_code, detail=exc.message[:500])
-            self.metrics.dead_letters.labels(reason=exc.reason_code).inc()
-            _log.warning(
-                "writer.message_dead_lettered",
-                reason=exc.reason_code,
-                field=exc.field,
-                **message_identity(raw),
-            )
-            return
-        except (ValueError, TypeError, ArithmeticError, RecursionError) as exc:
-            # A decoder bug on one message must not take the writer down with it.
-            _log.exception("writer.message_undecodable", **message_identity(raw))
-            await self.queue.dead_letter(raw, reason="decoder_error", detail=repr(exc)[:500])
-            self.metrics.dead_letters.labels(reason="decoder_error").inc()
-            return
-        # A producer's new request naming a file the store lacks: refused on the way in.
-        absent = await self.media.missing(request) if request.moderation is S.PENDING else None
-        if absent is not None:
-            await self.queue.dead_letter(raw, reason="media_missing", detail=absent[:500])
-            self.metrics.dead_letters.labels(reason="media_missing").inc()
-            _log.warning("writer.message_dead_lettered", reason="media_missing")
-            return
-        # Every line logged while this request is handled (retries, state changes, refusals)
-        # names it, so an operator can follow one request through the logs.
-        with log_context(
-            request_id=request.id, account=request.account, action=str(request.action)
-        ):
-            await self._handle_request(raw, request, intake)
-
-    async def _handle_request(
-        self, raw: bytes, request: WriteRequest, intake: RequestIntake
-    ) -> None:
-        # An account connected since the last sync: look for it now rather than fail the request.
-        await self.account_health.ensure(request.account)
-        try:
-            acked = await intake.handle(request, QueueTicket(self.queue.processing, raw))
-        except (RedisError, OSError):
-            raise
-        except UnreadableError as exc:
-            # The message is fine but its ledger record is not: nothing can move that record,
-            # so the message waits in the dead letters while the record is quarantined.
-            await self.queue.dead_letter(raw, reason="unreadable_record", detail=exc.detail[:500])
-            self.metrics.dead_letters.labels(reason="unreadable_record").inc()
-            _log.warning("writer.message_dead_lettered", reason="unreadable_record")
-            await self.quarantine.put_error(exc)
-            return
-        except Exception as exc:
-            # A bug must not stop the consumer; the message is kept for an operator, and a
-            # request left `sending` is settled by the reconciler like any abandoned attempt.
-            _log.exception("writer.message_failed")
-            await self.queue.dead_letter(raw, reason="handler_error", detail=repr(exc)[:500])
-            self.metrics.dead_letters.labels(reason="handler_error").inc()
-            _log.warning("writer.message_dead_lettered", reason="handler_error")
-            await self.journal.flag_stranded(request, "handler_error")
-            return
-        if not acked:
-            await self.queue.ack(raw)
 
     async def _leave(self) -> None:
         try:
