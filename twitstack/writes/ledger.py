@@ -23,21 +23,16 @@ from datetime import datetime
 from typing import Any
 
 from redis.asyncio import Redis
-from redis.exceptions import ResponseError
 
-from twitstack.core.logging import get_logger
-from twitstack.writes import keys, ledger_index, scripts
-from twitstack.writes.errors import PayloadError, UnreadableError, WriteRequestError
-from twitstack.writes.events import STREAM_START, LedgerEvent, read_events
+from twitstack.writes import keys, scripts
+from twitstack.writes.errors import PayloadError, WriteRequestError
+from twitstack.writes.ledger_reads import LedgerReads
 from twitstack.writes.ledger_types import (
-    LedgerRecord,
-    RecordPage,
     RecordResult,
     StoredRecord,
     TransitionResult,
     as_text,
     epoch_ms,
-    parse_record,
 )
 from twitstack.writes.models import (
     MAX_REVISION,
@@ -54,7 +49,6 @@ from twitstack.writes.validation import validate_payload
 from twitstack.writes.wire import encode_write_request
 
 S = ModerationStatus
-_log = get_logger("twitstack.writes.ledger")
 DEFAULT_RETENTION_S = 30 * 24 * 3600
 DEFAULT_EVENTS_MAXLEN = 500_000
 
@@ -92,7 +86,7 @@ def record_keys_and_args(
     return redis_keys, args, scheduled
 
 
-class RequestLedger:
+class RequestLedger(LedgerReads):
     """Request state in Redis, changed only by compare-and-set transitions.
 
     A transition names the states it expects to find (and optionally the revision); if Redis holds
@@ -145,69 +139,6 @@ class RequestLedger:
     def transitions(self) -> TransitionScript:
         """The transition script, for callers that fuse a transition with their own steps."""
         return self._transitions
-
-    async def get(self, request_id: str) -> LedgerRecord | None:
-        """The request as the ledger holds it now, or None if unknown (or past retention).
-
-        Raises UnreadableError if the stored record cannot be parsed.
-        """
-        fields = await self._fields(request_id)
-        return parse_record(fields, request_id=request_id) if fields else None
-
-    async def _fields(self, request_id: str) -> dict[bytes | str, bytes | str]:
-        try:
-            fields: dict[bytes | str, bytes | str] = await self._redis.hgetall(
-                keys.request(request_id)
-            )
-        except ResponseError as exc:
-            # A key of the wrong type (anyone can SET it) is unreadable data, not an outage.
-            if not str(exc).startswith("WRONGTYPE"):
-                raise
-            raise UnreadableError("record", request_id, "wrong_type", str(exc)[:300]) from None
-        return fields
-
-    async def read(self, request_id: str) -> StoredRecord | None:
-        """The record and the exact stored `request` bytes, for a later byte compare-and-set."""
-        fields = await self._fields(request_id)
-        if not fields:
-            return None
-        raw = {as_text(key): value for key, value in fields.items()}.get("request")
-        if raw is None:
-            return None
-        raw_bytes = raw if isinstance(raw, bytes) else str(raw).encode("utf-8")
-        return StoredRecord(parse_record(fields, request_id=request_id), raw_bytes)
-
-    async def get_many(
-        self, request_ids: Collection[str], *, unreadable: list[UnreadableError] | None = None
-    ) -> list[LedgerRecord]:
-        """Records for the ids that still exist, in the order given.
-
-        A record that cannot be parsed is left out, never raised: it is appended to
-        `unreadable` for the caller, else quarantined (if this ledger was given a quarantine),
-        else logged.
-        """
-        ids = list(request_ids)
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for request_id in ids:
-                pipe.hgetall(keys.request(request_id))
-            # A key of the wrong type (anyone can SET it) answers WRONGTYPE for that id only.
-            rows: list[Any] = await pipe.execute(raise_on_error=False)
-        records: list[LedgerRecord] = []
-        for request_id, row in zip(ids, rows, strict=True):
-            if not row:
-                continue
-            try:
-                if isinstance(row, ResponseError):
-                    raise UnreadableError("record", request_id, "wrong_type", str(row)[:300])
-                records.append(parse_record(row, request_id=request_id))
-            except UnreadableError as exc:
-                if unreadable is not None:
-                    unreadable.append(exc)
-                elif self._quarantine is not None:
-                    await self._quarantine.put_error(exc)
-                else:
-                    _log.warning("ledger.record_unreadable", request_id=exc.ref, reason=exc.reason)
-        return records
 
     async def transition(
         self,
@@ -375,46 +306,3 @@ class RequestLedger:
                 # In flight, under review or gone: the terminal move (if any) cleans it up.
                 await self._redis.zrem(keys.EXPIRY, request_id)
         return expired
-
-    async def count(self, state: ModerationStatus) -> int:
-        """How many requests are in `state`."""
-        return await ledger_index.count(self._redis, state)
-
-    async def counts(self) -> dict[ModerationStatus, int]:
-        """Requests per state, every state listed."""
-        return await ledger_index.counts(self._redis)
-
-    async def list_records(
-        self,
-        state: ModerationStatus,
-        *,
-        offset: int = 0,
-        limit: int = 50,
-        newest_first: bool = True,
-    ) -> list[LedgerRecord]:
-        """Records in `state` by creation time, skipping `offset`."""
-        ids = await ledger_index.list_ids(
-            self._redis, state, offset=offset, limit=limit, newest_first=newest_first
-        )
-        return await self.get_many(ids)
-
-    async def page(
-        self,
-        state: ModerationStatus,
-        *,
-        limit: int = 50,
-        cursor: str | None = None,
-        newest_first: bool = True,
-    ) -> RecordPage:
-        """A page of records in `state`; pass its cursors back to move forward or back."""
-        ids = await ledger_index.page_ids(
-            self._redis, state, limit=limit, cursor=cursor, newest_first=newest_first
-        )
-        records = await self.get_many(ids.ids)
-        return RecordPage(records, ids.next_cursor, ids.prev_cursor)
-
-    async def read_events(
-        self, *, after: str = STREAM_START, count: int = 100, block_ms: int | None = None
-    ) -> list[LedgerEvent]:
-        """State-change events newer than stream id `after` (see `events.read_events`)."""
-        return await read_events(self._redis, after=after, count=count, block_ms=block_ms)
