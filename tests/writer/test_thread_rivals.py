@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 from twitstack.writer.candidates import rivals
 from twitstack.writer.thread_reconcile import _rivals as thread_rivals
-from twitstack.writer.xapi_client import PostedItem
+from twitstack.writer.x_reads import PostedItem
 from twitstack.writes.ledger_types import LedgerRecord
 from twitstack.writes.models import ModerationStatus, WriteAction, WriteRequest
 

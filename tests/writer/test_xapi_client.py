@@ -11,13 +11,8 @@ import stamina
 
 from twitstack.writer.outcome import OutcomeKind
 from twitstack.writer.tokens import BearerAuth, oauth1_auth
-from twitstack.writer.xapi_client import (
-    TokenRefreshRejected,
-    WriterClient,
-    XApiClient,
-    XApiError,
-    call_for,
-)
+from twitstack.writer.x_calls import call_for
+from twitstack.writer.xapi_client import TokenRefreshRejected, WriterClient, XApiClient, XApiError
 
 Handler = Callable[[httpx.Request], httpx.Response]
 BASE = "https://x.test"

@@ -17,7 +17,8 @@ from twitstack.sandbox.xapi.config import (
 )
 from twitstack.writer.outcome import OutcomeKind
 from twitstack.writer.tokens import BearerAuth, TokenManager, oauth1_auth
-from twitstack.writer.xapi_client import WriterClient, XApiClient, call_for
+from twitstack.writer.x_calls import call_for
+from twitstack.writer.xapi_client import WriterClient, XApiClient
 from twitstack.writes.token_store import SEALING_KEYS_SECRET
 
 AUTH = BearerAuth(DEFAULT_BEARER_TOKEN)

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from twitstack.writer.matching import ObservedText, text_matches
-from twitstack.writer.xapi_client import PostedItem
+from twitstack.writer.x_reads import PostedItem
 from twitstack.writes.ledger_types import LedgerRecord
 from twitstack.writes.models import WriteAction
 from twitstack.writes.thread import thread_parts

@@ -19,7 +19,8 @@ from twitstack.writer.send_steps import BeginOutcome, QueueTicket
 from twitstack.writer.spend_ledger import SpendLedger
 from twitstack.writer.thread_steps import ThreadSteps, part_call
 from twitstack.writer.tokens import AccountAuth, CredentialsError, TokenManager
-from twitstack.writer.xapi_client import XApiClient, XCall, call_for
+from twitstack.writer.x_calls import XCall, call_for
+from twitstack.writer.xapi_client import XApiClient
 from twitstack.writes.ledger_types import LedgerRecord, TransitionStatus
 from twitstack.writes.media import attachments_in
 from twitstack.writes.models import ModerationStatus, WriteAction, WriteRequest, utcnow

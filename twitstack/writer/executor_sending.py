@@ -18,7 +18,8 @@ from twitstack.writer.retry_hooks import operation_for
 from twitstack.writer.send_steps import Observation
 from twitstack.writer.spend_ledger import Charge, SpendLedger
 from twitstack.writer.tokens import AccountAuth, CredentialsError, TokenManager
-from twitstack.writer.xapi_client import XApiClient, XCall, XReply
+from twitstack.writer.x_calls import XCall, XReply
+from twitstack.writer.xapi_client import XApiClient
 from twitstack.writes.models import WriteAction, WriteRequest
 from twitstack.writes.spend import action_for
 

@@ -12,7 +12,7 @@ from twitstack.writer.media_step import MediaStep
 from twitstack.writer.outcome import Outcome, OutcomeKind
 from twitstack.writer.ratelimit import AccountPauses
 from twitstack.writer.send_steps import Observation, PostClaim, QueueTicket
-from twitstack.writer.xapi_client import XCall, XReply
+from twitstack.writer.x_calls import XCall, XReply
 from twitstack.writes.models import ModerationStatus, WriteRequest
 
 S = ModerationStatus

@@ -7,7 +7,7 @@ from datetime import datetime
 from twitstack.writer.executor_settling import ExecutorSettling
 from twitstack.writer.send_steps import Observation
 from twitstack.writer.tokens import AccountAuth
-from twitstack.writer.xapi_client import XCall, XReply
+from twitstack.writer.x_calls import XCall, XReply
 from twitstack.writes.models import WriteRequest
 
 

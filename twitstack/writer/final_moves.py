@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from twitstack.writer.outcome import Outcome, OutcomeKind
-from twitstack.writer.xapi_client import XCall
+from twitstack.writer.x_calls import XCall
 from twitstack.writes.models import ModerationStatus, WriteRequest
 
 S = ModerationStatus

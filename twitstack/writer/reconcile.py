@@ -19,7 +19,8 @@ from twitstack.writer.outcome import OutcomeKind
 from twitstack.writer.spend_ledger import SpendLedger
 from twitstack.writer.thread_reconcile import ThreadReconciler
 from twitstack.writer.tokens import CredentialsError, TokenManager
-from twitstack.writer.xapi_client import PostedItem, ReadBack, XApiClient, XApiError
+from twitstack.writer.x_reads import PostedItem, ReadBack
+from twitstack.writer.xapi_client import XApiClient, XApiError
 from twitstack.writes import keys, ledger_index
 from twitstack.writes.ledger_types import LedgerRecord
 from twitstack.writes.models import ModerationStatus, WriteAction, utcnow

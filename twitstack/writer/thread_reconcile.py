@@ -19,7 +19,8 @@ from twitstack.writer.journal import WriterJournal
 from twitstack.writer.matching import text_matches
 from twitstack.writer.outcome import OutcomeKind
 from twitstack.writer.tokens import CredentialsError, TokenManager
-from twitstack.writer.xapi_client import PostedItem, XApiClient, XApiError
+from twitstack.writer.x_reads import PostedItem
+from twitstack.writer.xapi_client import XApiClient, XApiError
 from twitstack.writes.ledger_types import LedgerRecord
 from twitstack.writes.models import ModerationStatus, WriteAction, utcnow
 from twitstack.writes.thread import part_reply_target, thread_parts

@@ -23,7 +23,7 @@ from twitstack.writer.ratelimit import RateLimitBudgets
 from twitstack.writer.send_steps import Observation, QueueTicket
 from twitstack.writer.spend_ledger import SpendLedger
 from twitstack.writer.tokens import AccountAuth
-from twitstack.writer.xapi_client import XCall, XReply, call_for
+from twitstack.writer.x_calls import XCall, XReply, call_for
 from twitstack.writes.models import ModerationStatus, WriteRequest, utcnow
 from twitstack.writes.spend import action_for
 from twitstack.writes.thread import part_payload, thread_parts

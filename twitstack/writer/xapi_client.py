@@ -13,9 +13,10 @@ import stamina
 
 from twitstack.core.errors import TwitstackError
 from twitstack.writer.outcome import AuthKind, Method, Outcome, OutcomeKind, classify
+from twitstack.writer.x_calls import XCall, XReply, delete_call, dm_call, tweet_call
+from twitstack.writer.x_reads import PostedItem, ReadBack, posted_items
 
 DEFAULT_BASE_URL = "https://api.x.com"
-_TWEET_FIELDS = ("text", "reply", "quote_tweet_id", "media", "poll", "reply_settings")
 
 
 class XApiError(TwitstackError):
@@ -45,130 +46,12 @@ class BearerAuth(httpx.Auth):
 
 
 @dataclass(frozen=True, slots=True)
-class XCall:
-    """One write call: HTTP method and path, JSON body, and the rate-limit bucket it spends."""
-
-    method: Method
-    path: str
-    endpoint: str
-    body: Mapping[str, Any] | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class XReply:
-    """The classified result of one call plus what the rate limiter and metrics need."""
-
-    outcome: Outcome
-    headers: Mapping[str, str]
-    elapsed_s: float
-
-
-@dataclass(frozen=True, slots=True)
-class ReadBack:
-    """Tweets or DMs read back from X, newest first.
-
-    `complete` is False when the page limit stopped the read before X ran out of items: then
-    an item missing from `items` may still exist, and absence must not be concluded.
-    """
-
-    items: list[PostedItem]
-    complete: bool
-
-
-@dataclass(frozen=True, slots=True)
-class PostedItem:
-    """A tweet or DM read back from X for reconciliation."""
-
-    id: str
-    text: str
-    created_at: datetime | None = None
-    entities: Mapping[str, Any] | None = None
-    author_id: str | None = None  # the tweet's author or the DM's sender
-    reply_to: str | None = None  # the tweet it answers (`referenced_tweets` replied_to)
-    conversation_id: str | None = None  # the id of its conversation's first tweet
-
-
-@dataclass(frozen=True, slots=True)
 class OAuth2Tokens:
     """A fresh OAuth 2.0 token pair from X's token endpoint."""
 
     access_token: str
     refresh_token: str
     expires_in_s: float
-
-
-def tweet_call(text: str | None, **params: Any) -> XCall:
-    """POST /2/tweets with `text` and X's optional tweet fields (reply, media, poll, ...).
-
-    `text` None leaves it out: a post of media alone."""
-    body = {"text": text, **{k: v for k, v in params.items() if v is not None}}
-    if text is None:
-        del body["text"]
-    return XCall("POST", "/2/tweets", "tweets.create", body)
-
-
-def dm_call(recipient_id: str, text: str, **params: Any) -> XCall:
-    """POST a DM to the one-to-one conversation with `recipient_id`."""
-    body = {"text": text, **{k: v for k, v in params.items() if v is not None}}
-    return XCall("POST", f"/2/dm_conversations/with/{recipient_id}/messages", "dm.create", body)
-
-
-def delete_call(tweet_id: str) -> XCall:
-    """DELETE /2/tweets/:id."""
-    return XCall("DELETE", f"/2/tweets/{tweet_id}", "tweets.delete")
-
-
-def call_for(action: str, payload: Mapping[str, Any]) -> XCall:
-    """Translate a validated write request (action + payload) into its X call."""
-    if action == "tweet":
-        extra = {k: payload[k] for k in _TWEET_FIELDS if k in payload and k != "text"}
-        text = payload.get("text")
-        return tweet_call(None if text is None else str(text), **extra)
-    if action == "dm":
-        return dm_call(str(payload["recipient_id"]), str(payload["text"]))
-    if action == "delete":
-        return delete_call(str(payload["tweet_id"]))
-    raise ValueError(f"expected action tweet, dm or delete, found {action!r}")
-
-
-def _parse_time(value: object) -> datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-
-
-def _items(payload: object) -> list[PostedItem]:
-    data = payload.get("data") if isinstance(payload, dict) else None
-    items: list[PostedItem] = []
-    for raw in data if isinstance(data, list) else []:
-        if isinstance(raw, dict) and isinstance(raw.get("id"), str):
-            entities = raw.get("entities")
-            items.append(
-                PostedItem(
-                    id=raw["id"],
-                    text=str(raw.get("text", "")),
-                    created_at=_parse_time(raw.get("created_at")),
-                    entities=entities if isinstance(entities, dict) else None,
-                    author_id=_str_or_none(raw.get("author_id") or raw.get("sender_id")),
-                    reply_to=_replied_to(raw.get("referenced_tweets")),
-                    conversation_id=_str_or_none(raw.get("conversation_id")),
-                )
-            )
-    return items
-
-
-def _replied_to(refs: object) -> str | None:
-    for ref in refs if isinstance(refs, list) else []:
-        if isinstance(ref, dict) and ref.get("type") == "replied_to":
-            return _str_or_none(ref.get("id"))
-    return None
-
-
-def _str_or_none(value: object) -> str | None:
-    return value if isinstance(value, str) else None
 
 
 def _iso(epoch_s: float) -> str:
@@ -267,7 +150,7 @@ class XApiClient:
             except XApiError as exc:
                 exc.items_read = len(items)
                 raise
-            items.extend(_items(page))
+            items.extend(posted_items(page))
             meta = page.get("meta") if isinstance(page, dict) else None
             token = meta.get("next_token") if isinstance(meta, dict) else None
             if not isinstance(token, str):
