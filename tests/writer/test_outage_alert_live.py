@@ -48,9 +48,13 @@ scrape_configs:
 
 async def _alert_state(client: httpx.AsyncClient, name: str) -> str | None:
     try:
-        body: dict[str, Any] = (await client.get("/api/v1/alerts")).json()
-    except httpx.HTTPError:
+        answer = await client.get("/api/v1/alerts")
+        # Until its TSDB is open Prometheus answers 503 with a plain-text (or empty) body.
+        body: dict[str, Any] = answer.json() if answer.status_code == 200 else {}
+    except (httpx.HTTPError, ValueError):
         return None  # Prometheus still starting
+    if not body:
+        return None
     states = [a["state"] for a in body["data"]["alerts"] if a["labels"]["alertname"] == name]
     return states[0] if states else None
 
