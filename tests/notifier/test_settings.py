@@ -70,7 +70,7 @@ def test_no_channel_means_disabled(make_settings: Callable[..., Settings]) -> No
 async def test_missing_secrets_refuse_the_start_one_line_each(
     notifier_settings: Callable[..., Settings], run_notifier: RunNotifier
 ) -> None:
-    """Every missing secret is named at start, never a value."""
+    """Every missing or unusable secret is named at start, never a value."""
     settings = notifier_settings(
         webhook={"url_secret": "NOT_SET_URL", "signing_key_secret": "NOT_SET_KEY"},
         slack={"webhook_url_secret": "TEST_HOOK_KEY"},
@@ -86,6 +86,9 @@ async def test_missing_secrets_refuse_the_start_one_line_each(
     [error] = caught.value.exceptions
     assert isinstance(error, ConfigError)
     assert error.problems == [
+        # The slack URL secret holds the signing key: set, but no URL.
+        "notifier.slack.webhook_url_secret: secret 'TEST_HOOK_KEY' is unusable: "
+        "expected an http:// or https:// URL",
         "notifier.webhook.url_secret: secret 'NOT_SET_URL' is not set",
         "notifier.webhook.signing_key_secret: secret 'NOT_SET_KEY' is not set",
     ]
@@ -119,3 +122,29 @@ async def test_idle_without_channels(make_settings: Callable[..., Settings], red
     async with run_notifier(make_settings()):
         pass
     assert await redis.keys("twitstack:notify:*") == []
+
+
+async def test_a_malformed_webhook_url_refuses_the_start_without_quoting_it(
+    notifier_settings: Callable[..., Settings],
+    run_notifier: RunNotifier,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A URL secret httpx cannot parse stops the start, named by secret, its value unshown."""
+    monkeypatch.setenv("TEST_HOOK_URL", "https://[::1/hook?token=sekrit")
+    settings = notifier_settings(
+        webhook={"url_secret": "TEST_HOOK_URL", "signing_key_secret": "TEST_HOOK_KEY"}
+    )
+
+    async def start() -> None:
+        with anyio.fail_after(10):
+            async with run_notifier(settings):
+                pass
+
+    with pytest.raises(ExceptionGroup) as caught:
+        await start()
+    [error] = caught.value.exceptions
+    assert isinstance(error, ConfigError)
+    assert error.problems == [
+        "notifier.webhook.url_secret: secret 'TEST_HOOK_URL' is unusable: not a URL httpx can parse"
+    ]
+    assert "sekrit" not in str(error)

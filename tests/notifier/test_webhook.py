@@ -5,11 +5,15 @@ from __future__ import annotations
 import json
 import time
 
+import httpx
 import pytest
 from redis.asyncio import Redis
 
 from tests.notifier.conftest import BASE, HOOK_KEY, RunNotifier, needs_review, sample
 from tests.notifier.receivers import WebhookReceiver, wait_until
+from twitstack.core.sections.notifier import NotificationEvent
+from twitstack.notifier.channels import DeliveryError, WebhookChannel
+from twitstack.notifier.models import Notification
 from twitstack.notifier.outbox import NotificationOutbox
 from twitstack.notifier.signing import signature_header, verify
 from twitstack.writes import keys
@@ -183,3 +187,19 @@ async def test_a_receiver_answering_with_an_endless_body_is_not_read(
         sent = sample(service, "notifier_notifications_total", **labels, outcome="sent")
     assert (sent, retried) == (1, 0)
     assert len(receiver.hits) == 1
+
+
+@pytest.mark.parametrize("url", ["https://[::1/hook", "ftp://example.test/hook", "https:///hook"])
+async def test_a_malformed_url_is_not_retried(url: str) -> None:
+    """A URL that became malformed after the start (httpx.InvalidURL and kin) will never
+    work: the channel says so with a reason that does not quote it, and no retry is asked."""
+    async with httpx.AsyncClient() as http:
+        channel = WebhookChannel(http, url, HOOK_KEY)
+        notification = Notification(
+            id="n1", event=NotificationEvent.FAILED, title="t", url=BASE, created_at=time.time()
+        )
+        with pytest.raises(DeliveryError) as caught:
+            await channel.send(notification, "d1")
+    assert caught.value.retryable is False
+    assert caught.value.reason.startswith("invalid_url")
+    assert "hook" not in caught.value.reason

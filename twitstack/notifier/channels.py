@@ -62,12 +62,31 @@ class Channel(Protocol):
     async def send(self, notification: Notification, delivery_id: str) -> None: ...
 
 
+def url_problem(url: str) -> str | None:
+    """Why `url` cannot be posted to (never quoting it: it is a secret), or None when it can."""
+    try:
+        parsed = httpx.URL(url)
+    except (httpx.InvalidURL, TypeError):
+        return "not a URL httpx can parse"
+    if parsed.scheme not in {"http", "https"}:
+        return "expected an http:// or https:// URL"
+    if not parsed.host:
+        return "expected a URL with a host"
+    return None
+
+
 async def _post(http: httpx.AsyncClient, url: str, body: bytes, headers: dict[str, str]) -> None:
+    # A malformed URL will be malformed on every attempt: retrying only delays the dead letter.
+    problem = url_problem(url)
+    if problem is not None:
+        raise DeliveryError(f"invalid_url ({problem})", retryable=False)
     # Streamed and closed unread: the status is the whole answer, and a receiver must not
     # make the notifier buffer (or wait for) a body of any size.
     try:
         async with http.stream("POST", url, content=body, headers=headers) as response:
             status = response.status_code
+    except (httpx.InvalidURL, httpx.UnsupportedProtocol) as exc:
+        raise DeliveryError(f"invalid_url ({type(exc).__name__})", retryable=False) from None
     except httpx.TimeoutException:
         raise DeliveryError("timeout") from None
     except httpx.HTTPError as exc:

@@ -29,6 +29,7 @@ from twitstack.notifier.channels import (
     EmailChannel,
     SlackChannel,
     WebhookChannel,
+    url_problem,
 )
 from twitstack.notifier.checks import NotificationSources
 from twitstack.notifier.metrics import NotifierMetrics
@@ -106,13 +107,20 @@ class NotifierService:
                 missing.append(f"notifier.{path}: secret {name!r} is not set")
             return value or ""
 
+        async def url_secret(path: str, name: str) -> str:
+            value = await secret(path, name)
+            problem = url_problem(value) if value else None
+            if problem is not None:
+                missing.append(f"notifier.{path}: secret {name!r} is unusable: {problem}")
+            return value
+
         channels: dict[str, Channel] = {}
         configured = settings.channels()
         if "slack" in configured and settings.slack is not None:
-            url = await secret("slack.webhook_url_secret", settings.slack.webhook_url_secret)
+            url = await url_secret("slack.webhook_url_secret", settings.slack.webhook_url_secret)
             channels["slack"] = SlackChannel(http, url)
         if "webhook" in configured and settings.webhook is not None:
-            url = await secret("webhook.url_secret", settings.webhook.url_secret)
+            url = await url_secret("webhook.url_secret", settings.webhook.url_secret)
             key = await secret("webhook.signing_key_secret", settings.webhook.signing_key_secret)
             channels["webhook"] = WebhookChannel(http, url, key)
         if "email" in configured and settings.email is not None:
