@@ -5,16 +5,23 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import socket
 import time
+from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 import redis
+from redis.asyncio import Redis as AsyncRedis
 
-from tests.ops.conftest import invoke
+from tests.ops.conftest import invoke, run_async
 from tests.support.media_files import gif, mp4, png
 from twitstack.core.config import Settings
+from twitstack.ops import media_files
 from twitstack.writes import keys
+from twitstack.writes.ledger import RequestLedger
+from twitstack.writes.models import ModerationStatus, WriteAction, WriteRequest, utcnow
 from twitstack.writes.wire import decode_write_request
 
 
@@ -111,3 +118,81 @@ def test_media_put_prints_the_record_and_prune_keeps_fresh_files(
     assert "pruned 1" in capsys.readouterr().out
     assert not stored.exists()
     assert invoke(settings, "media", "put", _write(tmp_path, "t.txt", b"plain text")) == 2
+
+
+def _age(settings: Settings, sha: str, days: float) -> Path:
+    stored = settings.state_dir / "media" / sha[:2] / sha
+    old = time.time() - days * 86_400
+    os.utime(stored, (old, old))
+    return stored
+
+
+def test_prune_keeps_files_that_requests_not_yet_final_still_need(
+    settings: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str], redis_url: str
+) -> None:
+    """A file older than the retention stays while a pending or long-scheduled request names
+    it, and goes once that request is final (rejected)."""
+    shas = []
+    for seed in (31, 32):
+        data = png(seed=seed)
+        assert invoke(settings, "media", "put", _write(tmp_path, f"{seed}.png", data)) == 0
+        shas.append(json.loads(capsys.readouterr().out)["sha256"])
+
+    def tweet(sha: str, **extra: object) -> WriteRequest:
+        media = {"attachments": [{"sha256": sha, "type": "image/png", "size": 1}]}
+        return WriteRequest(action=WriteAction.TWEET, payload={"text": "x", "media": media},
+                            author="test", **extra)  # type: ignore[arg-type]  # fmt: skip
+
+    pending = tweet(shas[0])
+    scheduled = tweet(shas[1], moderation=ModerationStatus.APPROVED,
+                      not_before=utcnow() + timedelta(days=45))  # fmt: skip
+
+    async def record() -> None:
+        client = AsyncRedis.from_url(redis_url)
+        try:
+            ledger = RequestLedger(client)
+            await ledger.record(pending, actor="test")
+            await ledger.record(scheduled, actor="test")
+        finally:
+            await client.aclose()
+
+    run_async(record)
+    files = [_age(settings, sha, 40) for sha in shas]
+    assert invoke(settings, "media", "prune") == 0
+    assert "pruned 0" in capsys.readouterr().out
+    assert all(path.exists() for path in files)
+
+    async def reject() -> None:
+        client = AsyncRedis.from_url(redis_url)
+        try:
+            await RequestLedger(client).transition(
+                pending.id, ModerationStatus.REJECTED, from_states=[ModerationStatus.PENDING],
+                actor="test", reason="no",
+            )  # fmt: skip
+        finally:
+            await client.aclose()
+
+    run_async(reject)
+    assert invoke(settings, "media", "prune") == 0
+    assert "pruned 1" in capsys.readouterr().out
+    assert not files[0].exists()
+    assert files[1].exists()
+
+
+def test_prune_deletes_nothing_when_redis_cannot_say_what_is_needed(
+    make_settings: Callable[..., Settings],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Without the ledger, age alone would decide: prune refuses and says why."""
+    monkeypatch.setattr(media_files, "_REDIS_WAIT_S", 0.5)
+    with socket.socket() as unused:  # a port nothing listens on
+        unused.bind(("127.0.0.1", 0))
+        port = unused.getsockname()[1]
+    settings = make_settings(redis_url=f"redis://127.0.0.1:{port}/0")
+    assert invoke(settings, "media", "put", _write(tmp_path, "p.png", png(seed=33))) == 0
+    stored = _age(settings, json.loads(capsys.readouterr().out)["sha256"], 40)
+    assert invoke(settings, "media", "prune") == 1
+    assert "nothing pruned" in capsys.readouterr().err
+    assert stored.exists()

@@ -107,6 +107,21 @@ async def test_prune_deletes_old_files(store: MediaStore, tmp_path: Path) -> Non
 
 
 @pytest.mark.anyio
+async def test_prune_keeps_files_live_requests_name_and_recent_uploads(
+    store: MediaStore, tmp_path: Path
+) -> None:
+    """Age alone is not enough: a hash in `keep` stays however old, and nothing stored within
+    `keep_recent_s` goes even when the caller asks for a shorter retention."""
+    needed = await ingest(store, [png(seed=4)], tmp_dir=tmp_path)
+    unneeded = await ingest(store, [png(seed=5)], tmp_dir=tmp_path)
+    later = max(needed.stored_at, unneeded.stored_at) + 7200
+    assert await prune(store, older_than_s=60, now=later, keep_recent_s=3 * 3600) == 0
+    assert await prune(store, older_than_s=60, now=later, keep={needed.sha256}) == 1
+    assert await store.head(needed.sha256) is not None
+    assert await store.head(unneeded.sha256) is None
+
+
+@pytest.mark.anyio
 async def test_the_same_file_stored_concurrently_stays_whole(
     store: MediaStore, tmp_path: Path
 ) -> None:

@@ -1,4 +1,5 @@
-"""Files named on `twitstack enqueue tweet --image/--gif/--video PATH --alt TEXT`.
+"""Files named on `twitstack enqueue tweet --image/--gif/--video PATH --alt TEXT`, `media put`
+and `media prune`.
 
 The options themselves are declared in `ops.commands` (kept free of heavy imports).
 
@@ -16,10 +17,16 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+from redis.exceptions import RedisError
 
 from twitstack.core.config import Settings
+from twitstack.core.errors import RedisUnavailableError
+from twitstack.core.redis import open_redis
 from twitstack.writes.media import MB, Attachment, MediaRefused, kind_of
+from twitstack.writes.media_refs import IncompleteScan, referenced_media
 from twitstack.writes.media_store import ingest, open_configured_store, prune
+
+_REDIS_WAIT_S = 10.0
 
 
 async def _read(path: Path) -> AsyncIterator[bytes]:
@@ -96,17 +103,33 @@ async def store_any(
 
 
 def prune_command(args: argparse.Namespace, settings: Settings) -> int:
-    """`twitstack media prune`: delete files older than the retention (0 days: keep all)."""
+    """`twitstack media prune`: delete files older than the retention (0 days: keep all),
+    except those a request not in a final state (or a queued message) names."""
     days = args.older_than_days
     days = settings.media.retention_days if days is None else days
     if days <= 0:
         print("media retention is 0: nothing pruned", file=sys.stderr)
         return 0
+    recent_h = settings.media.prune_keep_recent_hours
 
-    async def work() -> int:
+    async def work() -> tuple[int, int]:
+        # Which files are still needed is read from Redis first; without it nothing is
+        # deleted, since age alone cannot say a late approval will not need the file.
+        async with open_redis(settings.redis_url, startup_timeout_s=_REDIS_WAIT_S) as redis:
+            keep = await referenced_media(redis)
         async with open_configured_store(settings) as store:
-            return await prune(store, older_than_s=days * 86_400)
+            deleted = await prune(
+                store, older_than_s=days * 86_400, keep=keep, keep_recent_s=recent_h * 3600
+            )
+        return deleted, len(keep)
 
-    deleted = anyio.run(work)
-    print(f"pruned {deleted} file(s) stored more than {days:g} days ago")
+    try:
+        deleted, kept = anyio.run(work)
+    except (RedisError, RedisUnavailableError, OSError, IncompleteScan) as exc:
+        print(f"twitstack: media prune: cannot list the files live requests need "
+              f"({type(exc).__name__}); nothing pruned", file=sys.stderr)  # fmt: skip
+        return 1
+    print(f"pruned {deleted} file(s) stored more than {days:g} days ago "
+          f"(kept those named by {kept} hash(es) of live requests, and any stored in the "
+          f"last {recent_h:g} h)")  # fmt: skip
     return 0

@@ -15,7 +15,7 @@ import os
 import secrets
 import shutil
 import time
-from collections.abc import AsyncIterable, AsyncIterator, Iterable
+from collections.abc import AsyncIterable, AsyncIterator, Collection, Iterable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -262,10 +262,23 @@ async def _aiter(chunks: AsyncIterable[bytes] | Iterable[bytes]) -> AsyncIterato
             yield chunk
 
 
-async def prune(store: MediaStore, *, older_than_s: float, now: float | None = None) -> int:
-    """Delete files stored more than `older_than_s` ago; returns how many went."""
-    cutoff = (now if now is not None else time.time()) - older_than_s
-    doomed = [m.sha256 async for m in store.list_all() if 0 < m.stored_at < cutoff]
+async def prune(
+    store: MediaStore,
+    *,
+    older_than_s: float,
+    now: float | None = None,
+    keep: Collection[str] = frozenset(),
+    keep_recent_s: float = 0.0,
+) -> int:
+    """Delete files stored more than `older_than_s` ago, except those in `keep` (hashes a live
+    request names) and those stored in the last `keep_recent_s` (an upload whose request is
+    being created right now is named nowhere yet); returns how many went."""
+    cutoff = (now if now is not None else time.time()) - max(older_than_s, keep_recent_s)
+    doomed = [
+        m.sha256
+        async for m in store.list_all()
+        if 0 < m.stored_at < cutoff and m.sha256 not in keep
+    ]
     for sha in doomed:
         await store.delete(sha)
     return len(doomed)

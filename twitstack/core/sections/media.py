@@ -20,6 +20,9 @@ class MediaSettings(BaseModel):
     bucket: str | None = None
     # Files older than this are deleted by `twitstack media prune`; 0 keeps them forever.
     retention_days: int = Field(default=30, ge=0)
+    # Prune never deletes a file a request not yet in a final state names, nor one stored in
+    # the last this many hours (its request may be being created as prune runs).
+    prune_keep_recent_hours: float = Field(default=24.0, ge=0, le=24 * 365)
     # Uploads are refused (507) while the disk holding the upload spool (and a local store)
     # has less than this many MB free: anyone allowed to upload could otherwise fill the disk
     # the ledger database and logs live on. 0 turns the check off.
