@@ -118,7 +118,9 @@ def _add_media(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     put.add_argument("path", metavar="PATH")
     put.add_argument("--alt", metavar="TEXT", help="alt text to put in the record")
     put.set_defaults(handler=lazy_handler("twitstack.ops.media_files", "put_command"))
-    prune = actions.add_parser("prune", help="delete files stored longer ago than retention that no live request names")
+    prune = actions.add_parser(
+        "prune", help="delete files older than retention that no live request names"
+    )
     prune.add_argument("--older-than-days", type=float, metavar="DAYS",
                        help="instead of [media] retention_days")  # fmt: skip
     prune.set_defaults(handler=lazy_handler("twitstack.ops.media_files", "prune_command"))
