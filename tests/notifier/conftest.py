@@ -38,6 +38,9 @@ def notifier_settings(
             "retry_initial_s": 0.05,
             "retry_max_s": 0.2,
             "delivery_timeout_s": 2,
+            # Tests that send several messages of one kind must not wait a minute for each;
+            # test_coalesce.py sets its own window.
+            "coalesce_window_s": 0,
             **notifier,
         }
         settings = make_settings(redis_url=redis_url, notifier=values)

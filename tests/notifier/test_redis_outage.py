@@ -37,7 +37,7 @@ async def test_redis_restart_is_survived_and_later_events_delivered(
         redis_url=server.url,
         notifier={
             "moderation_base_url": "https://m.example", "metrics_port": None,
-            "check_interval_s": 0.1, "retry_initial_s": 0.05,
+            "check_interval_s": 0.1, "retry_initial_s": 0.05, "coalesce_window_s": 0,
             "webhook": {"url_secret": "TEST_HOOK_URL", "signing_key_secret": "TEST_HOOK_KEY"},
         },
     )  # fmt: skip

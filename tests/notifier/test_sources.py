@@ -66,7 +66,7 @@ async def test_a_burst_of_failures_is_one_notification(
     assert len(bodies) == 1
     body = bodies[0].body
     assert body["title"] == "30 requests need review"
-    assert body["url"] == f"{BASE}/queue"
+    assert body["url"] == f"{BASE}/history?tab=needs_review"
     assert {r["id"] for r in body["requests"]} <= ids  # type: ignore[union-attr, index]
 
 

@@ -18,6 +18,7 @@ from twitstack.core.sections.notifier import NotificationEvent, NotifierSettings
 from twitstack.core.sections.writer import WriterSettings
 from twitstack.notifier import compose
 from twitstack.notifier.arrivals import Mark, count_arrivals
+from twitstack.notifier.coalesce import Coalescer
 from twitstack.notifier.models import Delivery, Notification
 from twitstack.notifier.outbox import Guard, NotificationOutbox
 from twitstack.writes import keys
@@ -71,6 +72,7 @@ class NotificationSources:
         self._waiting_scan = 0  # where forget_waiting's scan of reported requests goes on
         assert settings.moderation_base_url is not None  # checked when channels are configured
         self._base = settings.moderation_base_url
+        self._coalescer = Coalescer(redis, base=self._base, window_s=settings.coalesce_window_s)
         self._routes = {
             kind: [name for name, ch in settings.channels().items() if kind in ch.events]
             for kind in NotificationEvent
@@ -164,7 +166,7 @@ class NotificationSources:
             for kind, events in groups.items()
         ]
         guard = Guard(CURSOR, cursor, batch.last_id)
-        if await self._outbox.schedule(self.deliveries(notifications), guard=guard) < 0:
+        if await self._coalescer.schedule(self.deliveries(notifications), guard=guard) < 0:
             log.info("notifier.cursor_moved", cursor=cursor)  # another notifier took the batch
         else:
             self._cursor = batch.last_id

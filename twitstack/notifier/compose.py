@@ -48,6 +48,16 @@ _EVENT_TITLES = {
 }
 
 
+def plural_title(kind: NotificationEvent) -> str:
+    """What follows the count in the title of several requests' notification."""
+    return _EVENT_TITLES[kind][1]
+
+
+def list_url(kind: NotificationEvent, base: str) -> str:
+    """The moderation list filtered to the requests a notification of `kind` is about."""
+    return f"{base}/history?tab={kind.value}"
+
+
 def from_events(
     kind: NotificationEvent,
     events: Sequence[LedgerEvent],
@@ -56,7 +66,8 @@ def from_events(
     base: str,
     now: float,
 ) -> Notification:
-    """One notification for the events of one kind read in one batch (never a storm)."""
+    """One notification for the events of one kind read in one batch (`coalesce` merges
+    those of later batches into it while it waits to be sent)."""
     refs = [
         RequestRef(e.request_id, summary(e.request_id, records.get(e.request_id), e.reason),
                    request_url(base, e.request_id))
@@ -65,7 +76,7 @@ def from_events(
     one, many = _EVENT_TITLES[kind]
     title = f"{one}: {refs[0].summary}" if len(refs) == 1 else f"{len(refs)} {many}"
     shown, more = _cut(refs)
-    url = refs[0].url if len(refs) == 1 else f"{base}/queue"
+    url = refs[0].url if len(refs) == 1 else list_url(kind, base)
     return Notification(
         id=f"{kind.value}:{events[0].stream_id}",
         event=kind,

@@ -45,12 +45,22 @@ for i = 5, #ARGV, 2 do
 end
 return added
 """
-# KEYS: outbox, items. ARGV: now (ms), lease end (ms), limit. Returns id, JSON, id, JSON, ...
+# KEYS: outbox, items, coalesce. ARGV: now (ms), lease end (ms), limit. Returns id, JSON, id,
+# JSON, ... A claimed delivery closes its coalescing slot (see `coalesce`): later events go to
+# the slot's next message, never into one being sent.
 _CLAIM = """
 local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[3]))
 local out = {}
 for _, id in ipairs(ids) do
   redis.call('ZADD', KEYS[1], 'XX', ARGV[2], id)
+  local slot = redis.call('HGET', KEYS[3], 'id:' .. id)
+  if slot then
+    redis.call('HDEL', KEYS[3], 'id:' .. id)
+    if redis.call('HGET', KEYS[3], 'slot:' .. slot) == id then
+      redis.call('HDEL', KEYS[3], 'slot:' .. slot)
+    end
+    redis.call('HSET', KEYS[3], 'claimed:' .. slot, ARGV[1])
+  end
   table.insert(out, id)
   table.insert(out, redis.call('HGET', KEYS[2], id) or '')
 end
@@ -176,7 +186,8 @@ class NotificationOutbox:
         """Due deliveries, each hidden from other claimers for `lease_s`."""
         now = time.time()
         reply = await self._claim(
-            keys=[keys.NOTIFY_OUTBOX, keys.NOTIFY_ITEMS], args=[_ms(now), _ms(now + lease_s), limit]
+            keys=[keys.NOTIFY_OUTBOX, keys.NOTIFY_ITEMS, keys.NOTIFY_COALESCE],
+            args=[_ms(now), _ms(now + lease_s), limit],
         )
         parts = list(reply or [])
         return [Claimed(key, _lenient(key), _lenient(raw)) for key, raw in zip(

@@ -76,6 +76,10 @@ NOTIFY_ITEMS = f"{NOTIFY_PREFIX}:items"
 NOTIFY_SCHEDULED = f"{NOTIFY_PREFIX}:scheduled"
 NOTIFY_DEAD = f"{NOTIFY_PREFIX}:dead"
 NOTIFY_STATE = f"{NOTIFY_PREFIX}:state"
+# Coalescing of event notifications, per "channel|kind" slot: the delivery still open to more
+# events (field `slot:<slot>`, and `id:<delivery id>` back to its slot), and when the slot's
+# last message was claimed for sending (field `claimed:<slot>`, ms).
+NOTIFY_COALESCE = f"{NOTIFY_PREFIX}:coalesce"
 # Pending requests already reported as waiting (sorted set: request id -> when, in ms); an id
 # is forgotten once its request is no longer pending, not after a time, so a request waiting
 # for months is reported once and the set never outgrows the pending requests.

@@ -99,6 +99,10 @@ class NotifierSettings(BaseModel):
     delivery_timeout_s: float = Field(default=10.0, gt=0, le=120)
     # Deliveries in flight at once (all channels together).
     concurrency: int = Field(default=4, ge=1, le=64)
+    # At most one message per channel and event kind (failed, needs_review) in this window:
+    # events arriving meanwhile are added to the next message (an exact count, the first
+    # requests linked, and a link to the filtered list). 0 sends each batch as it is read.
+    coalesce_window_s: float = Field(default=60.0, ge=0, le=3600)
     slack: SlackChannelSettings | None = None
     webhook: WebhookChannelSettings | None = None
     email: EmailChannelSettings | None = None
