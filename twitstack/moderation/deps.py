@@ -27,6 +27,7 @@ from twitstack.moderation.queries import FilterOptions
 from twitstack.moderation.quoted_posts import QuotedPosts
 from twitstack.moderation.security import LoginThrottle
 from twitstack.moderation.sessions import SessionStore
+from twitstack.moderation.spend_summary import SpendSummary
 from twitstack.moderation.tokens import TokenIssuer
 from twitstack.moderation.users import UserStore
 from twitstack.moderation.x_accounts_ui import XAccountsUi
@@ -98,6 +99,8 @@ class ModerationDeps:
     quoted_posts: QuotedPosts = field(default_factory=lambda: QuotedPosts(None))
     # X's prices and the spend caps (the Settings' spend section, shared with the writer).
     spend: SpendSettings = field(default_factory=SpendSettings)
+    # The queue's spend header, re-read from Redis at most every 2 s (spend_summary.py).
+    queue_spend: SpendSummary = field(default_factory=SpendSummary)
     # Uploads are refused (507) while that disk has less than this free ([media] min_free_mb).
     media_min_free_bytes: int = 1024 * 1024 * 1024
     # Each user's uploads per UTC day ([media] max_upload_mb_per_user_day); 0: no limit.

@@ -37,7 +37,7 @@ from twitstack.moderation.queries import (
 )
 from twitstack.moderation.revisions import revision_diffs
 from twitstack.moderation.roles import Role
-from twitstack.moderation.spend_view import budget_held_accounts, card_cost, money, scope_spend
+from twitstack.moderation.spend_view import card_cost, money
 from twitstack.moderation.thread_view import live_parts, thread_parts_view
 from twitstack.moderation.views.bulk_pages import label_of, reason_from_form
 from twitstack.moderation.views.composer_form import (
@@ -134,8 +134,10 @@ async def queue_page(request: Request) -> Response:
             "refresh_ms": int(deps.settings.queue_refresh_interval_s * 1000),
             "rows_url": "/queue/rows?" + urlencode(dict(request.query_params)),
             # A moderator sees the month's spend before approving a batch.
-            "spend": (await scope_spend(deps.redis, deps.spend, [], deps.clock()))[0],
-            "budget_held": await budget_held_accounts(deps.redis, list(deps.known_accounts)),
+            # (at most a few seconds old: SpendSummary reads Redis once for every poller)
+            "spend": await deps.queue_spend.get(
+                deps.redis, deps.spend, deps.known_accounts, deps.clock()
+            ),
             "money": money,
         }
     )

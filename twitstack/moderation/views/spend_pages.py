@@ -39,6 +39,7 @@ async def cap_submit(request: Request) -> Response:
         )  # fmt: skip
     except CapError as exc:
         return flash_redirect("/accounts", error=str(exc))
+    deps.queue_spend.invalidate()
     label = "all accounts" if scope == TOTAL else scope
     await deps.audit.record(
         user, "spend.cap_raised", label, {"period": period, "micros": found.micros},
