@@ -49,10 +49,10 @@ from twitstack.moderation.views.composer_form import (
 )
 from twitstack.moderation.views.followup_pages import COPYABLE, RETRYABLE
 from twitstack.moderation.views.new_pages import quoted_preview
+from twitstack.moderation.views.queue_rows import row_views
 from twitstack.moderation.views.render import render
 from twitstack.writes.models import ID_PATTERN
 from twitstack.writes.models import ModerationStatus as S
-from twitstack.writes.spend import cost_of
 from twitstack.writes.states import EDITABLE_STATES
 from twitstack.writes.text import MAX_TWEET_WEIGHTED_LENGTH, tweet_weighted_length
 from twitstack.writes.thread import MAX_THREAD_PARTS
@@ -77,24 +77,16 @@ async def _queue_context(request: Request) -> dict[str, Any]:
 
     dm_visible = dm_text_visible(request.state.principal)
     can_moderate = principal_of(request).user.role >= Role.MODERATOR
-    prices = deps.spend.prices
-
-    def price(row: RequestRow) -> str:
-        # What the writer will charge for the send (the detail page adds media and budgets).
-        cost = money(cost_of(prices, row.action, {"text": row.text}).micros)
-        return f"{cost} per part" if row.action == "thread" else cost
 
     async def compute() -> RenderedList:
         now = deps.clock()
         page = await paginate(RequestQueryset(deps.db, flt, now=now), params)
         cards = await cards_for(deps.db, page.items, deps.settings.post_url_template)
         context = {
-            "page": page,
+            "rows": row_views(page.items, cards, can_moderate=can_moderate, spend=deps.spend),
             "now": now,
             "dm_visible": dm_visible,
-            "cards": cards,
             "can_moderate": can_moderate,
-            "price": price,
         }
         body = deps.templates.get_template("_queue_rows.html").render(context)
         return RenderedList(body=body, total=page.total, pages=page.pages)
