@@ -6,7 +6,6 @@ import json
 from typing import Any
 from urllib.parse import quote, urlencode
 
-from markupsafe import Markup
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
@@ -51,6 +50,7 @@ from twitstack.moderation.views.followup_pages import COPYABLE, RETRYABLE
 from twitstack.moderation.views.new_pages import quoted_preview
 from twitstack.moderation.views.queue_rows import row_views
 from twitstack.moderation.views.render import render
+from twitstack.moderation.views.safe_display import CheckedHtml
 from twitstack.writes.models import ID_PATTERN
 from twitstack.writes.models import ModerationStatus as S
 from twitstack.writes.states import EDITABLE_STATES
@@ -104,7 +104,7 @@ async def _queue_context(request: Request) -> dict[str, Any]:
         ),
         "rows": rows,
         # Safe: produced by our autoescaping _queue_rows.html template, never by a caller.
-        "rows_html": Markup(rows.body),
+        "rows_html": CheckedHtml(rows.body),
         "filter": flt,
         "filter_query": urlencode(flt.as_query()),
         "can_moderate": can_moderate,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -44,6 +45,22 @@ def x_link(url: Any) -> str | None:
 
 def _visible(match: re.Match[str]) -> str:
     return f"[U+{ord(match.group()):04X}]"
+
+
+@dataclass(frozen=True, slots=True)
+class CheckedHtml:
+    """HTML one of our autoescaping templates rendered, embedded in another page as is.
+
+    Every `{{ ... }}` in it already passed `neutralise_bidi` and the templates' own text has no
+    bidi controls, so the embedding page need not scan it again (the queue's rows are ~35 KB,
+    rendered once and embedded on every poll). Not a Markup: it cannot be concatenated with
+    other text, so nothing unchecked can ride along inside it.
+    """
+
+    html: str
+
+    def __html__(self) -> str:
+        return self.html
 
 
 def neutralise_bidi(value: Any) -> Any:
