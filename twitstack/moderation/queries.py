@@ -50,6 +50,7 @@ class RequestRow:
 
     @classmethod
     def from_row(cls, row: Row) -> RequestRow:
+        names = row.keys()  # a new list per call: read once (this runs for every listed row)
         return cls(
             id=str(row["id"]),
             action=str(row["action"]),
@@ -65,10 +66,10 @@ class RequestRow:
             last_reason=str(row["last_reason"]),
             result=json.loads(row["result"]) if row["result"] else None,
             # List queries leave the full record out: parsing it per row is most of their cost.
-            data=json.loads(row["data"]) if "data" in row.keys() else {},  # noqa: SIM118
+            data=json.loads(row["data"]) if "data" in names else {},
             refusal=str(row["refusal"] or ""),
-            context=parse_context(row["context"]) if "context" in row.keys() else {},  # noqa: SIM118
-            content_hash=str(row["content_hash"]) if "content_hash" in row.keys() else "",  # noqa: SIM118
+            context=parse_context(row["context"]) if "context" in names else {},
+            content_hash=str(row["content_hash"]) if "content_hash" in names else "",
         )
 
     def summary(self) -> dict[str, Any]:

@@ -66,8 +66,9 @@ class CheckedHtml:
 def neutralise_bidi(value: Any) -> Any:
     """Every `{{ ... }}` output passes here (the environment's finalize): bidi controls become
     visible `[U+202E]` markers, so no field can reorder the page around it."""
+    if not isinstance(value, str) or _BIDI_CONTROLS.search(value) is None:
+        # (the common case: no control in it, so the value is returned as it came)
+        return value
     if isinstance(value, Markup):
         return Markup(_BIDI_CONTROLS.sub(_visible, str(value)))
-    if isinstance(value, str):
-        return _BIDI_CONTROLS.sub(_visible, value)
-    return value
+    return _BIDI_CONTROLS.sub(_visible, value)
