@@ -153,3 +153,28 @@ class _Const(Generic[T]):
 
     async def __call__(self) -> T:
         return self.value
+
+
+async def test_cached_rows_are_right_per_role_and_carry_no_ones_csrf_token(mod: Harness) -> None:
+    """The rows are shared between users with the same view: a moderator's render (with
+    approve bindings) is never served to a viewer, and no session's CSRF token is in them."""
+    await mod.add_user("mo", Role.MODERATOR)
+    await mod.add_user("mo2", Role.MODERATOR)
+    await mod.add_user("vi", Role.VIEWER)
+    request_id = await mod.pending(text="shared row")
+    pages: dict[str, str] = {}
+    tokens: dict[str, str] = {}
+    for name in ("mo", "vi", "mo2"):  # the clock does not move: every view is from the cache
+        async with mod.client() as client:
+            tokens[name] = await mod.login(client, name)
+            pages[name] = (await client.get("/queue")).text
+            pages[name + "-rows"] = (await client.get("/queue/rows")).text
+    assert mod.deps.lists.computed == 2  # one per role view, shared by both moderators
+    for name in ("mo", "mo2"):
+        assert f'name="approve_one" value="{request_id} ' in pages[name]
+        assert f'value="{tokens[name]}"' in pages[name]
+    assert "approve_one" not in pages["vi"] + pages["vi-rows"]
+    assert "shared row" in pages["vi-rows"]
+    for name in ("mo", "vi", "mo2"):
+        for other in {"mo", "vi", "mo2"} - {name}:
+            assert tokens[other] not in pages[name] + pages[name + "-rows"]
