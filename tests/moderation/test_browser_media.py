@@ -15,7 +15,7 @@ import pytest
 from tests.moderation.harness import Harness
 from tests.moderation.live import LiveApp, serve_live
 from tests.moderation.test_browser import ARTIFACTS, CHROMIUM, WAIT_MS, _login
-from tests.support.media_files import png
+from tests.support.media_files import h264_mp4, png
 from twitstack.core.config import Settings
 from twitstack.moderation.roles import Role
 from twitstack.writes.signing import public_key_to_base64
@@ -113,3 +113,70 @@ def test_upload_preview_warn_approve_post(
     assert len(posts) == 1
     (media_id,) = posts[0].media_ids
     assert seen["x"].media.items[media_id].sha256 == sha
+
+
+def test_video_poster_frame_loads_through_ranges(
+    redis_url: str, tmp_path: Path, make_settings: Callable[..., Settings]
+) -> None:
+    """An MP4 uploaded in the New form shows on the review page as a `<video>` that reaches
+    HAVE_METADATA with its real size, fetched with Range requests answered 206."""
+    if not CHROMIUM.exists():
+        pytest.skip("Debian chromium is not installed at /usr/bin/chromium")
+    video = h264_mp4(48, 32, frames=3, seed=9)
+    video_path = tmp_path / "clip.mp4"
+    video_path.write_bytes(video)
+    sha = hashlib.sha256(video).hexdigest()
+    answers: list[tuple[int, str | None, str | None]] = []
+    ARTIFACTS.mkdir(exist_ok=True)
+    with (
+        serve_live(redis_url, tmp_path, _setup) as live,
+        playwright_sync.sync_playwright() as pw,
+    ):
+        base = live.base_url
+        browser = pw.chromium.launch(
+            executable_path=str(CHROMIUM),
+            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        try:
+            author = browser.new_page()
+            author.set_default_timeout(WAIT_MS)
+            _login(author, base, "ann")
+            author.goto(f"{base}/requests/new")
+            author.fill("textarea[name=text]", "A clip from the browser")
+            author.set_input_files("#media1", str(video_path))
+            author.fill("[name=alt1]", "three grey frames")
+            author.click("button:has-text('Submit for review')")
+            author.wait_for_selector("text=Submitted for review.")
+            detail_url = author.url
+
+            moderator = browser.new_page(viewport={"width": 1280, "height": 900})
+            moderator.set_default_timeout(WAIT_MS)
+            moderator.on(
+                "response",
+                lambda r: (
+                    answers.append(
+                        (r.status, r.request.headers.get("range"), r.headers.get("content-range"))
+                    )
+                    if r.url.endswith(f"/media/{sha}")
+                    else None
+                ),
+            )
+            _login(moderator, base, "mia")
+            moderator.goto(detail_url)
+            player = moderator.locator(f"video.thumb[src='/media/{sha}']")
+            player.wait_for()
+            moderator.wait_for_function(
+                "v => v.readyState >= 1 || v.error !== null", arg=player.element_handle()
+            )
+            state = player.evaluate(
+                "v => [v.readyState, v.videoWidth, v.videoHeight, v.error && v.error.code]"
+            )
+            moderator.screenshot(path=str(ARTIFACTS / "moderation-video.png"), full_page=True)
+        finally:
+            browser.close()
+    assert state[3] is None, f"the browser could not play the video: {state}"
+    assert state[0] >= 1
+    assert (state[1], state[2]) == (48, 32)
+    assert answers, "the browser never asked for the video"
+    assert all(status == 206 and wanted for status, wanted, _ in answers), answers
+    assert answers[0][2] == f"bytes 0-{len(video) - 1}/{len(video)}"

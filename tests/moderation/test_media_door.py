@@ -171,8 +171,9 @@ async def test_form_refuses_five_files_worth_and_bad_files(mod: Harness) -> None
     assert "alone" in mixed.text
 
 
-async def test_video_is_not_served_and_unknown_is_404(mod: Harness) -> None:
-    """Only images are served back; a video and an unknown hash are 404 for a viewer."""
+async def test_video_is_served_and_unknown_is_404(mod: Harness) -> None:
+    """Images and video are served back (video for its poster frame, see
+    test_media_video.py); an unknown hash is 404 for a viewer."""
     auth = await author_token(mod)
     await mod.add_user("vic", Role.VIEWER)
     async with mod.client() as client:
@@ -180,7 +181,9 @@ async def test_video_is_not_served_and_unknown_is_404(mod: Harness) -> None:
             "/api/media", content=mp4(4000), headers={**auth, "content-type": "video/mp4"}
         )
         await mod.login(client, "vic")
-        assert (await client.get(f"/media/{video.json()['sha256']}")).status_code == 404
+        served = await client.get(f"/media/{video.json()['sha256']}")
+        assert served.status_code == 200
+        assert served.headers["content-type"] == "video/mp4"
         assert (await client.get(f"/media/{'a' * 64}")).status_code == 404
 
 

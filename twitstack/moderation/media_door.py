@@ -2,9 +2,10 @@
 request's attachments are in the store, and serving images to signed-in reviewers.
 
 Uploads are streamed into the media store (hash, sniffed type, X's size limits) and answered
-with the attachment record a request carries. Only images are ever served back, with the
-content type sniffed from their bytes, `nosniff` and a CSP that runs nothing, so a file that
-is not what it claims can never become a page on this origin.
+with the attachment record a request carries. Only images and MP4 video are ever served back
+(video in byte ranges, for its poster frame), with the content type sniffed from their bytes,
+`nosniff` and a CSP that runs nothing, so a file that is not what it claims can never become a
+page on this origin.
 """
 
 from __future__ import annotations
@@ -15,27 +16,32 @@ from typing import Any
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from twitstack.core.logging import get_logger
 from twitstack.moderation import media_quota
 from twitstack.moderation.access import deps_of, principal_of, read_form
 from twitstack.moderation.deps import ModerationDeps
+from twitstack.moderation.media_ranges import MAX_RANGE_BYTES, RangeNotSatisfiable, parse_range
 from twitstack.writes.errors import WireFormatError
 from twitstack.writes.media import (
     GIF_TYPE,
     IMAGE_TYPES,
     MEDIA_TYPES,
     SHA256_PATTERN,
+    VIDEO_TYPE,
     Attachment,
     MediaRefused,
     attachments_in,
 )
-from twitstack.writes.media_store import StoredMedia, ingest, is_store_error
+from twitstack.writes.media_store import MediaMissing, StoredMedia, ingest, is_store_error
 
 _log = get_logger("twitstack.moderation.media")
-_SHOWN_TYPES = frozenset({*IMAGE_TYPES, GIF_TYPE})
-_EXTENSIONS = {"image/jpeg": "jpg", "image/png": "png", "image/webp": "webp", "image/gif": "gif"}
+_SHOWN_TYPES = frozenset({*IMAGE_TYPES, GIF_TYPE, VIDEO_TYPE})
+_EXTENSIONS = {
+    "image/jpeg": "jpg", "image/png": "png", "image/webp": "webp", "image/gif": "gif",
+    VIDEO_TYPE: "mp4",
+}  # fmt: skip
 _STATUS = {"too_large": 413, "unsupported_type": 415, "empty": 422, "no_space": 507}
 READ_BYTES = 1024 * 1024
 FORM_SLOTS = 4  # file inputs on the New form (X's limit of images per post)
@@ -212,23 +218,56 @@ async def upload_media(request: Request) -> Response:
 
 
 async def serve_media(request: Request) -> Response:
-    """GET /media/{sha256}: an image from the store, for thumbnails on review pages."""
+    """GET /media/{sha256}: an image or video from the store, for review pages.
+
+    Answers `Range` requests with 206 (one range, at most `MAX_RANGE_BYTES`) so a `<video>`
+    reads only the parts it shows; a whole video without `Range` is streamed in chunks.
+    """
     deps = deps_of(request)
     sha = str(request.path_params["sha256"])
     if SHA256_PATTERN.fullmatch(sha) is None:
-        return Response("404: no such image", status_code=404, media_type="text/plain")
+        return _not_found()
+    wanted = request.headers.get("range")
     try:
         async with deps.media_store() as store:
             found = await store.head(sha)
             if found is None or found.type not in _SHOWN_TYPES:
-                return Response("404: no such image", status_code=404, media_type="text/plain")
+                return _not_found()
+            headers = {
+                "X-Content-Type-Options": "nosniff",
+                "Content-Disposition": f'inline; filename="{sha}.{_EXTENSIONS[found.type]}"',
+                "Accept-Ranges": "bytes",
+                "ETag": f'"{sha}"',  # content-addressed: the bytes never change
+            }  # the security middleware adds the sandboxing CSP and no-store
+            if wanted is not None:
+                try:
+                    part = parse_range(wanted, found.size)
+                except RangeNotSatisfiable as exc:
+                    headers["Content-Range"] = f"bytes */{found.size}"
+                    return Response(f"416: {exc}", 416, headers, media_type="text/plain")
+                data = await store.read(sha, part.start, part.length)
+                headers["Content-Range"] = part.content_range
+                return Response(data, 206, headers, media_type=found.type)
+            if found.type == VIDEO_TYPE:
+                return StreamingResponse(
+                    _stream(deps, sha, found.size), 200, headers, media_type=found.type
+                )
             data = await store.read(sha)
+    except MediaMissing:
+        return _not_found()  # pruned between head and read
     except Exception as exc:
         if not is_store_error(exc):
             raise
         return Response("503: the media store is unavailable", status_code=503)
-    headers = {
-        "X-Content-Type-Options": "nosniff",
-        "Content-Disposition": f'inline; filename="{sha}.{_EXTENSIONS[found.type]}"',
-    }  # the security middleware adds the sandboxing CSP and no-store
     return Response(data, media_type=found.type, headers=headers)
+
+
+def _not_found() -> Response:
+    return Response("404: no such image or video", status_code=404, media_type="text/plain")
+
+
+async def _stream(deps: ModerationDeps, sha: str, size: int) -> AsyncIterator[bytes]:
+    """A whole stored file in `MAX_RANGE_BYTES` reads (bounded by its size)."""
+    async with deps.media_store() as store:
+        for offset in range(0, size, MAX_RANGE_BYTES):
+            yield await store.read(sha, offset, min(MAX_RANGE_BYTES, size - offset))

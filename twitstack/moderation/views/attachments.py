@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from twitstack.moderation.policy import PolicyWarning
-from twitstack.writes.media import SHA256_PATTERN
+from twitstack.writes.media import SHA256_PATTERN, VIDEO_TYPE
 from twitstack.writes.validation import is_snowflake_id
 
 
@@ -18,7 +18,8 @@ def post_link(tweet_id: object) -> str | None:
 
 @dataclass(frozen=True)
 class MediaItem:
-    """One attached file as a reviewer sees it: a thumbnail (images) or a placeholder."""
+    """One attached file as a reviewer sees it: a thumbnail (images, GIFs animate), a video
+    with its poster frame, or a placeholder for anything else."""
 
     sha256: str
     type: str
@@ -28,6 +29,10 @@ class MediaItem:
     @property
     def is_image(self) -> bool:
         return self.type.startswith("image/")
+
+    @property
+    def is_video(self) -> bool:
+        return self.type == VIDEO_TYPE
 
     @property
     def url(self) -> str | None:
