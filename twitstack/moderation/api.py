@@ -27,6 +27,7 @@ from twitstack.moderation.queries import (
     events_for,
 )
 from twitstack.moderation.thread_view import live_parts, thread_parts_view
+from twitstack.moderation.views.attachments import attachments_of
 from twitstack.writes.ledger_types import LedgerRecord
 from twitstack.writes.models import MAX_REVISION, ModerationStatus, WriteAction
 from twitstack.writes.text import tweet_weighted_length
@@ -94,6 +95,17 @@ async def list_requests(request: Request) -> Response:
     return Response(cached.body, media_type="application/json")
 
 
+def _warnings(record: LedgerRecord) -> list[dict[str, str]]:
+    """What the review page warns of: the policy's warnings, then its attachments' (a quote,
+    a poll, media by id, missing alt text), each code once."""
+    req = record.request
+    payload = dict(req.payload)
+    found = check_request(str(req.action), payload, account=req.account, source=req.source)
+    codes = {w.code for w in found}
+    found += [w for w in attachments_of(str(req.action), payload).warnings if w.code not in codes]
+    return [{"code": w.code, "message": w.message, "level": w.level} for w in found]
+
+
 def _detail(record: LedgerRecord, *, approved: bool) -> dict[str, Any]:
     req = record.request
     payload = dict(req.payload)
@@ -114,10 +126,7 @@ def _detail(record: LedgerRecord, *, approved: bool) -> dict[str, Any]:
         # A verified approval in the ledger's state, never a claim a pending record carries.
         "approved": approved,
         "weighted_length": tweet_weighted_length(text) if text is not None else None,
-        "warnings": [
-            {"code": w.code, "message": w.message, "level": w.level}
-            for w in check_request(str(req.action), payload, account=req.account, source=req.source)
-        ],
+        "warnings": _warnings(record),
         "result": None if record.result is None else dict(record.result),
         "last_reason": record.last_reason,
         # A thread: its parts as reviewed, and the parts X has (all of them once executed;

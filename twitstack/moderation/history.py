@@ -17,6 +17,7 @@ from redis.asyncio import Redis
 from twitstack.core.logging import get_logger
 from twitstack.moderation.card_context import context_of
 from twitstack.moderation.db import Database, Transaction
+from twitstack.moderation.media_badge import media_of
 from twitstack.moderation.metrics import ModerationMetrics
 from twitstack.moderation.policy import refusal_of
 from twitstack.writes import keys
@@ -55,15 +56,16 @@ def _stream_id_key(stream_id: str) -> tuple[int, int]:
 _UPSERT = """
 INSERT INTO requests (id, action, account, author, state, text, revision, created_at, updated_at,
     not_before, last_actor, last_reason, result, data, refusal, context, posted_id,
-    content_hash)
-VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
+    content_hash, media)
+VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
 ON CONFLICT(id) DO UPDATE SET
     action=excluded.action, account=excluded.account, author=excluded.author,
     state=excluded.state, text=excluded.text, revision=excluded.revision,
     updated_at=excluded.updated_at, not_before=excluded.not_before,
     last_actor=excluded.last_actor, last_reason=excluded.last_reason,
     result=excluded.result, data=excluded.data, refusal=excluded.refusal,
-    context=excluded.context, posted_id=excluded.posted_id, content_hash=excluded.content_hash
+    context=excluded.context, posted_id=excluded.posted_id, content_hash=excluded.content_hash,
+    media=excluded.media
 WHERE excluded.updated_at >= requests.updated_at
 """
 # Every revision the history sees keeps its text, for the diffs between revisions.
@@ -102,6 +104,7 @@ def _row(record: LedgerRecord) -> tuple[Any, ...]:
         context_of(request.payload, request.source),
         _posted_id(record),
         request.content_hash(),
+        media_of(request.payload),
     )
 
 

@@ -22,7 +22,7 @@ AGES: Mapping[str, tuple[str, int]] = {
 SORTS = ("newest", "oldest")
 _LIST_COLUMNS = (
     "id, action, account, author, state, text, revision, created_at, updated_at, not_before,"
-    " last_actor, last_reason, result, refusal, context, content_hash"
+    " last_actor, last_reason, result, refusal, context, content_hash, media"
 )
 
 
@@ -47,6 +47,7 @@ class RequestRow:
     refusal: str = ""  # why X would refuse it, from the scraper's source record
     context: dict[str, str] = field(default_factory=dict)  # see card_context.context_of
     content_hash: str = ""  # of the projected revision ("" for rows projected before v7)
+    media: str = ""  # what it attaches, see media_badge.media_of
 
     @classmethod
     def from_row(cls, row: Row) -> RequestRow:
@@ -70,6 +71,7 @@ class RequestRow:
             refusal=str(row["refusal"] or ""),
             context=parse_context(row["context"]) if "context" in names else {},
             content_hash=str(row["content_hash"]) if "content_hash" in names else "",
+            media=str(row["media"] or "") if "media" in names else "",
         )
 
     def summary(self) -> dict[str, Any]:

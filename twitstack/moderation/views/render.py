@@ -14,6 +14,7 @@ from starlette.responses import HTMLResponse
 from twitstack.moderation.access import Principal, deps_of
 from twitstack.moderation.card_context import post_url
 from twitstack.moderation.dm_privacy import HIDDEN_NOTE, dm_text_visible, row_text
+from twitstack.moderation.media_badge import media_label
 from twitstack.moderation.views.attachments import attachments_of, post_link
 from twitstack.moderation.views.safe_display import neutralise_bidi, x_link
 from twitstack.moderation.views.security_events import security_event
@@ -57,6 +58,7 @@ def new_environment() -> Environment:
     env.filters["age"] = _age
     env.filters["row_text"] = row_text
     env.filters["x_link"] = x_link
+    env.filters["media_label"] = media_label
     env.globals["security_event"] = security_event
     env.globals["attachments_of"] = attachments_of
     env.globals["post_link"] = post_link
