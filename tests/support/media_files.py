@@ -1,4 +1,5 @@
-"""Small real media files for tests: a valid PNG, a GIF and an MP4-shaped file."""
+"""Small real media files for tests: a valid PNG, a GIF, an MP4-shaped file and a decodable
+H.264 MP4 (built byte by byte, no encoder needed)."""
 
 from __future__ import annotations
 
@@ -47,29 +48,32 @@ class _Bits:
     """An RBSP bit writer (Exp-Golomb codes) for the H.264 headers below."""
 
     def __init__(self) -> None:
-        self.bits: list[int] = []
+        self.out = bytearray()
+        self.pending: list[int] = []  # fewer than 8 bits not yet in `out`
 
     def u(self, count: int, value: int) -> None:
-        self.bits += [(value >> (count - 1 - i)) & 1 for i in range(count)]
+        self.pending += [(value >> (count - 1 - i)) & 1 for i in range(count)]
+        while len(self.pending) >= 8:
+            self.out.append(int("".join(map(str, self.pending[:8])), 2))
+            del self.pending[:8]
 
     def ue(self, value: int) -> None:
         code = value + 1
         self.u(code.bit_length() * 2 - 1, code)
 
     def align_zero(self) -> None:
-        while len(self.bits) % 8:
-            self.bits.append(0)
+        if self.pending:
+            self.u(8 - len(self.pending), 0)
 
     def raw(self, data: bytes) -> None:
-        for byte in data:
-            self.u(8, byte)
+        """Whole bytes, written directly (callers align first)."""
+        assert not self.pending, "raw bytes must start on a byte boundary"
+        self.out += data
 
     def trailing(self) -> bytes:
-        self.bits.append(1)
+        self.u(1, 1)
         self.align_zero()
-        return bytes(
-            int("".join(map(str, self.bits[i : i + 8])), 2) for i in range(0, len(self.bits), 8)
-        )
+        return bytes(self.out)
 
 
 def _nal(header: int, rbsp: bytes) -> bytes:
@@ -122,8 +126,8 @@ def h264_mp4(width: int = 32, height: int = 32, *, frames: int = 2, seed: int = 
     H.264 decoder must accept, so tests need neither ffmpeg nor a binary fixture. `width` and
     `height` are multiples of 16.
     """
-    if width % 16 or height % 16 or not 1 <= frames <= 100:
-        raise ValueError("width and height must be multiples of 16, frames 1-100")
+    if width % 16 or height % 16 or not 1 <= frames <= 100 or width * height > 1920 * 1088:
+        raise ValueError("width and height: multiples of 16 up to 1920x1088; frames 1-100")
     sps_bits = _Bits()
     sps_bits.u(8, 66)  # profile_idc: baseline
     sps_bits.u(8, 0xC0)  # constraint_set0/1 flags
