@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from typing import Any
 
 import pytest
 
@@ -141,3 +143,44 @@ async def test_detail_shows_video_and_gif(mod: Harness) -> None:
     assert f'<video class="thumb" src="/media/{video_sha}" preload="metadata" controls' in pages[0]
     assert "placeholder" not in pages[0]
     assert f'<img class="thumb" src="/media/{gif_sha}"' in pages[1]
+
+
+class _FailingAfterFirstRead:
+    """The harness's local store, except that reads past the first slice fail like a disk."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+        self.name = inner.name
+
+    async def head(self, sha256: str) -> Any:
+        return await self._inner.head(sha256)
+
+    async def read(self, sha256: str, offset: int = 0, length: int | None = None) -> bytes:
+        if offset > 0:
+            raise OSError(5, "Input/output error")
+        data: bytes = await self._inner.read(sha256, offset, length)
+        return data
+
+
+async def test_a_store_failing_mid_stream_ends_the_body_short(mod: Harness) -> None:
+    """A whole video streamed without Range: a store error after the first slice ends the
+    body there (the status line was sent), and the app goes on answering."""
+    video = h264_mp4(640, 480, frames=10, seed=2)
+    assert len(video) > MAX_RANGE_BYTES
+    sha = await _upload(mod, video, "video/mp4")
+    await mod.add_user("vic", Role.VIEWER)
+    opened = mod.deps.media_store
+
+    @asynccontextmanager
+    async def failing() -> AsyncIterator[Any]:
+        async with opened() as store:
+            yield _FailingAfterFirstRead(store)
+
+    mod.deps.media_store = failing
+    async with mod.client() as client:
+        await mod.login(client, "vic")
+        cut = await client.get(f"/media/{sha}")
+        ranged = await client.get(f"/media/{sha}", headers={"range": "bytes=0-9"})
+    assert cut.status_code == 200
+    assert cut.content == video[:MAX_RANGE_BYTES]
+    assert ranged.status_code == 206

@@ -267,7 +267,18 @@ def _not_found() -> Response:
 
 
 async def _stream(deps: ModerationDeps, sha: str, size: int) -> AsyncIterator[bytes]:
-    """A whole stored file in `MAX_RANGE_BYTES` reads (bounded by its size)."""
-    async with deps.media_store() as store:
-        for offset in range(0, size, MAX_RANGE_BYTES):
-            yield await store.read(sha, offset, min(MAX_RANGE_BYTES, size - offset))
+    """A whole stored file in `MAX_RANGE_BYTES` reads (bounded by its size).
+
+    The status line is sent by then, so a store that fails midway ends the body short (the
+    client sees a truncated download) instead of raising into the server.
+    """
+    try:
+        async with deps.media_store() as store:
+            for offset in range(0, size, MAX_RANGE_BYTES):
+                yield await store.read(sha, offset, min(MAX_RANGE_BYTES, size - offset))
+    except MediaMissing:
+        _log.warning("moderation.media_gone_while_served", sha256=sha)
+    except Exception as exc:
+        if not is_store_error(exc):
+            raise
+        _log.warning("moderation.media_store_failed", error=type(exc).__name__)
