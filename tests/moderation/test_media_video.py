@@ -124,12 +124,13 @@ async def test_video_needs_login_and_role(mod: Harness) -> None:
 
 
 async def test_detail_shows_video_and_gif(mod: Harness) -> None:
-    """The review page has a `<video preload=metadata>` for an MP4 and an `<img>` for a GIF."""
+    """The review and edit pages have a `<video preload=metadata>` for an MP4, and the review
+    page an `<img>` for a GIF (it animates)."""
     await mod.add_user("ann", Role.AUTHOR)
     video, animation = h264_mp4(16, 16, frames=1, seed=5), gif(seed=5)
     async with mod.client() as client:
         await mod.login(client, "ann")
-        pages = []
+        pages, urls = [], []
         for name, data in (("v.mp4", video), ("a.gif", animation)):
             form = await client.get("/requests/new")
             created = await client.post(
@@ -139,10 +140,13 @@ async def test_detail_shows_video_and_gif(mod: Harness) -> None:
             )
             assert created.status_code == 303, created.text
             pages.append((await client.get(created.headers["location"])).text)
+            urls.append(created.headers["location"])
+        edit_page = (await client.get(f"{urls[0]}/edit")).text
     video_sha, gif_sha = (hashlib.sha256(d).hexdigest() for d in (video, animation))
     assert f'<video class="thumb" src="/media/{video_sha}" preload="metadata" controls' in pages[0]
     assert "placeholder" not in pages[0]
     assert f'<img class="thumb" src="/media/{gif_sha}"' in pages[1]
+    assert f'<video class="thumb" src="/media/{video_sha}" preload="metadata"' in edit_page
 
 
 class _FailingAfterFirstRead:
