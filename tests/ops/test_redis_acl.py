@@ -289,10 +289,11 @@ KEY_EXAMPLES: dict[str, str] = {
     "NOTIFY_DEAD": keys.NOTIFY_DEAD,
     "NOTIFY_STATE": keys.NOTIFY_STATE,
     "NOTIFY_WAITING": keys.NOTIFY_WAITING,
+    "NOTIFY_COALESCE": keys.NOTIFY_COALESCE,
 }
 _NOTIFY = (
     "NOTIFY_OUTBOX", "NOTIFY_ITEMS", "NOTIFY_SCHEDULED", "NOTIFY_DEAD", "NOTIFY_STATE",
-    "NOTIFY_WAITING",
+    "NOTIFY_WAITING", "NOTIFY_COALESCE",
 )  # fmt: skip
 _QUARANTINE = ("QUARANTINE", "QUARANTINED_REFS")
 # Tombstones and spent nonces are written inside the ledger's transitions (reject, edit, send).
