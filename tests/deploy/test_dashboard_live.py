@@ -17,14 +17,12 @@ from __future__ import annotations
 
 import math
 import shutil
-import subprocess
 from pathlib import Path
 from typing import Any
 
 import anyio
 import httpx
 import pytest
-import yaml
 
 from tests.conftest import free_port
 from tests.deploy.test_metric_names import scheme_problems
@@ -34,6 +32,7 @@ from tests.deploy.test_metrics_contract import (
     dashboard_variable_queries,
 )
 from tests.gate.cluster import Daemon, FakePorts, run_cli, start_fakes, stop_process
+from tests.support.prometheus import running_prometheus
 from tests.writer.test_x_accounts_cli import RING, connect_by_paste
 from twitstack.sandbox.xapi.config import DEFAULT_BEARER_TOKEN, DEFAULT_CLIENT_ID
 from twitstack.writes.signing import generate_key_pair
@@ -104,24 +103,6 @@ template = "Thanks @{{{{ tweet.author }}}}"
 as_account = "default"
 max_per_run = 1
 """
-
-
-def _prometheus_config(targets: dict[str, str]) -> str:
-    jobs = [
-        {
-            "job_name": job,
-            "metrics_path": "/metrics",
-            "static_configs": [{"targets": [target]}],
-        }
-        for job, target in targets.items()
-    ]
-    return yaml.safe_dump(
-        {
-            "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
-            "rule_files": [path.name for path in RULE_FILES],
-            "scrape_configs": jobs,
-        }
-    )
 
 
 async def _start_daemon(
@@ -241,26 +222,10 @@ async def test_every_dashboard_query_has_data_on_a_healthy_idle_daemon(
     fakes, ports = await start_fakes(tmp_path / "fakes.log")
     try:
         daemon, targets = await _start_daemon(tmp_path, redis_url, ports)
-        for rules in RULE_FILES:
-            shutil.copy(rules, tmp_path / rules.name)
-        (tmp_path / "prometheus.yml").write_text(_prometheus_config(targets))
         await daemon.start()
-        prometheus = None
         try:
             await daemon.wait_ready()
-            prom_port = free_port()
-            prometheus = await anyio.open_process(
-                [
-                    "prometheus",
-                    f"--config.file={tmp_path / 'prometheus.yml'}",
-                    f"--storage.tsdb.path={tmp_path / 'tsdb'}",
-                    f"--web.listen-address=127.0.0.1:{prom_port}",
-                ],
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
-            base = f"http://127.0.0.1:{prom_port}"
-            async with httpx.AsyncClient(base_url=base, timeout=10) as client:
+            async with running_prometheus(tmp_path, targets, RULE_FILES, timeout=10) as client:
                 variables: dict[str, str] = {}
                 empty: list[str] = ["not evaluated yet"]
                 with anyio.fail_after(SETTLE_TIMEOUT_S + 15):
@@ -318,10 +283,6 @@ async def test_every_dashboard_query_has_data_on_a_healthy_idle_daemon(
                     for item in await _query(client, _substitute(expr, variables)):
                         assert not math.isnan(float(item["value"][1])), expr
         finally:
-            if prometheus is not None:
-                prometheus.terminate()
-                with anyio.fail_after(20):
-                    await prometheus.wait()
             await daemon.stop()
     finally:
         await stop_process(fakes)

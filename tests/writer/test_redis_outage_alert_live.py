@@ -9,7 +9,6 @@ not minutes after Redis is back. Its `for: 1m` is checked by alerts_test.yml, no
 from __future__ import annotations
 
 import shutil
-import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
@@ -19,9 +18,9 @@ import pytest
 from prometheus_client import start_http_server
 
 from tests.conftest import RedisServer, free_port
+from tests.support.prometheus import alert_state, running_prometheus
 from tests.writer.conftest import RunningSandbox
 from tests.writer.harness import running_writer, writer_settings
-from tests.writer.test_outage_alert_live import _alert_state
 from twitstack.core.config import Settings
 from twitstack.core.redis import create_redis
 
@@ -33,22 +32,10 @@ RULES = Path(__file__).resolve().parents[2] / "deploy" / "prometheus" / "alerts.
 ALERT = "TwitstackWriterRedisErrors"
 
 
-def _config(target: str) -> str:
-    return f"""
-global:
-  scrape_interval: 1s
-  evaluation_interval: 1s
-rule_files: [alerts.yml]
-scrape_configs:
-  - job_name: twitstack-writer
-    static_configs: [{{targets: ["{target}"]}}]
-"""
-
-
 async def _wait_for_state(client: httpx.AsyncClient, wanted: str, seconds: float) -> bool:
     with anyio.move_on_after(seconds):
         for _ in range(int(seconds * 2) + 1):
-            if await _alert_state(client, ALERT) == wanted:
+            if await alert_state(client, ALERT) == wanted:
                 return True
             await anyio.sleep(0.5)
     return False
@@ -71,27 +58,15 @@ async def test_redis_down_turns_the_alert_pending_while_it_lasts(
     server = make_redis_server()
     redis = create_redis(server.url)
     settings = writer_settings(make_settings, sandbox.base_url, redis_backoff_max_s=1.0)
-    (tmp_path / "alerts.yml").write_text(RULES.read_text())
-    metrics_port, prom_port = free_port(), free_port()
-    (tmp_path / "prometheus.yml").write_text(_config(f"127.0.0.1:{metrics_port}"))
+    metrics_port = free_port()
     try:
         async with running_writer(settings, redis, sandbox) as writer:
             http, thread = start_http_server(
                 metrics_port, addr="127.0.0.1", registry=writer.service.registry
             )
-            prometheus = await anyio.open_process(
-                [
-                    "prometheus",
-                    f"--config.file={tmp_path / 'prometheus.yml'}",
-                    f"--storage.tsdb.path={tmp_path / 'tsdb'}",
-                    f"--web.listen-address=127.0.0.1:{prom_port}",
-                ],
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
-            base = f"http://127.0.0.1:{prom_port}"
+            targets = {"twitstack-writer": f"127.0.0.1:{metrics_port}"}
             try:
-                async with httpx.AsyncClient(base_url=base, timeout=5) as client:
+                async with running_prometheus(tmp_path, targets, [RULES]) as client:
                     # Healthy: Prometheus has scraped a few times and nothing is pending.
                     with anyio.fail_after(30):
                         for _ in range(60):
@@ -99,19 +74,16 @@ async def test_redis_down_turns_the_alert_pending_while_it_lasts(
                                 break
                             await anyio.sleep(0.5)
                     await anyio.sleep(3)
-                    assert await _alert_state(client, ALERT) is None
+                    assert await alert_state(client, ALERT) is None
                     await anyio.to_thread.run_sync(lambda: server.stop(kill=True))
                     during = writer.metric("writer_redis_errors_total")
                     assert await _wait_for_state(client, "pending", 30), "not pending in 30 s"
                     # Still counting while Redis stays down: the alert does not flap off.
                     await anyio.sleep(4)
                     assert writer.metric("writer_redis_errors_total") > during
-                    assert await _alert_state(client, ALERT) == "pending"
+                    assert await alert_state(client, ALERT) == "pending"
                     await anyio.to_thread.run_sync(server.start)
             finally:
-                prometheus.terminate()
-                with anyio.fail_after(20):
-                    await prometheus.wait()
                 http.shutdown()
                 thread.join(timeout=10)
     finally:
