@@ -50,6 +50,33 @@ BAD: list[dict[str, Any]] = [
 ]  # fmt: skip
 
 
+# Threads, polls and quotes (the thread action's parts, a quote by id).
+def _thread(*parts: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    return {"action": "thread", "payload": {"parts": list(parts), **extra}}
+
+
+THREAD_GOOD: list[dict[str, Any]] = [
+    _thread({"text": "1/2"}, {"text": "2/2"}),
+    _thread({"text": "a", "poll": POLL}, {"text": "b", "quote_tweet_id": "7"},
+            reply={"in_reply_to_tweet_id": "5"}),
+    _thread(*[{"text": f"part {i}"} for i in range(25)]),
+    {"action": "tweet", "payload": {"text": "look", "quote_tweet_id": "123"}},
+]  # fmt: skip
+THREAD_BAD: list[dict[str, Any]] = [
+    _thread({"text": "only one"}),
+    _thread(*[{"text": f"part {i}"} for i in range(26)]),
+    _thread({"text": "a"}, {"text": ""}),
+    _thread({"text": "a"}, {"poll": POLL}),
+    _thread({"text": "a"}, {"text": "b", "reply": {"in_reply_to_tweet_id": "1"}}),
+    _thread({"text": "a"}, {"text": "b", "media": {"media_ids": ["1"]}}),
+    _thread({"text": "a", "poll": POLL, "quote_tweet_id": "1"}, {"text": "b"}),
+    _thread({"text": "a"}, {"text": "b"}, extra=1),
+    {"action": "thread", "payload": {"text": "not a thread"}},
+    {"action": "tweet", "payload": {"text": "t", "poll": {**POLL, "options": list("abcde")}}},
+    {"action": "tweet", "payload": {"text": "t", "quote_tweet_id": "https://x.com/u/status/1"}},
+]
+
+
 @pytest.fixture(scope="module")
 def validator() -> Draft202012Validator:
     """The published schema, itself checked against the 2020-12 metaschema."""
@@ -58,7 +85,7 @@ def validator() -> Draft202012Validator:
     return Draft202012Validator(schema)
 
 
-@pytest.mark.parametrize("message", GOOD)
+@pytest.mark.parametrize("message", GOOD + THREAD_GOOD)
 def test_schema_and_decoder_accept(
     validator: Draft202012Validator, message: dict[str, Any]
 ) -> None:
@@ -67,7 +94,7 @@ def test_schema_and_decoder_accept(
     assert list(validator.iter_errors(message)) == []
 
 
-@pytest.mark.parametrize("message", BAD)
+@pytest.mark.parametrize("message", BAD + THREAD_BAD)
 def test_schema_and_decoder_refuse(
     validator: Draft202012Validator, message: dict[str, Any]
 ) -> None:
