@@ -9,8 +9,13 @@ fake X (bench/minimal_x.py: a bare asyncio HTTP/1.1 server, not the sandbox, who
 per POST would be the bottleneck). The fake's ceiling is measured alone first and printed.
 Each consumer is its own process pinned to CPU 0; Redis and the fake X are pinned to CPU 1.
 Rows: the lean reference (BLMOVE → POST → LREM, bench/lean_consumer.py), the writer as
-`twitstack run --only writer` (JSON logs to /dev/null) on both paths — signed approvals with
-`require_approval = true`, and unsigned requests with `require_approval = false` — and arq and
+`twitstack run --only writer` (JSON logs to /dev/null) on three paths, and arq and saq. The
+writer's paths: "moderation-approved" is what a moderator's approve produces — each request was
+recorded pending and approved through the ledger before GO (the producer's side, as the peers'
+enqueues are), so the job is the writer's own work on an approved request; "signed, new record"
+is a signed approved message pushed by a producer with no ledger record yet, which the writer
+records first; "require_approval=false" is an unsigned pending message the writer records,
+approves and sends. arq and
 saq (installed from PyPI into a throwaway venv by bench/peers.py). Per row, medians over rounds:
 jobs/s, ratio to lean, worker CPU µs/job, Redis commands/job (INFO commandstats, commands run
 inside Lua scripts included; "Lua/job" = the EVALSHA/FCALL calls among them) and Redis CPU
@@ -34,14 +39,17 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import anyio
 from common import approved_tweets, can_pin, pin_to, redis_server
 from latency import approval_latency
 from peers import PEER_SCRIPT, make_venv
+from redis.asyncio import Redis as AsyncRedis
 from rig import CONSUMER_CPU, HERE, SERVER_CPU, Child, Rig, Sample, fake_ceiling, minimal_x
 
 from twitstack.core.sealing import generate_key_ring
 from twitstack.sandbox.xapi.config import DEFAULT_BEARER_TOKEN, DEFAULT_CLIENT_ID
 from twitstack.writes import keys
+from twitstack.writes.ledger import RequestLedger
 from twitstack.writes.models import WriteAction, WriteRequest
 from twitstack.writes.signing import ApprovalSigner, generate_key_pair
 from twitstack.writes.wire import encode_write_request
@@ -50,7 +58,10 @@ RUN_TIMEOUT_S = 600.0
 READY_TIMEOUT_S = 60.0
 LEAN = "lean BLMOVE→POST→LREM"
 WRITER_OPEN = "writer, require_approval=false"
-WRITER_SIGNED = "writer, signed approvals"
+WRITER_SIGNED = "writer, signed, new record"
+WRITER_MODERATED = "writer, moderation-approved"
+WRITER_ROWS = (WRITER_MODERATED, WRITER_SIGNED, WRITER_OPEN)
+STAGED = "bench:staged"  # the approved messages wait here until GO renames it write_queue
 
 
 class WriterDaemon:
@@ -123,19 +134,56 @@ def wait_executed(rig: Rig, count: int) -> dict[str, int]:
 
 
 def run_writer(rig: Rig, tmp: Path, args: argparse.Namespace, public_key: str,
-               messages: list[bytes], require_approval: bool) -> Sample:  # fmt: skip
+               messages: list[bytes] | int, require_approval: bool) -> Sample:  # fmt: skip
+    """`messages` are pushed at GO; an int N says N approved messages wait in STAGED."""
     daemon = WriterDaemon(rig, tmp, args.concurrency, public_key, require_approval)
+    jobs = messages if isinstance(messages, int) else len(messages)
+    own = "rename" if isinstance(messages, int) else "rpush"
     try:
 
         def go() -> float:
             started = time.time()
-            rig.redis.rpush(keys.WRITE_QUEUE, *messages)
+            if isinstance(messages, int):
+                # One atomic step makes all N visible, and wakes the writer's blocked BLMOVEs.
+                rig.redis.rename(STAGED, keys.WRITE_QUEUE)
+            else:
+                rig.redis.rpush(keys.WRITE_QUEUE, *messages)
             return started
 
-        return rig.measure(daemon.process.pid, len(messages), go,
-                           lambda: {**wait_executed(rig, len(messages)), "rpush": 1})  # fmt: skip
+        return rig.measure(daemon.process.pid, jobs, go,
+                           lambda: {**wait_executed(rig, jobs), own: 1})  # fmt: skip
     finally:
         daemon.stop()
+
+
+def stage_approved(rig: Rig, signer: ApprovalSigner, count: int, tag: str) -> int:
+    """Record `count` tweets pending and approve each through the ledger, as moderation does;
+    the signed messages the approvals pushed are moved to STAGED. Returns `count`."""
+
+    async def one(ledger: RequestLedger, i: int) -> None:
+        request = WriteRequest(action=WriteAction.TWEET, payload={"text": f"{tag} {i}"})
+        await ledger.record(request, actor="bench", reason="received")
+        moved = await ledger.approve(request.id, signer.sign(request, approver="bench"),
+                                     expected_revision=request.revision, actor="bench")  # fmt: skip
+        if not moved.ok:
+            raise SystemExit(f"approve failed: {moved}")
+
+    async def main() -> None:
+        client = AsyncRedis.from_url(rig.redis_url)
+        ledger = RequestLedger(client)
+        try:
+            for start in range(0, count, 64):
+                async with anyio.create_task_group() as tg:
+                    for i in range(start, min(count, start + 64)):
+                        tg.start_soon(one, ledger, i)
+        finally:
+            await client.aclose()
+
+    anyio.run(main)
+    if int(rig.redis.llen(keys.WRITE_QUEUE)) != count:
+        raise SystemExit("the approvals did not push one message each")
+    rig.redis.rename(keys.WRITE_QUEUE, STAGED)
+    return count
 
 
 def run_child(rig: Rig, args_: list[str], jobs: int, push: Callable[[], object] | None) -> Sample:
@@ -179,6 +227,9 @@ def one_round(rig: Rig, tmp: Path, args: argparse.Namespace, signer: ApprovalSig
     rig.reset()
     signed = approved_tweets(signer, n, f"writer {tag}")
     out[WRITER_SIGNED] = run_writer(rig, tmp, args, public_key, signed, True)
+    rig.reset()
+    staged = stage_approved(rig, signer, n, f"approved {tag}")
+    out[WRITER_MODERATED] = run_writer(rig, tmp, args, public_key, staged, True)
     for kind in ("arq", "saq") if python else ():
         rig.reset()
         peer = [str(python), "-c", PEER_SCRIPT, kind, rig.redis_url, rig.base_url, str(n),
@@ -215,13 +266,13 @@ def report(
     print(
         f"fastest consumer used {fastest / ceiling:.0%} of the fake X's ceiling ({ceiling:.0f}/s)"
     )
-    for name in (WRITER_OPEN, WRITER_SIGNED):
+    for name in WRITER_ROWS:
         last = rounds[-1][name]
         by = sorted(last.calls.items(), key=lambda kv: -kv[1])
         print(f"{name}: Redis commands/job by name (last round): "
               + ", ".join(f"{cmd} {calls / last.jobs:.2f}" for cmd, calls in by))  # fmt: skip
     return {"rows": rows, "ceiling": ceiling, "jobs": args.requests,
-            "calls": {n: rounds[-1][n].calls for n in (WRITER_OPEN, WRITER_SIGNED)}}  # fmt: skip
+            "calls": {n: rounds[-1][n].calls for n in WRITER_ROWS}}  # fmt: skip
 
 
 def main() -> None:
