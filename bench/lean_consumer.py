@@ -1,12 +1,16 @@
 """The lean reference consumer: the least a reliable Redis → X consumer can do.
 
-    python bench/lean_consumer.py REDIS_URL BASE_URL JOBS TASKS
+    python bench/lean_consumer.py REDIS_URL BASE_URL JOBS TASKS [per-slot|shared]
 
 BLMOVE write_queue → processing, POST /2/tweets, LREM processing: ~40 lines of redis.asyncio +
-httpx (the writer's own clients), no ledger, no signature check, no logs. It runs in its own
-process so the bench can pin it and read its CPU from /proc. Protocol on stdin/stdout (shared
-with the arq/saq peers): it prints READY once connected, starts on a GO line, prints DONE after
-JOBS posts were answered 201, and exits on the next line, so its CPU is read while it lives.
+httpx (the writer's own clients), no ledger, no signature check, no logs. Each task has its own
+one-connection httpx client, as each writer worker has ("per-slot", the default): httpcore scans
+its whole pool on every request, so one shared client with 50 connections ("shared") spends
+~2-3x the CPU per POST, which would make the reference measure httpcore's pool, not a consumer.
+It runs in its own process so the bench can pin it and read its CPU from /proc. Protocol on
+stdin/stdout (shared with the arq/saq peers): it prints READY once connected, starts on a GO
+line, prints DONE after JOBS posts were answered 201, and exits on the next line, so its CPU is
+read while it lives.
 """
 
 from __future__ import annotations
@@ -22,8 +26,13 @@ QUEUE = "write_queue"  # twitstack.writes.keys.WRITE_QUEUE, spelled out: no twit
 TOKEN = "sandbox-user-1000-token"  # the sandbox default (bench tokens are not checked)
 
 
-async def consume(redis: Redis, http: httpx.AsyncClient, base_url: str, me: int,
+async def consume(redis: Redis, shared: httpx.AsyncClient | None, base_url: str, me: int,
                   left: list[int], finished: asyncio.Event) -> None:  # fmt: skip
+    if shared is None:
+        async with httpx.AsyncClient(limits=httpx.Limits(max_connections=1)) as own:
+            await consume(redis, own, base_url, me, left, finished)
+        return
+    http = shared
     processing = f"lean:processing:{me}"
     headers = {"Authorization": f"Bearer {TOKEN}"}
     while left[0] > 0:
@@ -40,11 +49,12 @@ async def consume(redis: Redis, http: httpx.AsyncClient, base_url: str, me: int,
             finished.set()
 
 
-async def main(redis_url: str, base_url: str, jobs: int, tasks: int) -> None:
+async def main(redis_url: str, base_url: str, jobs: int, tasks: int, mode: str) -> None:
     redis = Redis.from_url(redis_url, max_connections=tasks + 4)
     await redis.ping()
-    limits = httpx.Limits(max_connections=tasks + 2)  # as the writer sizes its pool
-    async with httpx.AsyncClient(limits=limits) as http:
+    limits = httpx.Limits(max_connections=tasks + 2)
+    async with httpx.AsyncClient(limits=limits) as shared:
+        http = shared if mode == "shared" else None
         print("READY", flush=True)
         await asyncio.to_thread(sys.stdin.readline)
         left, finished = [jobs], asyncio.Event()
@@ -69,6 +79,7 @@ async def main(redis_url: str, base_url: str, jobs: int, tasks: int) -> None:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 5:
+    if len(sys.argv) not in (5, 6) or sys.argv[5:] not in ([], ["per-slot"], ["shared"]):
         raise SystemExit(__doc__)
-    asyncio.run(main(sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])))
+    mode = sys.argv[5] if len(sys.argv) == 6 else "per-slot"
+    asyncio.run(main(sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), mode))

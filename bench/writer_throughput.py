@@ -213,7 +213,7 @@ def one_round(rig: Rig, tmp: Path, args: argparse.Namespace, signer: ApprovalSig
     lean_messages = approved_tweets(signer, n, f"lean {tag}")
     out[LEAN] = run_child(
         rig, [sys.executable, str(HERE / "lean_consumer.py"), rig.redis_url, rig.base_url,
-              str(n), str(slots)],
+              str(n), str(slots), args.http],
         n, lambda: rig.redis.rpush(keys.WRITE_QUEUE, *lean_messages),
     )  # fmt: skip
     rig.reset()
@@ -233,7 +233,7 @@ def one_round(rig: Rig, tmp: Path, args: argparse.Namespace, signer: ApprovalSig
     for kind in ("arq", "saq") if python else ():
         rig.reset()
         peer = [str(python), "-c", PEER_SCRIPT, kind, rig.redis_url, rig.base_url, str(n),
-                str(slots), DEFAULT_BEARER_TOKEN]  # fmt: skip
+                str(slots), DEFAULT_BEARER_TOKEN, args.http]  # fmt: skip
         out[f"{kind}, {slots} slots"] = run_child(rig, peer, n, None)
     return out
 
@@ -284,6 +284,9 @@ def main() -> None:
     parser.add_argument("--no-peers", action="store_true", help="skip arq and saq")
     parser.add_argument("--latency", type=int, default=100, help="approvals per latency row")
     parser.add_argument("--ceiling-s", type=float, default=3.0)
+    parser.add_argument("--http", choices=("per-slot", "shared"), default="per-slot",
+                        help="the lean/arq/saq HTTP set-up: one single-connection httpx client "
+                        "per slot (the writer's), or one shared client with slots + 2")  # fmt: skip
     parser.add_argument("--json", action="store_true", help="also print one RESULT json line")
     args = parser.parse_args()
     if shutil.which("redis-server") is None:
@@ -292,6 +295,8 @@ def main() -> None:
     signer = ApprovalSigner(private)
     pinned = "consumer on CPU 0, Redis + fake X on CPU 1" if can_pin() else "not pinned (< 2 CPUs)"
     print(f"processes: {pinned}", flush=True)
+    print(f"HTTP of lean/arq/saq: {args.http} (the writer: one 1-connection client per worker)",
+          flush=True)  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="twitstack-bench-") as tmp_name:
         tmp = Path(tmp_name)
         python = None
