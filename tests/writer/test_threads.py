@@ -14,6 +14,7 @@ from twitstack.core.config import Settings
 from twitstack.sandbox.xapi.config import Endpoint, FaultKind, XApiSandboxConfig
 from twitstack.sandbox.xapi.faults import ScriptedResponse, ScriptEntry
 from twitstack.sandbox.xapi.store import StoredPost
+from twitstack.writes.ledger_types import LedgerRecord
 from twitstack.writes.models import ModerationStatus, WriteAction, WriteRequest
 from twitstack.writes.thread_progress import ThreadLedger
 
@@ -60,17 +61,29 @@ def chain(sandbox: RunningSandbox, texts: list[str]) -> list[StoredPost]:
     return found
 
 
+async def post_thread(
+    make_settings: Callable[..., Settings],
+    redis: Redis,
+    sandbox: RunningSandbox,
+    texts: list[str],
+    until: ModerationStatus,
+    **overrides: object,
+) -> LedgerRecord:
+    """Push one approved thread of `texts` to a running writer; its record once it is `until`."""
+    request = approved(thread(*texts))
+    settings = writer_settings(make_settings, sandbox.base_url, **overrides)
+    async with running_writer(settings, redis, sandbox) as w:
+        await w.push(request)
+        await w.wait_states([request.id], {until})
+        return await w.record(request.id)
+
+
 async def test_thread_posts_a_reply_chain_and_records_every_id(
     make_settings: Callable[..., Settings], redis: Redis, sandbox: RunningSandbox
 ) -> None:
     """Three parts: three posts, each replying to the one before, their ids in the result."""
     texts = ["one of three", "two of three", "three of three"]
-    request = approved(thread(*texts))
-    settings = writer_settings(make_settings, sandbox.base_url)
-    async with running_writer(settings, redis, sandbox) as w:
-        await w.push(request)
-        await w.wait_states([request.id], {S.EXECUTED})
-        record = await w.record(request.id)
+    record = await post_thread(make_settings, redis, sandbox, texts, S.EXECUTED)
     posts = chain(sandbox, texts)
     assert record.result is not None
     assert record.result["thread_ids"] == [post.id for post in posts]
@@ -94,12 +107,7 @@ async def test_commit_then_fail_on_a_middle_part_resumes_after_it(
     )
     script_part(sandbox, 2, ScriptEntry(fault=fault))
     texts = [f"middle {fault.value} part {i}" for i in range(1, 5)]
-    request = approved(thread(*texts))
-    settings = writer_settings(make_settings, sandbox.base_url)
-    async with running_writer(settings, redis, sandbox) as w:
-        await w.push(request)
-        await w.wait_states([request.id], {S.EXECUTED})
-        record = await w.record(request.id)
+    record = await post_thread(make_settings, redis, sandbox, texts, S.EXECUTED)
     posts = chain(sandbox, texts)
     assert record.result is not None
     assert record.result["thread_ids"] == [post.id for post in posts]
@@ -112,11 +120,7 @@ async def test_503_before_commit_on_a_middle_part_sends_it_again(
     """Part 3 answered 503 without being stored: absent on read-back, sent again, once."""
     script_part(sandbox, 3, ScriptEntry(fault=FaultKind.ERROR_503))
     texts = [f"lost part {i}" for i in range(1, 5)]
-    request = approved(thread(*texts))
-    settings = writer_settings(make_settings, sandbox.base_url, reconcile_grace_s=0)
-    async with running_writer(settings, redis, sandbox) as w:
-        await w.push(request)
-        await w.wait_states([request.id], {S.EXECUTED})
+    await post_thread(make_settings, redis, sandbox, texts, S.EXECUTED, reconcile_grace_s=0)
     chain(sandbox, texts)
 
 
@@ -128,11 +132,7 @@ async def test_lagging_read_back_then_duplicate_refusal_is_reconciled(
     lagging = ScriptedResponse(status=200, body={"data": [], "meta": {"result_count": 0}})
     sandbox.state.faults.script(Endpoint.USER_TWEETS, [ScriptEntry(response=lagging)])
     texts = [f"lagging part {i}" for i in range(1, 4)]
-    request = approved(thread(*texts))
-    settings = writer_settings(make_settings, sandbox.base_url, reconcile_grace_s=0)
-    async with running_writer(settings, redis, sandbox) as w:
-        await w.push(request)
-        await w.wait_states([request.id], {S.EXECUTED})
+    await post_thread(make_settings, redis, sandbox, texts, S.EXECUTED, reconcile_grace_s=0)
     chain(sandbox, texts)
 
 
@@ -142,12 +142,7 @@ async def test_permanent_refusal_on_part_3_leaves_the_live_parts_for_a_human(
     """A 403 on part 3 of 5: failed, parts 1-2 live and listed, nothing after part 2 posted."""
     script_part(sandbox, 3, ScriptEntry(response=FORBIDDEN))
     texts = [f"refused thread part {i}" for i in range(1, 6)]
-    request = approved(thread(*texts))
-    settings = writer_settings(make_settings, sandbox.base_url)
-    async with running_writer(settings, redis, sandbox) as w:
-        await w.push(request)
-        await w.wait_states([request.id], {S.FAILED})
-        record = await w.record(request.id)
+    record = await post_thread(make_settings, redis, sandbox, texts, S.FAILED)
     posts = chain(sandbox, texts[:2])
     assert len(sandbox.state.content.posts) == 2
     assert record.result is not None
@@ -170,11 +165,7 @@ async def test_rate_limit_mid_thread_waits_and_resumes_at_the_refused_part(
     )  # fmt: skip
     script_part(sandbox, 2, ScriptEntry(response=limited))
     texts = [f"limited part {i}" for i in range(1, 4)]
-    request = approved(thread(*texts))
-    settings = writer_settings(make_settings, sandbox.base_url)
-    async with running_writer(settings, redis, sandbox) as w:
-        await w.push(request)
-        await w.wait_states([request.id], {S.EXECUTED})
+    await post_thread(make_settings, redis, sandbox, texts, S.EXECUTED)
     chain(sandbox, texts)
 
 
