@@ -3,8 +3,7 @@
 -- month ttl: the charge is refunded too (only for a request that never reached X).
 --#include budget_core
 --#include spend_core
-clean_counter(KEYS[1])
-if redis.call('DECR', KEYS[1]) < 0 then redis.call('SET', KEYS[1], 0) end
+budget_retire(KEYS[1])
 if KEYS[2] then
   spend_add({KEYS[2], KEYS[3]}, {ARGV[1], ARGV[2], ARGV[3], '', '', '', '', ARGV[4], ARGV[5]},
     -tonumber(ARGV[3]), {false, false})
