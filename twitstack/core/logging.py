@@ -1,4 +1,7 @@
-"""structlog, configured once: Rich console in dev, one JSON object per line in prod.
+"""structlog, configured once: readable lines in dev, one JSON object per line in prod.
+
+In dev, exceptions are rendered by Rich on an interactive terminal and as plain tracebacks
+otherwise; Rich is imported only then, so a daemon never holds it (`twitstack._lean_imports`).
 
 Records from the standard library (uvicorn, httpx, botocore) go through the same processors,
 and every value registered with `register_secret` is redacted wherever it would appear.
@@ -14,7 +17,7 @@ from collections.abc import Iterable
 from typing import Any, Literal, TextIO
 
 import structlog
-from structlog.typing import EventDict, Processor, WrappedLogger
+from structlog.typing import EventDict, ExcInfo, Processor, WrappedLogger
 
 REDACTED = "[REDACTED]"
 _MIN_SECRET_LENGTH = 4  # shorter values would redact ordinary words
@@ -86,6 +89,21 @@ def _redacting(renderer: Processor) -> Processor:
         return _redactor.redact_text(rendered) if isinstance(rendered, str) else rendered
 
     return render
+
+
+def _rich_traceback(sio: TextIO, exc_info: ExcInfo) -> None:
+    """Rich's traceback with its locals, as structlog's default formatter would render it.
+
+    structlog picks that formatter when it is imported; twitstack imports it with Rich hidden,
+    so a developer's terminal gets Rich here, imported on the first exception logged.
+    """
+    from rich.console import Console
+    from rich.traceback import Traceback
+
+    sio.write("\n")
+    Console(file=sio, color_system="truecolor").print(
+        Traceback.from_exception(*exc_info, show_locals=True, word_wrap=True)
+    )
 
 
 def _add_service(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
@@ -192,7 +210,11 @@ def configure_logging(
             )
         ]
     else:
-        renderer = structlog.dev.ConsoleRenderer(colors=(stream or sys.stdout).isatty())
+        interactive = (stream or sys.stdout).isatty()
+        renderer = structlog.dev.ConsoleRenderer(
+            colors=interactive,
+            exception_formatter=_rich_traceback if interactive else structlog.dev.plain_traceback,
+        )
         exception_processors = []
 
     formatter = structlog.stdlib.ProcessorFormatter(
