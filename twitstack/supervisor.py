@@ -16,14 +16,13 @@ import stamina
 import stamina.instrumentation
 from anyio.abc import TaskStatus
 from redis.asyncio import Redis
-from starlette.applications import Starlette
 
 from twitstack.core.config import Settings
 from twitstack.core.crash_injection import CRASH_KEY_PREFIX, CrashInjector
 from twitstack.core.errors import CrashLoopError
-from twitstack.core.http_server import serve_asgi
 from twitstack.core.logging import bind_service, get_logger
-from twitstack.core.metrics import ServiceHealthMetrics, metrics_route
+from twitstack.core.metrics import ServiceHealthMetrics
+from twitstack.core.metrics_server import serve_metrics
 from twitstack.core.redis import open_redis
 from twitstack.core.sdnotify import SystemdNotifier
 from twitstack.core.sections.supervisor import SupervisorSettings
@@ -189,9 +188,8 @@ class Supervisor:
 
     async def _serve_metrics(self, service: Service, *, task_status: TaskStatus[int]) -> None:
         assert service.metrics_port is not None
-        app = Starlette(routes=[metrics_route(service.registry)])
-        await serve_asgi(
-            app,
+        await serve_metrics(
+            service.registry,
             host=self._metrics_host,
             port=service.metrics_port,
             name=f"{service.name} metrics",

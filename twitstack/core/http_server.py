@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import errno
-import socket
 from collections.abc import Generator
 from typing import Any
 
@@ -14,7 +12,8 @@ import uvicorn
 from anyio.abc import TaskStatus
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from twitstack.core.errors import PortInUseError, StartupError
+from twitstack.core.errors import StartupError
+from twitstack.core.listen import bind_socket
 
 _STARTUP_POLL_S = 0.01  # uvicorn offers no "started" event, only a flag
 _GRACEFUL_S = 2  # how long open HTTP requests may finish once the server is told to stop
@@ -74,27 +73,6 @@ class _EmbeddedServer(uvicorn.Server):
     def capture_signals(self) -> Generator[None, None, None]:
         # uvicorn would install SIGINT/SIGTERM handlers and swallow the daemon's shutdown.
         yield
-
-
-def bind_socket(host: str, port: int, *, name: str) -> socket.socket:
-    """Bind a listening TCP socket, turning "address in use" into a one-line error."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    # IPPROTO_TCP explicitly: asyncio only sets TCP_NODELAY on sockets whose protocol says
-    # TCP, and without it a response written in two parts stalls ~40 ms (Nagle + delayed ACK).
-    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((host, port))
-    except OSError as exc:
-        sock.close()
-        if exc.errno == errno.EADDRINUSE:
-            raise PortInUseError(
-                f"{name}: port {port} on {host} is already in use", port=port
-            ) from None
-        raise StartupError(f"{name}: cannot listen on {host}:{port}: {exc.strerror}") from None
-    sock.listen(2048)
-    sock.setblocking(False)
-    return sock
 
 
 async def serve_asgi(

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import platform
+from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Info
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import Route
 
 from twitstack import __version__
+
+if TYPE_CHECKING:
+    from starlette.requests import Request
+    from starlette.responses import Response
+    from starlette.routing import Route
 
 
 def new_registry() -> CollectorRegistry:
@@ -67,11 +70,16 @@ def quarantine_counter(registry: CollectorRegistry) -> Counter:
 
 def metrics_response(registry: CollectorRegistry) -> Response:
     """`registry` in the Prometheus text format, as an HTTP response."""
+    # Starlette on first use: the services that serve /metrics on a port of their own do not
+    # load it (twitstack.core.metrics_server); the moderation app, which has it anyway, does.
+    from starlette.responses import Response
+
     return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
 
 def metrics_route(registry: CollectorRegistry) -> Route:
     """A Starlette route serving `registry` at /metrics."""
+    from starlette.routing import Route
 
     async def endpoint(_: Request) -> Response:
         return metrics_response(registry)
