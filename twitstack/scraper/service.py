@@ -33,6 +33,7 @@ from twitstack.scraper.twscrape_adapter import (
     TwscrapeAccounts,
     TwscrapeClient,
     configure_twscrape,
+    load_user_agents,
     set_transport_observer,
 )
 
@@ -165,6 +166,10 @@ class ScraperService:
                 log.info("scraper.drafts_recovered", drafts=pushed)
             await parts.health.refresh_metrics()
             await self._declare_jobs(parts)
+            if parts.jobs or parts.canary is not None or await parts.accounts.list_accounts():
+                # It will send requests: twscrape's user-agent list is built now, off the event
+                # loop; a scraper with nothing to do never holds it (twscrape_adapter.user_agents).
+                await anyio.to_thread.run_sync(load_user_agents)
             async with anyio.create_task_group() as tg:
                 for job in parts.jobs:
                     tg.start_soon(self._job_loop, parts, job)
