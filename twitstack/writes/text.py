@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
+import importlib.util
+import re
 import sys
 import threading
 import types
 import unicodedata
-from importlib import resources
+from pathlib import Path
 
-# twitter_text is imported on first use, not here (~6 MiB), which an idle service that only
-# loads the write models never needs. It imports setuptools' pkg_resources (~10 MiB more) for
-# one call, reading its bundled emoji list: `load_text_rules` gives it that call instead.
+# twitter_text is imported on first use, not here, which an idle service that only loads the
+# write models never needs. Its module twitter_text.regexp.emoji builds one regular expression
+# from its bundled emoji list, importing setuptools' pkg_resources (~10 MiB) to read the file
+# and keeping the whole list, its parse and the text as module globals (~4 MiB resident, for
+# one pattern of 90 kB): `load_text_rules` installs that module built here instead, with the
+# same pattern (a test compares it with twitter_text's) and only the one name twitter_text
+# uses from it, `emoji`.
 _IMPORT_LOCK = threading.Lock()
+_EMOJI_MODULE = "twitter_text.regexp.emoji"
+_EMOJI_HEADER_LINES = 32  # the file's explanation, which twitter_text skips
+_CODE_POINT_LINE = re.compile("^[0-9A-F]{3,}")
 
 MAX_TWEET_WEIGHTED_LENGTH = 280
 # X's counting rules allow long URLs (each counts 23), but nothing real comes near this; it
@@ -33,30 +42,73 @@ def load_text_rules() -> None:
     poison pill.
     """
     with _IMPORT_LOCK:
-        if "twitter_text.regexp.emoji" not in sys.modules and "pkg_resources" not in sys.modules:
-            _import_with_resource_string()
+        if "twitter_text" not in sys.modules and _EMOJI_MODULE not in sys.modules:
+            _install_emoji_module()
     import twitter_text  # noqa: F401
     from twitter_text.regexp.invalid_chars import invalid_chars  # noqa: F401
 
 
-def _resource_string(module: str, name: str) -> bytes:
-    # pkg_resources' meaning: `name` beside the module `module` (a package or a plain module).
-    loaded = sys.modules.get(module)
-    package = module if loaded is None or hasattr(loaded, "__path__") else loaded.__package__
-    return (resources.files(package or module) / name).read_bytes()
+def _install_emoji_module() -> None:
+    module = types.ModuleType(_EMOJI_MODULE, "twitter_text's emoji pattern, built by twitstack.")
+    module.emoji = re.compile(_emoji_pattern())  # type: ignore[attr-defined]
+    sys.modules[_EMOJI_MODULE] = module
 
 
-def _import_with_resource_string() -> None:
-    # Only for the moment of the import, and only if nothing loaded the real one: afterwards an
-    # `import pkg_resources` anywhere gets setuptools' module as usual.
-    stand_in = types.ModuleType("pkg_resources")
-    stand_in.resource_string = _resource_string  # type: ignore[attr-defined]
-    sys.modules["pkg_resources"] = stand_in
-    try:
-        import twitter_text.regexp.emoji  # noqa: F401
-    finally:
-        if sys.modules.get("pkg_resources") is stand_in:
-            del sys.modules["pkg_resources"]
+def _emoji_pattern() -> str:
+    """The pattern twitter_text.regexp.emoji builds (3.0.0), read line by line.
+
+    Every multi-code-point sequence, longest first (stable among equals), then one class of
+    the single code points as ranges; the "Component" group (skin tones, hair) left out.
+    """
+    spec = importlib.util.find_spec("twitter_text")  # finds the package without importing it
+    if spec is None or spec.origin is None:
+        raise ImportError("twitter_text is not installed")
+    path = Path(spec.origin).parent / "regexp" / "emoji-test.txt"
+    sequences: list[str] = []
+    singles: list[int] = []
+    group = None
+    with path.open("rb") as lines:
+        for number, raw in enumerate(lines):
+            line = raw.decode("utf-8").rstrip("\r\n")
+            if number < _EMOJI_HEADER_LINES:
+                continue
+            if line == "# Status Counts":
+                break
+            if "subtotal:" in line or not line:
+                continue
+            if line.startswith("#") and "# group:" in line:
+                group = line.split(":")[-1].strip()
+            if group == "Component" or not _CODE_POINT_LINE.search(line):
+                continue
+            code_points = line.split(";")[0].split()
+            if len(code_points) > 1:
+                sequences.append("".join(rf"\U{point.zfill(8)}" for point in code_points))
+            else:
+                singles.append(int(code_points[0], 16))
+    sequences.sort(key=len, reverse=True)
+    ranges = "".join(
+        rf"\U{low:08x}" if low == high else rf"\U{low:08x}-\U{high:08x}"
+        for low, high in _ranges(singles)
+    )
+    return "|".join(sequences) + "|[" + ranges + "]"
+
+
+def _ranges(numbers: list[int]) -> list[tuple[int, int]]:
+    """twitter_text's `get_ranges`: sorted numbers as (low, high) runs, duplicates kept."""
+    numbers = sorted(numbers)
+    lows = [numbers[0]]
+    highs = []
+    if numbers[1] - numbers[0] > 1:
+        highs.append(numbers[0])
+    for i in range(1, len(numbers) - 1):
+        if numbers[i] - numbers[i - 1] > 1:
+            lows.append(numbers[i])
+        if numbers[i + 1] - numbers[i] > 1:
+            highs.append(numbers[i])
+    highs.append(numbers[-1])
+    if len(highs) > len(lows):
+        lows.append(highs[-1])
+    return list(zip(lows, highs, strict=False))
 
 
 def tweet_weighted_length(text: str) -> int:
