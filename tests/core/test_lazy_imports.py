@@ -3,17 +3,21 @@
 A real daemon process (private Redis, a real notify socket) runs until READY=1 and a clean
 SIGTERM; at exit it writes the names in sys.modules, and none of the scraper's or the
 moderation service's libraries, nor the ones loaded only on first use, may be among them.
+The writer's /metrics still answers from that process (its server is the daemon's own).
 """
 
 from __future__ import annotations
 
+import json
 import os
+import selectors
 import signal
 import socket
 import subprocess
 import sys
 from pathlib import Path
 
+import httpx
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
@@ -32,13 +36,35 @@ sys.exit(main(["run", "--only", "writer"]))
 # Libraries an idle writer never uses: the scraper's (twscrape and what it brings, the S3
 # archive's botocore) and the moderation UI's (Jinja2, argon2, PyJWT, SQLite). twitter_text is
 # the writer's own: it loads it at start, before taking a message (writes.text.load_text_rules),
-# without the setuptools pkg_resources twitter_text itself would import.
+# without the setuptools pkg_resources twitter_text itself would import. Nor the HTTP server
+# of the UI (uvicorn, Starlette: the metrics port has its own, core.metrics_server), nor the
+# console extras structlog and httpx import when installed (Rich, Pygments, colorama, click;
+# twitstack._lean_imports), nor trio, which httpcore imports when installed.
 NOT_IN_AN_IDLE_WRITER = (
     "pkg_resources", "setuptools", "twscrape", "aioboto3", "aiobotocore", "botocore", "boto3",
     "aiosqlite", "jinja2", "argon2", "jwt", "twitstack.scraper.service",
     "twitstack.scraper.twscrape_adapter", "twitstack.moderation.app",
-    "twitstack.moderation.service",
+    "twitstack.moderation.service", "uvicorn", "starlette", "python_multipart", "rich",
+    "pygments", "colorama", "click", "trio", "twitstack.core.http_server",
 )  # fmt: skip
+
+
+def _metrics_port(process: subprocess.Popen[str]) -> int:
+    """The writer's metrics port, from the JSON line the supervisor logs once started."""
+    assert process.stdout is not None
+    fd = process.stdout.fileno()  # read raw: a buffered readline would hide lines from select
+    received = b""
+    with selectors.DefaultSelector() as selector:
+        selector.register(fd, selectors.EVENT_READ)
+        for _ in range(200):
+            assert selector.select(timeout=30), "no log line from the daemon"
+            chunk = os.read(fd, 65536)
+            assert chunk, "the daemon closed its stdout"
+            received += chunk
+            for line in received.splitlines():
+                if b'"supervisor.started"' in line:
+                    return int(json.loads(line)["metrics_ports"]["writer"])
+    raise AssertionError("the daemon never logged supervisor.started")
 
 
 def test_only_writer_does_not_load_other_services_libraries(tmp_path: Path, redis_url: str) -> None:
@@ -57,7 +83,7 @@ def test_only_writer_does_not_load_other_services_libraries(tmp_path: Path, redi
         notify.settimeout(60)
         process = subprocess.Popen(
             [sys.executable, "-c", DRIVER, str(modules_path)], cwd=tmp_path, env=env,
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )  # fmt: skip
         try:
             ready = False
@@ -66,6 +92,8 @@ def test_only_writer_does_not_load_other_services_libraries(tmp_path: Path, redi
                     ready = True
                     break
             assert ready, "the writer never sent READY=1"
+            port = _metrics_port(process)
+            scrape = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10)
             process.send_signal(signal.SIGTERM)
             _, stderr = process.communicate(timeout=60)
         finally:
@@ -73,6 +101,8 @@ def test_only_writer_does_not_load_other_services_libraries(tmp_path: Path, redi
                 process.kill()
                 process.wait()
     assert process.returncode == 0, stderr[-2000:]
+    assert scrape.status_code == 200
+    assert "writer_queue_depth" in scrape.text
     loaded = set(modules_path.read_text().split())
     assert "twitstack.writer.service" in loaded  # the dump is of a writer that really ran
     unwanted = sorted(
