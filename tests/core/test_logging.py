@@ -108,3 +108,34 @@ def test_dev_output_is_readable_text() -> None:
     assert SENTINEL not in line
     with pytest.raises(json.JSONDecodeError):
         json.loads(line)
+
+
+def test_dev_exceptions_off_a_terminal_are_plain_tracebacks() -> None:
+    """Rich's boxed traceback is for a developer's terminal; a pipe or file gets plain text."""
+    stream = io.StringIO()  # not a tty
+    configure_logging("dev", "info", secrets=[SENTINEL], stream=stream)
+    try:
+        raise ValueError(f"bad {SENTINEL}")
+    except ValueError:
+        get_logger().exception("job.failed")
+    text = stream.getvalue()
+    assert "Traceback (most recent call last):" in text
+    assert "ValueError: bad [REDACTED]" in text
+    assert "╭" not in text  # no Rich box
+
+
+def test_dev_exceptions_on_a_terminal_are_rich_tracebacks() -> None:
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    stream = Terminal()
+    configure_logging("dev", "info", secrets=[SENTINEL], stream=stream)
+    try:
+        raise ValueError(f"bad {SENTINEL}")
+    except ValueError:
+        get_logger().exception("job.failed")
+    text = stream.getvalue()
+    assert "╭" in text  # Rich's box, imported for this first exception
+    assert "ValueError" in text
+    assert SENTINEL not in text
