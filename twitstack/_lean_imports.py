@@ -19,7 +19,9 @@ CONSOLE_EXTRAS = ("rich", "pygments", "colorama", "click", "better_exceptions")
 # httpcore imports trio when it is installed, to pick its locks when running under trio; every
 # twitstack process runs on asyncio (redis.asyncio and aiosqlite are asyncio-only), and trio
 # with its dependencies (attrs, outcome, sortedcontainers) would cost another 4 MiB.
-UNUSED_BACKENDS = ("trio",)
+# structlog imports greenlet, when installed, for its deprecated thread-local context (greenlet
+# pulls in libstdc++, ~1 MiB); twitstack binds context with contextvars only.
+UNUSED_BACKENDS = ("trio", "greenlet")
 
 
 @contextmanager

@@ -39,13 +39,14 @@ sys.exit(main(["run", "--only", "writer"]))
 # without the setuptools pkg_resources twitter_text itself would import. Nor the HTTP server
 # of the UI (uvicorn, Starlette: the metrics port has its own, core.metrics_server), nor the
 # console extras structlog and httpx import when installed (Rich, Pygments, colorama, click;
-# twitstack._lean_imports), nor trio, which httpcore imports when installed.
+# twitstack._lean_imports), nor trio and greenlet, which httpcore and structlog import when
+# installed.
 NOT_IN_AN_IDLE_WRITER = (
     "pkg_resources", "setuptools", "twscrape", "aioboto3", "aiobotocore", "botocore", "boto3",
     "aiosqlite", "jinja2", "argon2", "jwt", "twitstack.scraper.service",
     "twitstack.scraper.twscrape_adapter", "twitstack.moderation.app",
     "twitstack.moderation.service", "uvicorn", "starlette", "python_multipart", "rich",
-    "pygments", "colorama", "click", "trio", "twitstack.core.http_server",
+    "pygments", "colorama", "click", "trio", "greenlet", "twitstack.core.http_server",
 )  # fmt: skip
 
 
