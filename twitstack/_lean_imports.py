@@ -7,6 +7,10 @@ daemon that logs JSON lines they would stay resident for nothing (about 5 MiB to
 the first import of the two runs with those packages hidden. The console renderer imports Rich
 itself, on first use, when a developer's terminal asks for coloured tracebacks
 (`twitstack.core.logging`); any later `import rich` gets the real package.
+
+Importing this module does it, and only the command line (`twitstack.cli`, every daemon's entry
+point) imports it, before any other twitstack module: a program that imports twitstack as a
+library (`from twitstack.scraper import ScraperClient`) keeps its own imports untouched.
 """
 
 from __future__ import annotations
@@ -46,3 +50,6 @@ def import_without_console_extras() -> None:
         import httpcore  # noqa: F401
         import httpx  # noqa: F401
         import structlog  # noqa: F401
+
+
+import_without_console_extras()

@@ -11,7 +11,8 @@ from typing import Any
 import anyio
 from pydantic import BaseModel
 
-from twitstack import __version__
+# First of twitstack's imports: structlog and httpx without the console extras (see there).
+from twitstack import __version__, _lean_imports  # noqa: F401
 from twitstack.core.config import Settings, load
 from twitstack.core.config_show import render_settings
 from twitstack.core.errors import ConfigError, TwitstackError, root_cause

@@ -111,3 +111,22 @@ def test_only_writer_does_not_load_other_services_libraries(tmp_path: Path, redi
         if name == lib or name.startswith(lib + ".")
     )  # fmt: skip
     assert unwanted == []
+
+
+def test_a_library_import_of_twitstack_leaves_structlog_and_httpx_whole() -> None:
+    """Only the command line leaves the console extras out: a program importing twitstack as a
+    library (the scraper client, the write models) gets structlog and httpx as installed."""
+    probe = (
+        "import importlib.util, sys\n"
+        "from twitstack.scraper import ScraperClient\n"
+        "import twitstack.core.logging, twitstack.writes.models, httpx, structlog\n"
+        "assert '_lean_imports' not in ' '.join(sys.modules), 'library import ran the CLI hook'\n"
+        "if importlib.util.find_spec('click') and importlib.util.find_spec('rich'):\n"
+        "    assert type(httpx.main).__name__ == 'Command', httpx.main  # click's, not the stub\n"
+        "print('ok')\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "ok"
