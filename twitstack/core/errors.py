@@ -4,7 +4,8 @@ TwitstackError                 root: anything twitstack raises on purpose
 ├── ConfigError                bad settings (one line per field)
 ├── StartupError               a service could not start (port in use, Redis unreachable, ...)
 │   ├── PortInUseError         a listening port is taken
-│   └── RedisUnavailableError  Redis did not answer within the start-up retries
+│   ├── RedisUnavailableError  Redis did not answer within the start-up retries
+│   └── RedisVersionError      Redis answers but is older than twitstack needs
 ├── CrashLoopError             a service crashed too often within the configured window
 └── SecretError                a secret could not be fetched (Secrets Manager outage, timeout)
 """
@@ -45,6 +46,10 @@ def root_cause(exc: BaseException) -> BaseException:
 
 class RedisUnavailableError(StartupError):
     """Redis could not be reached within the start-up retries."""
+
+
+class RedisVersionError(StartupError):
+    """Redis answers, but is older than twitstack needs."""
 
 
 class CrashLoopError(TwitstackError):

@@ -14,7 +14,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from twitstack.core.errors import RedisUnavailableError
+from twitstack.core.errors import RedisUnavailableError, RedisVersionError
 from twitstack.core.logging import get_logger
 from twitstack.core.url_masking import mask_query_secrets
 
@@ -25,6 +25,9 @@ _MAX_WAIT_S = 5.0
 # Commands block for at most this long (BLMOVE and friends pass smaller timeouts).
 SOCKET_TIMEOUT_S = 15.0
 CONNECT_TIMEOUT_S = 5.0
+# BLMOVE (6.2), and SET with NX and GET together (7.0), which the ledger's scripts use to check
+# and take a spent nonce or a post claim in one command.
+MIN_REDIS_VERSION = (7, 0)
 
 
 def create_redis(url: str, *, max_connections: int = 64) -> Redis:
@@ -95,11 +98,26 @@ def redact_url(url: str) -> str:
     return f"{scheme}://{user + ':***' if user else ':***'}@{host}"
 
 
+def redis_version_tuple(version: str) -> tuple[int, ...]:
+    """(major, minor) of a `redis_version` string; non-numeric parts count as 0."""
+    return tuple(int(p) if p.isdigit() else 0 for p in version.split(".")[:2])
+
+
 async def log_server_info(redis: Redis) -> str:
-    """Log Redis's version and persistence settings once; return the version."""
+    """Log Redis's version and persistence settings once; return the version.
+
+    Raises RedisVersionError on a server older than MIN_REDIS_VERSION: the ledger's scripts
+    would fail on their first SET NX GET instead, one message at a time.
+    """
     info = await redis.info("server")
     persistence = await redis.info("persistence")
     version = str(info.get("redis_version", "?"))
+    if version[:1].isdigit() and redis_version_tuple(version) < MIN_REDIS_VERSION:
+        wanted = ".".join(map(str, MIN_REDIS_VERSION))
+        raise RedisVersionError(
+            f"Redis {version} is too old: twitstack needs Redis {wanted} or newer "
+            "(the ledger's scripts use SET with NX and GET together)"
+        )
     log.info(
         "redis.connected",
         version=version,

@@ -15,7 +15,7 @@ import anyio
 from redis.asyncio import Redis
 from redis.exceptions import RedisError, ResponseError
 
-from twitstack.core.redis import redact_url
+from twitstack.core.redis import MIN_REDIS_VERSION, redact_url, redis_version_tuple
 from twitstack.ops.doctor_report import (
     CheckResult,
     DoctorContext,
@@ -27,7 +27,6 @@ from twitstack.ops.doctor_report import (
 from twitstack.scraper.models import AccountInfo
 from twitstack.scraper.paths import resolve
 
-MIN_REDIS_VERSION = (6, 2)  # BLMOVE, and GETDEL/ZRANGE BYSCORE forms the Lua scripts use
 _REDIS_TIME_RESOLUTION_S = 1e-6
 _AOF_HINT = (
     "set `appendonly yes` with `appendfsync everysec` (at most ~1 s of writes lost on a crash) "
@@ -123,8 +122,7 @@ def _text(value: object) -> str:
 
 
 def _version_result(url: str, version: str, mode: str) -> CheckResult:
-    parts = tuple(int(p) if p.isdigit() else 0 for p in version.split(".")[:2])
-    if parts < MIN_REDIS_VERSION:
+    if redis_version_tuple(version) < MIN_REDIS_VERSION:
         wanted = ".".join(map(str, MIN_REDIS_VERSION))
         return fail("redis", f"{url} runs Redis {version}", f"upgrade to Redis {wanted} or newer")
     if mode == "cluster":

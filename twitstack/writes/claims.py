@@ -15,13 +15,6 @@ from redis.asyncio import Redis
 from twitstack.writes.ledger_types import as_text
 
 CLAIM_PREFIX = "writes:post_claim:"
-# Atomic: the holder of the claim after this call (the caller when it was free).
-_CLAIM = """
-local holder = redis.call('GET', KEYS[1])
-if holder then return holder end
-redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
-return ARGV[1]
-"""
 
 
 def claim_key(kind: str, post_id: str) -> str:
@@ -35,14 +28,14 @@ class PostClaims:
     def __init__(self, redis: Redis, *, retention_s: int) -> None:
         self._redis = redis
         self._retention_s = max(int(retention_s), 1)
-        self._claim = redis.register_script(_CLAIM)
 
     async def claim(self, kind: str, post_id: str, request_id: str) -> str:
         """Claim `post_id` for `request_id`; returns the holder (== request_id when it won)."""
-        holder = await self._claim(
-            keys=[claim_key(kind, post_id)], args=[request_id, self._retention_s]
+        # SET NX GET (Redis 7): takes a free claim, or answers the holder and leaves it be.
+        holder = await self._redis.set(
+            claim_key(kind, post_id), request_id, nx=True, get=True, ex=self._retention_s
         )
-        return as_text(holder)
+        return as_text(holder) if isinstance(holder, bytes | str) else request_id
 
     async def holders(self, kind: str, post_ids: Sequence[str]) -> dict[str, str]:
         """The request holding each claimed id among `post_ids` (unclaimed ids are absent)."""

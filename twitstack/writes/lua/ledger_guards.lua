@@ -44,12 +44,10 @@ local function ledger_spend_approval(id, ttl_s, stored, spent_nonce, untombstone
   end
   local nonce = ledger_approval_nonce(stored)
   if not nonce then return nil, nil end
-  local key = LEDGER_SPENT_PREFIX .. nonce
-  local spent = redis.call('GET', key)
-  if not spent then
-    redis.call('SET', key, id, 'EX', ledger_guard_ttl(ttl_s))
-    return nil, nonce
-  end
+  -- Check and spend in one command (SET NX GET, Redis 7): a key already there is left as it is.
+  local spent = redis.call('SET', LEDGER_SPENT_PREFIX .. nonce, id, 'NX', 'GET', 'EX',
+    ledger_guard_ttl(ttl_s))
+  if not spent then return nil, nonce end
   if spent == id and spent_nonce == nonce then return nil, nil end
   return 'spent', nil
 end
