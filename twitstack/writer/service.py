@@ -39,7 +39,7 @@ from twitstack.writer.metrics import WriterMetrics
 from twitstack.writer.ratelimit import AccountPauses, RateLimitBudgets
 from twitstack.writer.reconcile import Reconciler
 from twitstack.writer.spend_ledger import SpendLedger, writer_accounts
-from twitstack.writer.sweeps import expire_due, sample_depths
+from twitstack.writer.sweeps import expire_due, prune_lapsed, sample_depths
 from twitstack.writer.tokens import SecretLookup, TokenManager
 from twitstack.writer.xapi_client import XApiClient
 from twitstack.writer.zero_series import start_at_zero
@@ -250,6 +250,8 @@ class WriterService:
             ("promote", self._promote, config.schedule_poll_s),
             ("reconcile", self.reconciler.sweep, config.reconcile_interval_s),
             ("expire", functools.partial(expire_due, self._redis, self.journal),
+             config.reconcile_interval_s),
+            ("prune_lapsed", functools.partial(prune_lapsed, self.journal),
              config.reconcile_interval_s),
             ("sample_depths", self._sample_depths, 5.0),
             ("spend_gauges", lambda: self.spend.refresh(writer_accounts(config)), 15.0),

@@ -19,6 +19,7 @@ S = ModerationStatus
 # needs_review waits for a human even past its expiry (the transition table says so).
 _EXPIRABLE = (S.PENDING, S.APPROVED)
 _BATCH = 100
+_PRUNE_BATCH = 500
 
 
 async def expire_due(redis: Redis, journal: WriterJournal) -> int:
@@ -34,6 +35,21 @@ async def expire_due(redis: Redis, journal: WriterJournal) -> int:
             )
             expired += moved.ok
     return expired
+
+
+async def prune_lapsed(journal: WriterJournal, *, batches: int = 20) -> int:
+    """Terminal requests whose hash has lapsed leave their state index; count them.
+
+    The writer's settle leaves this to here (one call per tick instead of a range read per
+    job); a backlog is taken a batch at a time, `batches` at most per tick.
+    """
+    pruned = 0
+    for _ in range(batches):
+        taken = await journal.ledger.prune_lapsed(limit=_PRUNE_BATCH)
+        pruned += taken
+        if taken < _PRUNE_BATCH:
+            break
+    return pruned
 
 
 async def sample_depths(

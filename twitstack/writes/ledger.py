@@ -44,7 +44,13 @@ from twitstack.writes.models import (
 )
 from twitstack.writes.quarantine import Quarantine
 from twitstack.writes.states import EDITABLE_STATES, INITIAL_STATES
-from twitstack.writes.transitions import Change, TransitionScript, dispatch_for, parse_transition
+from twitstack.writes.transitions import (
+    TERMINAL_NAMES,
+    Change,
+    TransitionScript,
+    dispatch_for,
+    parse_transition,
+)
 from twitstack.writes.validation import validate_payload
 from twitstack.writes.wire import encode_write_request
 
@@ -110,6 +116,7 @@ class RequestLedger(LedgerReads):
         self.events_maxlen = events_maxlen
         self._record = scripts.register(redis, "record")
         self._approve = scripts.register(redis, "approve")
+        self._prune = scripts.register(redis, "prune_lapsed")
         self._transitions = TransitionScript(
             redis, retention_s=retention_s, events_maxlen=events_maxlen
         )
@@ -306,3 +313,21 @@ class RequestLedger(LedgerReads):
                 # In flight, under review or gone: the terminal move (if any) cleans it up.
                 await self._redis.zrem(keys.EXPIRY, request_id)
         return expired
+
+    async def prune_lapsed(self, *, now: datetime | None = None, limit: int = 500) -> int:
+        """Drop terminal requests whose hash has lapsed from their state index; count them.
+
+        Up to `limit` retention entries per call. A terminal transition prunes a few itself,
+        except the writer's settle, which leaves them to its periodic call of this.
+        """
+        raw = await self._prune(
+            keys=[keys.RETENTION],
+            args=[
+                epoch_ms(now or utcnow()),
+                limit,
+                keys.STATE_INDEX_PREFIX,
+                keys.REQUEST_PREFIX,
+                TERMINAL_NAMES,
+            ],
+        )
+        return int(raw)

@@ -17,7 +17,8 @@ from twitstack.writes.states import TERMINAL_STATES, check_allowed
 from twitstack.writes.wire import encode_write_request
 
 Dispatch = Literal["none", "queue", "schedule"]
-_TERMINAL_NAMES = " ".join(sorted(state.value for state in TERMINAL_STATES))
+# The terminal states as the Lua scripts take them (space separated).
+TERMINAL_NAMES = " ".join(sorted(state.value for state in TERMINAL_STATES))
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,7 +114,7 @@ class TransitionScript:
             "" if change.due is None else epoch_ms(change.due),
             _expiry_arg(expires),
             keys.REQUEST_PREFIX,
-            _TERMINAL_NAMES,
+            TERMINAL_NAMES,
         ]
         return redis_keys, args
 

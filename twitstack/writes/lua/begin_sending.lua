@@ -3,7 +3,8 @@
 -- ledger, all in one atomic call (so replicas never spend past a cap between a check and a
 -- charge). With require_approval = false a pending message takes the same step,
 -- auto-approved on the way (pending -> approved, its own event), instead of a record, a move
--- and two reads apart.
+-- and two reads apart. The ledger is read once (one EXISTS, and one HMGET of a record that
+-- exists), and a new record is written once, already moved (see ledger_transition's `fresh`).
 -- KEYS: 1-6 as ledger_transition, 7 window budget, 8 24-hour budget, 9 in-flight counter,
 --       10-14 spend_core's S
 -- ARGV: 1-22 as ledger_transition (approved -> sending at the expected revision),
@@ -24,17 +25,47 @@
 --#include spend_core
 local R = {}
 for i = 1, 12 do R[i] = ARGV[22 + i] end
-local recorded = ledger_record({KEYS[1], KEYS[2], KEYS[3], KEYS[4]}, R)
-local created = recorded[1] == 'created'
--- Just recorded: the ledger holds exactly R, no need to read it back.
-local found = created and {R[3], R[4], R[2]}
-  or redis.call('HMGET', KEYS[1], 'state', 'revision', 'request')
+local RK = {KEYS[1], KEYS[2], KEYS[3], KEYS[4]}
+-- One EXISTS over the hash and the tombstone: neither is the usual case of a message no one
+-- recorded yet. Otherwise one HMGET reads all the moves below need; a hash found there and
+-- a count of 1 also says there is no tombstone.
+local count = redis.call('EXISTS', KEYS[1], LEDGER_TOMBSTONE_PREFIX .. R[1])
+local existing, known, untombstoned = nil, nil, count == 0
+if count > 0 then
+  known = redis.call('HMGET', KEYS[1], 'state', 'revision', 'attempt', 'created_ms',
+    'request', 'spent_nonce')
+  if known[1] then
+    existing = {'exists', known[1], known[2]}
+    untombstoned = count == 1
+  else
+    -- A tombstone alone, or a hash without a state: found as a record would find them.
+    existing = ledger_record_find(RK, R)
+  end
+end
+local created = not existing
+local recorded = created and 'created' or 'exists'
+-- A new record is written once this call knows where it goes: moved on by the transition
+-- below (one HSET, one index entry, its two events), or as it is where the call stops short.
+local fresh = nil
+if created then
+  fresh = {A = R, fields = ledger_record_fields(R),
+    write = function() ledger_record_write(RK, R) end,
+    event = function() ledger_record_event(RK, R) end}
+  known = {R[3], R[4], '0', R[5], R[2], false}
+  untombstoned = true
+end
+local function record_as_is()
+  if fresh then fresh.write() end
+  fresh = nil
+end
+local found = {known[1], known[2], known[5]}
 -- The approval the caller verified covers this exact message: go on only if the ledger holds
 -- that message (as taken, or as the ledger encodes it), approved, at that revision.
 local wanted = (ARGV[#ARGV] == '1' and found[1] == 'pending') and 'pending' or 'approved'
 if found[1] ~= wanted or found[2] ~= ARGV[4]
     or (found[3] ~= ARGV[35] and found[3] ~= R[2]) then
-  return {'differs', recorded[1], found[1] or '', found[2] or '0', '0', ''}
+  record_as_is()
+  return {'differs', recorded, found[1] or '', found[2] or '0', '0', ''}
 end
 local auto = ''
 if wanted == 'pending' then
@@ -44,10 +75,14 @@ if wanted == 'pending' then
   for i = 1, 22 do A[i] = ARGV[i] end
   A[2], A[3], A[6], A[9], A[13] = 'pending', 'approved', 'auto_approved', '', '0'
   A[15], A[16], A[17], A[18], A[20] = '0', '', '', 'none', ''
-  local approved = ledger_transition(KEYS, A, created)
+  local approved = ledger_transition(KEYS, A,
+    {fresh = fresh, found = known, untombstoned = untombstoned})
+  fresh = nil  -- written by the transition, moved or not
   if approved[1] ~= 'ok' then
-    return {'differs', recorded[1], approved[2], approved[3], approved[4], ''}
+    return {'differs', recorded, approved[2], approved[3], approved[4], ''}
   end
+  -- That move changed the state alone.
+  known = {'approved', known[2], known[3], known[4], known[5], known[6]}
   auto = 'auto'
 end
 local S = {KEYS[10], KEYS[11], KEYS[12], KEYS[13], KEYS[14]}
@@ -59,15 +94,20 @@ local function answer(head)
   return head
 end
 if spend.blocked ~= '' then
-  return answer({'budget', recorded[1], spend_pause(S, P, spend), found[2], '0', auto})
+  record_as_is()
+  return answer({'budget', recorded, spend_pause(S, P, spend), found[2], '0', auto})
 end
 local blocked = budget_reserve({KEYS[7], KEYS[8]}, KEYS[9], ARGV[36], ARGV[37])
-if blocked ~= '0' then return answer({'blocked', recorded[1], blocked, found[2], '0', auto}) end
-local moved = ledger_transition(KEYS, ARGV, created)
+if blocked ~= '0' then
+  record_as_is()
+  return answer({'blocked', recorded, blocked, found[2], '0', auto})
+end
+local moved = ledger_transition(KEYS, ARGV,
+  {fresh = fresh, found = known, untombstoned = untombstoned})
 if moved[1] == 'ok' then
   spend_charge(S, P, spend)
 elseif redis.call('DECR', KEYS[9]) < 0 then
   -- Refused (e.g. a spent approval): give the reservation back, nothing goes to X.
   redis.call('SET', KEYS[9], 0)
 end
-return answer({moved[1], recorded[1], moved[2], moved[3], moved[4], auto})
+return answer({moved[1], recorded, moved[2], moved[3], moved[4], auto})

@@ -10,13 +10,10 @@
 --#include budget_core
 --#include transition_core
 -- A claim is first-come and never moves (see twitstack/writes/claims.py).
+-- One SET NX GET (Redis 7) takes a free claim or names its holder, leaving it as it is.
 local holder = ''
 if KEYS[12] ~= '' then
-  holder = redis.call('GET', KEYS[12])
-  if not holder then
-    holder = ARGV[1]
-    redis.call('SET', KEYS[12], holder, 'EX', ARGV[34])
-  end
+  holder = redis.call('SET', KEYS[12], ARGV[1], 'NX', 'GET', 'EX', ARGV[34]) or ARGV[1]
 end
 local seen = {-1, -1}
 if ARGV[23] == '1' then
@@ -24,7 +21,8 @@ if ARGV[23] == '1' then
   for i = 1, 8 do O[i] = ARGV[23 + i] end
   seen = budget_observe(KEYS[7], KEYS[8], KEYS[9], O)
 end
-local moved = ledger_transition(KEYS, ARGV)
+-- The writer prunes lapsed index entries on its own clock (sweeps.prune_lapsed), not per job.
+local moved = ledger_transition(KEYS, ARGV, {prune_elsewhere = true})
 -- The ledger is the truth, so the message is done with whether or not this call moved it.
 if ARGV[32] ~= '' then
   redis.call('LREM', KEYS[10], 1, ARGV[32])

@@ -1,4 +1,4 @@
--- ledger_transition(K, A): compare-and-set one request's state, move its index entry and
+-- ledger_transition(K, A, O): compare-and-set one request's state, move its index entry and
 -- append the event, atomically.
 -- K: 1 request hash, 2 events stream, 3 schedule zset, 4 expiry zset, 5 retention zset,
 --    6 write queue
@@ -10,21 +10,72 @@
 --    21 request hash prefix, 22 terminal states (space separated)
 -- Returns {status, state found, revision, attempt}; status 'spent' or 'tombstoned' refuses a
 -- move into sending whose approval was already used or revoked, or whose id reached a final
--- state (see ledger_guards.lua). `created_here`: the caller recorded the request in this same
--- call (ledger_record found no tombstone), so the tombstone need not be looked up again.
+-- state (see ledger_guards.lua).
+-- O (optional), what the caller already knows:
+--   untombstoned    the id has no tombstone (the caller looked in this same call), so it need
+--                   not be looked up again;
+--   found           the hash's state, revision, attempt, created_ms, request and spent_nonce,
+--                   read in this same call (so not read again);
+--   fresh           a record this call found free to create (record_core's ledger_record_find)
+--                   but has not written yet: {A = its ledger_record arguments, fields = its
+--                   hash fields, write = a function creating it as it is, event = one appending
+--                   its creation event}. The move starts from it; if the move is refused it is
+--                   created as it is, else it is created already moved: one HSET, its index
+--                   entry straight in the new state, its creation event then the move's (one
+--                   event per state change);
+--   prune_elsewhere a terminal move leaves lapsed index entries to a periodic
+--                   ledger_prune_lapsed (the writer's, every reconcile interval) instead of
+--                   pruning a few itself.
 --#include ledger_guards
-local function ledger_transition(K, A, created_here)
-  local found = redis.call('HMGET', K[1], 'state', 'revision', 'attempt', 'created_ms',
-    'request', 'spent_nonce')
+
+-- Drop the index entries of up to `limit` terminal requests whose hash has lapsed (their
+-- retention ended before `now_ms`): `retention` the retention zset, `index` the state index
+-- prefix, `hashes` the request hash prefix, `terminals` the terminal states (space
+-- separated). Returns how many retention entries it took.
+local function ledger_prune_lapsed(retention, now_ms, limit, index, hashes, terminals)
+  local lapsed = redis.call('ZRANGEBYSCORE', retention, '-inf', now_ms, 'LIMIT', 0, limit)
+  for _, old in ipairs(lapsed) do
+    if redis.call('EXISTS', hashes .. old) == 0 then
+      for s in string.gmatch(terminals, '%S+') do redis.call('ZREM', index .. s, old) end
+    end
+    redis.call('ZREM', retention, old)
+  end
+  return #lapsed
+end
+
+-- Whether `stored` (a hash's `request` field, false if none) may have put its id in the
+-- expiry index: only a request carrying expires_at was ever put there (record_core, or a
+-- move with a new request, A[20]). The ledger stores compact JSON (twitstack.writes.wire),
+-- where `"expires_at":` can only be a key (a quote inside a string is escaped), so a plain
+-- find never misses one; a nested key of that name only costs a ZREM that finds nothing.
+local function ledger_may_expire(stored)
+  return not stored or string.find(stored, '"expires_at":', 1, true) ~= nil
+end
+
+local function ledger_transition(K, A, O)
+  O = O or {}
+  local fresh = O.fresh
+  local found = O.found
+  if fresh then
+    local R = fresh.A
+    found = {R[3], R[4], '0', R[5], R[2], nil}
+  elseif not found then
+    found = redis.call('HMGET', K[1], 'state', 'revision', 'attempt', 'created_ms',
+      'request', 'spent_nonce')
+  end
   local state, revision, attempt, created = found[1], found[2], found[3] or '0', found[4]
+  local function refuse(reply)
+    if fresh then fresh.write() end
+    return reply
+  end
   if not state then return {'not_found', '', '0', '0'} end
   local allowed = false
   for s in string.gmatch(A[2], '%S+') do
     if s == state then allowed = true end
   end
-  if not allowed then return {'state_mismatch', state, revision, attempt} end
+  if not allowed then return refuse({'state_mismatch', state, revision, attempt}) end
   if A[4] ~= '' and A[4] ~= revision then
-    return {'revision_mismatch', state, revision, attempt}
+    return refuse({'revision_mismatch', state, revision, attempt})
   end
   local bumped = nil
   if A[15] == '1' then
@@ -44,14 +95,15 @@ local function ledger_transition(K, A, created_here)
     changed[#changed + 1] = value
   end
   if to == 'sending' then
-    local refused, nonce = ledger_spend_approval(id, A[11], found[5], found[6], created_here)
-    if refused then return {refused, state, revision, attempt} end
+    local refused, nonce = ledger_spend_approval(id, A[11], found[5], found[6],
+      O.untombstoned or fresh ~= nil)
+    if refused then return refuse({refused, state, revision, attempt}) end
     if nonce then change('spent_nonce', nonce) end
   elseif state == 'approved' and to ~= 'approved' then
     -- Edited, rejected, expired or held for review: this approval may never be sent.
     ledger_revoke_approval(found[5], A[11])
   end
-  redis.call('ZREM', A[14] .. state, id)
+  if not fresh then redis.call('ZREM', A[14] .. state, id) end
   redis.call('ZADD', A[14] .. to, created, id)
   if bumped then
     attempt = bumped
@@ -64,10 +116,26 @@ local function ledger_transition(K, A, created_here)
     revision = A[17]
     change('revision', revision)
   end
+  if fresh then
+    -- The new record's fields, but those this move sets (one HSET for both).
+    local set = {}
+    for i = 1, #changed, 2 do set[changed[i]] = true end
+    for i = 1, #fresh.fields, 2 do
+      if not set[fresh.fields[i]] then change(fresh.fields[i], fresh.fields[i + 1]) end
+    end
+  end
   redis.call('HSET', K[1], unpack(changed))
   -- Only approved requests wait in the schedule; a move out of approved cancels a pending
   -- promotion (no other state is ever scheduled).
-  if state == 'approved' and to ~= 'approved' then redis.call('ZREM', K[3], id) end
+  local cancels = state == 'approved' and to ~= 'approved'
+  if fresh then
+    -- Nothing scheduled it yet: it is scheduled only if its record would be and stays so.
+    if fresh.A[11] ~= '' and not cancels then redis.call('ZADD', K[3], fresh.A[11], id) end
+    if fresh.A[12] ~= '' then redis.call('ZADD', K[4], fresh.A[12], id) end
+    fresh.event()
+  elseif cancels then
+    redis.call('ZREM', K[3], id)
+  end
   if A[18] == 'queue' then
     redis.call('RPUSH', K[6], A[16] ~= '' and A[16] or found[5])
   elseif A[18] == 'schedule' then
@@ -80,17 +148,14 @@ local function ledger_transition(K, A, created_here)
   end
   if A[13] == '1' then
     redis.call('SET', LEDGER_TOMBSTONE_PREFIX .. id, to, 'EX', ledger_guard_ttl(A[11]))
-    redis.call('ZREM', K[4], id)
+    -- An expiry entry left here (for an id that is done) would sit among the due ones for ever.
+    if (A[20] ~= '' and A[20] ~= '-') or (A[20] == '' and ledger_may_expire(found[5])) then
+      redis.call('ZREM', K[4], id)
+    end
     redis.call('EXPIRE', K[1], A[11])
     redis.call('ZADD', K[5], A[12], id)
     -- Drop index entries of terminal requests whose hash has lapsed (a few per call).
-    local lapsed = redis.call('ZRANGEBYSCORE', K[5], '-inf', A[8], 'LIMIT', 0, 20)
-    for _, old in ipairs(lapsed) do
-      if redis.call('EXISTS', A[21] .. old) == 0 then
-        for s in string.gmatch(A[22], '%S+') do redis.call('ZREM', A[14] .. s, old) end
-      end
-      redis.call('ZREM', K[5], old)
-    end
+    if not O.prune_elsewhere then ledger_prune_lapsed(K[5], A[8], 20, A[14], A[21], A[22]) end
   end
   local fields = {'id', id, 'from', state, 'to', to, 'actor', A[5], 'reason', A[6],
     'time', A[7], 'revision', revision, 'attempt', attempt}
