@@ -19,6 +19,7 @@ from twitstack.writes import keys
 from twitstack.writes.ledger import RequestLedger
 from twitstack.writes.models import ModerationStatus as S
 from twitstack.writes.models import WriteRequest, utcnow
+from twitstack.writes.transitions import Change
 from twitstack.writes.wire import encode_write_request
 
 pytestmark = pytest.mark.anyio
@@ -120,3 +121,54 @@ async def test_settle_leaves_lapsed_entries_to_the_periodic_prune(redis: Redis) 
     assert await redis.zscore(keys.state_index(S.EXECUTED), "gone") is None
     assert await redis.zscore(keys.RETENTION, "gone") is None
     assert await redis.zscore(keys.state_index(S.EXECUTED), expiring.id) is not None
+
+
+async def _auto_apart(redis: Redis, request: WriteRequest, *, send: bool) -> dict[str, object]:
+    """What record (pending), auto-approval and (if `send`) sending leave, as separate calls."""
+    ledger = RequestLedger(redis)
+    await ledger.record(request, actor="w", reason="received")
+    approved_ = await ledger.transitions.run(
+        request.id, frozenset({S.PENDING}), S.APPROVED, actor="w", reason="auto_approved",
+        expected_revision=request.revision, change=Change(),
+    )  # fmt: skip
+    assert approved_.ok
+    if send:
+        moved = await ledger.mark_sending(request.id, actor="w", expected_revision=1)
+        assert moved.ok
+    return await _state_of(redis, request.id)
+
+
+@pytest.mark.parametrize("expires", [False, True])
+async def test_a_new_record_auto_approved_and_begun_is_what_three_calls_leave(
+    redis: Redis, expires: bool
+) -> None:
+    """require_approval = false: one HSET for pending -> approved -> sending, three events."""
+    steps, _ = steps_for(redis)
+    extra = {"expires_at": utcnow() + timedelta(hours=1)} if expires else {}
+    request = tweet("open", **extra)
+    begun = await steps.begin(
+        request, encode_write_request(request), ENDPOINT, actor="w", spend=SPEND,
+        auto_approve=True,
+    )  # fmt: skip
+    assert (begun.outcome, begun.auto_approved) == (BeginOutcome.SENDING, True)
+    fused = await _state_of(redis, request.id)
+    await redis.flushdb()
+    assert fused == await _auto_apart(redis, request, send=True)
+    assert [e[:2] for e in fused["events"]] == [  # type: ignore[attr-defined]
+        (None, S.PENDING), (S.PENDING, S.APPROVED), (S.APPROVED, S.SENDING),
+    ]  # fmt: skip
+
+
+async def test_a_new_record_auto_approved_but_blocked_is_written_approved(redis: Redis) -> None:
+    steps, _ = steps_for(redis)
+    window = keys.rate_limit_budget("default", ENDPOINT, "window")
+    await redis.hset(window, mapping={"limit": 1, "remaining": 0, "reset": 1_900})
+    request = tweet("open, no room")
+    begun = await steps.begin(
+        request, encode_write_request(request), ENDPOINT, actor="w", spend=SPEND,
+        auto_approve=True,
+    )  # fmt: skip
+    assert (begun.outcome, begun.auto_approved) == (BeginOutcome.BLOCKED, True)
+    fused = await _state_of(redis, request.id)
+    await redis.flushdb()
+    assert fused == await _auto_apart(redis, request, send=False)

@@ -75,9 +75,11 @@ if wanted == 'pending' then
   for i = 1, 22 do A[i] = ARGV[i] end
   A[2], A[3], A[6], A[9], A[13] = 'pending', 'approved', 'auto_approved', '', '0'
   A[15], A[16], A[17], A[18], A[20] = '0', '', '', 'none', ''
-  local approved = ledger_transition(KEYS, A,
-    {fresh = fresh, found = known, untombstoned = untombstoned})
-  fresh = nil  -- written by the transition, moved or not
+  -- A new record stays unwritten (defer): the sending move below, or record_as_is, creates
+  -- it once, with this move's event after its own.
+  local approved, moved_fresh = ledger_transition(KEYS, A,
+    {fresh = fresh, found = known, untombstoned = untombstoned, defer = true})
+  fresh = moved_fresh  -- nil when the move wrote the record (moved or not)
   if approved[1] ~= 'ok' then
     return {'differs', recorded, approved[2], approved[3], approved[4], ''}
   end

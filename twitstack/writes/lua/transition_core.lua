@@ -23,6 +23,10 @@
 --                   created as it is, else it is created already moved: one HSET, its index
 --                   entry straight in the new state, its creation event then the move's (one
 --                   event per state change);
+--   defer           with `fresh`, a move that writes nothing but the record and its event
+--                   (not into sending, not out of approved, no attempt, dispatch, expiry
+--                   change or terminal state) writes nothing: it returns, after its reply,
+--                   the moved record as a new `fresh` for the next move or its caller;
 --   prune_elsewhere a terminal move leaves lapsed index entries to a periodic
 --                   ledger_prune_lapsed (the writer's, every reconcile interval) instead of
 --                   pruning a few itself.
@@ -103,8 +107,12 @@ local function ledger_transition(K, A, O)
     -- Edited, rejected, expired or held for review: this approval may never be sent.
     ledger_revoke_approval(found[5], A[11])
   end
+  -- A move of a fresh record that writes nothing but the record and its event can stay
+  -- unwritten too (O.defer): the next move, or the caller, creates the record once.
+  local deferred = fresh and O.defer and to ~= 'sending' and state ~= 'approved'
+    and A[15] ~= '1' and A[18] == 'none' and A[20] == '' and A[13] ~= '1'
   if not fresh then redis.call('ZREM', A[14] .. state, id) end
-  redis.call('ZADD', A[14] .. to, created, id)
+  if not deferred then redis.call('ZADD', A[14] .. to, created, id) end
   if bumped then
     attempt = bumped
     change('attempt', attempt)
@@ -123,6 +131,35 @@ local function ledger_transition(K, A, O)
     for i = 1, #fresh.fields, 2 do
       if not set[fresh.fields[i]] then change(fresh.fields[i], fresh.fields[i + 1]) end
     end
+  end
+  local function event()
+    local fields = {'id', id, 'from', state, 'to', to, 'actor', A[5], 'reason', A[6],
+      'time', A[7], 'revision', revision, 'attempt', attempt}
+    if A[9] ~= '' then
+      fields[#fields + 1] = 'result'
+      fields[#fields + 1] = A[9]
+    end
+    redis.call('XADD', K[2], 'MAXLEN', '~', A[10], '*', unpack(fields))
+  end
+  if deferred then
+    -- The record as this move leaves it, still to be created: its events are the record's
+    -- and then this move's.
+    local R = {}
+    for i = 1, 12 do R[i] = fresh.A[i] end
+    R[2], R[3], R[4] = A[16] ~= '' and A[16] or R[2], to, revision
+    local moved = {A = R, fields = changed}
+    moved.event = function()
+      fresh.event()
+      event()
+    end
+    moved.write = function()
+      redis.call('HSET', K[1], unpack(changed))
+      redis.call('ZADD', A[14] .. to, created, id)
+      if R[11] ~= '' then redis.call('ZADD', K[3], R[11], id) end
+      if R[12] ~= '' then redis.call('ZADD', K[4], R[12], id) end
+      moved.event()
+    end
+    return {'ok', state, revision, attempt}, moved
   end
   redis.call('HSET', K[1], unpack(changed))
   -- Only approved requests wait in the schedule; a move out of approved cancels a pending
@@ -157,12 +194,6 @@ local function ledger_transition(K, A, O)
     -- Drop index entries of terminal requests whose hash has lapsed (a few per call).
     if not O.prune_elsewhere then ledger_prune_lapsed(K[5], A[8], 20, A[14], A[21], A[22]) end
   end
-  local fields = {'id', id, 'from', state, 'to', to, 'actor', A[5], 'reason', A[6],
-    'time', A[7], 'revision', revision, 'attempt', attempt}
-  if A[9] ~= '' then
-    fields[#fields + 1] = 'result'
-    fields[#fields + 1] = A[9]
-  end
-  redis.call('XADD', K[2], 'MAXLEN', '~', A[10], '*', unpack(fields))
+  event()
   return {'ok', state, revision, attempt}
 end
