@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import re
+import time
 
 import pytest
 from structlog.testing import capture_logs
 
 from tests.moderation.harness import PASSWORD, Harness
+from twitstack.moderation.accounts import account_statuses
 from twitstack.moderation.roles import Role
 from twitstack.writer.ratelimit import RateLimitBudgets
 from twitstack.writes import keys
@@ -189,10 +191,41 @@ async def test_secrets_never_reach_pages_or_logs(mod: Harness) -> None:
     assert all(secret not in repr(tuple(r)) for r in rows for secret in secrets)
 
 
+async def test_accounts_page_shows_the_budget_hash_windows_and_in_flight_count(
+    mod: Harness,
+) -> None:
+    """One hash per (account, endpoint) holds both windows and the in-flight count; a window
+    still in the old layout's own hash is shown too (until the writer folds it in)."""
+    await mod.add_user("vi", Role.VIEWER)
+    await mod.redis.hset(
+        keys.rate_limit_budgets("default", "dm_create"),
+        mapping={"window.limit": 15, "window.remaining": 7, "window.reset": 1_900_000_000,
+                 "24h.limit": 1440, "24h.remaining": 1439, "24h.reset": 1_900_000_000,
+                 "pending": 3, "pending.until": (time.time() + 60) * 1000, "layout": 2},
+    )  # fmt: skip
+    await mod.redis.hset(
+        keys.rate_limit_budget("default", "post_tweets", "window"),
+        mapping={"limit": 200, "remaining": 150, "reset": 1_900_000_000},
+    )
+    statuses = {s.name: s for s in await account_statuses(mod.redis, ["default"])}
+    rows = {(b.endpoint, b.window): (b.limit, b.remaining) for b in statuses["default"].budgets}
+    assert rows == {
+        ("dm_create", "window"): (15, 7),
+        ("dm_create", "24h"): (1440, 1439),
+        ("post_tweets", "window"): (200, 150),
+    }
+    assert statuses["default"].in_flight == {"dm_create": 3}
+    async with mod.client() as client:
+        await mod.login(client, "vi")
+        page = await client.get("/accounts")
+    assert page.status_code == 200
+    assert "In flight: <code>dm_create</code> 3" in page.text
+
+
 async def test_accounts_page_renders_while_the_writer_has_requests_in_flight(
     mod: Harness,
 ) -> None:
-    """The writer's `rl:<account>:<endpoint>:pending` key is a counter, not a budget hash."""
+    """The writer's in-flight count is a field of the budget hash, not a window."""
     await mod.add_user("vi", Role.VIEWER)
     budgets = RateLimitBudgets(mod.redis, clock=mod.clock)
     assert await budgets.reserve("default", "post_tweets") is None

@@ -82,8 +82,8 @@ def test_spend_cap_raises_audited_and_refuses_lowering_or_nonsense(
     assert "main: day cap is now $2.000 (audited as cli:" in capsys.readouterr().out
     assert run(settings, "spend", "cap", "month", "80", "--total") == 0
     with redis_sync.Redis.from_url(redis_url) as client:
-        assert client.hget(keys.spend_caps(now.day), "main") == b"2000000"
-        assert client.hget(keys.spend_caps(now.month), "*") == b"80000000"
+        assert client.hget(keys.spend_rollup(now.day), "main|*|cap") == b"2000000"
+        assert client.hget(keys.spend_rollup(now.month), "*|*|cap") == b"80000000"
         assert client.xlen(keys.SPEND_CAPS_AUDIT) == 2
         client.hset(
             keys.account_paused("main"),

@@ -21,21 +21,33 @@ from twitstack.writes.models import ModerationStatus
 
 S = ModerationStatus
 pytestmark = pytest.mark.anyio
-WINDOW = keys.rate_limit_budget("default", "tweets.create", "window")
-DAILY = keys.rate_limit_budget("default", "tweets.create", "24h")
-IN_FLIGHT = keys.rate_limit_in_flight("default", "tweets.create")
+BUDGET = keys.rate_limit_budgets("default", "tweets.create")
+WINDOW = keys.rate_limit_budget("default", "tweets.create", "window")  # the old layout's
+DAILY = keys.rate_limit_budget("default", "tweets.create", "24h")  # the old layout's
+IN_FLIGHT = keys.rate_limit_in_flight("default", "tweets.create")  # the old layout's
 PAUSED = keys.account_paused("default")
 
-# Each writes junk where the writer keeps its per-account state, as a hand or a bug might.
+# Each writes junk where the writer keeps its per-account state, as a hand or a bug might:
+# in the budget hash, and in the old layout's keys the writer still folds in on upgrade.
 JUNK: dict[str, Callable[[Redis], Awaitable[object]]] = {
-    "budget_reset_not_a_number": lambda r: r.hset(WINDOW, mapping={"reset": "junk"}),
+    "budget_reset_not_a_number": lambda r: r.hset(
+        BUDGET, mapping={"window.reset": "junk", "layout": "2"}
+    ),
     "budget_remaining_not_a_number": lambda r: r.hset(
+        BUDGET, mapping={"window.reset": "9999999999", "window.remaining": "junk", "layout": "2"}
+    ),
+    "budget_key_is_a_list": lambda r: r.rpush(BUDGET, "junk"),
+    "in_flight_not_a_number": lambda r: r.hset(
+        BUDGET, mapping={"pending": "junk", "pending.until": "junk", "layout": "2"}
+    ),
+    "old_budget_reset_not_a_number": lambda r: r.hset(WINDOW, mapping={"reset": "junk"}),
+    "old_budget_remaining_not_a_number": lambda r: r.hset(
         WINDOW, mapping={"reset": "9999999999", "remaining": "junk"}
     ),
-    "budget_key_is_a_list": lambda r: r.rpush(WINDOW, "junk"),
-    "daily_budget_key_is_a_string": lambda r: r.set(DAILY, "junk"),
-    "in_flight_not_a_number": lambda r: r.set(IN_FLIGHT, "junk"),
-    "in_flight_is_a_hash": lambda r: r.hset(IN_FLIGHT, mapping={"a": "b"}),
+    "old_budget_key_is_a_list": lambda r: r.rpush(WINDOW, "junk"),
+    "old_daily_budget_key_is_a_string": lambda r: r.set(DAILY, "junk"),
+    "old_in_flight_not_a_number": lambda r: r.set(IN_FLIGHT, "junk"),
+    "old_in_flight_is_a_hash": lambda r: r.hset(IN_FLIGHT, mapping={"a": "b"}),
 }
 
 

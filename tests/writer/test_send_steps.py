@@ -27,7 +27,15 @@ from twitstack.writes.wire import encode_write_request
 
 pytestmark = pytest.mark.anyio
 ENDPOINT = "tweets.create"
-IN_FLIGHT = keys.rate_limit_in_flight("default", ENDPOINT)
+BUDGET = keys.rate_limit_budgets("default", ENDPOINT)
+
+
+async def in_flight(redis: Redis) -> bytes | None:
+    """The budget hash's count of requests in flight (None: nothing reserved yet)."""
+    value: bytes | None = await redis.hget(BUDGET, "pending")
+    return value
+
+
 _NOW = Periods.at(1_000.0)
 # No caps: charging a post is all the spend part does here (tests/writer/test_spend.py).
 SPEND = (spend_keys("default", _NOW), spend_args(SpendSettings(), "default", "post", 15000, _NOW))
@@ -51,7 +59,7 @@ async def test_begin_records_reserves_and_commits_sending_at_once(redis: Redis) 
     assert record.state is S.SENDING
     assert record.attempt == 1
     assert record.sending_started_at is not None
-    assert await redis.get(IN_FLIGHT) == b"1"
+    assert await in_flight(redis) == b"1"
     events = await ledger.read_events()
     assert [(e.from_state, e.to_state) for e in events] == [
         (None, S.APPROVED),
@@ -62,15 +70,15 @@ async def test_begin_records_reserves_and_commits_sending_at_once(redis: Redis) 
 async def test_begin_on_an_exhausted_window_leaves_it_approved(redis: Redis) -> None:
     """No room before the reset: recorded approved, nothing reserved, the reset returned."""
     steps, ledger = steps_for(redis)
-    window = keys.rate_limit_budget("default", ENDPOINT, "window")
-    await redis.hset(window, mapping={"limit": 1, "remaining": 0, "reset": 1_900})
+    await redis.hset(BUDGET, mapping={"window.limit": 1, "window.remaining": 0,
+                                      "window.reset": 1_900, "layout": 2})  # fmt: skip
     request = approved(tweet("no room"))
     begun = await steps.begin(
         request, encode_write_request(request), ENDPOINT, actor="w", spend=SPEND
     )
     assert (begun.outcome, begun.created, begun.blocked_until) == (BeginOutcome.BLOCKED, True, 1900)
     assert (await ledger.get(request.id)).state is S.APPROVED  # type: ignore[union-attr]
-    assert await redis.get(IN_FLIGHT) is None
+    assert await in_flight(redis) is None
 
 
 async def test_begin_refuses_when_the_ledger_holds_another_revision(redis: Redis) -> None:
@@ -85,7 +93,7 @@ async def test_begin_refuses_when_the_ledger_holds_another_revision(redis: Redis
     assert begun.outcome is BeginOutcome.DIFFERS
     assert not begun.created
     assert (await ledger.get(pending.id)).state is S.PENDING  # type: ignore[union-attr]
-    assert await redis.get(IN_FLIGHT) is None
+    assert await in_flight(redis) is None
     # Same id and revision, approved, but other bytes than the ledger stored: still refused.
     other = approved(tweet("first text"))
     await ledger.record(other, actor="w")
@@ -106,7 +114,7 @@ async def test_begin_of_a_message_the_ledger_already_holds_sends_once(redis: Red
     second = await steps.begin(request, raw, ENDPOINT, actor="w2", spend=SPEND)
     assert first.outcome is BeginOutcome.SENDING
     assert second.outcome is BeginOutcome.DIFFERS  # it is `sending` now, not approved
-    assert await redis.get(IN_FLIGHT) == b"1"
+    assert await in_flight(redis) == b"1"
 
 
 async def test_settle_observes_moves_and_acks_in_one_call(redis: Redis) -> None:
@@ -131,9 +139,8 @@ async def test_settle_observes_moves_and_acks_in_one_call(redis: Redis) -> None:
     assert record is not None
     assert record.state is S.EXECUTED
     assert record.result == {"tweet_id": "7"}
-    window = await redis.hgetall(keys.rate_limit_budget("default", ENDPOINT, "window"))
-    assert window[b"remaining"] == b"42"
-    assert await redis.get(IN_FLIGHT) == b"0"
+    assert await redis.hget(BUDGET, "window.remaining") == b"42"
+    assert await in_flight(redis) == b"0"
     assert await redis.llen(processing) == 0
     assert await redis.hexists(keys.CRASH_COUNTS, message_digest(raw)) == 0
 
@@ -186,6 +193,7 @@ async def test_begin_auto_approves_a_pending_message_in_the_same_call(redis: Red
 async def test_auto_approval_blocked_by_the_budget_stays_approved(redis: Redis) -> None:
     """No room: the auto-approval stands (and says so), nothing is reserved or sent."""
     steps, ledger = steps_for(redis)
+    # A window of the old layout (its own hash): begin_sending folds it in and honours it.
     window = keys.rate_limit_budget("default", ENDPOINT, "window")
     await redis.hset(window, mapping={"limit": 1, "remaining": 0, "reset": 1_900})
     request = tweet("later")
@@ -199,7 +207,7 @@ async def test_auto_approval_blocked_by_the_budget_stays_approved(redis: Redis) 
     )
     assert (begun.outcome, begun.auto_approved) == (BeginOutcome.BLOCKED, True)
     assert (await ledger.get(request.id)).state is S.APPROVED  # type: ignore[union-attr]
-    assert await redis.get(IN_FLIGHT) is None
+    assert await in_flight(redis) is None
 
 
 async def test_settle_claims_the_post_first_come_in_the_same_call(redis: Redis) -> None:

@@ -9,8 +9,9 @@ from redis.asyncio import Redis
 
 from twitstack.core.sections.spend import SpendSettings
 from twitstack.writer.metrics import WriterMetrics
+from twitstack.writer.ratelimit import budget_keys
 from twitstack.writer.spend_ledger import SpendLedger
-from twitstack.writes import keys
+from twitstack.writes import keys, scripts
 from twitstack.writes.spend import Periods, raise_cap
 
 pytestmark = pytest.mark.anyio
@@ -60,3 +61,30 @@ async def test_gauges_follow_the_ledger_across_a_day_and_a_raise(redis: Redis) -
     assert gauge(registry, used, "a", "day") == 0
     assert gauge(registry, reached, "a", "day") == 0
     assert gauge(registry, used, "total", "month") == pytest.approx(0.3)
+
+
+async def test_a_budget_pause_without_its_note_is_noted_so_a_charge_ends_it(
+    redis: Redis,
+) -> None:
+    """Upgrade: a budget pause set before holds were noted in the rollups (the reservation reads
+    the pause only when noted) is noted by the refresh, in the blocking period's rollup, and
+    the next granted send ends it as before."""
+    spend = SpendSettings()
+    clock = Clock()
+    ledger = SpendLedger(redis, spend, WriterMetrics(CollectorRegistry()), clock=clock)
+    periods = Periods.at(NOW)
+    await redis.hset(keys.account_paused("a"), mapping={"reason": "budget", "until": "",
+                                                        "budget": "account|month"})  # fmt: skip
+    await ledger.refresh(["a", "b"])
+    assert await redis.hget(keys.spend_rollup(periods.month), "a|*|held") == b"1"
+    assert await redis.hget(keys.spend_rollup(periods.day), "a|*|held") is None
+    assert await redis.hget(keys.spend_rollup(periods.month), "b|*|held") is None
+    assert 0 < await redis.ttl(keys.spend_rollup(periods.month)) <= spend.month_retention_s
+    s, p = ledger.keys_and_args(ledger.charge("a", "post"))
+    reserve = scripts.register(redis, "budget_reserve")
+    reply = await reserve(
+        keys=[*budget_keys("a", "tweets.create"), *s], args=[repr(NOW), 120_000, *p]
+    )
+    assert reply[0] == b"0"
+    assert await redis.exists(keys.account_paused("a")) == 0
+    assert await redis.hget(keys.spend_rollup(periods.month), "a|*|held") is None

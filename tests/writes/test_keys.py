@@ -9,7 +9,11 @@ from twitstack.writes.keys import WriterKey, parse_writer_key
 
 
 def test_account_state_keys_round_trip() -> None:
-    """Every per-account key the writer writes parses back to what it is about."""
+    """Every per-account key the writer writes (or an older release wrote) parses back to
+    what it is about."""
+    assert parse_writer_key(keys.rate_limit_budgets("main", "tweets.create")) == WriterKey(
+        "budget", "main", "tweets.create"
+    )
     assert parse_writer_key(keys.rate_limit_budget("main", "tweets.create", "24h")) == WriterKey(
         "rl", "main", "tweets.create", "24h"
     )
@@ -25,7 +29,8 @@ def test_account_state_keys_round_trip() -> None:
     [
         keys.token_refresh_lock("main"),
         keys.writer_notes("r1"),
-        "twitstack:writer:rl:main:tweets.create",
+        "twitstack:writer:rl:main",
+        "twitstack:writer:rl:main:tweets.create:window:x",
         "twitstack:writerx:paused:main",
         keys.request("r1"),
     ],
@@ -36,7 +41,9 @@ def test_other_keys_are_not_account_state(key: str) -> None:
 
 
 def test_key_shapes_are_the_deployed_ones() -> None:
-    """Renaming a key would strand the state running writers keep under the old name."""
+    """Renaming a key would strand the state running writers keep under the old name (the
+    old layout's budget keys are still read, to migrate them)."""
+    assert keys.rate_limit_budgets("a", "tweets.create") == "twitstack:writer:rl:a:tweets.create"
     assert keys.rate_limit_budget("a", "tweets.create", "window") == (
         "twitstack:writer:rl:a:tweets.create:window"
     )

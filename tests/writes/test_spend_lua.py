@@ -33,8 +33,13 @@ async def reserve(redis: Redis, spend: SpendSettings, micros: int = POST) -> lis
 
 
 async def rollup(redis: Redis, period: str) -> dict[str, int]:
+    """The rollup's spend fields (not its raised caps, hold notes or layout mark)."""
     raw = await redis.hgetall(keys.spend_rollup(period))
-    return {k.decode(): int(v) for k, v in raw.items()}
+    return {
+        k.decode(): int(v)
+        for k, v in raw.items()
+        if k != b"layout" and not k.endswith((b"|*|cap", b"|*|held"))
+    }
 
 
 async def test_charges_until_the_cap_then_holds_and_pauses(redis: Redis) -> None:
@@ -51,6 +56,9 @@ async def test_charges_until_the_cap_then_holds_and_pauses(redis: Redis) -> None
     pause = await redis.hgetall(keys.account_paused("a"))
     assert pause == {b"reason": b"budget", b"until": repr(P.day_end).encode(),
                      b"budget": b"account|day"}  # fmt: skip
+    # The hold is noted in the blocking period's rollup: the next charge reads the pause.
+    assert await redis.hget(keys.spend_rollup(P.day), "a|*|held") == b"1"
+    assert await redis.hget(keys.spend_rollup(P.month), "a|*|held") is None
     ttl_day = await redis.ttl(keys.spend_rollup(P.day))
     ttl_month = await redis.ttl(keys.spend_rollup(P.month))
     assert 0 < ttl_day <= spend.day_retention_s
@@ -64,13 +72,16 @@ async def test_a_raise_for_today_lets_it_go_and_lifts_the_pause(redis: Redis) ->
     await raise_cap(redis, spend, scope="*", period="day", usd_cap=0.03, actor="t", now=NOW)
     assert (await reserve(redis, spend))[0] == b"0"
     assert await redis.exists(keys.account_paused("a")) == 0
-    # The raise is for that day only: the next day is capped by the settings again.
-    assert 0 < await redis.ttl(keys.spend_caps(P.day)) <= spend.day_retention_s
+    assert await redis.hget(keys.spend_rollup(P.day), "a|*|held") is None
+    # The raise is for that day only (a field of the day's rollup): the next day is capped by
+    # the settings again.
+    assert await redis.hget(keys.spend_rollup(P.day), "*|*|cap") == b"30000"
+    assert 0 < await redis.ttl(keys.spend_rollup(P.day)) <= spend.day_retention_s
 
 
 async def test_a_raised_cap_below_the_configured_one_does_not_lower_it(redis: Redis) -> None:
     spend = settings(accounts={"a": {"monthly_usd": 1.0}})
-    await redis.hset(keys.spend_caps(P.month), "a", "1")
+    await redis.hset(keys.spend_rollup(P.month), "a|*|cap", "1")
     reply = await reserve(redis, spend)
     assert reply[0] == b"0"
     assert BudgetView.parse(reply[2:]).caps[1] == 1_000_000
@@ -79,7 +90,10 @@ async def test_a_raised_cap_below_the_configured_one_does_not_lower_it(redis: Re
 async def test_a_zero_cap_holds_everything(redis: Redis) -> None:
     spend = settings(total={"monthly_usd": 0})
     assert (await reserve(redis, spend))[0] == b"budget"
-    assert await redis.exists(keys.spend_rollup(P.month)) == 0
+    # Nothing charged: the month's rollup holds the hold's note alone, with a lifetime.
+    assert await rollup(redis, P.month) == {}
+    assert await redis.hgetall(keys.spend_rollup(P.month)) == {b"a|*|held": b"1"}
+    assert 0 < await redis.ttl(keys.spend_rollup(P.month)) <= spend.month_retention_s
 
 
 async def test_another_pause_is_kept_and_a_pause_key_of_another_type_left_alone(
@@ -100,16 +114,17 @@ async def test_release_refunds_a_charge_that_never_reached_x(redis: Redis) -> No
     assert (await reserve(redis, spend))[0] == b"0"
     release = scripts.register(redis, "budget_release")
     await release(
-        keys=[keys.rate_limit_in_flight("a", "tweets.create"), *spend_keys("a", P)[:2]],
+        keys=[keys.rate_limit_budgets("a", "tweets.create"), *spend_keys("a", P)[:2]],
         args=["a", "post", POST, spend.day_retention_s, spend.month_retention_s],
     )
     assert await rollup(redis, P.day) == {"a|post": 0, "a|*": 0, "*|*": 0}
-    assert await redis.get(keys.rate_limit_in_flight("a", "tweets.create")) == b"0"
+    assert await redis.hget(keys.rate_limit_budgets("a", "tweets.create"), "pending") == b"0"
 
 
 async def test_recording_a_billed_call_ignores_caps_and_keeps_a_budget_hold(redis: Redis) -> None:
     spend = settings(total={"daily_usd": 0.001})
     await redis.hset(keys.account_paused("a"), mapping={"reason": "budget", "until": "9"})
+    await redis.hset(keys.spend_rollup(P.day), "a|*|held", "1")
     record = scripts.register(redis, "spend_record")
     reply = await record(keys=spend_keys("a", P), args=spend_args(spend, "a", "timeline_read",
                                                                   5_000, P))  # fmt: skip

@@ -6,6 +6,7 @@ tokens), shared with the writer; only `expires_at` is ever read from a token has
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 
 from redis.asyncio import Redis
@@ -80,22 +81,29 @@ async def account_statuses(redis: Redis, known: list[str]) -> list[AccountStatus
 
 
 async def _read_key(redis: Redis, key: str, about: WriterKey, status: AccountStatus) -> None:
-    if about.kind == "in_flight" and about.endpoint is not None:
+    if about.kind == "budget" and about.endpoint is not None:
+        # Both windows and the in-flight count in one hash (lua/budget_core.lua).
+        names = [
+            f"{w}.{p}" for w in keys.RATE_LIMIT_WINDOWS for p in ("limit", "remaining", "reset")
+        ]
+        found = await redis.hmget(key, [*names, "pending", "pending.until"])
+        for i, window in enumerate(keys.RATE_LIMIT_WINDOWS):
+            limit, remaining, reset = (_num(v) for v in found[3 * i : 3 * i + 3])
+            if limit is None and remaining is None and reset is None:
+                continue
+            _add_budget(status, about.endpoint, window, limit, remaining, reset, newer=True)
+        count, lapses = _num(found[-2]), _num(found[-1])
+        # The count lapses at pending.until (ms), as the writer reads it.
+        if count and lapses is not None and lapses > time.time() * 1000:
+            status.in_flight[about.endpoint] = int(count)
+    elif about.kind == "in_flight" and about.endpoint is not None:
         count = _num(await redis.get(key))
         if count:
             status.in_flight[about.endpoint] = int(count)
     elif about.kind == "rl" and about.endpoint is not None and about.window is not None:
         fields = await redis.hmget(key, ["limit", "remaining", "reset"])
         limit, remaining, reset = (_num(v) for v in fields)
-        status.budgets.append(
-            Budget(
-                endpoint=about.endpoint,
-                window=about.window,
-                limit=None if limit is None else int(limit),
-                remaining=None if remaining is None else int(remaining),
-                reset=reset,
-            )
-        )
+        _add_budget(status, about.endpoint, about.window, limit, remaining, reset)
     elif about.kind == "paused":
         reason, until = await redis.hmget(key, ["reason", "until"])
         status.paused_reason = as_text(reason) if reason is not None else "paused"
@@ -109,3 +117,31 @@ async def _read_key(redis: Redis, key: str, about: WriterKey, status: AccountSta
         status.token_refreshed_at = _num(refreshed)
         status.reconnect_needed = needed is not None and as_text(needed) == "1"
         status.reconnect_reason = as_text(reason) if reason is not None else None
+
+
+def _add_budget(
+    status: AccountStatus,
+    endpoint: str,
+    window: str,
+    limit: float | None,
+    remaining: float | None,
+    reset: float | None,
+    *,
+    newer: bool = False,
+) -> None:
+    # The old layout's hash of a window not migrated yet, or the budget hash's (`newer`): one
+    # row each, the budget hash's when both are there.
+    same = [b for b in status.budgets if b.endpoint == endpoint and b.window == window]
+    if same and not newer:
+        return
+    for old in same:
+        status.budgets.remove(old)
+    status.budgets.append(
+        Budget(
+            endpoint=endpoint,
+            window=window,
+            limit=None if limit is None else int(limit),
+            remaining=None if remaining is None else int(remaining),
+            reset=reset,
+        )
+    )

@@ -58,7 +58,8 @@ _CONNECT_ACCOUNTS = (
     f"~{_WRITER_STATE}:token:*",
 )
 # The writer's per-account state that moderation's accounts page and ops may read: budgets,
-# pauses, token expiry and the spend ledger; never the sealed tokens under keys.SECRET_PREFIX.
+# pauses, token expiry and the spend ledger (rl:* covers the budget hashes and the old layout's
+# window and in-flight keys); never the sealed tokens under keys.SECRET_PREFIX.
 _ACCOUNT_STATE_READ = (
     f"%R~{_WRITER_STATE}:rl:*",
     f"%R~{_WRITER_STATE}:paused:*",
@@ -134,6 +135,9 @@ ROLES: tuple[AclRole, ...] = (
             *_ACCOUNT_STATE_READ,
             *_CONNECT_ACCOUNTS,
             *_SPEND_CAPS,
+            # Raising a cap writes its field into the period's spend rollup (the writer's check
+            # reads it there); no more power than raising caps gave.
+            f"~{_WRITER_STATE}:spend:*",
         ),
     ),
     AclRole(

@@ -17,14 +17,16 @@ _log = get_logger("twitstack.writer.ratelimit")
 _KEY_TTL_S = 2 * 24 * 3600  # longer than the longest (24-hour) window
 # Header prefix of each window in `keys.RATE_LIMIT_WINDOWS`, in that order.
 _HEADER_PREFIXES = {"window": "x-rate-limit", "24h": "x-user-limit-24hour"}
-# remaining = 0 until max(stored reset, ARGV[1]); the key's ttl is ARGV[2].
+# window.remaining = 0 until max(stored reset, ARGV[1]) in the budget hash (lua/budget_core.lua);
+# the key's ttl is ARGV[2]. Writes the new layout's fields only: a window of the old layout not
+# migrated yet is folded in by the next budget script, and a field written here is newer.
 _EXHAUST = """
 local kind = redis.call('TYPE', KEYS[1])['ok']
 if kind ~= 'hash' and kind ~= 'none' then redis.call('DEL', KEYS[1]) end
-local stored = tonumber(redis.call('HGET', KEYS[1], 'reset') or '') or 0
+local stored = tonumber(redis.call('HGET', KEYS[1], 'window.reset') or '') or 0
 local reset = tonumber(ARGV[1])
 if stored > reset then reset = stored end
-redis.call('HSET', KEYS[1], 'remaining', 0, 'reset', tostring(reset))
+redis.call('HSET', KEYS[1], 'window.remaining', 0, 'window.reset', tostring(reset))
 redis.call('EXPIRE', KEYS[1], ARGV[2])
 """
 
@@ -60,9 +62,10 @@ class AccountPause:
 
 
 def budget_keys(account: str, endpoint: str) -> list[str]:
-    """KEYS of the budget scripts: each window's hash, then the in-flight counter."""
+    """KEYS of the budget scripts: the budget hash, then the old layout's window and 24-hour
+    hashes (read only while the budget hash has not folded them in; lua/budget_core.lua)."""
     names = [keys.rate_limit_budget(account, endpoint, w) for w in keys.RATE_LIMIT_WINDOWS]
-    return [*names, keys.rate_limit_in_flight(account, endpoint)]
+    return [keys.rate_limit_budgets(account, endpoint), *names]
 
 
 def observe_args(headers: Mapping[str, str], *, reserved: bool) -> list[str | int]:
@@ -173,7 +176,7 @@ class RateLimitBudgets:
         """
         refund_keys, refund_args = refund if refund is not None else ([], [])
         await self._release(
-            keys=[keys.rate_limit_in_flight(account, endpoint), *refund_keys], args=refund_args
+            keys=[keys.rate_limit_budgets(account, endpoint), *refund_keys], args=refund_args
         )
 
     async def observe(
@@ -190,19 +193,33 @@ class RateLimitBudgets:
 
         A reset already stored further ahead stays: a guess never moves a window's end back.
         """
-        key = keys.rate_limit_budget(account, endpoint, "window")
+        key = keys.rate_limit_budgets(account, endpoint)
         await self._exhaust(keys=[key], args=[repr(until), _KEY_TTL_S])
 
     async def budget(self, account: str, endpoint: str, window: str = "window") -> Budget | None:
-        """The stored state of one bucket, if any."""
-        raw = await self._redis.hgetall(keys.rate_limit_budget(account, endpoint, window))
-        if not raw:
+        """The stored state of one bucket, if any (the old layout's hash until it is folded
+        into the budget hash)."""
+        parts = ("limit", "remaining", "reset")
+        try:
+            found = await self._redis.hmget(
+                keys.rate_limit_budgets(account, endpoint), [f"{window}.{p}" for p in parts]
+            )
+        except ResponseError:
+            found = [None, None, None]
+        if all(value is None for value in found):
+            try:
+                found = await self._redis.hmget(
+                    keys.rate_limit_budget(account, endpoint, window), list(parts)
+                )
+            except ResponseError:
+                return None
+        if all(value is None for value in found):
             return None
-        fields = {_text(k): _text(v) for k, v in raw.items()}
+        limit, remaining, reset = (_text(v) if v is not None else None for v in found)
         return Budget(
-            limit=int(_number(fields.get("limit"), 0)),
-            remaining=int(_number(fields.get("remaining"), 0)),
-            reset=_number(fields.get("reset"), 0),
+            limit=int(_number(limit, 0)),
+            remaining=int(_number(remaining, 0)),
+            reset=_number(reset, 0),
         )
 
 

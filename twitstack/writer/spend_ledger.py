@@ -24,6 +24,7 @@ from twitstack.writes.ledger_types import as_text
 from twitstack.writes.quarantine import Quarantine
 from twitstack.writes.spend import (
     BUDGET_PAUSE,
+    HELD_SUFFIX,
     TOTAL,
     BudgetView,
     CapsInForce,
@@ -161,6 +162,7 @@ class SpendLedger:
             if pause:
                 scope, _, period = pause.partition("|")
                 held.add(f"{account if scope == 'account' else 'total'}|{period}")
+                await self._note_hold(account, period, periods)
         caps_of: dict[str, dict[str, CapsInForce]] = {}
         for scope in [*accounts, "total"]:
             name = TOTAL if scope == "total" else scope
@@ -177,6 +179,21 @@ class SpendLedger:
                 reached = f"{scope}|{period}" in held or spent + cheapest > cap
                 self._metrics.budget_used.labels(scope=scope, period=period).set(used)
                 self._metrics.budget_reached.labels(scope=scope, period=period).set(int(reached))
+
+    async def _note_hold(self, account: str, period: str, periods: Periods) -> None:
+        """Note a budget pause in its period's rollup, where the writer's charge looks for it
+        (lua/spend_core.lua reads the pause only when noted). The script notes the pauses it
+        sets; this covers one set otherwise, e.g. by a release before the note existed."""
+        day = period == "day"
+        rollup = keys.spend_rollup(periods.day if day else periods.month)
+        ttl = self.settings.day_retention_s if day else self.settings.month_retention_s
+        try:
+            async with self._redis.pipeline(transaction=True) as pipe:
+                pipe.hset(rollup, account + HELD_SUFFIX, "1")
+                pipe.expire(rollup, ttl, nx=True)
+                await pipe.execute()
+        except ResponseError:
+            return  # a rollup of another type: the next charge sets it aside
 
     async def _pause_budget(self, account: str) -> str:
         """The budget named by `account`'s budget pause ('' when it has none)."""

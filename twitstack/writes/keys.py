@@ -57,10 +57,13 @@ X_ACCOUNTS = f"{X_ACCOUNTS_PREFIX}:x"
 # Stream of every connect, reconnect, disconnect and token-health change (capped, MAXLEN ~).
 X_ACCOUNTS_AUDIT = f"{X_ACCOUNTS_PREFIX}:audit"
 # Rate-limit windows the writer tracks per (account, endpoint): X's `x-rate-limit-*` window and
-# the `x-user-limit-24hour-*` one. Each is a hash {limit, remaining, reset (epoch s)}.
+# the `x-user-limit-24hour-*` one, kept with the in-flight count in one hash per (account,
+# endpoint) (`rate_limit_budgets`, fields "<window>.limit", "<window>.remaining",
+# "<window>.reset", "pending", "pending.until", "layout"; see lua/budget_core.lua).
 RATE_LIMIT_WINDOWS = ("window", "24h")
-# Not a window: a string counting the requests that reserved budget and await X's answer.
-IN_FLIGHT_WINDOW = "pending"  # the key suffix deployed writers already use
+# The old layout (read once by the budget scripts, folded into `rate_limit_budgets` and
+# dropped): a hash per window, `rate_limit_budget`, and a counter string with this suffix.
+IN_FLIGHT_WINDOW = "pending"
 # The audit stream (capped) of spend caps admins raised at runtime (`spend_caps`). Outside
 # WRITER_PREFIX: moderation's admins write these too.
 SPEND_CAPS_AUDIT = "twitstack:budget:audit"
@@ -116,13 +119,21 @@ def state_index(state: ModerationStatus | str) -> str:
     return STATE_INDEX_PREFIX + ModerationStatus(state).value
 
 
+def rate_limit_budgets(account: str, endpoint: str) -> str:
+    """The hash of (account, endpoint)'s rate-limit windows and in-flight count."""
+    return f"{WRITER_PREFIX}:rl:{account}:{endpoint}"
+
+
 def rate_limit_budget(account: str, endpoint: str, window: str) -> str:
-    """The hash {limit, remaining, reset} of one rate-limit window (`RATE_LIMIT_WINDOWS`)."""
-    return f"{WRITER_PREFIX}:rl:{account}:{endpoint}:{window}"
+    """The old layout's hash {limit, remaining, reset} of one window (`RATE_LIMIT_WINDOWS`).
+
+    Read only to migrate: the budget scripts fold it into `rate_limit_budgets` and drop it.
+    """
+    return f"{rate_limit_budgets(account, endpoint)}:{window}"
 
 
 def rate_limit_in_flight(account: str, endpoint: str) -> str:
-    """The counter (a string) of requests holding a reservation on (account, endpoint)."""
+    """The old layout's in-flight counter (a string with a PX); read only to migrate."""
     return rate_limit_budget(account, endpoint, IN_FLIGHT_WINDOW)
 
 
@@ -134,15 +145,17 @@ def account_paused(account: str) -> str:
 def spend_rollup(period: str) -> str:
     """The hash of micro-USD spent in one UTC day ("2026-12-05") or month ("2026-12").
 
-    Fields "<account>|<action>", "<account>|*" (the account's total) and "*|*" (everything).
+    Fields "<account>|<action>", "<account>|*" (the account's total) and "*|*" (everything);
+    caps raised for this period only, "<account>|*|cap" and "*|*|cap" (micro-USD: the next
+    period is capped by the settings again); "<account>|*|held" while a budget pause of this
+    period may hold the account; "layout" once the period's old `spend_caps` hash was folded in.
     """
     return f"{WRITER_PREFIX}:spend:{period}"
 
 
 def spend_caps(period: str) -> str:
-    """The hash of caps raised for one day or month only: "<account>" or "*" -> micro-USD.
-
-    Expires with the period's rollup; the next period is capped by the settings again.
+    """The old layout's hash of caps raised for one day or month: "<account>" or "*" ->
+    micro-USD. Read until the period's rollup has folded it in (see `spend_rollup`).
     """
     return f"twitstack:budget:caps:{period}"
 
@@ -178,7 +191,8 @@ def writer_notes(request_id: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class WriterKey:
-    """What a key under `WRITER_PREFIX` is about; `kind` is rl, in_flight, paused or token."""
+    """What a key under `WRITER_PREFIX` is about; `kind` is budget (a budget hash), rl and
+    in_flight (the old layout's, until migrated), paused or token."""
 
     kind: str
     account: str
@@ -191,6 +205,8 @@ def parse_writer_key(key: str) -> WriterKey | None:
     if not key.startswith(WRITER_PREFIX + ":"):
         return None
     parts = key[len(WRITER_PREFIX) + 1 :].split(":")
+    if parts[0] == "rl" and len(parts) == 3:
+        return WriterKey("budget", parts[1], parts[2])
     if parts[0] == "rl" and len(parts) == 4:
         if parts[3] == IN_FLIGHT_WINDOW:
             return WriterKey("in_flight", parts[1], parts[2])

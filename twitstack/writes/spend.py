@@ -4,8 +4,9 @@ Every billable call is charged in micro-USD to per-day and per-month hashes
 (`keys.spend_rollup`); a send is checked against four caps (the account's day and month,
 everything's day and month) and charged in the same Lua call that reserves its rate-limit
 room and commits `sending` (lua/spend_core.lua). Caps come from settings; an admin can raise
-one for the current day or month at runtime (`keys.spend_caps`), audited in
-`keys.SPEND_CAPS_AUDIT`.
+one for the current day or month at runtime (fields of that period's rollup, "<scope>|*|cap";
+the old layout's `keys.spend_caps` hash is still read until the rollup folds it in), audited
+in `keys.SPEND_CAPS_AUDIT`.
 """
 
 from __future__ import annotations
@@ -29,6 +30,11 @@ from twitstack.writes.thread import thread_parts
 
 MICROS = 1_000_000
 TOTAL = "*"  # the scope of everything together in rollups and caps
+# Rollup fields that are not spend (see `keys.spend_rollup`): "<scope>|*|cap", "<account>|*|held"
+# and "layout".
+CAP_SUFFIX = "|*|cap"
+HELD_SUFFIX = "|*|held"
+LAYOUT_FIELD = "layout"
 PERIODS = ("day", "month")
 AUDIT_MAXLEN = 10_000
 BUDGET_PAUSE = "budget"  # the account pause reason while a cap holds its requests
@@ -62,7 +68,8 @@ class Periods:
 
 
 def spend_keys(account: str, periods: Periods) -> list[str]:
-    """spend_core's S: day and month rollups, day and month raised caps, the pause hash."""
+    """spend_core's S: day and month rollups, the old layout's day and month raised caps (read
+    only until each rollup folds them in), the pause hash."""
     return [
         keys.spend_rollup(periods.day),
         keys.spend_rollup(periods.month),
@@ -188,6 +195,8 @@ def parse_rollup(period: str, raw: Mapping[Any, Any]) -> Rollup:
     total = junk = 0
     for k, v in raw.items():
         field, value = as_text(k), as_text(v)
+        if field == LAYOUT_FIELD or field.endswith((CAP_SUFFIX, HELD_SUFFIX)):
+            continue  # not spend: raised caps and the hold note (`raised_caps` reads caps)
         account, sep, action = field.rpartition("|")
         if not sep or not value.isdigit() or len(value) > 15:
             junk += 1
@@ -259,18 +268,42 @@ async def caps_in_force(
     configured = settings.total if scope == TOTAL else settings.caps_for(scope)
     found = {}
     for period, name in (("day", periods.day), ("month", periods.month)):
-        try:
-            value = await redis.hget(keys.spend_caps(name), scope)
-        except ResponseError:
-            value = None
-        text = as_text(value) if value is not None else ""
+        raised = await raised_cap(redis, name, scope)
         base = configured.daily_usd if period == "day" else configured.monthly_usd
         micros = None if base is None else round(base * MICROS)
-        if text.isdigit() and len(text) <= 15 and (micros is None or int(text) > micros):
-            found[period] = CapsInForce(scope, period, int(text), True)
+        if raised is not None and (micros is None or raised > micros):
+            found[period] = CapsInForce(scope, period, raised, True)
         else:
             found[period] = CapsInForce(scope, period, micros, False)
     return found
+
+
+def _count(value: object) -> int | None:
+    text = as_text(value) if isinstance(value, bytes | str) else ""
+    return int(text) if text.isdigit() and len(text) <= 15 else None
+
+
+async def raised_cap(redis: Redis, period: str, scope: str) -> int | None:
+    """The cap raised for `scope` (an account or TOTAL) in one day or month, if any: the
+    rollup's field, or the old layout's caps hash while the rollup has not folded it in (caps
+    only ever go up: the higher of the two). Junk and keys of another type read as none."""
+    found: list[int] = []
+    try:
+        value, layout = await redis.hmget(
+            keys.spend_rollup(period), [scope + CAP_SUFFIX, LAYOUT_FIELD]
+        )
+    except ResponseError:
+        value, layout = None, None
+    if (n := _count(value)) is not None:
+        found.append(n)
+    if layout is None:
+        try:
+            old = await redis.hget(keys.spend_caps(period), scope)
+        except ResponseError:
+            old = None
+        if (n := _count(old)) is not None:
+            found.append(n)
+    return max(found) if found else None
 
 
 class CapError(ValueError):
@@ -314,9 +347,11 @@ async def raise_cap(
          "from_micros": current.micros, "to_micros": micros},
         sort_keys=True,
     )  # fmt: skip
+    # Into the period's rollup, read by the writer's check anyway; its lifetime is started here
+    # when no charge has started it yet (NX: a charge's lifetime is kept).
     async with redis.pipeline(transaction=True) as pipe:
-        pipe.hset(keys.spend_caps(name), scope, str(micros))
-        pipe.expire(keys.spend_caps(name), ttl)
+        pipe.hset(keys.spend_rollup(name), scope + CAP_SUFFIX, str(micros))
+        pipe.expire(keys.spend_rollup(name), ttl, nx=True)
         pipe.xadd(keys.SPEND_CAPS_AUDIT, {"entry": entry}, maxlen=AUDIT_MAXLEN, approximate=True)
         await pipe.execute()
     return CapsInForce(scope, period, micros, True)

@@ -5,7 +5,7 @@
 -- auto-approved on the way (pending -> approved, its own event), instead of a record, a move
 -- and two reads apart. The ledger is read once (one EXISTS, and one HMGET of a record that
 -- exists), and a new record is written once, already moved (see ledger_transition's `fresh`).
--- KEYS: 1-6 as ledger_transition, 7 window budget, 8 24-hour budget, 9 in-flight counter,
+-- KEYS: 1-6 as ledger_transition, 7-9 as budget_reserve's K (budget hash, old window hashes),
 --       10-14 spend_core's S
 -- ARGV: 1-22 as ledger_transition (approved -> sending at the expected revision),
 --       23-34 as ledger_record (A[1..12]), 35 the message bytes the caller verified,
@@ -99,7 +99,7 @@ if spend.blocked ~= '' then
   record_as_is()
   return answer({'budget', recorded, spend_pause(S, P, spend), found[2], '0', auto})
 end
-local blocked = budget_reserve({KEYS[7], KEYS[8]}, KEYS[9], ARGV[36], ARGV[37])
+local blocked = budget_reserve({KEYS[7], KEYS[8], KEYS[9]}, ARGV[36], ARGV[37])
 if blocked ~= '0' then
   record_as_is()
   return answer({'blocked', recorded, blocked, found[2], '0', auto})
@@ -108,8 +108,8 @@ local moved = ledger_transition(KEYS, ARGV,
   {fresh = fresh, found = known, untombstoned = untombstoned})
 if moved[1] == 'ok' then
   spend_charge(S, P, spend)
-elseif redis.call('DECR', KEYS[9]) < 0 then
+else
   -- Refused (e.g. a spent approval): give the reservation back, nothing goes to X.
-  redis.call('SET', KEYS[9], 0)
+  budget_retire(KEYS[7])
 end
 return answer({moved[1], recorded, moved[2], moved[3], moved[4], auto})

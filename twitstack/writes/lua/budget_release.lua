@@ -1,4 +1,4 @@
--- Give back a reservation whose request got no rate-limit headers. KEYS: 1 in-flight counter,
+-- Give back a reservation whose request got no rate-limit headers. KEYS: 1 budget hash,
 -- then optionally spend_core's S[1..2] with ARGV account, action, charged micro-USD, day ttl,
 -- month ttl: the charge is refunded too (only for a request that never reached X).
 --#include budget_core

@@ -1,7 +1,7 @@
 -- The writer's last step for one request: record X's rate-limit headers, claim the post X
 -- created, make the ledger transition, and ack the queue message, all in one atomic call (no
 -- acked-but-unsettled gap, and the claim is taken before `executed` is recorded).
--- KEYS: 1-6 as ledger_transition, 7 window budget, 8 24-hour budget, 9 in-flight counter,
+-- KEYS: 1-6 as ledger_transition, 7-9 as budget_observe's (budget hash, old window hashes),
 --       10 processing list, 11 crash counts hash, 12 post claim or '' (none)
 -- ARGV: 1-22 as ledger_transition, 23 observe '1'/'0', 24-31 as budget_observe's A[1..8],
 --       32 the message to ack or '' (none), 33 its sha1, 34 claim ttl s

@@ -1,18 +1,23 @@
 -- The X spend ledger and its budget caps (twitstack/writes/spend.py), shared by every writer.
--- S: 1 day rollup, 2 month rollup (hashes of micro-USD: '<account>|<action>', '<account>|*',
---    '*|*'), 3 caps raised for this day, 4 for this month (hashes '<account>' or '*' ->
---    micro-USD; the higher of a raised and the configured cap applies), 5 the account's pause.
+-- S: 1 day rollup, 2 month rollup, 3 and 4 the old layout's caps raised for this day and this
+--    month (hashes '<account>' or '*' -> micro-USD; read only until the period's rollup has
+--    folded them in), 5 the account's pause.
+-- A rollup is a hash of micro-USD: '<account>|<action>', '<account>|*', '*|*'; and, read by
+-- the same HMGET: '<account>|*|cap' and '*|*|cap', caps raised for this period (the higher of
+-- a raised and the configured cap applies), '<account>|*|held', set while a budget pause of
+-- this period may hold the account (so the pause is read only then), and 'layout' = '2' once
+-- the old caps hash of the period was folded in (migrate on read: see spend_fold).
 -- P: 1 account, 2 action, 3 cost (micro-USD, an integer), 4-7 configured caps: account day,
 --    account month, total day, total month ('' = no cap), 8 day ttl s, 9 month ttl s,
 --    10 end of the day, 11 end of the month (epoch s).
 -- Hostile values never raise here (an error would refuse every request of the account): a
 -- rollup of another type is renamed aside to '<key>:junk', a count that is not an integer is
--- reset, a raised cap that is not an integer (or a caps key of another type) is ignored, a
--- pause key of another type is left alone; each counts in the junk figure the writer logs.
--- The hot path costs 5 reads (HMGET x4, HGET) and one HSET per rollup, plus an EXPIRE when a
--- period's rollup is new: the rollups' HMGET reads every field the charge changes, so the
--- charge writes the sums (atomic like HINCRBY: nothing runs between inside one script), and
--- errors are caught with pcall instead of asking TYPE first.
+-- reset, a raised cap that is not an integer (or an old caps key of another type) is ignored,
+-- a pause key of another type is left alone; each counts in the junk figure the writer logs.
+-- The hot path costs one HMGET and one HSET per rollup, plus an EXPIRE when a period's rollup
+-- is new: the HMGET reads every field the check and the charge need, so the charge writes the
+-- sums (atomic like HINCRBY: nothing runs between inside one script), and errors are caught
+-- with pcall instead of asking TYPE first.
 
 local function spend_int(raw)
   if type(raw) ~= 'string' or #raw > 15 or not raw:match('^%d+$') then return nil end
@@ -28,64 +33,112 @@ local function spend_text(n)
   return string.format('%.0f', n)
 end
 
--- The counts of `fields` in rollup `key` (0 when absent); {counts, junk, new, bad}; `new`:
--- none of the totals (all fields but the last) is there yet. A key of another type is renamed
--- aside; a field that is not a count reads as 0 and is reset to 0,
--- except the last one (P's action): `bad` says it was junk, counted when a charge writes it.
-local function spend_counts(key, fields)
-  local got = redis.pcall('HMGET', key, unpack(fields))
+-- What rollup `key` holds for P: {counts = {account total, total, P's action} (0 when
+-- absent), junk, new, bad, caps = {account, total} raw, held, layout}; `new`: neither total
+-- is there yet (the period's first charge starts its lifetime). A key of another type is
+-- renamed aside; a total that is not a count reads as 0 and is reset to 0; P's action field
+-- that is junk reads as 0 too: `bad` says so, counted when a charge writes it.
+local function spend_read(key, P)
+  local got = redis.pcall('HMGET', key, P[1] .. '|*', '*|*', P[1] .. '|' .. P[2],
+    P[1] .. '|*|cap', '*|*|cap', P[1] .. '|*|held', 'layout')
+  local r = {counts = {0, 0, 0}, junk = 0, new = true, bad = false, caps = {false, false},
+             held = false, layout = false}
   if spend_failed(got) then
     redis.call('RENAME', key, key .. ':junk')
-    local zeros = {}
-    for i = 1, #fields do zeros[i] = 0 end
-    return zeros, 1, true, false
+    r.junk = 1
+    return r
   end
-  local counts, junk, new, bad = {}, 0, true, false
-  for i = 1, #fields do
+  local totals = {P[1] .. '|*', '*|*'}
+  for i = 1, 3 do
     if got[i] then
-      if i < #fields then new = false end
-      counts[i] = spend_int(got[i])
-      if counts[i] == nil then
-        counts[i] = 0
-        if i == #fields then
-          bad = true
+      if i < 3 then r.new = false end
+      local n = spend_int(got[i])
+      if n == nil then
+        if i == 3 then
+          r.bad = true
         else
-          redis.call('HSET', key, fields[i], '0')
-          junk = junk + 1
+          redis.call('HSET', key, totals[i], '0')
+          r.junk = r.junk + 1
         end
+      else
+        r.counts[i] = n
       end
-    else
-      counts[i] = 0
     end
   end
-  return counts, junk, new, bad
+  r.caps = {got[4], got[5]}
+  r.held = got[6] ~= false
+  r.layout = got[7] ~= false
+  return r
+end
+
+-- Upgrade: caps raised before the caps moved into the rollups live in the old caps hash of the
+-- period (S[2 + period]). While the rollup has no 'layout' field every one of them is read
+-- (they only ever raise a cap, so the higher of the old and the new value applies) and the
+-- charge writes them into the rollup with 'layout' (spend_charge): nothing is lost if this
+-- call charges nothing, as the old hash is read again next time. Returns the raised caps of P
+-- (account, total) from the old hash and the fields the charge must write.
+local function spend_fold(S, P, period, state)
+  local found = {false, false}
+  local fields = {'layout', '2'}
+  local old = redis.pcall('HGETALL', S[2 + period])
+  if spend_failed(old) then
+    state.junk = state.junk + 1
+    return found, fields
+  end
+  local others, values = {}, {}
+  for i = 1, #old, 2 do
+    local n = spend_int(old[i + 1])
+    if n == nil then
+      state.junk = state.junk + 1
+    elseif old[i] == P[1] then
+      found[1] = n
+    elseif old[i] == '*' then
+      found[2] = n
+    else
+      others[#others + 1] = old[i] .. '|*|cap'
+      values[#values + 1] = n
+    end
+  end
+  -- Other accounts' old caps: kept unless the rollup already holds a higher one.
+  if #others > 0 then
+    local now = redis.call('HMGET', S[period], unpack(others))
+    for i, field in ipairs(others) do
+      local held = spend_int(now[i])
+      if held == nil or held < values[i] then
+        fields[#fields + 1] = field
+        fields[#fields + 1] = spend_text(values[i])
+      end
+    end
+  end
+  return found, fields
 end
 
 -- The state of the four budgets of P[1]: spent and cap each (cap -1 = none), the first one
 -- the cost would exceed ('' when none), the junk figure, and what the charge needs.
 local function spend_state(S, P)
-  local fields = {P[1] .. '|*', '*|*', P[1] .. '|' .. P[2]}
-  local day, junk_d, new_d, bad_d = spend_counts(S[1], fields)
-  local month, junk_m, new_m, bad_m = spend_counts(S[2], fields)
-  local junk = junk_d + junk_m
+  local state = {spent = {}, cap = {}, blocked = '', new = {}, action = {}, bad = {},
+                 held = {}, fold = {}, raised = {}, junk = 0}
   local raised = {}
   for period = 1, 2 do
-    local got = redis.pcall('HMGET', S[2 + period], P[1], '*')
-    if spend_failed(got) then
-      junk = junk + 1
-    else
-      for who = 1, 2 do
-        if got[who] then
-          local n = spend_int(got[who])
-          if n == nil then junk = junk + 1 else raised[(who - 1) * 2 + period] = n end
-        end
+    local r = spend_read(S[period], P)
+    state.junk = state.junk + r.junk
+    state.spent[period], state.spent[2 + period] = r.counts[1], r.counts[2]
+    state.action[period], state.new[period], state.bad[period] = r.counts[3], r.new, r.bad
+    state.held[period] = r.held
+    local old = {false, false}
+    if not r.layout then old, state.fold[period] = spend_fold(S, P, period, state) end
+    for who = 1, 2 do
+      local slot = (who - 1) * 2 + period
+      if r.caps[who] then
+        local n = spend_int(r.caps[who])
+        if n == nil then state.junk = state.junk + 1 else raised[slot] = n end
+      end
+      if old[who] and (raised[slot] == nil or old[who] > raised[slot]) then
+        raised[slot] = old[who]
+        state.raised[slot] = old[who]
       end
     end
   end
-  local pause = redis.pcall('HGET', S[5], 'reason')
-  local state = {spent = {day[1], month[1], day[2], month[2]}, cap = {}, blocked = '',
-                 new = {new_d, new_m}, pause = pause, action = {day[3], month[3]},
-                 bad = {bad_d, bad_m}}
   local scopes = {'account|day', 'account|month', 'total|day', 'total|month'}
   local cost = tonumber(P[3])
   for i = 1, 4 do
@@ -96,8 +149,13 @@ local function spend_state(S, P)
       state.blocked = scopes[i]
     end
   end
-  state.junk = junk
   return state
+end
+
+-- The account's pause reason (false when none; a reply table for a key of another type).
+local function spend_pause_reason(S, state)
+  if state.pause == nil then state.pause = redis.pcall('HGET', S[5], 'reason') end
+  return state.pause
 end
 
 -- Add `cost` to P's account and action in both rollups without reading them first (a refund:
@@ -123,28 +181,57 @@ local function spend_add(S, P, cost, new)
   return junk
 end
 
--- Charge P[3]; the state's figures follow.
-local function spend_charge(S, P, state)
+-- Charge P[3]; the state's figures follow. `keep_pause`: a record never ends a budget hold
+-- (only a granted send does).
+local function spend_charge(S, P, state, keep_pause)
   local cost = tonumber(P[3])
   -- spend_state read every field this writes, and left each rollup a hash (or no key).
   for i = 1, 2 do
-    redis.call('HSET', S[i], P[1] .. '|' .. P[2], spend_text(state.action[i] + cost),
-      P[1] .. '|*', spend_text(state.spent[i] + cost), '*|*', spend_text(state.spent[2 + i] + cost))
+    local fields = {P[1] .. '|' .. P[2], spend_text(state.action[i] + cost),
+      P[1] .. '|*', spend_text(state.spent[i] + cost),
+      '*|*', spend_text(state.spent[2 + i] + cost)}
+    if state.fold[i] then
+      for _, v in ipairs(state.fold[i]) do fields[#fields + 1] = v end
+      -- P's own old caps: moved into the rollup with the rest.
+      local own = {P[1] .. '|*|cap', '*|*|cap'}
+      for who = 1, 2 do
+        local n = state.raised[(who - 1) * 2 + i]
+        if n ~= nil then
+          fields[#fields + 1] = own[who]
+          fields[#fields + 1] = spend_text(n)
+        end
+      end
+    end
+    redis.call('HSET', S[i], unpack(fields))
     if state.new[i] then redis.call('EXPIRE', S[i], P[7 + i]) end
     if state.bad[i] then state.junk = state.junk + 1 end
   end
   for i = 1, 4 do state.spent[i] = state.spent[i] + cost end
   -- Spending again: a budget pause this account carried is over (a raised cap, a new period).
-  if state.pause == 'budget' then redis.call('DEL', S[5]) end
+  if not keep_pause and (state.held[1] or state.held[2]) then
+    if spend_pause_reason(S, state) == 'budget' then redis.call('DEL', S[5]) end
+    for i = 1, 2 do
+      if state.held[i] then redis.call('HDEL', S[i], P[1] .. '|*|held') end
+    end
+  end
 end
 
 -- Hold the account with reason 'budget' until the blocking period ends; another pause
--- (credentials, usage cap) or a key of another type is left as it is. Returns that end.
+-- (credentials, usage cap) or a key of another type is left as it is. The blocking period's
+-- rollup notes the hold ('<account>|*|held') so that a later charge reads the pause. Returns
+-- that end.
 local function spend_pause(S, P, state)
   local period = state.blocked:match('|(%a+)$')
   local untl = period == 'day' and P[10] or P[11]
-  if state.pause == false or state.pause == 'budget' then
+  local pause = spend_pause_reason(S, state)
+  if pause == false or pause == 'budget' then
     redis.call('HSET', S[5], 'reason', 'budget', 'until', untl, 'budget', state.blocked)
+    local i = period == 'day' and 1 or 2
+    if not state.held[i] then
+      -- A rollup of another type was renamed aside by spend_read: this is a hash or no key.
+      redis.call('HSET', S[i], P[1] .. '|*|held', '1')
+      if state.new[i] then redis.call('EXPIRE', S[i], P[7 + i]) end
+    end
   end
   return untl
 end

@@ -4,6 +4,6 @@
 --#include spend_core
 local state = spend_state(KEYS, ARGV)
 state.blocked = ''
-state.pause = nil -- a record never ends a budget hold: only a granted send does
-spend_charge(KEYS, ARGV, state)
+-- A record never ends a budget hold: only a granted send does.
+spend_charge(KEYS, ARGV, state, true)
 return spend_reply(state)
