@@ -229,3 +229,19 @@ async def test_settle_claims_the_post_first_come_in_the_same_call(redis: Redis) 
     assert await redis.get(claim_key("tweet", "77")) == first.id.encode()
     assert 0 < await redis.ttl(claim_key("tweet", "77")) <= ledger.retention_s
     assert (await ledger.get(second.id)).state is S.EXECUTED  # type: ignore[union-attr]
+
+
+async def test_a_refused_move_after_the_reservation_gives_it_back(redis: Redis) -> None:
+    """The approval was spent already: the transition refuses after room was reserved, and
+    the reservation is given back in the same call (the in-flight count is 0 again)."""
+    steps, ledger = steps_for(redis)
+    request = approved(tweet("spent approval"))
+    assert request.approval is not None
+    assert request.approval.nonce is not None
+    await redis.set(keys.spent_approval(request.approval.nonce), "another-request")
+    begun = await steps.begin(
+        request, encode_write_request(request), ENDPOINT, actor="w", spend=SPEND
+    )
+    assert begun.outcome is not BeginOutcome.SENDING
+    assert (await ledger.get(request.id)).state is not S.SENDING  # type: ignore[union-attr]
+    assert await in_flight(redis) == b"0"
