@@ -11,6 +11,8 @@ import httpx
 import pytest
 
 from twitstack.sandbox.xapi import DEFAULT_CLIENT_ID, XApiSandboxConfig, XApiState, create_xapi_app
+from twitstack.sandbox.xapi.config import Endpoint, FaultKind
+from twitstack.sandbox.xapi.faults import ScriptEntry
 
 pytestmark = pytest.mark.anyio
 
@@ -188,3 +190,36 @@ async def test_revoke_needs_a_known_client(client: httpx.AsyncClient) -> None:
     """Revoke authenticates the client like the token endpoint."""
     response = await client.post("/2/oauth2/revoke", data={"token": "x", "client_id": "nobody"})
     assert response.status_code == 401
+
+
+async def revoke(client: httpx.AsyncClient, token: str) -> httpx.Response:
+    return await client.post(
+        "/2/oauth2/revoke",
+        data={"token": token, "token_type_hint": "refresh_token", "client_id": DEFAULT_CLIENT_ID},
+    )
+
+
+async def refresh_status(client: httpx.AsyncClient, token: str) -> int:
+    response = await client.post(
+        "/2/oauth2/token",
+        data={"grant_type": "refresh_token", "refresh_token": token,
+              "client_id": DEFAULT_CLIENT_ID},
+    )  # fmt: skip
+    return response.status_code
+
+
+async def test_scripted_revoke_faults(client: httpx.AsyncClient, state: XApiState) -> None:
+    """`oauth2_revoke` scripts: a 503 revokes nothing; commit_then_503 revokes, then fails."""
+    first = (await exchange(client, (await authorize(client))["code"][0])).json()
+    second = (await exchange(client, (await authorize(client))["code"][0])).json()
+    state.faults.script(
+        Endpoint.OAUTH2_REVOKE,
+        [ScriptEntry(fault=FaultKind.ERROR_503), ScriptEntry(fault=FaultKind.COMMIT_THEN_503)],
+    )
+    failed = await revoke(client, first["refresh_token"])
+    assert failed.status_code == 503
+    assert await refresh_status(client, first["refresh_token"]) == 200
+    lost = await revoke(client, second["refresh_token"])
+    assert lost.status_code == 503
+    assert await refresh_status(client, second["refresh_token"]) == 400
+    assert state.faults.pending() == {}

@@ -28,6 +28,7 @@ class Endpoint(StrEnum):
     USER_TWEETS = "user_tweets"  # GET /2/users/{id}/tweets
     DM_EVENTS = "dm_events"  # GET /2/dm_conversations/with/{participant_id}/dm_events
     OAUTH2_TOKEN = "oauth2_token"  # POST /2/oauth2/token
+    OAUTH2_REVOKE = "oauth2_revoke"  # POST /2/oauth2/revoke (faults and scripts only)
     MEDIA_UPLOAD = "media_upload"  # POST /2/media/upload[/initialize|/{id}/append|/{id}/finalize]
     MEDIA_STATUS = "media_status"  # GET /2/media/upload?command=STATUS
     MEDIA_METADATA = "media_metadata"  # POST /2/media/metadata

@@ -18,7 +18,7 @@ from twitstack.sandbox.xapi.connection import ConnectionResetResponse
 from twitstack.sandbox.xapi.faults import ScriptedResponse
 from twitstack.sandbox.xapi.state import XApiState
 
-_SERVER_ERROR_FAULTS = {
+SERVER_ERROR_FAULTS = {
     FaultKind.ERROR_500: 500,
     FaultKind.ERROR_502: 502,
     FaultKind.ERROR_503: 503,
@@ -66,7 +66,7 @@ def _json(result: ApiResult, headers: dict[str, str]) -> Response:
     return JSONResponse(result.body, status_code=result.status, headers=headers)
 
 
-def _scripted(response: ScriptedResponse, headers: dict[str, str]) -> Response:
+def scripted_response(response: ScriptedResponse, headers: dict[str, str]) -> Response:
     merged = {**headers, **response.headers}
     if isinstance(response.body, str):
         return HTMLResponse(response.body, status_code=response.status, headers=merged)
@@ -96,11 +96,11 @@ async def _run(
     if entry.response is not None:
         if entry.response.commit:
             handler(call)
-        return _scripted(entry.response, headers)
+        return scripted_response(entry.response, headers)
     kind = entry.fault
     latency_s = call.state.faults.latency_s
-    if kind in _SERVER_ERROR_FAULTS:
-        status = _SERVER_ERROR_FAULTS[kind]
+    if kind in SERVER_ERROR_FAULTS:
+        status = SERVER_ERROR_FAULTS[kind]
         return problems.problem_response(problems.server_error(status), status, headers)
     if kind is FaultKind.HTML_503:
         # A CDN in front of X answers on its own: no rate-limit headers.

@@ -11,9 +11,12 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import HTMLResponse, JSONResponse, Response
 
 from twitstack.sandbox.xapi import problems
+from twitstack.sandbox.xapi.config import Endpoint, FaultKind
+from twitstack.sandbox.xapi.connection import ConnectionResetResponse
+from twitstack.sandbox.xapi.pipeline import SERVER_ERROR_FAULTS, scripted_response
 from twitstack.sandbox.xapi.routes_oauth import exchange_code, revoke_token
 from twitstack.sandbox.xapi.state import XApiState
 
@@ -95,15 +98,39 @@ def token_endpoint(state: XApiState) -> Callable[[Request], Awaitable[JSONRespon
     return serve
 
 
-def revoke_endpoint(state: XApiState) -> Callable[[Request], Awaitable[JSONResponse]]:
-    """The Starlette endpoint for POST /2/oauth2/revoke (same client authentication)."""
+def revoke_endpoint(state: XApiState) -> Callable[[Request], Awaitable[Response]]:
+    """The Starlette endpoint for POST /2/oauth2/revoke (same client authentication).
 
-    async def serve(request: Request) -> JSONResponse:
+    Faults and scripts for `oauth2_revoke` apply after authentication, so a test can make X
+    fail to revoke (5xx, a CDN page, a reset) and check the grant is still alive afterwards;
+    `commit_then_*` kinds and `commit=True` responses revoke first, then misbehave.
+    """
+
+    async def serve(request: Request) -> Response:
         raw = await request.body()
         form = dict(parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True))
         client_id = _client_id(state, request, form)
         if client_id is None:
             return JSONResponse(_UNAUTHORIZED_CLIENT, status_code=401)
-        return revoke_token(state, client_id, form)
+        entry = state.faults.next_for(Endpoint.OAUTH2_REVOKE)
+        if entry is None or entry.fault in (FaultKind.PASS, FaultKind.LATENCY,
+                                            FaultKind.PARTIAL_ERRORS):  # fmt: skip
+            return revoke_token(state, client_id, form)
+        if entry.response is not None:
+            if entry.response.commit:
+                revoke_token(state, client_id, form)
+            return scripted_response(entry.response, {})
+        kind = entry.fault
+        if kind in SERVER_ERROR_FAULTS:
+            status = SERVER_ERROR_FAULTS[kind]
+            return problems.problem_response(problems.server_error(status), status, {})
+        if kind is FaultKind.HTML_503:
+            return HTMLResponse(problems.CDN_503_HTML, status_code=503)
+        if kind is FaultKind.RESET:
+            return ConnectionResetResponse()
+        revoke_token(state, client_id, form)  # the commit_then_* kinds: revoked, answer lost
+        if kind is FaultKind.COMMIT_THEN_RESET:
+            return ConnectionResetResponse()
+        return problems.problem_response(problems.server_error(503), 503, {})
 
     return serve
