@@ -17,6 +17,8 @@ from twitstack.core.sections.writer import WriterSettings
 from twitstack.moderation.roles import Role
 from twitstack.moderation.x_accounts_ui import XAccountsUi
 from twitstack.sandbox.xapi import DEFAULT_CLIENT_ID, XApiSandboxConfig, XApiState, create_xapi_app
+from twitstack.sandbox.xapi.config import Endpoint, FaultKind
+from twitstack.sandbox.xapi.faults import ScriptEntry
 from twitstack.writes import keys
 from twitstack.writes.token_store import SealedTokenStore
 from twitstack.writes.x_accounts import ConnectedAccounts
@@ -210,3 +212,52 @@ async def test_new_request_form_suggests_connected_labels(x: tuple) -> None:  # 
         assert (await client.get(finish)).status_code == 303
         page = (await client.get("/requests/new")).text
     assert '<option value="brand">' in page
+
+
+def revoke_failures(mod: Harness) -> float:
+    value = mod.deps.registry.get_sample_value("moderation_x_grant_revoke_failures_total")
+    assert value is not None
+    return value
+
+
+async def test_reconnect_whose_revoke_fails_is_kept_and_the_admin_told(x: tuple) -> None:  # type: ignore[type-arg]
+    """X answers 503 to the revoke of the replaced grant: the reconnect stands, the page says
+    the old grant is still alive and where to revoke it, audited and counted."""
+    mod, state, x_http = x
+    async with admin(mod) as (client, csrf):
+        assert (await client.get(await through_x(x_http, client, forwarded(
+            await start(client, csrf))))).status_code == 303  # fmt: skip
+        first = await mod.redis.get(keys.sealed_oauth2_tokens("brand"))
+        state.faults.script(Endpoint.OAUTH2_REVOKE, [ScriptEntry(fault=FaultKind.ERROR_503)] * 2)
+        before = revoke_failures(mod)
+        again = await client.post("/accounts/x/1000/reconnect", data={"csrf_token": csrf})
+        done = await client.get(await through_x(x_http, client, forwarded(again)))
+        assert done.status_code == 303
+        page = unescape((await client.get("/accounts")).text)
+        assert "Reconnected @twitstack_demo as brand." in page
+        assert "old grant not revoked: refresh token: X answered 503" in page
+        assert "revoke it in the account's X settings." in page
+        assert await mod.redis.get(keys.sealed_oauth2_tokens("brand")) != first
+    assert revoke_failures(mod) == before + 1
+    entries = await mod.deps.audit.page(limit=50, offset=0)
+    warned = [e for e in entries if e.action == "x_account.old_grant_not_revoked"]
+    assert len(warned) == 1
+    assert "X answered 503" in warned[0].detail["x"]
+    stream = await mod.deps.x_accounts.accounts.recent_audit()
+    assert stream[0]["event"] == "old_grant_not_revoked"
+
+
+async def test_reconnect_revokes_the_old_grant_without_a_warning(x: tuple) -> None:  # type: ignore[type-arg]
+    """The ordinary reconnect: no warning on the page, nothing counted."""
+    mod, _, x_http = x
+    async with admin(mod) as (client, csrf):
+        await client.get(await through_x(x_http, client, forwarded(await start(client, csrf))))
+        before = revoke_failures(mod)
+        again = await client.post("/accounts/x/1000/reconnect", data={"csrf_token": csrf})
+        await client.get(await through_x(x_http, client, forwarded(again)))
+        page = (await client.get("/accounts")).text
+    assert "Reconnected @twitstack_demo as brand." in page
+    assert "not revoked" not in page
+    assert revoke_failures(mod) == before
+    stream = await mod.deps.x_accounts.accounts.recent_audit()
+    assert stream[0]["event"] == "old_grant_revoked"

@@ -9,11 +9,14 @@ from pathlib import Path
 import anyio
 import httpx
 import pytest
+from redis.asyncio import Redis
 
 from tests.writer.conftest import RunningSandbox
-from twitstack.core.sealing import generate_key_ring
-from twitstack.sandbox.xapi.config import DEFAULT_CLIENT_ID
-from twitstack.writes.token_store import SEALING_KEYS_SECRET
+from twitstack.core.sealing import SealingKeyRing, generate_key_ring
+from twitstack.sandbox.xapi.config import DEFAULT_CLIENT_ID, Endpoint, FaultKind
+from twitstack.sandbox.xapi.faults import ScriptEntry
+from twitstack.writes import keys
+from twitstack.writes.token_store import SEALING_KEYS_SECRET, SealedTokenStore
 
 pytestmark = pytest.mark.anyio
 REPO = Path(__file__).resolve().parents[2]
@@ -143,3 +146,62 @@ async def test_connect_with_listen_receives_the_redirect_on_loopback(
                 rest += chunk
             assert await process.wait() == 0
     assert "connected @twitstack_demo (user 1000) as brand" in rest.decode()
+
+
+async def stored_refresh_token(redis_url: str) -> str:
+    async def ring() -> SealingKeyRing:
+        return SealingKeyRing.parse(RING, source="test")
+
+    redis = Redis.from_url(redis_url)
+    try:
+        found = await SealedTokenStore(redis, ring).read("brand")
+        assert found is not None
+        return found[0].refresh_token
+    finally:
+        await redis.aclose()
+
+
+async def refresh_status(sandbox: RunningSandbox, refresh_token: str) -> int:
+    async with httpx.AsyncClient() as http:
+        response = await http.post(
+            f"{sandbox.base_url}/2/oauth2/token",
+            data={"grant_type": "refresh_token", "refresh_token": refresh_token,
+                  "client_id": DEFAULT_CLIENT_ID},
+        )  # fmt: skip
+    return response.status_code
+
+
+async def test_reconnect_revokes_the_old_grant_or_says_it_could_not(
+    tmp_path: Path, redis_url: str, sandbox: RunningSandbox
+) -> None:
+    """`connect NAME` again: the replaced refresh token is refused by X afterwards. When X
+    answers 503 to the revoke, the reconnect still succeeds (exit 0) and stderr says so."""
+    config = config_file(tmp_path, redis_url, sandbox)
+    code, _, err = await connect_by_paste(config)
+    assert code == 0, err
+    first = await stored_refresh_token(redis_url)
+    code, out, err = await connect_by_paste(config)
+    assert code == 0, err
+    assert "reconnected @twitstack_demo (user 1000) as brand" in out
+    assert "not revoked" not in err
+    second = await stored_refresh_token(redis_url)
+    assert await refresh_status(sandbox, first) == 400
+
+    sandbox.state.faults.script(
+        Endpoint.OAUTH2_REVOKE, [ScriptEntry(fault=FaultKind.ERROR_503)] * 2
+    )
+    code, out, err = await connect_by_paste(config)
+    assert code == 0, err
+    assert "reconnected @twitstack_demo" in out
+    assert "x-accounts connect: old grant not revoked: refresh token: X answered 503" in err
+    assert err.rstrip().endswith("revoke it in the account's X settings")
+    third = await stored_refresh_token(redis_url)
+    assert third not in (first, second)
+    # The revoke did not happen: X still honours the replaced token (spent here once).
+    assert await refresh_status(sandbox, second) == 200
+    redis = Redis.from_url(redis_url)
+    try:
+        entry = await redis.xrevrange(keys.X_ACCOUNTS_AUDIT, count=1)
+    finally:
+        await redis.aclose()
+    assert b'"event": "old_grant_not_revoked"' in entry[0][1][b"entry"]

@@ -19,7 +19,7 @@ from twitstack.writer.tokens import CredentialsError, TokenManager
 from twitstack.writer.xapi_client import XApiClient, XApiError
 from twitstack.writes import keys
 from twitstack.writes.models import ModerationStatus as S
-from twitstack.writes.token_store import SEALING_KEYS_SECRET, SealedTokenStore
+from twitstack.writes.token_store import SEALING_KEYS_SECRET, SealedTokenStore, StoredTokens
 from twitstack.writes.x_accounts import ConnectedAccounts
 from twitstack.writes.x_connect import ConnectConfig, XConnector
 from twitstack.writes.x_oauth import XOAuthClient
@@ -180,3 +180,41 @@ async def test_account_connected_while_running_is_found_at_once(
         request = approved(tweet("right after connecting", account="brand"))
         await writer.push(request)
         await writer.wait_states([request.id], {S.EXECUTED})
+
+
+async def test_writer_keeps_posting_after_a_reconnect_revoked_the_old_grant(
+    make_settings: Callable[..., Settings], redis: Redis, sandbox: RunningSandbox,
+    connector: XConnector,
+) -> None:  # fmt: skip
+    """The writer posted with the old pair (and holds its access token); after the reconnect
+    revoked that grant at X, the next post goes out with the new pair, no reconnect flag."""
+    await connect(connector, sandbox)
+    old = await connector_tokens(redis)
+    settings = settings_without_toml(make_settings, sandbox)
+    async with running_writer(
+        settings, redis, sandbox, secrets={SEALING_KEYS_SECRET: RING}
+    ) as writer:
+        before = approved(tweet("before the reconnect", account="brand"))
+        await writer.push(before)
+        await writer.wait_states([before.id], {S.EXECUTED})
+        await connect(connector, sandbox)
+        after = approved(tweet("after the reconnect", account="brand"))
+        await writer.push(after)
+        await writer.wait_states([after.id], {S.EXECUTED})
+    async with httpx.AsyncClient() as http:
+        refused = await http.post(
+            f"{sandbox.base_url}/2/oauth2/token",
+            data={"grant_type": "refresh_token", "refresh_token": old.refresh_token,
+                  "client_id": DEFAULT_CLIENT_ID},
+        )  # fmt: skip
+    assert refused.status_code == 400
+    assert (await connector_tokens(redis)).refresh_token != old.refresh_token
+    assert (await redis.hget(keys.oauth2_tokens("brand"), "reconnect_needed")) is None
+    posts = sorted(p.text for p in sandbox.state.content.posts.values() if p.author_id == "1000")
+    assert posts == ["after the reconnect", "before the reconnect"]
+
+
+async def connector_tokens(redis: Redis) -> StoredTokens:
+    found = await SealedTokenStore(redis, _ring).read("brand")
+    assert found is not None
+    return found[0]

@@ -7,16 +7,19 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, urlsplit
 
+import anyio
 import httpx
 import pytest
 from redis.asyncio import Redis
 
 from twitstack.core.sealing import SealingKeyRing, generate_key_ring
 from twitstack.sandbox.xapi import DEFAULT_CLIENT_ID, XApiSandboxConfig, XApiState, create_xapi_app
+from twitstack.sandbox.xapi.config import Endpoint, FaultKind
+from twitstack.sandbox.xapi.faults import ScriptEntry
 from twitstack.writes import keys
 from twitstack.writes.token_store import SealedTokenStore
 from twitstack.writes.x_accounts import ConnectedAccounts
-from twitstack.writes.x_connect import ConnectConfig, ConnectError, XConnector
+from twitstack.writes.x_connect import ConnectConfig, ConnectError, Finished, XConnector
 from twitstack.writes.x_oauth import XOAuthClient
 
 pytestmark = pytest.mark.anyio
@@ -74,7 +77,7 @@ async def test_connect_stores_account_by_user_id_with_sealed_tokens(kit: Kit) ->
     assert query["code_challenge_method"] == "S256"
     assert query["state"] == started.state
     assert "offline.access" in query["scope"].split()
-    account, event = await kit.connector.finish(
+    account, event, _ = await kit.connector.finish(
         await consent(kit, started.url), actor="admin:alice"
     )
     assert event == "connect"
@@ -110,7 +113,7 @@ async def test_reconnect_replaces_pair_and_clears_reconnect_flag(kit: Kit) -> No
         keys.oauth2_tokens("brand"), mapping={"reconnect_needed": "1", "reconnect_reason": "x"}
     )
     started = await kit.connector.start("brand", ["posting"], actor="admin:alice")
-    _, event = await kit.connector.finish(await consent(kit, started.url), actor="admin:alice")
+    _, event, _ = await kit.connector.finish(await consent(kit, started.url), actor="admin:alice")
     assert event == "reconnect"
     new = await kit.accounts.tokens.read("brand")
     assert new is not None
@@ -245,3 +248,129 @@ async def test_unreadable_account_records_are_skipped_not_fatal(kit: Kit) -> Non
     assert [account.name for account in listed] == ["brand"]
     assert await kit.accounts.by_user_id("2") is None
     assert await kit.accounts.by_name("brand") is not None
+
+
+async def refresh_status(kit: Kit, refresh_token: str) -> int:
+    """What the fake X answers to a refresh with `refresh_token` (200: the grant is alive)."""
+    response = await kit.http.post(
+        "/2/oauth2/token",
+        data={"grant_type": "refresh_token", "refresh_token": refresh_token,
+              "client_id": DEFAULT_CLIENT_ID},
+    )  # fmt: skip
+    return response.status_code
+
+
+async def me_status(kit: Kit, access_token: str) -> int:
+    response = await kit.http.get(
+        "/2/users/me", headers={"authorization": f"Bearer {access_token}"}
+    )
+    return response.status_code
+
+
+async def reconnect(kit: Kit) -> Finished:
+    started = await kit.connector.start("brand", ["posting"], actor="admin:alice")
+    return await kit.connector.finish(await consent(kit, started.url), actor="admin:alice")
+
+
+async def test_reconnect_revokes_the_replaced_grant_after_storing_the_new_one(kit: Kit) -> None:
+    """The old refresh and access tokens are refused by X afterwards; the new pair works."""
+    await connect(kit)
+    old = await kit.accounts.tokens.read("brand")
+    assert old is not None
+    finished = await reconnect(kit)
+    assert (finished.event, finished.warning) == ("reconnect", None)
+    new = await kit.accounts.tokens.read("brand")
+    assert new is not None
+    assert await me_status(kit, old[0].access_token) == 401
+    refused_body = await kit.http.post(
+        "/2/oauth2/token",
+        data={"grant_type": "refresh_token", "refresh_token": old[0].refresh_token,
+              "client_id": DEFAULT_CLIENT_ID},
+    )  # fmt: skip
+    assert refused_body.status_code == 400
+    assert refused_body.json()["error_description"] == "Value passed for the token was invalid."
+    assert await me_status(kit, new[0].access_token) == 200
+    assert await refresh_status(kit, new[0].refresh_token) == 200
+    events = [entry["event"] for entry in await kit.accounts.recent_audit()]
+    assert events[:2] == ["old_grant_revoked", "reconnect"]
+
+
+async def test_failed_revoke_keeps_the_reconnect_and_says_so(kit: Kit) -> None:
+    """X answering 503 to the revoke: the new pair stays stored, the warning names the old
+    grant (still alive at X), and the audit stream records it."""
+    await connect(kit)
+    old = await kit.accounts.tokens.read("brand")
+    assert old is not None
+    kit.state.faults.script(Endpoint.OAUTH2_REVOKE, [ScriptEntry(fault=FaultKind.ERROR_503)] * 2)
+    finished = await reconnect(kit)
+    assert finished.event == "reconnect"
+    assert finished.warning is not None
+    assert finished.warning.startswith("old grant not revoked: refresh token: X answered 503")
+    assert finished.warning.endswith(", revoke it in the account's X settings")
+    assert "access token: X answered 503" in finished.warning
+    new = await kit.accounts.tokens.read("brand")
+    assert new is not None
+    assert new[0].refresh_token != old[0].refresh_token
+    assert await me_status(kit, new[0].access_token) == 200
+    # Honest about X's side: the old grant was not revoked, and still works there.
+    assert await me_status(kit, old[0].access_token) == 200
+    entry = (await kit.accounts.recent_audit())[0]
+    assert entry["event"] == "old_grant_not_revoked"
+    assert "X answered 503" in entry["reason"]
+    assert old[0].refresh_token not in json.dumps(entry)
+
+
+async def test_racing_reconnects_store_one_pair_and_revoke_every_other(kit: Kit) -> None:
+    """Two callbacks finishing at once: one pair ends stored, the original and the loser's
+    pair are both revoked at X (each install hands back exactly the pair it replaced)."""
+    await connect(kit)
+    first = await kit.connector.start("brand", ["posting"], actor="admin:alice")
+    second = await kit.connector.start("brand", ["posting"], actor="admin:bob")
+    queries = [await consent(kit, first.url), await consent(kit, second.url)]
+    results: list[Finished] = []
+
+    async def finish(query: dict[str, str], actor: str) -> None:
+        results.append(await kit.connector.finish(query, actor=actor))
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(finish, queries[0], "admin:alice")
+        tg.start_soon(finish, queries[1], "admin:bob")
+    assert sorted(r.event for r in results) == ["reconnect", "reconnect"]
+    assert [r.warning for r in results] == [None, None]
+    stored = await kit.accounts.tokens.read("brand")
+    assert stored is not None
+    tokens = kit.state.tokens
+    # The grants of the three code exchanges (the fake's preset user grant is not one).
+    families = {r.family for r in tokens.refresh.values() if r.family.startswith("family-code-")}
+    assert len(families) == 3
+    live = families - tokens.revoked_families
+    assert live == {tokens.refresh[stored[0].refresh_token].family}
+    assert await refresh_status(kit, stored[0].refresh_token) == 200
+
+
+async def test_reconnect_as_another_user_revokes_nothing_of_the_stored_grant(kit: Kit) -> None:
+    """The wrong-user refusal revokes the grant just issued, never the stored one."""
+    await connect(kit)
+    old = await kit.accounts.tokens.read("brand")
+    assert old is not None
+    await kit.http.put("/_sandbox/oauth2/consent", json={"user_id": "1001"})
+    started = await kit.connector.start("brand", ["posting"], actor="admin:alice")
+    await refused(kit, await consent(kit, started.url), "wrong_user")
+    assert await kit.accounts.tokens.read("brand") == old
+    assert await me_status(kit, old[0].access_token) == 200
+    issued = [r for r in kit.state.tokens.refresh.values() if r.spec.user_id == "1001"]
+    assert [r.family in kit.state.tokens.revoked_families for r in issued] == [True]
+
+
+async def test_user_connected_under_another_label_is_refused_and_new_grant_revoked(
+    kit: Kit,
+) -> None:
+    """Connecting @twitstack_demo as a second label is refused; its new grant does not stay."""
+    await connect(kit)
+    old = await kit.accounts.tokens.read("brand")
+    assert old is not None
+    started = await kit.connector.start("other", ["posting"], actor="admin:alice")
+    await refused(kit, await consent(kit, started.url), "already_connected")
+    tokens = kit.state.tokens
+    issued = {r.family for r in tokens.refresh.values() if r.family.startswith("family-code-")}
+    assert issued - tokens.revoked_families == {tokens.refresh[old[0].refresh_token].family}

@@ -41,7 +41,7 @@ async def connect_demo_account(settings: Settings, redis: Redis) -> ConnectedAcc
         )
         consent = await http.get(started.url)
         query = dict(parse_qsl(urlsplit(consent.headers["location"]).query))
-        account, _ = await connector.finish(query, actor="demo")
+        account = (await connector.finish(query, actor="demo")).account
         # Connects made from the UI consent as the demo's main user again.
         await http.put(f"{config.api_base}/_sandbox/oauth2/consent", json={"user_id": "1000"})
     return account

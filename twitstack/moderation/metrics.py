@@ -61,6 +61,12 @@ class ModerationMetrics:
             ["reason"],
             registry=registry,
         )
+        self.x_grant_revoke_failures = Counter(
+            "moderation_x_grant_revoke_failures_total",
+            "Reconnects of an X account whose replaced grant X did not revoke (it stays valid "
+            "at X until revoked in the account's X settings).",
+            registry=registry,
+        )
         self.quarantined = quarantine_counter(registry)
         # At 0 from the start (a dashboard shows 0, not "No data"): every label value is known.
         for decision in ("approve", "reject", "edit"):

@@ -139,6 +139,15 @@ def seal_pair(ring: SealingKeyRing, account: str, tokens: StoredTokens) -> str:
     return ring.seal(tokens.to_json(), context=_context(account))
 
 
+def open_pair(ring: SealingKeyRing, account: str, blob: str) -> StoredTokens:
+    """The pair `seal_pair` sealed for `account`; SealError if it does not open or hold one."""
+    plaintext = ring.unseal(blob, context=_context(account))
+    try:
+        return StoredTokens.from_json(plaintext)
+    except (ValueError, KeyError, TypeError):
+        raise SealError("sealed value opened but does not hold a token pair") from None
+
+
 class SealedTokenStore:
     """Reads and writes sealed OAuth 2.0 pairs; the ring is loaded on first use."""
 

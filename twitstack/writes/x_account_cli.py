@@ -103,10 +103,13 @@ def connect(args: argparse.Namespace, settings: Settings) -> int:
                 query = await _listen(args.listen)
             else:
                 query = await anyio.to_thread.run_sync(_paste)
-            account, event = await kit.connector.finish(query, actor=_actor())
+            account, event, warning = await kit.connector.finish(query, actor=_actor())
             verb = "reconnected" if event == "reconnect" else "connected"
             print(f"{verb} @{account.username} (user {account.user_id}) as {account.name}; "
                   f"scopes: {' '.join(account.scopes)}")  # fmt: skip
+            if warning is not None:
+                # The reconnect stands (exit 0); the old grant is the person's to revoke now.
+                print(f"x-accounts connect: {warning}", file=sys.stderr)
             return 0
 
     return _run(main, settings, "connect")

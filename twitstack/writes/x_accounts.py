@@ -32,7 +32,10 @@ AUDIT_MAXLEN = 10_000
 
 # KEYS: record hash, sealed pair, public token hash, audit stream.
 # ARGV: user id, record JSON, sealed blob, expires_at, now, audit fields JSON, maxlen.
+# Returns the sealed pair it replaced (false: none), read in the same step, so the caller
+# revokes exactly the grant that is no longer stored, whoever else is installing or refreshing.
 _INSTALL = """
+local old = redis.call('GET', KEYS[2])
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 redis.call('SET', KEYS[2], ARGV[3])
 redis.call('HDEL', KEYS[3], 'reconnect_needed', 'reconnect_reason', 'access_token',
@@ -40,7 +43,7 @@ redis.call('HDEL', KEYS[3], 'reconnect_needed', 'reconnect_reason', 'access_toke
 redis.call('HSET', KEYS[3], 'expires_at', ARGV[4], 'refreshed_at', ARGV[5], 'installed_at', ARGV[5])
 redis.call('HINCRBY', KEYS[3], 'version', 1)
 redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[7], '*', 'entry', ARGV[6])
-return 1
+return old
 """
 # KEYS: as above. ARGV: user id, audit fields JSON, maxlen. Removes only what is there.
 _REMOVE = """
@@ -172,17 +175,19 @@ class ConnectedAccounts:
 
     async def install(
         self, account: ConnectedAccount, tokens: StoredTokens, *, event: str, actor: str
-    ) -> None:
-        """Store `account` and its fresh pair at once (connect or reconnect), audited."""
+    ) -> str | None:
+        """Store `account` and its fresh pair at once (connect or reconnect), audited; the
+        sealed pair this replaced (open it with `token_store.open_pair`), or None."""
         ring = await self._tokens.ring()
         blob = seal_pair(ring, account.name, tokens)
         expires = repr(tokens.expires_at) if tokens.expires_at is not None else ""
         audit = self._entry(event, actor, account, scopes=" ".join(account.scopes))
-        await self._install(
+        old = await self._install(
             keys=self._keys(account.name),
             args=[account.user_id, account.to_json(), blob, expires, repr(self._clock()), audit,
                   AUDIT_MAXLEN],
         )  # fmt: skip
+        return _lenient(old) if isinstance(old, (bytes, str)) else None
 
     async def remove(self, account: ConnectedAccount, *, actor: str, revoked: str) -> bool:
         """Forget `account` and its credentials, audited; False if it was not connected."""

@@ -6,6 +6,11 @@ callback opens once. A callback that is refused for any reason (unknown or reuse
 denied consent, a code X refuses, no refresh token, a scope missing, the wrong X user) leaves
 the stored account and tokens exactly as they were; only a complete, checked pair replaces
 them (`ConnectedAccounts.install`).
+
+A reconnect revokes the grant it replaced at X, only after the new pair is stored (an account
+must never be left without a working pair). A revoke that fails does not undo the reconnect: it
+is returned as a warning for the person (moderation counts it), audited
+(`old_grant_not_revoked`) and logged.
 """
 
 from __future__ import annotations
@@ -17,16 +22,17 @@ import secrets
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from redis.asyncio import Redis
 
 from twitstack.core.errors import TwitstackError
-from twitstack.core.logging import register_secret
+from twitstack.core.logging import get_logger, register_secret
 from twitstack.core.sealing import KeyRingError, SealError
 from twitstack.core.sections.writer import WriterSettings
 from twitstack.writes import keys
 from twitstack.writes.ledger_types import as_text
-from twitstack.writes.token_store import StoredTokens
+from twitstack.writes.token_store import StoredTokens, open_pair
 from twitstack.writes.x_accounts import ConnectedAccount, ConnectedAccounts
 from twitstack.writes.x_oauth import (
     XOAuthClient,
@@ -44,10 +50,13 @@ __all__ = [
     "Authorization",
     "ConnectConfig",
     "ConnectError",
+    "Finished",
     "XConnector",
     "connect_config",
     "scopes_for",
 ]
+
+_log = get_logger(__name__)
 
 SecretLookup = Callable[[str], Awaitable[str | None]]
 PENDING_TTL_S = 600  # the user may have to log in to X first; the code itself lives 30 s
@@ -121,6 +130,15 @@ class Authorization:
     state: str
 
 
+class Finished(NamedTuple):
+    """A stored connection: `event` is "connect" or "reconnect"; `warning` says, for the person,
+    that the grant it replaced is still alive at X (None: revoked, or nothing was replaced)."""
+
+    account: ConnectedAccount
+    event: str
+    warning: str | None = None
+
+
 class XConnector:
     """The connect flow over one X app; `configured` are the TOML account names (they win)."""
 
@@ -184,15 +202,16 @@ class XConnector:
                 f"this process cannot seal tokens: {exc}", reason="no_key_ring"
             ) from None
 
-    async def finish(self, query: Mapping[str, str], *, actor: str) -> tuple[ConnectedAccount, str]:
-        """Handle X's redirect: (account, "connect" | "reconnect"); ConnectError if refused."""
+    async def finish(self, query: Mapping[str, str], *, actor: str) -> Finished:
+        """Handle X's redirect: store the pair, then revoke the one it replaced; ConnectError
+        if refused (nothing changed then)."""
         try:
             return await self._finish(query, actor)
         except ConnectError as exc:
             await self._accounts.audit("connect_refused", actor, None, reason=exc.reason)
             raise
 
-    async def _finish(self, query: Mapping[str, str], actor: str) -> tuple[ConnectedAccount, str]:
+    async def _finish(self, query: Mapping[str, str], actor: str) -> Finished:
         state = query.get("state", "")
         raw = await self._redis.getdel(keys.x_connect_pending(state)) if state else None
         if raw is None:
@@ -224,12 +243,46 @@ class XConnector:
         register_secret(tokens.access_token, tokens.refresh_token)
         user = await self._checked(tokens.access_token, tokens.refresh_token, tokens.scopes,
                                    pending)  # fmt: skip
-        account, event = await self._account_for(user, pending, tokens.scopes, actor)
+        try:
+            account, event = await self._account_for(user, pending, tokens.scopes, actor)
+        except ConnectError:
+            await self._revoke_quietly(tokens.refresh_token, "refresh_token")
+            raise
         stored = StoredTokens(
             tokens.access_token, tokens.refresh_token, self._clock() + tokens.expires_in_s
         )
-        await self._accounts.install(account, stored, event=event, actor=actor)
-        return account, event
+        replaced = await self._accounts.install(account, stored, event=event, actor=actor)
+        warning = await self._revoke_replaced(account, replaced, actor) if replaced else None
+        return Finished(account, event, warning)
+
+    async def _revoke_replaced(
+        self, account: ConnectedAccount, blob: str, actor: str
+    ) -> str | None:
+        """Revoke the pair `install` replaced (refresh token, then access token, as X may keep
+        an access token alive until it expires); None, or the warning for the person."""
+        try:
+            old = open_pair(await self._accounts.tokens.ring(), account.name, blob)
+        except (SealError, KeyRingError) as exc:
+            problems = [f"the replaced tokens do not open ({exc})"]
+        else:
+            register_secret(old.access_token, old.refresh_token)
+            problems = []
+            for token, hint in ((old.refresh_token, "refresh_token"),
+                                (old.access_token, "access_token")):  # fmt: skip
+                if not token:
+                    continue
+                try:
+                    await self._oauth.revoke(token, hint=hint)
+                except XOAuthError as exc:
+                    problems.append(f"{hint.replace('_', ' ')}: {exc}")
+        if not problems:
+            await self._accounts.audit("old_grant_revoked", actor, account)
+            _log.info("x_connect.old_grant_revoked", account=account.name)
+            return None
+        problem = "; ".join(problems)
+        await self._accounts.audit("old_grant_not_revoked", actor, account, reason=problem)
+        _log.warning("x_connect.old_grant_not_revoked", account=account.name, reason=problem)
+        return f"old grant not revoked: {problem}, revoke it in the account's X settings"
 
     async def _checked(
         self, access: str, refresh: str, granted: tuple[str, ...], pending: dict[str, object]

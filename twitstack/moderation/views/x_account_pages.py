@@ -123,7 +123,7 @@ async def finish(request: Request) -> Response:
     query = {k: v for k, v in request.query_params.items()}
     try:
         connector = await ui.connector()
-        account, event = await connector.finish(query, actor=_actor(request))
+        account, event, warning = await connector.finish(query, actor=_actor(request))
     except ConnectError as exc:
         await deps_of(request).audit.record(
             principal_of(request).user.username, "x_account.connect_refused", "",
@@ -135,9 +135,17 @@ async def finish(request: Request) -> Response:
         {"user_id": account.user_id, "label": account.name, "scopes": list(account.scopes)},
         ip=client_ip(request),
     )  # fmt: skip
+    if warning is not None:
+        deps_of(request).metrics.x_grant_revoke_failures.inc()
+        await deps_of(request).audit.record(
+            principal_of(request).user.username, "x_account.old_grant_not_revoked",
+            f"@{account.username}", {"user_id": account.user_id, "x": warning},
+            ip=client_ip(request),
+        )  # fmt: skip
     await _refresh_handles(request, ui)
     verb = "Reconnected" if event == "reconnect" else "Connected"
-    return flash_redirect("/accounts", notice=f"{verb} @{account.username} as {account.name}.")
+    notice = f"{verb} @{account.username} as {account.name}."
+    return flash_redirect("/accounts", notice=notice, error=f"{warning}." if warning else "")
 
 
 async def reconnect_submit(request: Request) -> Response:
