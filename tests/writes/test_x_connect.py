@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import anyio
@@ -328,6 +329,21 @@ async def test_racing_reconnects_store_one_pair_and_revoke_every_other(kit: Kit)
     second = await kit.connector.start("brand", ["posting"], actor="admin:bob")
     queries = [await consent(kit, first.url), await consent(kit, second.url)]
     results: list[Finished] = []
+    # Hold each callback at the store step until both got there: everything either read
+    # before storing was read before the other stored (the widest window for a lost revoke).
+    arrived, both_there = 0, anyio.Event()
+    install = kit.accounts.install
+
+    async def held_install(*args: Any, **kwargs: Any) -> str | None:
+        nonlocal arrived
+        arrived += 1
+        if arrived == 2:
+            both_there.set()
+        with anyio.fail_after(10):
+            await both_there.wait()
+        return await install(*args, **kwargs)
+
+    kit.accounts.install = held_install  # type: ignore[method-assign]
 
     async def finish(query: dict[str, str], actor: str) -> None:
         results.append(await kit.connector.finish(query, actor=actor))
