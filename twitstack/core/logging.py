@@ -21,6 +21,8 @@ from structlog.typing import EventDict, ExcInfo, Processor, WrappedLogger
 
 REDACTED = "[REDACTED]"
 _MIN_SECRET_LENGTH = 4  # shorter values would redact ordinary words
+# Values `SecretRedactor._redact` returns unchanged whatever the secrets are.
+_PLAIN_SCALARS = frozenset({int, float, bool, bytes, bytearray, type(None)})
 # Chatty third-party loggers kept at WARNING: httpx logs every request at INFO.
 _QUIET_LOGGERS = ("httpx", "httpcore", "botocore", "aiobotocore", "boto3", "asyncio", "hpack")
 
@@ -62,8 +64,25 @@ class SecretRedactor:
             return value
         return self.redact_text(str(value)) if self._secrets else value
 
+    def _nothing_to_redact(self, event_dict: EventDict) -> bool:
+        """True when every value is a plain scalar and no secret occurs in any string value.
+
+        One search per secret over all the strings at once, instead of one per value: the
+        usual line (ids, names, numbers) then goes through as it is, exactly as `_redact`
+        would have left it.
+        """
+        texts = []
+        for value in event_dict.values():
+            kind = type(value)
+            if kind is str:
+                texts.append(value)
+            elif kind not in _PLAIN_SCALARS:
+                return False
+        joined = "\0".join(texts)
+        return not any(secret in joined for secret in self._longest_first)
+
     def __call__(self, _: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
-        if not self._secrets:
+        if not self._secrets or self._nothing_to_redact(event_dict):
             return event_dict
         return {key: self._redact(value) for key, value in event_dict.items()}
 
@@ -173,10 +192,16 @@ class _LineLoggerFactory:
     def __init__(self, stream: TextIO) -> None:
         self._stream = stream
         self._lock = threading.Lock()
+        # structlog asks for a logger on every call (loggers are not cached, so that a later
+        # configure_logging takes effect everywhere): one per name is enough.
+        self._loggers: dict[str, _LineLogger] = {}
 
     def __call__(self, *args: Any) -> _LineLogger:
         name = args[0] if args and isinstance(args[0], str) else "twitstack"
-        return _LineLogger(name, self._stream, self._lock)
+        logger = self._loggers.get(name)
+        if logger is None:
+            logger = self._loggers[name] = _LineLogger(name, self._stream, self._lock)
+        return logger
 
 
 def _shared_processors() -> list[Processor]:
