@@ -10,6 +10,7 @@ and every value registered with `register_secret` is redacted wherever it would 
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import sys
 import threading
@@ -204,6 +205,43 @@ class _LineLoggerFactory:
         return logger
 
 
+# structlog's add_log_level: warn is the stdlib's alias, exception() logs at error.
+_LEVEL_NAMES = {"warn": "warning", "exception": "error"}
+_positional_args = structlog.stdlib.PositionalArgumentsFormatter()
+_timestamp = structlog.processors.TimeStamper(fmt="iso", utc=True, key="timestamp")
+
+
+def _line_fields(logger: WrappedLogger, method_name: str, event_dict: EventDict) -> EventDict:
+    """`_shared_processors` after merge_contextvars, in one call: prod's hot path.
+
+    The same fields in the same order as add_log_level, add_logger_name, _rename_logger_name,
+    PositionalArgumentsFormatter, TimeStamper and _add_service, one after the other.
+    """
+    event_dict["level"] = _LEVEL_NAMES.get(method_name, method_name)
+    record = event_dict.get("_record")
+    name = logger.name if record is None else record.name
+    event_dict.pop("logger", None)
+    if name != "twitstack":
+        event_dict["logger"] = name
+    if "positional_args" in event_dict:
+        event_dict = _positional_args(logger, method_name, event_dict)
+    event_dict = _timestamp(logger, method_name, event_dict)
+    event_dict.setdefault("service", "daemon")
+    return event_dict
+
+
+class _JSONDumps:
+    """`json.dumps(obj, **kw)` with the encoder built once rather than for every line."""
+
+    def __init__(self) -> None:
+        self._encoder: json.JSONEncoder | None = None
+
+    def __call__(self, obj: Any, **kw: Any) -> str:
+        if self._encoder is None:
+            self._encoder = json.JSONEncoder(**kw)
+        return self._encoder.encode(obj)
+
+
 def _shared_processors() -> list[Processor]:
     return [
         structlog.contextvars.merge_contextvars,
@@ -227,7 +265,7 @@ def configure_logging(
     register_secret(*secrets)
     renderer: Processor
     if env == "prod":
-        renderer = structlog.processors.JSONRenderer()
+        renderer = structlog.processors.JSONRenderer(serializer=_JSONDumps())
         # Locals are left out: they are where tokens and passwords would hide.
         exception_processors: list[Processor] = [
             structlog.processors.ExceptionRenderer(
@@ -271,7 +309,8 @@ def configure_logging(
         # One JSON line per event, rendered once and written straight to the stream.
         structlog.configure(
             processors=[
-                *_shared_processors(),
+                structlog.contextvars.merge_contextvars,
+                _line_fields,
                 structlog.processors.StackInfoRenderer(),
                 *exception_processors,
                 _redactor,
