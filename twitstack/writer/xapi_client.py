@@ -133,10 +133,18 @@ class XApiClient:
         )  # fmt: skip
         response = await http._transport_for_url(url).handle_async_request(request)
         response.request = request
-        try:
-            body = await response.aread()  # decodes a gzip body, as the client's read would
-        finally:
-            await response.aclose()
+        stream = response.stream
+        if "content-encoding" in response.headers or not isinstance(stream, httpx.AsyncByteStream):
+            try:
+                body = await response.aread()  # decoded (gzip, ...) as the client's read does
+            finally:
+                await response.aclose()
+        else:
+            # The body as sent, read without aread's decoder and chunker layers.
+            try:
+                body = b"".join([part async for part in stream])
+            finally:
+                await stream.aclose()
         if "set-cookie" in response.headers:
             http.cookies.extract_cookies(response)
         if _HTTPX_LOG.isEnabledFor(logging.INFO):
