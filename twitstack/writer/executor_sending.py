@@ -84,9 +84,10 @@ class ExecutorSending:
         if not _counts_against_account(reply.outcome):
             reply = XReply(reply.outcome, {}, reply.elapsed_s)
         action = str(request.action)
-        self._metrics.request_latency.labels(action=action).observe(reply.elapsed_s)
+        metrics = self._metrics
+        metrics.child(metrics.request_latency, action).observe(reply.elapsed_s)
         outcome = reply.outcome
-        self._metrics.outcomes.labels(action=action, kind=outcome.kind, reason=outcome.reason).inc()
+        metrics.child(metrics.outcomes, action, str(outcome.kind), outcome.reason).inc()
         count_reachability(self._metrics, outcome, now=self._clock())
         return reply
 
@@ -102,9 +103,8 @@ class ExecutorSending:
         elif reserved:
             await self._budgets.release(request.account, call.endpoint)
         if "window" in remaining:
-            self._metrics.rate_limit_remaining.labels(
-                account=request.account, endpoint=call.endpoint
-            ).set(remaining["window"])
+            gauge = self._metrics.rate_limit_remaining
+            self._metrics.child(gauge, request.account, call.endpoint).set(remaining["window"])
 
     async def _send(
         self, request: WriteRequest, call: XCall, auth: AccountAuth

@@ -73,7 +73,7 @@ class WriterJournal:
             **fields,
         )
         if state in TERMINAL_STATES or state is S.NEEDS_REVIEW:
-            self._metrics.actions_processed.labels(action=str(request.action)).inc()
+            self._metrics.child(self._metrics.actions_processed, str(request.action)).inc()
 
     def log_recorded(self, request: WriteRequest, reason: str) -> None:
         """Log a request the writer recorded, or moved to `request.moderation` in a fused step."""
@@ -125,9 +125,10 @@ class WriterJournal:
                     holder=settled.holder, post_id=claim.post_id,
                 )  # fmt: skip
             if observation is not None and "window" in remaining:
-                self._metrics.rate_limit_remaining.labels(
-                    account=observation.account, endpoint=observation.endpoint
-                ).set(remaining["window"])
+                gauge = self._metrics.child(
+                    self._metrics.rate_limit_remaining, observation.account, observation.endpoint
+                )
+                gauge.set(remaining["window"])
         if moved.ok:
             self._log_change(request, to_state, reason, **({"result": stored} if stored else {}))
         return moved

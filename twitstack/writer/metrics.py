@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TypeVar, cast
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from twitstack.core.metrics import quarantine_counter
 
 # Kinds of writer_x_failures_total: X down, overloaded or unreachable from here.
 X_FAILURE_KINDS = ("server_error", "timeout", "network")
+_Metric = TypeVar("_Metric", Counter, Gauge, Histogram)
 _LATENCY_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 
 
@@ -15,6 +18,7 @@ class WriterMetrics:
     """Every series an operator needs to run the writer; names keep the seed's contract."""
 
     def __init__(self, registry: CollectorRegistry) -> None:
+        self._children: dict[tuple[object, tuple[str, ...]], object] = {}
         self.quarantined = quarantine_counter(registry)
         self.actions_processed = Counter(
             "writer_actions_processed_total",
@@ -169,6 +173,19 @@ class WriterMetrics:
             "Redis errors the writer survived by backing off.",
             registry=registry,
         )
+
+    def child(self, metric: _Metric, *values: str) -> _Metric:
+        """`metric.labels(*values)`, looked up once per label values.
+
+        labels() checks its arguments and takes the metric's lock on every call, several times
+        per request on the hot path; it hands back the same child each time, so keeping it is
+        the same series. Only for series the writer never removes.
+        """
+        key = (metric, values)
+        found = self._children.get(key)
+        if found is None:
+            found = self._children[key] = metric.labels(*values)
+        return cast(_Metric, found)
 
     def init_spend(self, accounts: list[str], actions: tuple[str, ...]) -> None:
         """Start every (account, action) spend series and budget gauge at 0."""

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Generator, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from json import dumps as json_dumps
 from typing import Any, Self
 
 import httpx
@@ -17,6 +19,9 @@ from twitstack.writer.x_calls import XCall, XReply, delete_call, dm_call, tweet_
 from twitstack.writer.x_reads import PostedItem, ReadBack, posted_items
 
 DEFAULT_BASE_URL = "https://api.x.com"
+_URL_CACHE_SIZE = 64
+_JSON_TYPE = (b"Content-Type", b"application/json")
+_HTTPX_LOG = logging.getLogger("httpx")
 
 
 class XApiError(TwitstackError):
@@ -54,6 +59,14 @@ class OAuth2Tokens:
     expires_in_s: float
 
 
+def _header_dict(headers: httpx.Headers) -> dict[str, str]:
+    """`dict(headers)` in one pass (lower-case names, repeated ones joined with ", ")."""
+    result: dict[str, str] = {}
+    for name, value in headers.multi_items():
+        result[name] = f"{result[name]}, {value}" if name in result else value
+    return result
+
+
 def _iso(epoch_s: float) -> str:
     return datetime.fromtimestamp(epoch_s, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -64,31 +77,82 @@ class XApiClient:
     def __init__(self, http: httpx.AsyncClient, *, base_url: str = DEFAULT_BASE_URL) -> None:
         self._http = http
         self._base = base_url.rstrip("/")
+        # The client's own headers (User-Agent, Accept, ...), as a request of it would carry.
+        self._fixed_headers = list(http.headers.raw)
+        self._urls: dict[str, httpx.URL] = {}
 
     async def execute(self, call: XCall, *, auth: httpx.Auth, auth_kind: AuthKind) -> XReply:
         """Send one call and classify the result; network errors become outcomes, not raises."""
         started = time.perf_counter()
-        # A bearer token is a plain header: skipping httpx's auth-flow machinery saves CPU.
-        headers = {"Authorization": auth.header} if isinstance(auth, BearerAuth) else None
         try:
-            response = await self._http.request(
-                call.method,
-                self._base + call.path,
-                json=call.body,
-                headers=headers,
-                auth=httpx.USE_CLIENT_DEFAULT if headers else auth,
-            )
+            if isinstance(auth, BearerAuth) and not self._http.cookies:
+                status, headers, body = await self._bearer_call(call, auth.header)
+            else:
+                response = await self._http.request(
+                    call.method, self._base + call.path, json=call.body, auth=auth
+                )
+                status, headers, body = (
+                    response.status_code,
+                    _header_dict(response.headers),
+                    response.content,
+                )
         except httpx.HTTPError as exc:
             outcome = classify(method=call.method, exception=exc, auth=auth_kind)
             return XReply(outcome, {}, time.perf_counter() - started)
         outcome = classify(
-            method=call.method,
-            status=response.status_code,
-            headers=response.headers,
-            body=response.content,
-            auth=auth_kind,
+            method=call.method, status=status, headers=headers, body=body, auth=auth_kind
         )
-        return XReply(outcome, dict(response.headers), time.perf_counter() - started)
+        return XReply(outcome, headers, time.perf_counter() - started)
+
+    async def _bearer_call(
+        self, call: XCall, authorization: str
+    ) -> tuple[int, dict[str, str], bytes]:
+        """One call with a bearer token, handed straight to the client's transport.
+
+        What `AsyncClient.request` would send, byte for byte (the client's headers, its
+        timeouts, httpx's JSON encoding), without its per-request merging, auth flow and
+        redirect and cookie bookkeeping, which cost more CPU than the call itself. Only
+        taken while the client holds no cookies (it would have to send them).
+        """
+        http = self._http
+        url = self._urls.get(call.path)
+        if url is None:
+            if len(self._urls) >= _URL_CACHE_SIZE:  # DM and delete paths name ids
+                self._urls.clear()
+            url = self._urls[call.path] = httpx.URL(self._base + call.path)
+        headers = [*self._fixed_headers, (b"Authorization", authorization.encode("latin-1"))]
+        content = None
+        if call.body is not None:
+            content = json_dumps(
+                call.body, ensure_ascii=False, separators=(",", ":"), allow_nan=False
+            ).encode("utf-8")
+            headers += [(b"Content-Length", str(len(content)).encode("ascii")), _JSON_TYPE]
+        request = httpx.Request(
+            call.method, url, headers=headers, content=content,
+            extensions={"timeout": http.timeout.as_dict()},
+        )  # fmt: skip
+        response = await http._transport_for_url(url).handle_async_request(request)
+        response.request = request
+        stream = response.stream
+        if "content-encoding" in response.headers or not isinstance(stream, httpx.AsyncByteStream):
+            try:
+                body = await response.aread()  # decoded (gzip, ...) as the client's read does
+            finally:
+                await response.aclose()
+        else:
+            # The body as sent, read without aread's decoder and chunker layers.
+            try:
+                body = b"".join([part async for part in stream])
+            finally:
+                await stream.aclose()
+        if "set-cookie" in response.headers:
+            http.cookies.extract_cookies(response)
+        if _HTTPX_LOG.isEnabledFor(logging.INFO):
+            _HTTPX_LOG.info(
+                'HTTP Request: %s %s "%s %d %s"', request.method, request.url,
+                response.http_version, response.status_code, response.reason_phrase,
+            )  # fmt: skip
+        return response.status_code, _header_dict(response.headers), body
 
     async def media(
         self,

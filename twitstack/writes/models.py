@@ -289,7 +289,7 @@ def _request_from_mapping(data: Mapping[str, Any], default_id: str | None) -> Wr
             f"payload: expected an object, found {_describe(payload)}",
             field="payload",
         )
-    request_id = data.get("id", default_id or new_request_id())
+    request_id = data["id"] if "id" in data else default_id or new_request_id()
     _match(ID_PATTERN, request_id, "id", "1-128 characters of A-Z a-z 0-9 . _ : -")
     account = data.get("account", DEFAULT_ACCOUNT)
     _match(ACCOUNT_PATTERN, account, "account", "1-64 characters of A-Z a-z 0-9 _ . -")

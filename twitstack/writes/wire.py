@@ -43,7 +43,8 @@ def decode_write_request(
     data = parse_json_strictly(raw, max_bytes=max_bytes, max_depth=max_depth)
     if not isinstance(data, dict):
         raise WireFormatError("not_an_object", f"expected a JSON object, found {_kind(data)}")
-    request = WriteRequest.from_dict(data, default_id=derived_request_id(raw))
+    default_id = None if "id" in data else derived_request_id(raw)
+    request = WriteRequest.from_dict(data, default_id=default_id)
     if request.moderation not in allowed_states:
         allowed = ", ".join(sorted(state.value for state in allowed_states))
         raise WireFormatError(
@@ -103,7 +104,9 @@ def parse_json_strictly(
     except (ValueError, RecursionError) as exc:
         # JSONDecodeError is a ValueError; so is the int-digits limit of int().
         raise WireFormatError("invalid_json", f"expected valid JSON, found: {exc}") from None
-    _check_strings(data, max_depth + 1)
+    # A lone surrogate can only come from a \\u escape: text decoded from UTF-8 holds none.
+    if "\\u" in text:
+        _check_strings(data, max_depth + 1)
     return data
 
 
@@ -117,14 +120,17 @@ def _nesting_depth(text: str) -> int:
 
 
 def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    result: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in result:
+    result = dict(pairs)
+    if len(result) == len(pairs):
+        return result
+    seen: set[str] = set()
+    for key, _ in pairs:
+        if key in seen:
             raise WireFormatError(
                 "duplicate_key", f"expected unique keys in each object, found {key[:64]!r} twice"
             )
-        result[key] = value
-    return result
+        seen.add(key)
+    raise AssertionError("a dict shorter than its pairs has a repeated key")
 
 
 def _refuse_constant(name: str) -> Any:
