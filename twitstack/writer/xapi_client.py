@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Generator, Iterator, Mapping
+from collections.abc import Callable, Generator, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from json import dumps as json_dumps
@@ -80,13 +80,25 @@ class XApiClient:
         # The client's own headers (User-Agent, Accept, ...), as a request of it would carry.
         self._fixed_headers = list(http.headers.raw)
         self._urls: dict[str, httpx.URL] = {}
+        # httpx's own choice of transport for a URL (its mounts, the environment's proxies) is
+        # a private method: if an httpx release drops it, every call takes the general path
+        # (slower, same bytes) rather than guessing the transport another way.
+        self._transport_for_url: Callable[[httpx.URL], httpx.AsyncBaseTransport] | None = getattr(
+            http, "_transport_for_url", None
+        )
 
     async def execute(self, call: XCall, *, auth: httpx.Auth, auth_kind: AuthKind) -> XReply:
         """Send one call and classify the result; network errors become outcomes, not raises."""
         started = time.perf_counter()
         try:
-            if isinstance(auth, BearerAuth) and not self._http.cookies:
-                status, headers, body = await self._bearer_call(call, auth.header)
+            if (
+                isinstance(auth, BearerAuth)
+                and self._transport_for_url is not None
+                and not self._http.cookies
+            ):
+                status, headers, body = await self._bearer_call(
+                    call, auth.header, self._transport_for_url
+                )
             else:
                 response = await self._http.request(
                     call.method, self._base + call.path, json=call.body, auth=auth
@@ -105,7 +117,10 @@ class XApiClient:
         return XReply(outcome, headers, time.perf_counter() - started)
 
     async def _bearer_call(
-        self, call: XCall, authorization: str
+        self,
+        call: XCall,
+        authorization: str,
+        transport_for: Callable[[httpx.URL], httpx.AsyncBaseTransport],
     ) -> tuple[int, dict[str, str], bytes]:
         """One call with a bearer token, handed straight to the client's transport.
 
@@ -120,18 +135,20 @@ class XApiClient:
             if len(self._urls) >= _URL_CACHE_SIZE:  # DM and delete paths name ids
                 self._urls.clear()
             url = self._urls[call.path] = httpx.URL(self._base + call.path)
-        headers = [*self._fixed_headers, (b"Authorization", authorization.encode("latin-1"))]
+        headers = list(self._fixed_headers)
         content = None
         if call.body is not None:
             content = json_dumps(
                 call.body, ensure_ascii=False, separators=(",", ":"), allow_nan=False
             ).encode("utf-8")
             headers += [(b"Content-Length", str(len(content)).encode("ascii")), _JSON_TYPE]
+        # Last, where httpx's auth flow puts it: the same header order as request() sends.
+        headers.append((b"Authorization", authorization.encode("latin-1")))
         request = httpx.Request(
             call.method, url, headers=headers, content=content,
             extensions={"timeout": http.timeout.as_dict()},
         )  # fmt: skip
-        response = await http._transport_for_url(url).handle_async_request(request)
+        response = await transport_for(url).handle_async_request(request)
         response.request = request
         stream = response.stream
         if "content-encoding" in response.headers or not isinstance(stream, httpx.AsyncByteStream):
