@@ -356,6 +356,17 @@ def drain_grace_s(settings: Settings, names: Sequence[str]) -> float:
     return max(graces)
 
 
+async def check_redis_access(redis: Redis, names: Sequence[str]) -> None:
+    """Fail the start, one line per missing permission, if the Redis user lacks something the
+    services need (an ACL file older than the release): retrying would never help."""
+    from twitstack.core.redis_access import check_access
+    from twitstack.ops.redis_acl import SERVICE_ROLES, service_access_needs
+
+    known = [name for name in names if name in SERVICE_ROLES]
+    if known:
+        await check_access(redis, service_access_needs(known), who=",".join(known))
+
+
 async def run_daemon(
     settings: Settings,
     *,
@@ -372,6 +383,7 @@ async def run_daemon(
     stamina.instrumentation.set_on_retry_hooks([])
     settings = trust_local_approver(settings, names)
     async with open_shared_resources(settings, redis=redis) as context:
+        await check_redis_access(context.redis, names)
         services = [catalog[name](context) for name in names]
         grace = {"shutdown_grace_s": drain_grace_s(settings, names)}
         injector = None

@@ -16,6 +16,12 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from twitstack.core.errors import RedisUnavailableError, RedisVersionError
 from twitstack.core.logging import get_logger
+from twitstack.core.redis_access import (
+    ACL_RECIPE,
+    RedisPermissionError,
+    is_permission_error,
+    redis_user,
+)
 from twitstack.core.url_masking import mask_query_secrets
 
 log = get_logger(__name__)
@@ -59,6 +65,12 @@ async def wait_for_redis(redis: Redis, url: str, *, timeout_s: float) -> None:
                 await redis.ping()
             return
         except (RedisError, OSError, TimeoutError) as exc:
+            if is_permission_error(exc):
+                # Redis answered: waiting longer would not change the user's ACL.
+                raise RedisPermissionError(
+                    f"Redis at {redact_url(url)} refuses PING to user {redis_user(redis)} "
+                    f"({exc}); {ACL_RECIPE}"
+                ) from None
             remaining = deadline - anyio.current_time()
             if remaining <= 0:
                 raise RedisUnavailableError(
@@ -135,7 +147,15 @@ async def open_redis(
     redis = create_redis(url, max_connections=max_connections)
     try:
         await wait_for_redis(redis, url, timeout_s=startup_timeout_s)
-        await log_server_info(redis)
+        try:
+            await log_server_info(redis)
+        except RedisError as exc:
+            if not is_permission_error(exc):
+                raise
+            raise RedisPermissionError(
+                f"Redis at {redact_url(url)}: user {redis_user(redis)} may not run INFO "
+                f"({exc}); {ACL_RECIPE}"
+            ) from None
         yield redis
     finally:
         with anyio.CancelScope(shield=True):

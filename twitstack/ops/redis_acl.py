@@ -14,6 +14,7 @@ import sys
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from twitstack.core.redis_access import AccessNeeds, CommandNeed, KeyNeed
 from twitstack.writes import keys
 
 if TYPE_CHECKING:
@@ -38,6 +39,9 @@ _SERVICE_COMMANDS = (
     "-@dangerous", "-@admin", "-@pubsub",
     "-function", "-fcall", "-fcall_ro", "-script|flush", "-script|kill",
 )  # fmt: skip
+# The budget scripts read the server's clock (TIME, outside the categories above) when they fold
+# an old layout's in-flight counter into a budget hash.
+_WRITER_COMMANDS_EXTRA = ("+time",)
 # Everything the writer touches: the queue and its bookkeeping, the ledger (every key under
 # writes:, tombstones included), its account state and the sealed credentials.
 _WRITER_KEYS = (
@@ -107,6 +111,7 @@ ROLES: tuple[AclRole, ...] = (
         (
             *_SERVICE_COMMANDS,
             *_DAEMON,
+            *_WRITER_COMMANDS_EXTRA,
             *_WRITER_KEYS,
         ),
     ),
@@ -117,6 +122,7 @@ ROLES: tuple[AclRole, ...] = (
         (
             *_SERVICE_COMMANDS,
             *_DAEMON,
+            *_WRITER_COMMANDS_EXTRA,
             *_WRITER_KEYS,
             f"~{SCRAPER_PATTERN}",
             f"~{keys.NOTIFY_PREFIX}:*",
@@ -185,6 +191,89 @@ ROLES: tuple[AclRole, ...] = (
 # Operators' full access (backups, `dlq retry|purge`, `doctor`'s CONFIG GET, migrations).
 ADMIN_USER = "twitstack-admin"
 _ADMIN_RULES = ("~*", "&*", "+@all")
+
+
+# The role whose keys each service `twitstack run --only` starts needs (run together, the
+# services need the union, which `twitstack-daemon` grants).
+SERVICE_ROLES = {
+    "writer": "twitstack-writer",
+    "moderation": "twitstack-moderation",
+    "scraper": "twitstack-scraper",
+    "notifier": "twitstack-notifier",
+}
+_K = "{key}"
+# Every command the writer runs, directly or from its Lua scripts, with arguments to queue it
+# with (never run: see twitstack.core.redis_access). EXEC cannot be queued; MULTI is the probe.
+_WRITER_COMMANDS = (
+    ("ping",), ("info", "server"), ("time",), ("scan", "0"),
+    ("eval", "return 1", "1", _K), ("evalsha", "0" * 40, "1", _K), ("script", "load", "return 1"),
+    ("get", _K), ("set", _K, "v"), ("getdel", _K), ("mget", _K), ("del", _K), ("exists", _K),
+    ("type", _K), ("expire", _K, "1"), ("pexpire", _K, "1"), ("pttl", _K), ("rename", _K, _K),
+    ("hget", _K, "f"), ("hmget", _K, "f"), ("hgetall", _K), ("hexists", _K, "f"),
+    ("hset", _K, "f", "v"), ("hsetnx", _K, "f", "v"), ("hdel", _K, "f"), ("hincrby", _K, "f", "1"),
+    ("zadd", _K, "0", "m"), ("zrem", _K, "m"), ("zrange", _K, "0", "-1"), ("zcard", _K),
+    ("zrangebyscore", _K, "-inf", "+inf"), ("zscore", _K, "m"),
+    ("rpush", _K, "v"), ("lpush", _K, "v"), ("lrem", _K, "0", "v"), ("ltrim", _K, "0", "-1"),
+    ("lrange", _K, "0", "-1"), ("llen", _K), ("blmove", _K, _K, "LEFT", "RIGHT", "1"),
+    ("sadd", _K, "m"), ("srem", _K, "m"), ("smembers", _K),
+    ("xadd", _K, "*", "f", "v"), ("xrange", _K, "-", "+"), ("xrevrange", _K, "+", "-"),
+    ("xread", "STREAMS", _K, "0"),
+)  # fmt: skip
+
+
+# How to queue the single commands a role may be granted (MULTI, EXEC, DISCARD: the probe).
+_SINGLE_COMMANDS = {
+    "ping": ("ping",), "info": ("info", "server"), "eval": ("eval", "return 1", "0"),
+    "get": ("get", _K), "set": ("set", _K, "v"), "del": ("del", _K),
+    "pexpire": ("pexpire", _K, "1"), "rpush": ("rpush", _K, "v"),
+}  # fmt: skip
+
+
+def _command_need(args: tuple[str, ...]) -> CommandNeed:
+    name = f"{args[0]}|{args[1]}" if args[0] == "script" else args[0]
+    return CommandNeed(name, tuple(arg.upper() if i == 0 else arg for i, arg in enumerate(args)))
+
+
+def _role(user: str) -> AclRole:
+    return next(role for role in ROLES if role.user == user)
+
+
+def _key_needs(role: AclRole) -> list[KeyNeed]:
+    needs = []
+    for rule in role.rules:
+        access, tilde, pattern = rule.partition("~")
+        if tilde and access in ("", "%R", "%W", "%RW"):
+            read, write = access in ("", "%R", "%RW"), access in ("", "%W", "%RW")
+            needs.append(KeyNeed(pattern, read=read, write=write))
+    return needs
+
+
+def _commands_of(role: AclRole, service: str) -> list[CommandNeed]:
+    if service == "writer":
+        return [_command_need(args) for args in _WRITER_COMMANDS]
+    # A role granted single commands (the scraper's) needs each of them; roles granted
+    # categories are probed for their keys, PING and INFO (their commands are not listed).
+    single = [rule[1:] for rule in role.rules if rule.startswith("+") and "@" not in rule]
+    found = [_SINGLE_COMMANDS[name] for name in single if name in _SINGLE_COMMANDS]
+    return [_command_need(args) for args in found or [("ping",), ("info", "server")]]
+
+
+def service_access_needs(services: list[str]) -> AccessNeeds:
+    """What the ACL recipe grants `services` and they need: their keys and commands."""
+    key_needs: dict[str, KeyNeed] = {}
+    commands: dict[str, CommandNeed] = {}
+    for service in services:
+        role = _role(SERVICE_ROLES[service])
+        for need in _key_needs(role):
+            seen = key_needs.get(need.pattern)
+            if seen is not None:
+                need = KeyNeed(need.pattern, seen.read or need.read, seen.write or need.write)
+            key_needs[need.pattern] = need
+        for command in _commands_of(role, service):
+            commands.setdefault(command.name, command)
+    # Commands are probed on a key the user may read and write (a pattern's, not a real key).
+    both = next(n for n in key_needs.values() if n.read and n.write and "*" in n.pattern)
+    return AccessNeeds(tuple(key_needs.values()), tuple(commands.values()), both.probe_key)
 
 
 def placeholder(user: str) -> str:

@@ -173,6 +173,12 @@ class WriterMetrics:
             "Redis errors the writer survived by backing off.",
             registry=registry,
         )
+        self.redis_permission_errors = Counter(
+            "writer_redis_permission_errors_total",
+            "Commands Redis refused the writer's ACL user (NOPERM), by the step that ran them.",
+            ["step"],
+            registry=registry,
+        )
 
     def child(self, metric: _Metric, *values: str) -> _Metric:
         """`metric.labels(*values)`, looked up once per label values.

@@ -21,6 +21,13 @@ from redis.exceptions import RedisError
 from twitstack.core.config import Settings
 from twitstack.core.logging import get_logger
 from twitstack.core.metrics import new_registry
+from twitstack.core.redis_access import (
+    ACL_RECIPE,
+    AccessNeeds,
+    RedisPermissionError,
+    is_permission_error,
+    missing_permissions,
+)
 from twitstack.core.secrets import aget_secret
 from twitstack.core.service import ServiceContext
 from twitstack.writer.account_health import AccountHealth
@@ -295,38 +302,82 @@ class WriterService:
             await anyio.sleep(interval_s)
 
     async def _until_redis_answers(self, what: str, step: Callable[[], Awaitable[object]]) -> None:
-        """Run `step`, retrying through Redis outages with capped, logged backoff."""
+        """Run `step`, retrying through Redis outages with capped, logged backoff.
+
+        A refusal by the user's ACL is no outage: at start it fails the start; later it is
+        logged as an error with what the user lacks, counted, and retried as slowly as an
+        outage (an operator may fix the ACL while the writer runs).
+        """
         delay = _BACKOFF_START_S
         while True:
             try:
                 await step()
                 return
             except (RedisError, OSError) as exc:
-                self.metrics.redis_errors.inc()
+                if is_permission_error(exc):
+                    lacking = await self._permission_refused(what, exc)
+                    if what == "start":
+                        raise RedisPermissionError(
+                            "\n".join([f"writer: Redis refused the start: {exc}", *lacking])
+                        ) from None
+                else:
+                    self.metrics.redis_errors.inc()
+                    _log.warning(
+                        "writer.redis_unavailable",
+                        step=what,
+                        error=type(exc).__name__,
+                        retry_in_s=delay,
+                    )
                 self.metrics.worker_backoff.set(delay)
-                _log.warning(
-                    "writer.redis_unavailable",
-                    step=what,
-                    error=type(exc).__name__,
-                    retry_in_s=delay,
-                )
                 await anyio.sleep(delay)
                 delay = min(delay * 2, self._config.redis_backoff_max_s)
             finally:
                 self.metrics.worker_backoff.set(0)
 
+    async def _permission_refused(self, what: str, exc: Exception) -> list[str]:
+        """Count and log a NOPERM with the key patterns and commands the user lacks."""
+        self.metrics.redis_permission_errors.labels(step=what).inc()
+        try:
+            lacking = await missing_permissions(self._redis, self._access_needs())
+        except (RedisError, OSError) as probe_error:
+            lacking = [f"(could not probe the ACL: {probe_error})"]
+        _log.error(
+            "writer.redis_permission_denied",
+            step=what,
+            error=str(exc),
+            lacking=lacking,
+            fix=ACL_RECIPE,
+        )
+        return lacking
+
+    @staticmethod
+    def _access_needs() -> AccessNeeds:
+        from twitstack.ops.redis_acl import service_access_needs
+
+        return service_access_needs(["writer"])
+
     async def _work(self, index: int, intake: RequestIntake) -> None:
         unreleased: list[bytes] = []
+        refused = False
         while not self._stopping or unreleased:
             if unreleased:
                 # A Redis error interrupted this message: hand it back before anything else.
                 release = functools.partial(self.queue.release, unreleased[0])
                 await self._until_redis_answers("release", release)
                 self.held.drop(unreleased.pop())
+                if refused:
+                    # Refused for the ACL: taking the message again at once would be refused
+                    # again; wait as long as for an outage.
+                    refused = False
+                    await anyio.sleep(self._config.redis_backoff_max_s)
                 continue
             try:
                 taken = await self.queue.take(self._config.take_timeout_s)
-            except (RedisError, OSError):
+            except (RedisError, OSError) as exc:
+                if is_permission_error(exc):
+                    await self._permission_refused("take", exc)
+                    await anyio.sleep(self._config.redis_backoff_max_s)
+                    continue
                 await self._until_redis_answers("take", self._redis.ping)
                 continue
             if taken is None:
@@ -338,7 +389,13 @@ class WriterService:
                 with anyio.CancelScope(shield=True):
                     await self._messages.handle(taken, intake)
             except (RedisError, OSError) as exc:
-                _log.warning("writer.message_interrupted", worker=index, error=type(exc).__name__)
+                if is_permission_error(exc):
+                    refused = True
+                    await self._permission_refused("message", exc)
+                else:
+                    _log.warning(
+                        "writer.message_interrupted", worker=index, error=type(exc).__name__
+                    )
                 unreleased.append(taken)
             else:
                 self.held.drop(taken)
