@@ -245,7 +245,7 @@ async def test_each_service_works_with_only_its_own_user(deployment: Deployment)
         dead = await setup.cli("twitstack-ops", "dlq", "list", "--json")
         assert json.loads(dead)["total"] == 0
         status = await setup.cli("twitstack-writer", "writer", "status")
-        assert "account default (oauth2, user 1000): active" in status
+        assert "account default (configured, oauth2, user 1000): active" in status
         resumed = await setup.cli("twitstack-writer", "writer", "resume", "default")
         assert resumed == "account default: was not paused"
 

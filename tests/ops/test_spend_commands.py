@@ -92,5 +92,5 @@ def test_spend_cap_raises_audited_and_refuses_lowering_or_nonsense(
     assert run(settings, "writer", "status") == 0
     out = capsys.readouterr().out
     assert "spend all accounts: today $0.615 (no cap), this month $0.615 (cap $80.00)" in out
-    assert "account main (oauth2, user 1000): PAUSED (budget) until " in out
+    assert "account main (configured, oauth2, user 1000): PAUSED (budget) until " in out
     assert "  spend today $0.615 (cap $2.00), this month $0.615 (no cap)" in out

@@ -1,19 +1,27 @@
-"""CLI: `writer status` (queue, ledger, accounts, budgets) and `writer resume ACCOUNT`."""
+"""CLI: `writer status` (queue, ledger, accounts, budgets) and `writer resume ACCOUNT`.
+
+Both know the accounts of the TOML (`[[writer.accounts]]`) and those connected through the UI
+or `twitstack x-accounts connect` (stored in Redis), as the writer acts for both.
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 import anyio
+from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from twitstack.core.redis import open_redis, redact_url
+from twitstack.core.redis_access import RedisPermissionError
 from twitstack.writer.ratelimit import AccountPauses, RateLimitBudgets
-from twitstack.writes import ledger_index
+from twitstack.writes import keys, ledger_index
+from twitstack.writes.ledger_types import as_text
 from twitstack.writes.queue import ReliableQueue
 from twitstack.writes.spend import (
     BUDGET_PAUSE,
@@ -24,6 +32,7 @@ from twitstack.writes.spend import (
     read_rollup,
     usd,
 )
+from twitstack.writes.x_accounts import ConnectedAccount
 
 if TYPE_CHECKING:
     from twitstack.core.config import Settings
@@ -46,6 +55,9 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
 def _status(args: argparse.Namespace, settings: Settings) -> int:
     try:
         lines = anyio.run(_status_lines, settings)
+    except RedisPermissionError as exc:
+        print(f"writer status: {exc}", file=sys.stderr)
+        return 1
     except (RedisError, OSError) as exc:
         print(
             f"writer status: Redis at {redact_url(settings.redis_url)} is not answering: {exc}",
@@ -54,6 +66,43 @@ def _status(args: argparse.Namespace, settings: Settings) -> int:
         return 1
     print("\n".join(lines))
     return 0
+
+
+@dataclass(frozen=True)
+class _Listed:
+    """One account as status lists it: from the TOML (configured) or Redis (connected)."""
+
+    name: str
+    auth: str
+    user_id: str
+    kind: str
+
+
+async def _accounts(redis: Redis, settings: Settings) -> list[_Listed]:
+    """The TOML's accounts, then the connected ones the writer also acts for (a connected
+    account named like a configured one is not used: the configured one wins)."""
+    listed = [_Listed(a.name, a.auth, a.user_id, "configured") for a in settings.writer.accounts]
+    configured = {a.name for a in listed}
+    connected = ConnectedAccount.read_all(await redis.hgetall(keys.X_ACCOUNTS))
+    for account in sorted(connected, key=lambda a: a.name):
+        if account.name in configured:
+            listed.append(_Listed(account.name, account.auth_kind, account.user_id,
+                                  f"connected @{account.username}, UNUSED: a configured "
+                                  "account has this name"))  # fmt: skip
+        else:
+            kind = f"connected @{account.username}"
+            listed.append(_Listed(account.name, account.auth_kind, account.user_id, kind))
+    return listed
+
+
+async def _reconnect_needed(redis: Redis, account: str) -> str | None:
+    """The reason the writer marked `account` as needing a new sign-in, if it did."""
+    needed, reason = await redis.hmget(
+        keys.oauth2_tokens(account), ["reconnect_needed", "reconnect_reason"]
+    )
+    if needed is None or as_text(needed) != "1":
+        return None
+    return as_text(reason) if reason else "no reason recorded"
 
 
 async def _status_lines(settings: Settings) -> list[str]:
@@ -71,13 +120,17 @@ async def _status_lines(settings: Settings) -> list[str]:
         day, month = await read_rollup(redis, now.day), await read_rollup(redis, now.month)
         total_caps = await caps_in_force(redis, settings.spend, TOTAL)
         lines.append(_spend_line("all accounts", day.total, month.total, total_caps))
-        for account in settings.writer.accounts:
+        for account in await _accounts(redis, settings):
             pause = await pauses.paused(account.name)
             state = "active" if pause is None else f"PAUSED ({pause.reason})"
             if pause is not None and pause.reason == BUDGET_PAUSE and pause.until is not None:
                 state += f" until {datetime.fromtimestamp(pause.until, UTC):%Y-%m-%d %H:%M} UTC"
+            reconnect = await _reconnect_needed(redis, account.name)
+            if reconnect is not None:
+                state += f", RECONNECT NEEDED ({reconnect})"
             lines.append(
-                f"account {account.name} ({account.auth}, user {account.user_id}): {state}"
+                f"account {account.name} ({account.kind}, {account.auth}, "
+                f"user {account.user_id}): {state}"
             )
             caps = await caps_in_force(redis, settings.spend, account.name)
             spent_day = day.by_account.get(account.name, 0)
@@ -104,11 +157,17 @@ def _spend_line(label: str, day: int, month: int, caps: dict[str, CapsInForce]) 
 
 
 def _resume(args: argparse.Namespace, settings: Settings) -> int:
-    if settings.writer.account(args.account) is None:
-        print(f"writer resume: no account named {args.account!r} is configured", file=sys.stderr)
-        return 2
     try:
         resumed = anyio.run(_resume_account, settings, args.account)
+    except _UnknownAccountError:
+        print(
+            f"writer resume: no account named {args.account!r} is configured or connected",
+            file=sys.stderr,
+        )
+        return 2
+    except RedisPermissionError as exc:
+        print(f"writer resume: {exc}", file=sys.stderr)
+        return 1
     except (RedisError, OSError) as exc:
         print(
             f"writer resume: Redis at {redact_url(settings.redis_url)} is not answering: {exc}",
@@ -119,6 +178,12 @@ def _resume(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+class _UnknownAccountError(Exception):
+    """`writer resume` named an account neither the TOML nor Redis knows."""
+
+
 async def _resume_account(settings: Settings, account: str) -> bool:
     async with open_redis(settings.redis_url, startup_timeout_s=_CLI_STARTUP_TIMEOUT_S) as redis:
+        if account not in {a.name for a in await _accounts(redis, settings)}:
+            raise _UnknownAccountError(account)
         return await AccountPauses(redis, clock=time.time).resume(account)
