@@ -175,8 +175,7 @@ class WriterMetrics:
         )
         self.redis_permission_errors = Counter(
             "writer_redis_permission_errors_total",
-            "Commands Redis refused the writer's ACL user (NOPERM), by the step that ran them.",
-            ["step"],
+            "Commands Redis refused the writer's ACL user (NOPERM); the log names what it lacks.",
             registry=registry,
         )
 

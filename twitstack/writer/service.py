@@ -336,7 +336,7 @@ class WriterService:
 
     async def _permission_refused(self, what: str, exc: Exception) -> list[str]:
         """Count and log a NOPERM with the key patterns and commands the user lacks."""
-        self.metrics.redis_permission_errors.labels(step=what).inc()
+        self.metrics.redis_permission_errors.inc()
         try:
             lacking = await missing_permissions(self._redis, self._access_needs())
         except (RedisError, OSError) as probe_error:
