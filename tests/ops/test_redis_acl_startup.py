@@ -9,6 +9,7 @@ release would.
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from tests.ops.acl_server import AclRedis, acl_redis
 from twitstack.core.redis import open_redis
 from twitstack.core.redis_access import RedisPermissionError, missing_permissions
 from twitstack.ops.redis_acl import ROLES, SERVICE_ROLES, service_access_needs
+from twitstack.writer.ratelimit import RateLimitBudgets
 from twitstack.writes import keys
 
 pytestmark = pytest.mark.anyio
@@ -176,3 +178,24 @@ async def test_a_permission_lost_while_running_is_logged_and_counted(
     assert "step=take" in log or "step=message" in log
     # At most one refusal per worker per redis_backoff_max_s (1 s), not a busy loop.
     assert len(denied) < 100, len(denied)
+
+
+async def test_the_budget_migration_runs_as_the_shipped_writer_user(server: AclRedis) -> None:
+    """budget_core.lua reads TIME when it folds an old in-flight counter into the budget hash;
+    the shipped writer user may (the file before this release refused it), and a user without
+    it is named by the start-up check."""
+    admin = server.client("twitstack-admin")
+    try:
+        admin.set(keys.rate_limit_in_flight("brand", "tweets.create"), "2", px=60_000)
+    finally:
+        admin.close()
+    async with open_redis(server.url(WRITER), startup_timeout_s=5) as client:
+        budgets = RateLimitBudgets(client, clock=time.time)
+        assert await budgets.reserve("brand", "tweets.create") is None
+        pending = await client.hget(keys.rate_limit_budgets("brand", "tweets.create"), "pending")
+    assert pending == b"3"
+
+    set_writer_rules(server, "+time")
+    async with open_redis(server.url(WRITER), startup_timeout_s=5) as client:
+        lacking = await missing_permissions(client, service_access_needs(["writer"]))
+    assert [line.split(" (")[0] for line in lacking] == [f"Redis user {WRITER} may not run TIME"]
