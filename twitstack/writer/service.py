@@ -350,6 +350,14 @@ class WriterService:
         )
         return lacking
 
+    async def _cool_down(self) -> None:
+        """Wait `redis_backoff_max_s`, or less if a stop is requested meanwhile."""
+        with anyio.move_on_after(self._config.redis_backoff_max_s):
+            if self._stop_event is not None:
+                await self._stop_event.wait()
+            else:
+                await anyio.sleep(self._config.redis_backoff_max_s)
+
     @staticmethod
     def _access_needs() -> AccessNeeds:
         from twitstack.ops.redis_acl import service_access_needs
@@ -369,14 +377,14 @@ class WriterService:
                     # Refused for the ACL: taking the message again at once would be refused
                     # again; wait as long as for an outage.
                     refused = False
-                    await anyio.sleep(self._config.redis_backoff_max_s)
+                    await self._cool_down()
                 continue
             try:
                 taken = await self.queue.take(self._config.take_timeout_s)
             except (RedisError, OSError) as exc:
                 if is_permission_error(exc):
                     await self._permission_refused("take", exc)
-                    await anyio.sleep(self._config.redis_backoff_max_s)
+                    await self._cool_down()
                     continue
                 await self._until_redis_answers("take", self._redis.ping)
                 continue
