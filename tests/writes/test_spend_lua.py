@@ -136,7 +136,7 @@ async def test_recording_a_billed_call_ignores_caps_and_keeps_a_budget_hold(redi
 async def test_hostile_counts_and_keys_are_set_aside_never_raised(redis: Redis) -> None:
     spend = settings(accounts={"a": {"daily_usd": 1.0}})
     await redis.hset(
-        keys.spend_rollup(P.day), mapping={"a|post": "x", "a|*": "-1", "*|*": "9" * 20}
+        keys.spend_rollup(P.day), mapping={"a|post": "x", "a|*": "1e3", "*|*": "9" * 20}
     )
     await redis.rpush(keys.spend_rollup(P.month), "a list")
     await redis.set(keys.spend_caps(P.day), "a string")
@@ -145,7 +145,58 @@ async def test_hostile_counts_and_keys_are_set_aside_never_raised(redis: Redis) 
     assert reply[0] == b"0"
     view = BudgetView.parse(reply[2:])
     assert view.junk == 6  # a|*, *|*, the month key, the day caps key, the month cap, a|post
-    assert await rollup(redis, P.day) == {"a|post": POST, "a|*": POST, "*|*": POST}
+    day = await rollup(redis, P.day)
+    # Totals that are numbers but no counts are read as such (no cap on the total here).
+    assert day["a|post"] == POST
+    assert day["a|*"] == 1_000 + POST
+    assert day["*|*"] >= 10**20
     assert await rollup(redis, P.month) == {"a|post": POST, "a|*": POST, "*|*": POST}
     assert await redis.lrange(keys.spend_rollup(P.month) + ":junk", 0, -1) == [b"a list"]
     assert await redis.get(keys.spend_caps(P.day)) == b"a string"
+
+
+@pytest.mark.parametrize("junk", ["x", "-1", "nan", "inf", "-inf", "1e400", "0x10", ""])
+async def test_a_total_that_cannot_be_read_holds_its_budget_and_is_never_written_over(
+    redis: Redis, junk: str
+) -> None:
+    spend = settings(accounts={"a": {"daily_usd": 1.0}})
+    await redis.hset(keys.spend_rollup(P.day), "a|*", junk)
+    held = await reserve(redis, spend)
+    assert held[:2] == [b"budget", repr(P.day_end).encode()]
+    view = BudgetView.parse(held[2:])
+    assert view.blocked == "account|day"
+    assert view.junk == 1
+    assert view.spent[0] == view.caps[0] == 1_000_000  # shown as spent up to its cap
+    assert await redis.hget(keys.account_paused("a"), "budget") == b"account|day"
+    # A billed call is recorded everywhere but over the total that cannot be read.
+    record = scripts.register(redis, "spend_record")
+    await record(keys=spend_keys("a", P), args=spend_args(spend, "a", "timeline_read", 5, P))
+    assert await redis.hget(keys.spend_rollup(P.day), "a|*") == junk.encode()
+    assert await redis.hmget(keys.spend_rollup(P.day), ["a|timeline_read", "*|*"]) == [b"5"] * 2
+    assert (await reserve(redis, spend))[0] == b"budget"
+
+
+async def test_a_total_that_cannot_be_read_holds_every_account_under_a_total_cap(
+    redis: Redis,
+) -> None:
+    await redis.hset(keys.spend_rollup(P.month), "*|*", "nan")
+    held = await reserve(redis, settings(total={"monthly_usd": 100.0}))
+    assert held[:2] == [b"budget", repr(P.month_end).encode()]
+    assert BudgetView.parse(held[2:]).blocked == "total|month"
+    # Without a cap on it, the total holds nothing (and is still not written over).
+    assert (await reserve(redis, settings()))[0] == b"0"
+    assert await redis.hget(keys.spend_rollup(P.month), "*|*") == b"nan"
+
+
+async def test_a_refund_keeps_a_total_it_can_read_and_never_ends_below_0(redis: Redis) -> None:
+    await redis.hset(
+        keys.spend_rollup(P.day), mapping={"a|post": "10", "a|*": "440000.5", "*|*": "junk"}
+    )
+    release = scripts.register(redis, "budget_release")
+    await release(
+        keys=[keys.rate_limit_budgets("a", "tweets.create"), *spend_keys("a", P)[:2]],
+        args=["a", "post", POST, 86_400, 86_400 * 40],
+    )
+    assert await redis.hmget(keys.spend_rollup(P.day), ["a|post", "a|*", "*|*"]) == [
+        b"0", str(440_001 - POST).encode(), b"junk"
+    ]  # fmt: skip

@@ -126,7 +126,9 @@ class SpendLedger:
         and day across replicas: quarantined, counted and logged."""
         detail = (
             f"{count} value(s) in the spend ledger or raised caps were not counts: a key of "
-            "another type renamed to <key>:junk, a count reset, a cap ignored"
+            "another type renamed to <key>:junk, a total read as a number rounded up, a total "
+            "that cannot be read left in place (it holds its capped budgets until the true total "
+            "is written or the period ends), a cap ignored"
         )
         ref = f"{charge.account}:{charge.periods.day}"
         if self._quarantine is not None:

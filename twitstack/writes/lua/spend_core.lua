@@ -11,9 +11,13 @@
 --    account month, total day, total month ('' = no cap), 8 day ttl s, 9 month ttl s,
 --    10 end of the day, 11 end of the month (epoch s).
 -- Hostile values never raise here (an error would refuse every request of the account): a
--- rollup of another type is renamed aside to '<key>:junk', a count that is not an integer is
--- reset, a raised cap that is not an integer (or an old caps key of another type) is ignored,
--- a pause key of another type is left alone; each counts in the junk figure the writer logs.
+-- rollup of another type is renamed aside to '<key>:junk', a total that is a number but no
+-- plain integer (440000.5 from HINCRBYFLOAT, 4.4e5, ' 440000') is read rounded up and
+-- rewritten as one, a total that cannot be read (junk, negative, NaN, inf) is left as it is
+-- and holds every capped budget it counts in (spending must never go on as if nothing was
+-- spent: it holds until someone writes the true total or the period ends), a raised cap that
+-- is not an integer (or an old caps key of another type) is ignored, a pause key of another
+-- type is left alone; each counts in the junk figure the writer logs.
 -- The hot path costs one HMGET and one HSET per rollup, plus an EXPIRE when a period's rollup
 -- is new: the HMGET reads every field the check and the charge need, so the charge writes the
 -- sums (atomic like HINCRBY: nothing runs between inside one script), and errors are caught
@@ -22,6 +26,17 @@
 local function spend_int(raw)
   if type(raw) ~= 'string' or #raw > 15 or not raw:match('^%d+$') then return nil end
   return tonumber(raw)
+end
+
+-- A total that is no plain integer but still a number: a finite decimal >= 0, rounded up (never
+-- read as less than was spent); nil when it cannot be read (letters, hex, NaN, inf, < 0).
+local function spend_amount(raw)
+  local n = spend_int(raw)
+  if n ~= nil then return n end
+  if type(raw) ~= 'string' or raw:find('[^%d%s%.eE+-]') then return nil end
+  n = tonumber(raw)
+  if n == nil or n ~= n or n == math.huge or n < 0 then return nil end
+  return math.ceil(n) + 0  -- + 0: -0 reads as 0
 end
 
 local function spend_failed(reply)
@@ -34,15 +49,17 @@ local function spend_text(n)
 end
 
 -- What rollup `key` holds for P: {counts = {account total, total, P's action} (0 when
--- absent), junk, new, bad, caps = {account, total} raw, held, layout}; `new`: neither total
--- is there yet (the period's first charge starts its lifetime). A key of another type is
--- renamed aside; a total that is not a count reads as 0 and is reset to 0; P's action field
--- that is junk reads as 0 too: `bad` says so, counted when a charge writes it.
+-- absent), junk, new, bad, lost = {account, total}, caps = {account, total} raw, held,
+-- layout}; `new`: neither total is there yet (the period's first charge starts its lifetime).
+-- A key of another type is renamed aside; a total that is a number but no count is rewritten
+-- rounded up; one that cannot be read is left as it is and `lost` says so (it holds its
+-- budget, and no charge writes over it); P's action field that is junk reads as 0: `bad` says
+-- so, counted when a charge writes it.
 local function spend_read(key, P)
   local got = redis.pcall('HMGET', key, P[1] .. '|*', '*|*', P[1] .. '|' .. P[2],
     P[1] .. '|*|cap', '*|*|cap', P[1] .. '|*|held', 'layout')
-  local r = {counts = {0, 0, 0}, junk = 0, new = true, bad = false, caps = {false, false},
-             held = false, layout = false}
+  local r = {counts = {0, 0, 0}, junk = 0, new = true, bad = false, lost = {false, false},
+             caps = {false, false}, held = false, layout = false}
   if spend_failed(got) then
     redis.call('RENAME', key, key .. ':junk')
     r.junk = 1
@@ -57,7 +74,13 @@ local function spend_read(key, P)
         if i == 3 then
           r.bad = true
         else
-          redis.call('HSET', key, totals[i], '0')
+          n = spend_amount(got[i])
+          if n == nil then
+            r.lost[i] = true
+          else
+            redis.call('HSET', key, totals[i], spend_text(n))
+            r.counts[i] = n
+          end
           r.junk = r.junk + 1
         end
       else
@@ -114,10 +137,12 @@ local function spend_fold(S, P, period, state)
 end
 
 -- The state of the four budgets of P[1]: spent and cap each (cap -1 = none), the first one
--- the cost would exceed ('' when none), the junk figure, and what the charge needs.
+-- the cost would exceed or whose spend cannot be read ('' when none), the junk figure, and
+-- what the charge needs. A capped budget whose spend cannot be read shows as spent up to its
+-- cap.
 local function spend_state(S, P)
   local state = {spent = {}, cap = {}, blocked = '', new = {}, action = {}, bad = {},
-                 held = {}, fold = {}, raised = {}, junk = 0}
+                 held = {}, fold = {}, raised = {}, lost = {}, junk = 0}
   local raised = {}
   for period = 1, 2 do
     local r = spend_read(S[period], P)
@@ -125,6 +150,7 @@ local function spend_state(S, P)
     state.spent[period], state.spent[2 + period] = r.counts[1], r.counts[2]
     state.action[period], state.new[period], state.bad[period] = r.counts[3], r.new, r.bad
     state.held[period] = r.held
+    state.lost[period], state.lost[2 + period] = r.lost[1], r.lost[2]
     local old = {false, false}
     if not r.layout then old, state.fold[period] = spend_fold(S, P, period, state) end
     for who = 1, 2 do
@@ -145,7 +171,8 @@ local function spend_state(S, P)
     local cap = spend_int(P[3 + i]) or -1
     if raised[i] ~= nil and raised[i] > cap then cap = raised[i] end
     state.cap[i] = cap
-    if state.blocked == '' and cap >= 0 and state.spent[i] + cost > cap then
+    if state.lost[i] and cap >= 0 then state.spent[i] = cap end
+    if state.blocked == '' and cap >= 0 and (state.lost[i] or state.spent[i] + cost > cap) then
       state.blocked = scopes[i]
     end
   end
@@ -160,19 +187,28 @@ end
 
 -- Add `cost` to P's account and action in both rollups without reading them first (a refund:
 -- HINCRBY per field); `new` says which rollup this period has not seen yet (its lifetime
--- starts now). Returns the junk figure.
+-- starts now). A sum below 0 (a total someone lowered) ends at 0. Returns the junk figure.
 local function spend_add(S, P, cost, new)
   local junk = 0
   for i = 1, 2 do
     local key = S[i]
     for _, field in ipairs({P[1] .. '|' .. P[2], P[1] .. '|*', '*|*'}) do
-      if spend_failed(redis.pcall('HINCRBY', key, field, cost)) then
-        -- Not a count (or not a hash): set it aside and count afresh.
-        if spend_failed(redis.pcall('HSET', key, field, cost)) then
+      local sum = redis.pcall('HINCRBY', key, field, cost)
+      if spend_failed(sum) then
+        local raw = redis.pcall('HGET', key, field)
+        if spend_failed(raw) then
+          -- Not a hash: set it aside and count afresh.
           redis.call('RENAME', key, key .. ':junk')
-          redis.call('HSET', key, field, cost)
+          redis.call('HSET', key, field, spend_text(math.max(cost, 0)))
           new[i] = true
+        else
+          -- Not a count: a number is kept (rounded up), junk left as it is (still holding).
+          local n = spend_amount(raw)
+          if n ~= nil then redis.call('HSET', key, field, spend_text(math.max(n + cost, 0))) end
         end
+        junk = junk + 1
+      elseif sum < 0 then
+        redis.call('HSET', key, field, '0')
         junk = junk + 1
       end
     end
@@ -185,11 +221,16 @@ end
 -- (only a granted send does).
 local function spend_charge(S, P, state, keep_pause)
   local cost = tonumber(P[3])
-  -- spend_state read every field this writes, and left each rollup a hash (or no key).
+  -- spend_state read every field this writes, and left each rollup a hash (or no key). A total
+  -- that cannot be read is left as it is: it goes on holding its budget.
   for i = 1, 2 do
-    local fields = {P[1] .. '|' .. P[2], spend_text(state.action[i] + cost),
-      P[1] .. '|*', spend_text(state.spent[i] + cost),
-      '*|*', spend_text(state.spent[2 + i] + cost)}
+    local fields = {P[1] .. '|' .. P[2], spend_text(state.action[i] + cost)}
+    for _, t in ipairs({{P[1] .. '|*', i}, {'*|*', 2 + i}}) do
+      if not state.lost[t[2]] then
+        fields[#fields + 1] = t[1]
+        fields[#fields + 1] = spend_text(state.spent[t[2]] + cost)
+      end
+    end
     if state.fold[i] then
       for _, v in ipairs(state.fold[i]) do fields[#fields + 1] = v end
       -- P's own old caps: moved into the rollup with the rest.
