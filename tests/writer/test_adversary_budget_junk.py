@@ -1,7 +1,7 @@
 """Adversary: one rate window whose reset no X window can have must not hold an account for
 as long as its key lives (for ever without a TTL).
 
-Left failing on purpose (strict xfail) until budget_core.lua changes; see the reason.
+budget_core.lua replaces a stored reset further past an answer's than X's longest window.
 """
 
 from __future__ import annotations
@@ -18,13 +18,6 @@ ENDPOINT = "tweets.create"
 WINDOW = keys.rate_limit_budget("default", ENDPOINT, "window")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="budget_core.lua budget_update ignores every answer whose reset is earlier than the "
-    "stored one, however absurd the stored one (here 1e13 s, a reset in milliseconds): it "
-    "should replace a stored reset further ahead than X's longest window (24 h) past the "
-    "answer's",
-)
 async def test_x_answers_replace_a_window_reset_past_any_window(redis: Redis) -> None:
     budgets = RateLimitBudgets(redis, clock=lambda: NOW)
     await redis.hset(WINDOW, mapping={"limit": 1, "remaining": 0, "reset": 10**13})
@@ -36,3 +29,27 @@ async def test_x_answers_replace_a_window_reset_past_any_window(redis: Redis) ->
     }
     await budgets.observe("default", ENDPOINT, headers, reserved=False)
     assert await budgets.reserve("default", ENDPOINT) is None
+
+
+@pytest.mark.parametrize(
+    ("ahead", "replaced"),
+    [(86_400 + 1_800, False), (90_000, False), (90_001, True)],
+)
+async def test_a_stale_answer_is_ignored_up_to_the_longest_window_and_its_slack(
+    redis: Redis, ahead: int, replaced: bool
+) -> None:
+    """An answer from an older 24-hour window, recorded late, is still stale: only a stored
+    reset further ahead than 24 h and an hour past the answer's is replaced."""
+    budgets = RateLimitBudgets(redis, clock=lambda: NOW)
+    stale = int(NOW) + 60
+    daily = keys.rate_limit_budgets("default", ENDPOINT)
+    await redis.hset(daily, mapping={"24h.limit": 1, "24h.remaining": 0,
+                                     "24h.reset": stale + ahead})  # fmt: skip
+    headers = {
+        "x-user-limit-24hour-limit": "100",
+        "x-user-limit-24hour-remaining": "99",
+        "x-user-limit-24hour-reset": str(stale),
+    }
+    await budgets.observe("default", ENDPOINT, headers, reserved=False)
+    expected = None if replaced else float(stale + ahead)
+    assert await budgets.reserve("default", ENDPOINT) == expected

@@ -20,6 +20,10 @@ local BUDGET_FIELDS = {'window.reset', 'window.remaining', 'window.limit',
                        'pending', 'pending.until', 'layout'}
 local BUDGET_WINDOWS = {'window', '24h'}
 local BUDGET_TTL_S = 172800 -- 2 days: beyond any X window and any reservation
+-- How far a stored reset may lie past the reset of an answer from an older window: X's longest
+-- window (24 h), plus an hour for that answer's way from X into Redis. Further is no window X
+-- has (a reset in ms, one written by hand) and is replaced by the answer.
+local BUDGET_MAX_AHEAD_S = 90000
 
 -- A finite number, or nil.
 local function budget_num(raw)
@@ -135,13 +139,15 @@ end
 -- X's view of one window (found: {reset, remaining, limit}) added to `fields` (an HSET's
 -- arguments) when it changes anything; returns the remaining count in force and whether a new
 -- window starts. An answer that tells nothing new (an older or equal count of the same window)
--- adds nothing.
+-- adds nothing; a stored reset further past the answer's than any window is junk and replaced.
 local function budget_update(found, name, limit, remaining, reset, fields)
   if limit == '' then return -1, false end
   remaining = tonumber(remaining)
   local new_reset = tonumber(reset)
   local old_reset = found[1] or 0
-  if old_reset > new_reset then return found[2] or remaining, false end
+  if old_reset > new_reset and old_reset <= new_reset + BUDGET_MAX_AHEAD_S then
+    return found[2] or remaining, false
+  end
   if old_reset == new_reset then
     local old = found[2] or remaining
     if old < remaining then remaining = old end
