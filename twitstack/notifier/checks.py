@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError, ResponseError
@@ -22,7 +24,8 @@ from twitstack.notifier.coalesce import Coalescer
 from twitstack.notifier.models import Delivery, Notification
 from twitstack.notifier.outbox import Guard, NotificationOutbox
 from twitstack.writes import keys
-from twitstack.writes.events import STREAM_START, LedgerEvent, read_event_batch
+from twitstack.writes.errors import UnreadableError
+from twitstack.writes.events import STREAM_START, LedgerEvent, parse_event
 from twitstack.writes.ledger import RequestLedger
 from twitstack.writes.ledger_types import LedgerRecord, as_text
 from twitstack.writes.models import ModerationStatus
@@ -39,9 +42,13 @@ _EVENT_KINDS = {
     ModerationStatus.NEEDS_REVIEW: NotificationEvent.NEEDS_REVIEW,
 }
 _WAITING_SCAN = 500  # oldest pending requests looked at per check
-# Reads of one event, alone, that may fail (for a reason other than Redis) before the event
-# is quarantined and passed over: a poison event must not stop every later notification.
+# Reads of one event, alone, that may fail or never finish (the notifier killed, crashed or
+# hung on it) before the event is quarantined and passed over: a poison event must not stop
+# every later notification. Counted in Redis (ATTEMPT), so restarts do not reset the count.
 EVENT_ATTEMPTS = 3
+# The read in progress, beside the cursor in the notifier's state: one field, overwritten by
+# the next read (JSON: after, until, attempts, error).
+ATTEMPT = "event_attempt"
 UNPROCESSABLE = "unprocessable_event"
 
 
@@ -66,9 +73,8 @@ class NotificationSources:
         self._ledger = RequestLedger(redis, quarantine=quarantine)
         self._clock = clock
         self._cursor: str | None = None  # the last cursor this process moved the stream to
-        # After a batch failed, events up to this id are read one at a time to find the culprit.
-        self._one_by_one_until: tuple[int, int] | None = None
-        self._failures: tuple[str, int] = ("", 0)  # (cursor, failed reads of its next event)
+        # (noted, previous) attempt to take back: its read failed because Redis did.
+        self._undo: tuple[str, str] | None = None
         self._waiting_scan = 0  # where forget_waiting's scan of reported requests goes on
         assert settings.moderation_base_url is not None  # checked when channels are configured
         self._base = settings.moderation_base_url
@@ -93,53 +99,20 @@ class NotificationSources:
     async def read_events(self, *, block_ms: int, count: int = 100) -> int:
         """Read one batch after the cursor and schedule its notifications; events read.
 
-        A batch that fails for a reason other than Redis is read again one event at a time;
-        an event that still fails EVENT_ATTEMPTS times is quarantined and the cursor moved
-        past it, so the events after it are notified.
+        Each read is noted in Redis (ATTEMPT) before it is processed, so a read that fails,
+        or a notifier that dies or hangs on it and is restarted, is counted across restarts.
+        A batch whose read did not finish is read again one event at a time; an event whose
+        read was started EVENT_ATTEMPTS times without finishing is quarantined and the cursor
+        moved past it, so the events after it are notified.
         """
+        await self._take_back_attempt()
         cursor = await self._outbox.state(CURSOR) or await self.start_cursor()
-        until, at = self._one_by_one_until, _stream_order(cursor)
-        single = until is not None and at is not None and at < until
+        noted_raw = await self._outbox.state(ATTEMPT)
+        noted = _Attempt.parse(noted_raw)
+        single = noted.one_by_one(cursor)
         try:
-            return await self._read_after(cursor, block_ms=block_ms, count=1 if single else count)
-        except (RedisError, OSError):
-            raise
-        except Exception as exc:
-            if not await self._read_failed(cursor, exc, single=single, count=count):
-                raise
-            return 0
-
-    async def _read_failed(self, cursor: str, exc: Exception, *, single: bool, count: int) -> bool:
-        """Note a failed read after `cursor`; True once its event was quarantined."""
-        entries = await self._redis.xrange(keys.EVENTS, min="(" + cursor, count=count)
-        ids = [as_text(entry_id) for entry_id, _fields in entries or [] if entry_id is not None]
-        if not ids:
-            return False
-        if not single:
-            self._one_by_one_until = _stream_order(ids[-1])
-            log.warning("notifier.batch_failed", cursor=cursor, events=len(ids),
-                        error=type(exc).__name__)  # fmt: skip
-            return False
-        failed_cursor, failures = self._failures
-        failures = failures + 1 if failed_cursor == cursor else 1
-        self._failures = (cursor, failures)
-        if failures < EVENT_ATTEMPTS:
-            return False
-        poison = ids[0]
-        await self._quarantine.put("event", poison, UNPROCESSABLE,
-                                   f"{failures} attempts: {type(exc).__name__}: {exc}")  # fmt: skip
-        if await self._outbox.schedule([], guard=Guard(CURSOR, cursor, poison)) >= 0:
-            self._cursor = poison
-        log.error("notifier.event_skipped", stream_id=poison, attempts=failures,
-                  error=type(exc).__name__)  # fmt: skip
-        self._failures = ("", 0)
-        return True
-
-    async def _read_after(self, cursor: str, *, block_ms: int, count: int) -> int:
-        try:
-            batch = await read_event_batch(
-                self._redis, after=cursor, count=count, block_ms=block_ms
-            )
+            entries = await self._entries_after(cursor, block_ms=block_ms,
+                                                count=1 if single else count)  # fmt: skip
         except ResponseError as exc:
             if "stream ID" not in str(exc):
                 raise
@@ -150,12 +123,73 @@ class NotificationSources:
             if self._cursor is not None:
                 await self._outbox.set_state_if_absent(CURSOR, self._cursor)
             return 0
-        if batch.last_id is None:
+        if not entries:
             return 0
-        for unreadable in batch.unreadable:
-            await self._quarantine.put_error(unreadable)
+        last_id = as_text(entries[-1][0])
+        attempt = noted.next(cursor, last_id, single=single)
+        if single and attempt.attempts > EVENT_ATTEMPTS:
+            await self._pass_over(cursor, last_id, noted)
+            return 0
+        # Compare-and-set: two notifiers reading the same event both count their attempt.
+        if await self._outbox.schedule([], guard=Guard(ATTEMPT, noted_raw or "",
+                                                        attempt.dump())) < 0:  # fmt: skip
+            return 0
+        try:
+            return await self._process(cursor, entries)
+        except (RedisError, OSError):
+            # Redis failing is not the event's fault: take the attempt back once it answers.
+            self._undo = (attempt.dump(), noted_raw or "")
+            raise
+        except Exception as exc:
+            if single:
+                failed = attempt.failed(f"{type(exc).__name__}: {exc}")
+                await self._outbox.schedule([], guard=Guard(ATTEMPT, attempt.dump(),
+                                                            failed.dump()))  # fmt: skip
+            else:
+                log.warning("notifier.batch_failed", cursor=cursor, events=len(entries),
+                            error=type(exc).__name__)  # fmt: skip
+            raise
+
+    async def _take_back_attempt(self) -> None:
+        """Undo the attempt noted before a read that Redis (not the event) made fail."""
+        if self._undo is not None:
+            noted, previous = self._undo
+            await self._outbox.schedule([], guard=Guard(ATTEMPT, noted, previous))
+            self._undo = None
+
+    async def _pass_over(self, cursor: str, poison: str, noted: _Attempt) -> None:
+        """Quarantine the event after `cursor` whose reads never finished, and move past it."""
+        attempts = noted.attempts
+        why = noted.error or "the notifier stopped while processing it (killed, crashed or hung)"
+        if await self._outbox.schedule([], guard=Guard(CURSOR, cursor, poison)) < 0:
+            return  # another notifier moved the cursor first
+        self._cursor = poison
+        await self._quarantine.put("event", poison, UNPROCESSABLE, f"{attempts} attempts: {why}")
+        log.error("notifier.event_skipped", stream_id=poison, attempts=attempts,
+                  error=why[:200])  # fmt: skip
+
+    async def _entries_after(self, cursor: str, *, block_ms: int, count: int) -> list[Any]:
+        """The raw (id, fields) entries after `cursor`: noted before any of them is parsed."""
+        reply = await self._redis.xread({keys.EVENTS: cursor}, count=count, block=block_ms)
+        if isinstance(reply, Mapping):  # RESP3: {stream: [[(id, fields), ...]]}
+            batches: list[Any] = [batch for wrapped in reply.values() for batch in wrapped]
+        else:  # RESP2: [[stream, [(id, fields), ...]]]
+            batches = [entries for _stream, entries in reply or []]
+        return [entry for batch in batches for entry in batch if entry[0] is not None]
+
+    async def _process(self, cursor: str, entries: list[Any]) -> int:
+        events: list[LedgerEvent] = []
+        unreadable: list[UnreadableError] = []
+        for entry_id, fields in entries:
+            try:
+                events.append(parse_event(entry_id, fields or {}))
+            except UnreadableError as exc:
+                unreadable.append(exc)
+        last_id = as_text(entries[-1][0])
+        for error in unreadable:
+            await self._quarantine.put_error(error)
         groups: dict[NotificationEvent, list[LedgerEvent]] = {}
-        for event in batch.events:
+        for event in events:
             kind = _EVENT_KINDS.get(event.to_state)
             if kind is not None and self._routes[kind]:
                 groups.setdefault(kind, []).append(event)
@@ -165,12 +199,12 @@ class NotificationSources:
             compose.from_events(kind, events, records, base=self._base, now=now)
             for kind, events in groups.items()
         ]
-        guard = Guard(CURSOR, cursor, batch.last_id)
+        guard = Guard(CURSOR, cursor, last_id)
         if await self._coalescer.schedule(self.deliveries(notifications), guard=guard) < 0:
             log.info("notifier.cursor_moved", cursor=cursor)  # another notifier took the batch
         else:
-            self._cursor = batch.last_id
-        return len(batch.events) + len(batch.unreadable)
+            self._cursor = last_id
+        return len(events) + len(unreadable)
 
     async def check_waiting(self) -> int:
         """Report pending requests older than waiting_after_min, each once; how many."""
@@ -292,3 +326,51 @@ def _marks(raw: str | None) -> tuple[Mark, Mark] | None:
         return None
     dead, quarantine = Mark.from_dict(data.get("dead")), Mark.from_dict(data.get("quarantine"))
     return (dead, quarantine) if dead is not None and quarantine is not None else None
+
+
+@dataclass(frozen=True, slots=True)
+class _Attempt:
+    """The last read noted: after which cursor, up to which id, and how many times alone.
+
+    `until`: a read up to it did not finish, so events up to it are read one at a time to
+    find the culprit. `attempts`: reads of the single event after `after` started so far.
+    """
+
+    after: str = ""
+    until: str = ""
+    attempts: int = 0
+    error: str = ""
+
+    @classmethod
+    def parse(cls, raw: str | None) -> _Attempt:
+        """The noted attempt; none for junk (anyone with Redis access can write the state)."""
+        try:
+            data = json.loads(raw) if raw else None
+            if not isinstance(data, dict):
+                return cls()
+            return cls(str(data["after"]), str(data["until"]), int(data["attempts"]),
+                       str(data.get("error", "")))  # fmt: skip
+        except (ValueError, TypeError, KeyError, RecursionError):
+            return cls()
+
+    def dump(self) -> str:
+        return json.dumps({"after": self.after, "until": self.until, "attempts": self.attempts,
+                           "error": self.error}, sort_keys=True)  # fmt: skip
+
+    def one_by_one(self, cursor: str) -> bool:
+        """Whether the events after `cursor` are to be read one at a time."""
+        at, until = _stream_order(cursor), _stream_order(self.until)
+        if self.after == cursor and self.until:
+            return True  # a read after this very cursor did not finish
+        return at is not None and until is not None and at < until
+
+    def next(self, cursor: str, last_id: str, *, single: bool) -> _Attempt:
+        """The attempt to note before reading up to `last_id` after `cursor`."""
+        if not single:
+            return _Attempt(cursor, last_id, 0)
+        before = self.attempts if self.after == cursor else 0
+        until = self.until if self.one_by_one(cursor) else last_id
+        return _Attempt(cursor, until, before + 1, self.error if self.after == cursor else "")
+
+    def failed(self, error: str) -> _Attempt:
+        return _Attempt(self.after, self.until, self.attempts, error[:300])
