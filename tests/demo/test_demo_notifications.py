@@ -1,27 +1,34 @@
 """The demo runs the notifier against its own inbox: a request needing review shows up on the
-inbox page the banner links, with a link to the request in the demo's UI."""
+inbox page the banner links, with a link to the request in the demo's UI on the port the UI
+really listens on."""
 
 from __future__ import annotations
 
 import asyncio
+import re
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
 from redis.asyncio import Redis
 
-from tests.conftest import free_port
-from tests.demo.first_run import field, running_demo, wait_for
+from tests.demo.first_run import field, logged_in, running_demo, wait_for
 from tests.notifier.conftest import needs_review
 
 pytestmark = pytest.mark.slow
 
 
-def test_a_request_needing_review_reaches_the_demo_inbox(tmp_path: Path) -> None:
-    port = free_port()
-    with running_demo(tmp_path, "--port", str(port)) as (_, banner):
-        inbox = field(banner, "notifications")
+def test_with_port_0_every_link_uses_the_bound_port(tmp_path: Path) -> None:
+    with running_demo(tmp_path, "--port", "0") as (_, banner):
+        ui = field(banner, "moderation UI")
+        port = urlsplit(ui).port
+        assert port not in (None, 0), ui
+        # No link the banner prints carries the port the demo was asked for.
+        assert not re.search(r"https?://[^\s/]+:0(/|\s|$)", banner), banner
+        assert httpx.get(f"{ui}login", timeout=5).status_code == 200
         assert "notifier metrics" in banner
+        inbox = field(banner, "notifications")
         # As the writer would: a request recorded, then handed back to a person.
         request_id = asyncio.run(_needs_review(field(banner, "Redis"), "the demo notices this"))
 
@@ -31,10 +38,16 @@ def test_a_request_needing_review_reaches_the_demo_inbox(tmp_path: Path) -> None
 
         wait_for(lambda: delivered(), timeout_s=30, what="the needs_review notification")
         [notification] = delivered()
-        assert notification["url"] == f"http://127.0.0.1:{port}/requests/{request_id}"
+        link = f"http://127.0.0.1:{port}/requests/{request_id}"
+        assert notification["url"] == link
         page = httpx.get(inbox, timeout=5).text
         assert "Request needs review: tweet as default: &quot;the demo notices this&quot;" in page
-        assert f'href="http://127.0.0.1:{port}/requests/{request_id}"' in page
+        assert f'href="{link}"' in page
+        # The link answers: the request's page, once logged in as the banner says.
+        with logged_in(ui.rstrip("/"), banner) as client:
+            shown = client.get(link)
+            assert shown.status_code == 200
+            assert "the demo notices this" in shown.text
         # The inbox checks signatures like any receiver: an unsigned post is refused.
         forged = httpx.post(f"{inbox}hook", json={"event": "failed", "title": "forged"}, timeout=5)
         assert forged.status_code == 401

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import os
 import secrets
-from collections.abc import Callable
-from dataclasses import dataclass
+import socket
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -14,6 +16,7 @@ import anyio
 from anyio.abc import TaskStatus
 
 from twitstack.core.config import Settings
+from twitstack.core.errors import StartupError
 from twitstack.core.http_server import serve_asgi
 from twitstack.core.logging import get_logger, register_secret
 from twitstack.core.service import ServiceContext
@@ -146,7 +149,10 @@ async def run_demo(
 ) -> None:
     """Start everything, seed it, announce where to go, and run until SIGINT/SIGTERM."""
     os.environ[TOKEN_SECRET_NAME] = DEFAULT_BEARER_TOKEN
-    with serve_fake_redis(INTERNAL_HOST, options.redis_port) as (fake_server, redis_url):
+    with (
+        _reserved_ui_port(options) as options,
+        serve_fake_redis(INTERNAL_HOST, options.redis_port) as (fake_server, redis_url),
+    ):
         redis = BlockingFakeRedis(server=fake_server)
         try:
             await _run(options, redis, redis_url, announce=announce, task_status=task_status)
@@ -229,6 +235,30 @@ async def _run(
             announce(endpoints)
             task_status.started(endpoints)
         tg.cancel_scope.cancel()
+
+
+@contextmanager
+def _reserved_ui_port(options: DemoOptions) -> Iterator[DemoOptions]:
+    """`options` with the UI's port chosen now if it is 0 (any free port), and held.
+
+    The UI's links (the notifier's, the OAuth redirect, the banner's) are settings made
+    before the UI listens, so they need the port first. The port is held by a socket bound
+    but not listening, with SO_REUSEADDR as the UI's own: the UI can still bind it, while
+    the OS hands it to no one else for the demo's life.
+    """
+    if options.port != 0:
+        yield options
+        return
+    family = socket.AF_INET6 if ":" in options.host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP) as holder:
+        holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            holder.bind((options.host, 0))
+        except OSError as exc:
+            raise StartupError(
+                f"moderation: cannot listen on {options.host}: {exc.strerror}"
+            ) from None
+        yield replace(options, port=int(holder.getsockname()[1]))
 
 
 def _moderation_port(services: list[Any], configured: int) -> int:
