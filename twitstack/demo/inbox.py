@@ -2,14 +2,19 @@
 
 The demo's notifier delivers to it exactly as to any webhook (signed, retried); it checks the
 signature like a real receiver would and shows the newest notifications on one page, so a
-newcomer sees what moderators would be told. It lives only inside `twitstack demo`, on the
-demo's loopback host, and keeps nothing on disk.
+newcomer sees what moderators would be told. It lives only inside `twitstack demo`, on
+127.0.0.1 whatever `--host` the UI listens on, and keeps nothing on disk.
+
+The notifications name requests and accounts, so reading them takes the secret token the
+banner's link carries (`?token=`, a capability URL: another local user or a web page the
+browser visits cannot guess it). The webhook itself is guarded by its signature instead.
 """
 
 from __future__ import annotations
 
 import html
 import json
+import secrets
 import time
 from collections import deque
 from dataclasses import dataclass
@@ -38,9 +43,14 @@ class Received:
 class NotificationInbox:
     """Keeps the newest MAX_KEPT deliveries (a repeated delivery id is kept once)."""
 
-    def __init__(self, signing_key: str) -> None:
+    def __init__(self, signing_key: str, token: str | None = None) -> None:
         self._key = signing_key
+        self.token = token or secrets.token_urlsafe(24)
         self.received: deque[Received] = deque(maxlen=MAX_KEPT)
+
+    def _allowed(self, request: Request) -> bool:
+        given = request.query_params.get("token", "")
+        return secrets.compare_digest(given.encode(), self.token.encode())
 
     def app(self) -> Starlette:
         return Starlette(
@@ -70,15 +80,22 @@ class NotificationInbox:
         return PlainTextResponse("ok")
 
     async def _json(self, request: Request) -> Response:
-        return JSONResponse([{"delivery_id": r.delivery_id, **r.body} for r in self.received])
+        if not self._allowed(request):
+            return _refused()
+        return _private(
+            JSONResponse([{"delivery_id": r.delivery_id, **r.body} for r in self.received])
+        )
 
     async def _page(self, request: Request) -> Response:
+        if not self._allowed(request):
+            return _refused()
         rows = "\n".join(_row(r) for r in self.received) or (
             '<li class="empty">Nothing yet. A request that fails, needs review or waits more '
             "than a minute shows up here within seconds.</li>"
         )
         page = f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta http-equiv="refresh" content="5">
+<meta name="referrer" content="no-referrer">
 <title>twitstack demo: notifications</title>
 <style>body{{font-family:system-ui,sans-serif;max-width:50rem;margin:2rem auto;padding:0 1rem}}
 li{{margin:.6rem 0}} .kind{{font-family:monospace;color:#555}} .when{{color:#777}}</style>
@@ -91,7 +108,22 @@ own webhook.</p>
 {rows}
 </ul>
 </body></html>"""
-        return HTMLResponse(page)
+        return _private(HTMLResponse(page))
+
+
+def _refused() -> Response:
+    return PlainTextResponse(
+        "The notifications page needs its token: open the link the demo's banner prints "
+        "(notifications  http://127.0.0.1:PORT/?token=...).\n",
+        status_code=401,
+    )
+
+
+def _private(response: Response) -> Response:
+    """The token is in the page's URL: never sent on to the links, nor kept by a cache."""
+    response.headers["Referrer-Policy"] = "no-referrer"
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 def _row(received: Received) -> str:

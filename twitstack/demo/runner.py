@@ -188,11 +188,13 @@ async def _run(
         signing_key = secrets.token_urlsafe(24)
         register_secret(signing_key)
         inbox = NotificationInbox(signing_key)
+        # Loopback whatever `--host` says: the page lists who needs what, for this machine only.
         inbox_port: int = await tg.start(
-            partial(serve_asgi, inbox.app(), host=options.host, port=0, name="demo-inbox")
+            partial(serve_asgi, inbox.app(), host=INTERNAL_HOST, port=0, name="demo-inbox")
         )
-        inbox_url = f"http://{options.host}:{inbox_port}/"
-        os.environ[WEBHOOK_URL_SECRET] = f"{inbox_url}hook"
+        register_secret(inbox.token)
+        inbox_url = f"http://{INTERNAL_HOST}:{inbox_port}/?token={inbox.token}"
+        os.environ[WEBHOOK_URL_SECRET] = f"http://{INTERNAL_HOST}:{inbox_port}/hook"
         os.environ[WEBHOOK_KEY_SECRET] = signing_key
         settings = demo_settings(
             options, data_dir=data_dir, x_api_url=xapi.base_url, graphql_url=graphql_url
