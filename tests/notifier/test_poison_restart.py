@@ -1,6 +1,11 @@
 """A poison event under a real notifier process that is killed (kill -9) while stuck on it and
 restarted, as systemd would: the attempts are counted across the restarts, so the event is
-quarantined after EVENT_ATTEMPTS of them and the events after it are notified."""
+quarantined after EVENT_ATTEMPTS of them and the events after it are notified.
+
+Two ways to be stuck: every read of the event fails (its result nests too deep to parse) and
+the process is killed after a failure; or processing the event never returns (a hang, injected
+into the process) and the process is killed in the middle of it.
+"""
 
 from __future__ import annotations
 
@@ -57,20 +62,46 @@ def _text(log: Path) -> str:
     return log.read_text(errors="replace") if log.exists() else ""
 
 
-def _failures(log: Path) -> int:
-    """Failed event reads the process logged so far."""
-    return _text(log).count("notifier.loop_failed")
+def _stuck(log: Path) -> bool:
+    """Whether the process logged a failed event read, or said it hangs on the poison."""
+    text = _text(log)
+    return "notifier.loop_failed" in text or HANGING in text
 
 
+HANGING = "test: hanging on the poison request"
+HANG_TEXT = "hang on me"
+# `twitstack run --only notifier` where composing a notification about the request whose text
+# is HANG_TEXT never returns (the thread sleeps: the whole process hangs, as on a stuck call).
+_HANG_WRAPPER = f"""
+import sys, time
+from twitstack.notifier import compose
+from twitstack.cli import main
+
+real = compose.from_events
+
+def from_events(kind, events, records, **kwargs):
+    for record in records.values():
+        if record is not None and record.request.payload.get("text") == {HANG_TEXT!r}:
+            print({HANGING!r}, file=sys.stderr, flush=True)
+            time.sleep(3600)
+    return real(kind, events, records, **kwargs)
+
+compose.from_events = from_events
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.parametrize("stuck", ["fails", "hangs"])
 async def test_kill_9_while_stuck_on_a_poison_event_does_not_reset_its_attempts(
-    tmp_path: Path, redis_url: str
+    stuck: str, tmp_path: Path, redis_url: str
 ) -> None:
     receiver = WebhookReceiver(HOOK_KEY)
     env = {**os.environ, "TEST_HOOK_URL": f"{receiver.url}/hook", "TEST_HOOK_KEY": HOOK_KEY}
     env = {k: v for k, v in env.items() if not k.startswith("TWITSTACK_")}
     config = _config(tmp_path, redis_url)
-    args = [sys.executable, "-m", "twitstack", "run", "--config", str(config), "--only",
-            "notifier"]  # fmt: skip
+    python = [sys.executable, "-m", "twitstack"] if stuck == "fails" else [
+        sys.executable, "-c", _HANG_WRAPPER]  # fmt: skip
+    args = [*python, "run", "--config", str(config), "--only", "notifier"]
     redis = Redis.from_url(redis_url)
     process: subprocess.Popen[bytes] | None = None
     starts = 0
@@ -81,7 +112,7 @@ async def test_kill_9_while_stuck_on_a_poison_event_does_not_reset_its_attempts(
                 return [r["id"] for h in receiver.delivered() if h.body["event"] == "needs_review"
                         for r in h.body["requests"]]  # type: ignore[union-attr]  # fmt: skip
 
-            poison = after = ""
+            after = ""
             while starts < MAX_STARTS:
                 log = tmp_path / f"notifier-{starts}.log"
                 process = _start(args, env, log)
@@ -90,16 +121,19 @@ async def test_kill_9_while_stuck_on_a_poison_event_does_not_reset_its_attempts(
                     # The cursor starts at the stream's end: write the events once it exists.
                     await wait_until(lambda log=log: "notifier.ready" in _text(log))
                     before = await needs_review(redis, "before the poison")
-                    # Its result nests too deep to parse: every read of it fails.
-                    poison = (await redis.xadd(
-                        keys.EVENTS,
-                        {"id": "poison", "from": "approved", "to": "failed",
-                         "time": utcnow().isoformat(), "result": "[" * 100_000},
-                    )).decode()  # fmt: skip
+                    if stuck == "fails":
+                        # Its result nests too deep to parse: every read of it fails.
+                        await redis.xadd(
+                            keys.EVENTS,
+                            {"id": "poison", "from": "approved", "to": "failed",
+                             "time": utcnow().isoformat(), "result": "[" * 100_000},
+                        )  # fmt: skip
+                    else:
+                        await needs_review(redis, HANG_TEXT)
                     after = await needs_review(redis, "after the poison")
-                # Stuck on the poison (a failed read logged) or past it: then kill -9.
+                # Stuck on the poison or past it: if stuck, kill -9.
                 await wait_until(
-                    lambda log=log, after=after: _failures(log) > 0 or after in delivered(),
+                    lambda log=log, after=after: _stuck(log) or after in delivered(),
                     timeout_s=30,
                 )
                 if after in delivered():
@@ -111,6 +145,9 @@ async def test_kill_9_while_stuck_on_a_poison_event_does_not_reset_its_attempts(
             # The first start reads the batch; then EVENT_ATTEMPTS starts read the poison alone;
             # the next passes over it.
             assert starts == EVENT_ATTEMPTS + 2
+            poison = [i.decode() for i, fields in await redis.xrange(keys.EVENTS)
+                      if fields[b"to"] == (b"failed" if stuck == "fails" else b"needs_review")
+                      and fields[b"id"] not in (before.encode(), after.encode())]  # fmt: skip
     finally:
         if process is not None and process.poll() is None:
             process.kill()
@@ -118,9 +155,10 @@ async def test_kill_9_while_stuck_on_a_poison_event_does_not_reset_its_attempts(
         entries = [json.loads(raw) for raw in await redis.lrange(keys.QUARANTINE, 0, -1)]
         await redis.aclose()
     [entry] = entries
-    assert (entry["source"], entry["ref"], entry["reason"]) == (
+    assert (entry["source"], [entry["ref"]], entry["reason"]) == (
         "event",
         poison,
         "unprocessable_event",
     )
-    assert entry["detail"].startswith(f"{EVENT_ATTEMPTS} attempts: RecursionError")
+    why = "RecursionError" if stuck == "fails" else "the notifier stopped while processing it"
+    assert entry["detail"].startswith(f"{EVENT_ATTEMPTS} attempts: {why}")
