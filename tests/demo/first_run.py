@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import subprocess
@@ -98,3 +99,25 @@ def wait_for(condition: object, *, timeout_s: float = 30, what: str = "condition
             return
         time.sleep(0.2)
     raise AssertionError(f"timed out waiting for {what}")
+
+
+def listening_addresses(port: int) -> set[str]:
+    """IPv4/IPv6 addresses with a socket in LISTEN on `port`, from /proc/net/tcp{,6}."""
+    found: set[str] = set()
+    for table, width in (("/proc/net/tcp", 8), ("/proc/net/tcp6", 32)):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            local, state = line.split()[1], line.split()[3]
+            address, hex_port = local.split(":")
+            if state != "0A" or int(hex_port, 16) != port or len(address) != width:
+                continue
+            raw = bytes.fromhex(address)
+            if width == 8:
+                found.add(".".join(str(b) for b in reversed(raw)))
+            else:  # four little-endian 32-bit words
+                words = b"".join(raw[i : i + 4][::-1] for i in range(0, 16, 4))
+                found.add(str(ipaddress.IPv6Address(words)))
+    return found

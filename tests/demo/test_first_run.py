@@ -3,7 +3,6 @@ Redis, drafts X accepts and one it refuses, a quiet banner, nothing left behind.
 
 from __future__ import annotations
 
-import ipaddress
 import re
 import signal
 import socket
@@ -15,7 +14,15 @@ import httpx
 import pytest
 
 from tests.conftest import free_port
-from tests.demo.first_run import demo_env, field, form_fields, logged_in, running_demo, wait_for
+from tests.demo.first_run import (
+    demo_env,
+    field,
+    form_fields,
+    listening_addresses,
+    logged_in,
+    running_demo,
+    wait_for,
+)
 
 pytestmark = pytest.mark.slow
 _REQUEST_LINK = re.compile(r'href="/requests/([0-9a-f]{32})"')
@@ -184,30 +191,8 @@ def test_redis_stays_on_loopback_when_the_ui_listens_on_every_interface(tmp_path
         assert redis_url.startswith("redis://127.0.0.1:"), redis_url
         redis_port = int(redis_url.rsplit(":", 1)[1].split("/")[0])
         # Where the kernel says it listens, read from /proc (the test talks to no other address).
-        assert _listening_addresses(redis_port) == {"127.0.0.1"}
+        assert listening_addresses(redis_port) == {"127.0.0.1"}
         with socket.create_connection(("127.0.0.1", redis_port), timeout=5):
             pass
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=60) == 0
-
-
-def _listening_addresses(port: int) -> set[str]:
-    """IPv4/IPv6 addresses with a socket in LISTEN on `port`, from /proc/net/tcp{,6}."""
-    found: set[str] = set()
-    for table, width in (("/proc/net/tcp", 8), ("/proc/net/tcp6", 32)):
-        try:
-            lines = Path(table).read_text().splitlines()[1:]
-        except OSError:
-            continue
-        for line in lines:
-            local, state = line.split()[1], line.split()[3]
-            address, hex_port = local.split(":")
-            if state != "0A" or int(hex_port, 16) != port or len(address) != width:
-                continue
-            raw = bytes.fromhex(address)
-            if width == 8:
-                found.add(".".join(str(b) for b in reversed(raw)))
-            else:  # four little-endian 32-bit words
-                words = b"".join(raw[i : i + 4][::-1] for i in range(0, 16, 4))
-                found.add(str(ipaddress.IPv6Address(words)))
-    return found
