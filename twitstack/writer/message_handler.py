@@ -99,7 +99,14 @@ class MessageHandler:
             await self.queue.dead_letter(raw, reason="handler_error", detail=repr(exc)[:500])
             self.metrics.dead_letters.labels(reason="handler_error").inc()
             _log.warning("writer.message_dead_lettered", reason="handler_error")
-            await self.journal.flag_stranded(request, "handler_error")
+            try:
+                await self.journal.flag_stranded(request, "handler_error")
+            except (RedisError, OSError):
+                raise
+            except Exception:
+                # The record that broke the handler may break this move's reply too (e.g. a
+                # junk attempt count): the message is kept all the same, and the consumer lives.
+                _log.exception("writer.flag_stranded_failed")
             return
         if not acked:
             await self.queue.ack(raw)
