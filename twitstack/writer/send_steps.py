@@ -19,6 +19,7 @@ from redis.asyncio import Redis
 from twitstack.writer.ratelimit import RateLimitBudgets, budget_keys, observe_args, observed
 from twitstack.writes import keys, scripts
 from twitstack.writes.claims import claim_key
+from twitstack.writes.errors import UnreadableError
 from twitstack.writes.ledger import RequestLedger, record_keys_and_args
 from twitstack.writes.ledger_types import TransitionResult, TransitionStatus, as_text
 from twitstack.writes.models import ModerationStatus, WriteRequest
@@ -27,6 +28,8 @@ from twitstack.writes.transitions import Change, parse_transition
 
 S = ModerationStatus
 _REFUSALS = frozenset({TransitionStatus.SPENT.value, TransitionStatus.TOMBSTONED.value})
+# begin_sending's answer for a held record whose attempt or created_ms it cannot move.
+_UNREADABLE = "unreadable"
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,6 +141,12 @@ class SendSteps:
             )  # fmt: skip
         if status == BeginOutcome.DIFFERS:
             return BeginResult(BeginOutcome.DIFFERS, created)
+        if status == _UNREADABLE:
+            # Nothing was written: the record is for quarantine, its message for the dead letters.
+            field = as_text(reply[2])
+            raise UnreadableError(
+                "record", request.id, "malformed_record", f"{field}: not a count the ledger writes"
+            )
         if status == BeginOutcome.SENDING:
             return BeginResult(
                 BeginOutcome.SENDING,

@@ -17,7 +17,8 @@
 -- (no rate-limit room: still approved), 'budget' (a spend cap would be passed: still
 -- approved, the account paused with reason budget until the period ends), 'differs' (the
 -- ledger holds another state, revision or content than the message: the caller reads it),
--- or a transition status. 'auto' says this call moved it pending -> approved (reason
+-- 'unreadable' (the held record's field named third cannot be moved: nothing written), or a
+-- transition status. 'auto' says this call moved it pending -> approved (reason
 -- auto_approved).
 --#include record_core
 --#include budget_core
@@ -66,6 +67,20 @@ if found[1] ~= wanted or found[2] ~= ARGV[4]
     or (found[3] ~= ARGV[35] and found[3] ~= R[2]) then
   record_as_is()
   return {'differs', recorded, found[1] or '', found[2] or '0', '0', ''}
+end
+-- A held record whose attempt count or created_ms the moves below cannot take (HINCRBY and
+-- ZADD refuse them: junk written by hand) would stop this script midway, and a script keeps
+-- what it wrote before an error: the reservation, the spent approval, the index entry it
+-- dropped. Refused before any write instead, for the caller to quarantine; the ledger itself
+-- writes plain integers there (an attempt below 15 digits is bumped without HINCRBY).
+if not fresh then
+  local attempt, created_ms = known[3] or '0', known[4]
+  if not (string.match(attempt, '^%d+$') and #attempt < 15) then
+    return {'unreadable', recorded, 'attempt', found[2], '0', ''}
+  end
+  if not (created_ms and string.match(created_ms, '^%d+$') and #created_ms < 16) then
+    return {'unreadable', recorded, 'created_ms', found[2], '0', ''}
+  end
 end
 local auto = ''
 if wanted == 'pending' then
