@@ -121,3 +121,28 @@ async def test_a_record_the_writer_cannot_move_is_quarantined_not_retried_for_ev
     assert [post.text for post in sandbox.state.content.posts.values()] == ["sent after it"]
     assert await redis.hget(keys.request(bad.id), "state") == b"approved"
     assert await redis.llen(keys.QUARANTINE) == 1
+
+
+# Reset times no calendar holds (X answering in milliseconds, or junk written by hand), on a
+# window with no room left.
+FAR_RESETS = {"milliseconds": "1800000000000", "past_year_9999": "1e13", "infinite": "inf"}
+
+
+@pytest.mark.parametrize("reset", sorted(FAR_RESETS))
+async def test_a_window_reset_past_the_calendar_holds_the_request_without_losing_it(
+    make_settings: Callable[..., Settings], redis: Redis, sandbox: RunningSandbox, reset: str
+) -> None:
+    """The request waits approved in the schedule; it is not dead-lettered as a handler bug."""
+    settings = writer_settings(make_settings, sandbox.base_url)
+    held = approved(tweet("no room until the end of time"))
+    await redis.hset(WINDOW, mapping={"limit": 1, "remaining": 0, "reset": FAR_RESETS[reset]})
+    async with running_writer(settings, redis, sandbox) as writer:
+        await writer.push(held)
+
+        async def scheduled() -> bool:
+            return await redis.zscore(keys.SCHEDULE, held.id) is not None
+
+        await wait_until(scheduled, timeout_s=8)
+        assert await writer.state(held.id) is S.APPROVED
+        assert await redis.llen(keys.DEAD_LETTER) == 0
+    assert sandbox.state.content.posts == {}

@@ -3,6 +3,7 @@ transient retries, and when to try again."""
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
@@ -22,6 +23,9 @@ from twitstack.writer.x_calls import XCall, XReply
 from twitstack.writer.xapi_client import XApiClient
 from twitstack.writes.models import WriteAction, WriteRequest
 from twitstack.writes.spend import action_for
+
+# X's longest rate-limit window is 24 hours.
+_MAX_RESET_WAIT_S = 24 * 3600.0
 
 
 def _counts_against_account(outcome: Outcome) -> bool:
@@ -62,7 +66,12 @@ class ExecutorSending:
         return datetime.fromtimestamp(epoch_s, UTC)
 
     def _after_reset(self, reset: float | None) -> datetime:
-        base = reset if reset is not None else self._clock() + 60.0  # X's own fallback
+        now = self._clock()
+        base = reset if reset is not None else now + 60.0  # X's own fallback
+        if not math.isfinite(base) or base > now + _MAX_RESET_WAIT_S:
+            # No window of X's resets that late (a header in milliseconds, junk in the budget
+            # hash), and past year 9999 no datetime holds it: look again after the longest one.
+            base = now + _MAX_RESET_WAIT_S
         jitter = self._rng.uniform(0, self._settings.rate_limit_jitter_s)
         return self._at(base + self._settings.rate_limit_margin_s + jitter)
 
