@@ -18,6 +18,7 @@ from tests.writer.harness import approved, running_writer, tweet, wait_until, wr
 from tests.writer.test_send_steps import ENDPOINT, IN_FLIGHT, SPEND, steps_for
 from twitstack.core.config import Settings
 from twitstack.sandbox.xapi.config import XApiSandboxConfig
+from twitstack.writer.send_steps import BeginOutcome
 from twitstack.writes import keys
 from twitstack.writes.errors import UnreadableError
 from twitstack.writes.ledger import RequestLedger
@@ -146,3 +147,24 @@ async def test_a_window_reset_past_the_calendar_holds_the_request_without_losing
         assert await writer.state(held.id) is S.APPROVED
         assert await redis.llen(keys.DEAD_LETTER) == 0
     assert sandbox.state.content.posts == {}
+
+
+@pytest.mark.parametrize("fresh", [True, False], ids=["new_record", "held_record"])
+async def test_a_spent_approval_key_of_another_type_refuses_the_send_and_keeps_nothing(
+    redis: Redis, fresh: bool
+) -> None:
+    """A key of another type where the approval's nonce is spent: the approval counts as used
+    (refused, for review), never a script error that keeps the reservation it made."""
+    steps, ledger = steps_for(redis)
+    request = approved(tweet("nonce key is a list"))
+    assert request.approval is not None
+    assert request.approval.nonce is not None
+    await redis.rpush(keys.spent_approval(request.approval.nonce), "junk")
+    if not fresh:
+        await ledger.record(request, actor="moderation")
+    begun = await steps.begin(
+        request, encode_write_request(request), ENDPOINT, actor="w", spend=SPEND
+    )
+    assert (begun.outcome, begun.refused) == (BeginOutcome.REFUSED, "spent")
+    assert await redis.get(IN_FLIGHT) in (None, b"0")
+    assert await redis.hget(keys.request(request.id), "state") == b"approved"

@@ -45,8 +45,11 @@ local function ledger_spend_approval(id, ttl_s, stored, spent_nonce, untombstone
   local nonce = ledger_approval_nonce(stored)
   if not nonce then return nil, nil end
   -- Check and spend in one command (SET NX GET, Redis 7): a key already there is left as it is.
-  local spent = redis.call('SET', LEDGER_SPENT_PREFIX .. nonce, id, 'NX', 'GET', 'EX',
+  local spent = redis.pcall('SET', LEDGER_SPENT_PREFIX .. nonce, id, 'NX', 'GET', 'EX',
     ledger_guard_ttl(ttl_s))
+  -- A key of another type there (junk written by hand) proves no approval free: it counts as
+  -- spent, rather than an error stopping the caller's script with its earlier writes kept.
+  if type(spent) == 'table' and spent.err then return 'spent', nil end
   if not spent then return nil, nonce end
   if spent == id and spent_nonce == nonce then return nil, nil end
   return 'spent', nil
