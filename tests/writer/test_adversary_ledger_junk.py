@@ -12,12 +12,14 @@ from collections.abc import Callable
 
 import pytest
 from redis.asyncio import Redis
+from redis.exceptions import ResponseError
 
 from tests.writer.conftest import RunningSandbox
 from tests.writer.harness import approved, running_writer, tweet, wait_until, writer_settings
 from tests.writer.test_send_steps import ENDPOINT, IN_FLIGHT, SPEND, steps_for
 from twitstack.core.config import Settings
 from twitstack.sandbox.xapi.config import XApiSandboxConfig
+from twitstack.writer.message_handler import is_script_data_error
 from twitstack.writer.send_steps import BeginOutcome
 from twitstack.writes import keys
 from twitstack.writes.errors import UnreadableError
@@ -168,3 +170,71 @@ async def test_a_spent_approval_key_of_another_type_refuses_the_send_and_keeps_n
     assert (begun.outcome, begun.refused) == (BeginOutcome.REFUSED, "spent")
     assert await redis.get(IN_FLIGHT) in (None, b"0")
     assert await redis.hget(keys.request(request.id), "state") == b"approved"
+
+
+# Keys of one request's ledger entry holding another type (written by hand): every script
+# that reads them stops with WRONGTYPE, on every attempt.
+WRONG_TYPES = {
+    "request_hash_is_a_string": lambda redis, request_id: redis.set(
+        keys.request(request_id), "junk"
+    ),
+    "tombstone_is_a_list": lambda redis, request_id: redis.rpush(
+        keys.tombstone(request_id), "junk"
+    ),
+}
+
+
+@pytest.mark.parametrize("junk", sorted(WRONG_TYPES))
+async def test_a_script_error_on_one_message_is_dead_lettered_not_retried_for_ever(
+    make_settings: Callable[..., Settings], redis: Redis, sandbox: RunningSandbox, junk: str
+) -> None:
+    """A script error that no retry can cure is no Redis outage: the message is kept in the
+    dead letters for an operator (not handed back to the head of the queue and taken again at
+    once, by every consumer in turn), and the next request is sent."""
+    settings = writer_settings(make_settings, sandbox.base_url)
+    bad = approved(tweet(f"junk {junk}"))
+    await WRONG_TYPES[junk](redis, bad.id)
+    async with running_writer(settings, redis, sandbox) as writer:
+        await writer.push(bad)
+
+        async def dead_lettered() -> bool:
+            return await redis.llen(keys.DEAD_LETTER) == 1
+
+        await wait_until(dead_lettered, timeout_s=8)
+        good = approved(tweet("sent after the script error"))
+        await writer.push(good)
+        await writer.wait_states([good.id], {S.EXECUTED}, timeout_s=8)
+        assert await redis.llen(keys.WRITE_QUEUE) == 0
+        assert await redis.get(IN_FLIGHT) in (None, b"0")
+    [letter] = await writer.dead_letters()
+    assert letter["reason"] == "handler_error"
+    assert [post.text for post in sandbox.state.content.posts.values()] == [
+        "sent after the script error"
+    ]
+
+
+async def test_only_a_script_stopped_by_its_data_counts_as_one(redis: Redis) -> None:
+    """WRONGTYPE and ERR raised inside a script are; the same script refused for want of
+    memory is not (handing its message back is right), nor a plain command's error."""
+    await redis.rpush("junk:list", "x")
+    await redis.hset("junk:hash", "n", "x")
+    raised: dict[str, Exception] = {}
+    for name, script, key in (
+        ("wrongtype", "return redis.call('GET', KEYS[1])", "junk:list"),
+        ("err", "return redis.call('HINCRBY', KEYS[1], 'n', 1)", "junk:hash"),
+    ):
+        with pytest.raises(ResponseError) as caught:
+            await redis.eval(script, 1, key)
+        raised[name] = caught.value
+    with pytest.raises(ResponseError) as plain:
+        await redis.get("junk:list")
+    await redis.config_set("maxmemory", "1")
+    try:
+        with pytest.raises(ResponseError) as oom:
+            await redis.eval("return redis.call('SET', KEYS[1], 'v')", 1, "junk:new")
+    finally:
+        await redis.config_set("maxmemory", "0")
+    assert is_script_data_error(raised["wrongtype"])
+    assert is_script_data_error(raised["err"])
+    assert not is_script_data_error(oom.value)
+    assert not is_script_data_error(plain.value)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from redis.exceptions import RedisError
+from redis.exceptions import RedisError, ResponseError
 
 from twitstack.core.logging import get_logger, log_context
 from twitstack.writer.account_health import AccountHealth
@@ -82,8 +82,13 @@ class MessageHandler:
         await self.account_health.ensure(request.account)
         try:
             acked = await intake.handle(request, QueueTicket(self.queue.processing, raw))
-        except (RedisError, OSError):
-            raise
+        except (RedisError, OSError) as exc:
+            if not is_script_data_error(exc):
+                raise
+            # The same script stops the same way on every retry: handing the message back
+            # would have it taken again at once, for ever. Kept like a bug's message.
+            await self._keep_for_operator(raw, request, exc)
+            return
         except UnreadableError as exc:
             # The message is fine but its ledger record is not: nothing can move that record,
             # so the message waits in the dead letters while the record is quarantined.
@@ -95,18 +100,38 @@ class MessageHandler:
         except Exception as exc:
             # A bug must not stop the consumer; the message is kept for an operator, and a
             # request left `sending` is settled by the reconciler like any abandoned attempt.
-            _log.exception("writer.message_failed")
-            await self.queue.dead_letter(raw, reason="handler_error", detail=repr(exc)[:500])
-            self.metrics.dead_letters.labels(reason="handler_error").inc()
-            _log.warning("writer.message_dead_lettered", reason="handler_error")
-            try:
-                await self.journal.flag_stranded(request, "handler_error")
-            except (RedisError, OSError):
-                raise
-            except Exception:
-                # The record that broke the handler may break this move's reply too (e.g. a
-                # junk attempt count): the message is kept all the same, and the consumer lives.
-                _log.exception("writer.flag_stranded_failed")
+            await self._keep_for_operator(raw, request, exc)
             return
         if not acked:
             await self.queue.ack(raw)
+
+    async def _keep_for_operator(self, raw: bytes, request: WriteRequest, exc: Exception) -> None:
+        _log.exception("writer.message_failed")
+        await self.queue.dead_letter(raw, reason="handler_error", detail=repr(exc)[:500])
+        self.metrics.dead_letters.labels(reason="handler_error").inc()
+        _log.warning("writer.message_dead_lettered", reason="handler_error")
+        try:
+            await self.journal.flag_stranded(request, "handler_error")
+        except (RedisError, OSError):
+            raise
+        except Exception:
+            # The record that broke the handler may break this move's reply too (e.g. a
+            # junk attempt count): the message is kept all the same, and the consumer lives.
+            _log.exception("writer.flag_stranded_failed")
+
+
+# Error codes a script's command can meet that pass: a retry later may well succeed.
+_PASSING_CODES = (
+    "BUSY", "CLUSTERDOWN", "LOADING", "MASTERDOWN", "MISCONF", "NOREPLICAS", "OOM", "READONLY",
+    "TRYAGAIN",
+)  # fmt: skip
+
+
+def is_script_data_error(exc: BaseException) -> bool:
+    """Whether `exc` is a Lua script stopped by the data it read (WRONGTYPE, a count that is
+    none, a runtime error): the same on every retry, unlike an outage, a read-only replica,
+    OOM, MISCONF or an ACL denial (their own exception classes, or the codes above)."""
+    if type(exc) is not ResponseError:
+        return False
+    text = str(exc)
+    return "@user_script:" in text and not text.startswith(_PASSING_CODES)
