@@ -238,3 +238,26 @@ async def test_only_a_script_stopped_by_its_data_counts_as_one(redis: Redis) -> 
     assert is_script_data_error(raised["err"])
     assert not is_script_data_error(oom.value)
     assert not is_script_data_error(plain.value)
+
+
+async def test_one_unmovable_abandoned_request_does_not_stop_reconciling_the_others(
+    make_settings: Callable[..., Settings], redis: Redis, sandbox: RunningSandbox
+) -> None:
+    """Two requests left `sending` by a writer that is gone; one's created_ms is junk. Its
+    move to unknown must not stop in Lua after dropping its `sending` index entry: no sweep
+    would ever find it again. Both stay where a sweep or a human finds them; the other one is
+    reconciled (sent again, as X never got it)."""
+    settings = writer_settings(make_settings, sandbox.base_url)
+    ledger = RequestLedger(redis)
+    broken, fine = approved(tweet("junk created_ms")), approved(tweet("abandoned, fine"))
+    for request in (broken, fine):
+        await ledger.record(request, actor="moderation")
+        moved = await ledger.mark_sending(request.id, actor="writer:gone")
+        assert moved.ok
+    await redis.hset(keys.request(broken.id), "created_ms", "x")
+    async with running_writer(settings, redis, sandbox) as writer:
+        await writer.wait_states([fine.id], {S.EXECUTED}, timeout_s=10)
+    assert [post.text for post in sandbox.state.content.posts.values()] == ["abandoned, fine"]
+    state = await redis.hget(keys.request(broken.id), "state")
+    assert state is not None
+    assert await redis.zscore(keys.state_index(S(state.decode())), broken.id) is not None

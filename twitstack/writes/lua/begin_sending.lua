@@ -68,11 +68,11 @@ if found[1] ~= wanted or found[2] ~= ARGV[4]
   record_as_is()
   return {'differs', recorded, found[1] or '', found[2] or '0', '0', ''}
 end
--- A held record whose attempt count or created_ms the moves below cannot take (HINCRBY and
--- ZADD refuse them: junk written by hand) would stop this script midway, and a script keeps
--- what it wrote before an error: the reservation, the spent approval, the index entry it
--- dropped. Refused before any write instead, for the caller to quarantine; the ledger itself
--- writes plain integers there (an attempt below 15 digits is bumped without HINCRBY).
+-- A held record whose attempt count the move below cannot take (HINCRBY refuses it: junk
+-- written by hand) would stop this script midway, and a script keeps what it wrote before an
+-- error: the reservation, here. Refused before any write instead, for the caller to
+-- quarantine, as is a created_ms that is no epoch ms (junk too); the ledger itself writes
+-- plain integers there (an attempt below 15 digits is bumped without HINCRBY).
 if not fresh then
   local attempt, created_ms = known[3] or '0', known[4]
   if not (string.match(attempt, '^%d+$') and #attempt < 15) then

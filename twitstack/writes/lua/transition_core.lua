@@ -68,6 +68,10 @@ local function ledger_transition(K, A, O)
       'request', 'spent_nonce')
   end
   local state, revision, attempt, created = found[1], found[2], found[3] or '0', found[4]
+  -- The index score is created_ms as the ledger writes it (epoch ms). One ZADD refuses (junk
+  -- written by hand) would stop this script after the old index entry was dropped, leaving
+  -- the request in no index, where no sweep or reader finds it again: now stands in for it.
+  if not (created and string.match(created, '^%d+$') and #created < 16) then created = A[8] end
   local function refuse(reply)
     if fresh then fresh.write() end
     return reply
