@@ -15,12 +15,14 @@ from twitstack.writes import keys
 pytestmark = pytest.mark.anyio
 NOW = 1_800_000_000.0
 ENDPOINT = "tweets.create"
-WINDOW = keys.rate_limit_budget("default", ENDPOINT, "window")
+BUDGET = keys.rate_limit_budgets("default", ENDPOINT)
 
 
 async def test_x_answers_replace_a_window_reset_past_any_window(redis: Redis) -> None:
     budgets = RateLimitBudgets(redis, clock=lambda: NOW)
-    await redis.hset(WINDOW, mapping={"limit": 1, "remaining": 0, "reset": 10**13})
+    await redis.hset(
+        BUDGET, mapping={"window.limit": 1, "window.remaining": 0, "window.reset": 10**13}
+    )
     assert await budgets.reserve("default", ENDPOINT) == 10**13
     headers = {
         "x-rate-limit-limit": "100",
