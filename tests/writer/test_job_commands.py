@@ -32,19 +32,20 @@ pytestmark = pytest.mark.anyio
 # Ledger and queue, inside them: begin = EXISTS (hash and tombstone at once), SET NX GET (spend
 # the approval's nonce), ZADD (index: sending), HSET (the record, already sending), XADD x2
 # (received, sending); settle = SET NX GET (post claim), HMGET (compare-and-set read), ZREM +
-# ZADD (index: sending -> executed), HSET, SET (tombstone), EXPIRE (retention), ZADD (retention
-# index), XADD (executed), LREM + HDEL (ack). Rate-limit budget and spend ledger: begin =
-# HMGET + HSET of the budget hash (windows and in-flight count), HMGET + HSET of the day and
-# the month rollups (spend, raised caps, hold notes); settle = HMGET + HSET of the budget hash
-# (the windows X's rate-limit headers report and the in-flight count; the fake X sends them,
-# as X does; the bench's minimal X does not).
+# ZADD (index: sending -> executed), HSET, SET (tombstone), SET XX KEEPTTL (the spent approval
+# now names the final state: no re-send of a finished record, whatever is done to its hash and
+# tombstone), EXPIRE (retention), ZADD (retention index), XADD (executed), LREM + HDEL (ack).
+# Rate-limit budget and spend ledger: begin = HMGET + HSET of the budget hash (windows and
+# in-flight count), HMGET + HSET of the day and the month rollups (spend, raised caps, hold
+# notes); settle = HMGET + HSET of the budget hash (the windows X's rate-limit headers report
+# and the in-flight count; the fake X sends them, as X does; the bench's minimal X does not).
 SIGNED_JOB = Counter(
     {
         "blmove": 1,
         "evalsha": 2,
         "exists": 1,
         "hmget": 5,
-        "set": 3,
+        "set": 4,
         "zadd": 3,
         "hset": 6,
         "xadd": 3,
@@ -104,6 +105,6 @@ async def test_one_signed_job_costs_a_known_set_of_commands(
             records = await ledger.get_many([job.id for job in jobs])
             assert [record.state for record in records] == [S.EXECUTED, S.EXECUTED]
             assert dict(spent) == dict(SIGNED_JOB), sorted(spent.items())
-            assert spent.total() == 28
+            assert spent.total() == 29
     finally:
         await redis.aclose()

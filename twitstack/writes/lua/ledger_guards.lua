@@ -5,8 +5,10 @@
 -- writes:tombstone:<id>  the final state a request reached, kept `retention s` (at least
 --                        approval_max_age_s, which `config check` enforces): a record of that
 --                        id is never created again and never sent again while it lives.
--- writes:spent:<nonce>   the request id whose sending spent the approval, or 'revoked' for
---                        an approval voided before it was sent (edit, reject, expiry, review).
+-- writes:spent:<nonce>   the request id whose sending spent the approval (while a re-send of
+--                        that record may use it again), the final state that request reached
+--                        (then none may), or 'revoked' for an approval voided before it was
+--                        sent (edit, reject, expiry, review).
 local LEDGER_TOMBSTONE_PREFIX = 'writes:tombstone:'
 local LEDGER_SPENT_PREFIX = 'writes:spent:'
 -- Verifiers accept approvals stamped up to this far ahead of their clock (signing.py

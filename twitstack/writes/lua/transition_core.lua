@@ -189,6 +189,12 @@ local function ledger_transition(K, A, O)
   end
   if A[13] == '1' then
     redis.call('SET', LEDGER_TOMBSTONE_PREFIX .. id, to, 'EX', ledger_guard_ttl(A[11]))
+    -- The approval it spent is done with: its key now holds the final state, no longer the id
+    -- that a re-send of the same record (a 429, a reconciliation) may spend it again for.
+    -- Else a hash put back in approved by hand, its tombstone deleted, was sent again.
+    if found[6] then
+      redis.call('SET', LEDGER_SPENT_PREFIX .. found[6], to, 'XX', 'KEEPTTL')
+    end
     -- An expiry entry left here (for an id that is done) would sit among the due ones for ever.
     if (A[20] ~= '' and A[20] ~= '-') or (A[20] == '' and ledger_may_expire(found[5])) then
       redis.call('ZREM', K[4], id)
