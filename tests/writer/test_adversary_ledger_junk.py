@@ -20,8 +20,9 @@ from tests.writer.test_send_steps import BUDGET, ENDPOINT, SPEND, in_flight, ste
 from twitstack.core.config import Settings
 from twitstack.sandbox.xapi.config import XApiSandboxConfig
 from twitstack.writer.message_handler import is_script_data_error
-from twitstack.writer.send_steps import BeginOutcome
+from twitstack.writer.send_steps import BeginOutcome, PostClaim
 from twitstack.writes import keys
+from twitstack.writes.claims import claim_key
 from twitstack.writes.errors import UnreadableError
 from twitstack.writes.ledger import RequestLedger
 from twitstack.writes.models import ModerationStatus
@@ -265,3 +266,62 @@ async def test_one_unmovable_abandoned_request_does_not_stop_reconciling_the_oth
     state = await redis.hget(keys.request(broken.id), "state")
     assert state is not None
     assert await redis.zscore(keys.state_index(S(state.decode())), broken.id) is not None
+
+
+async def _back_to_unknown(redis: Redis, request_id: str) -> None:
+    """Put an executed request back in `unknown`, its post at X unclaimed (as a settle lost
+    between X's 201 and the ledger would leave it)."""
+    record = await RequestLedger(redis).get(request_id)
+    assert record is not None
+    assert record.result is not None
+    created = await redis.hget(keys.request(request_id), "created_ms")
+    assert created is not None
+    await redis.hset(keys.request(request_id), "state", "unknown")
+    await redis.hdel(keys.request(request_id), "result")
+    await redis.zrem(keys.state_index(S.EXECUTED), request_id)
+    await redis.zadd(keys.state_index(S.UNKNOWN), {request_id: int(created)})
+    await redis.delete(claim_key("tweet", str(record.result["tweet_id"])))
+
+
+async def test_a_post_claim_of_another_type_does_not_stop_reconciliation(
+    make_settings: Callable[..., Settings], redis: Redis, sandbox: RunningSandbox
+) -> None:
+    """Two requests in `unknown` whose posts X has; the first one's claim key is a list
+    (written by hand). Claiming it must not fail every sweep at that request: junk of another
+    type holds no claim. Both are found and settled executed, each with its own post."""
+    settings = writer_settings(make_settings, sandbox.base_url)
+    first, second = approved(tweet("found first")), approved(tweet("found second"))
+    async with running_writer(settings, redis, sandbox) as writer:
+        await writer.push(first, second)
+        await writer.wait_states([first.id, second.id], {S.EXECUTED})
+        posts = {}
+        for request in (first, second):
+            record = await writer.record(request.id)
+            assert record.result is not None
+            posts[request.id] = str(record.result["tweet_id"])
+            await _back_to_unknown(redis, request.id)
+        await redis.rpush(claim_key("tweet", posts[first.id]), "junk")
+        await writer.wait_states([first.id, second.id], {S.EXECUTED}, timeout_s=10)
+        for request in (first, second):
+            record = await writer.record(request.id)
+            assert record.result is not None
+            assert str(record.result["tweet_id"]) == posts[request.id]
+    assert len(sandbox.state.content.posts) == 2
+
+
+async def test_settle_takes_a_post_claim_of_another_type(redis: Redis) -> None:
+    """After X's 201 the settle claims the post first: a list where the claim goes must not
+    stop it there (on every try), leaving the request `sending`."""
+    steps, _ = steps_for(redis)
+    request = approved(tweet("claimed over junk"))
+    raw = encode_write_request(request)
+    begun = await steps.begin(request, raw, ENDPOINT, actor="w", spend=SPEND)
+    assert begun.outcome is BeginOutcome.SENDING
+    await redis.rpush(claim_key("tweet", "77"), "junk")
+    settled = await steps.settle_claimed(
+        request.id, S.EXECUTED, from_states=[S.SENDING], actor="w", reason="created",
+        result={"tweet_id": "77"}, observation=None, ticket=None, claim=PostClaim("tweet", "77"),
+    )  # fmt: skip
+    assert settled.moved.ok
+    assert settled.holder == request.id
+    assert await redis.get(claim_key("tweet", "77")) == request.id.encode()

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from redis.asyncio import Redis
+from redis.exceptions import ResponseError
 
 from twitstack.writes.ledger_types import as_text
 
@@ -32,9 +33,16 @@ class PostClaims:
     async def claim(self, kind: str, post_id: str, request_id: str) -> str:
         """Claim `post_id` for `request_id`; returns the holder (== request_id when it won)."""
         # SET NX GET (Redis 7): takes a free claim, or answers the holder and leaves it be.
-        holder = await self._redis.set(
-            claim_key(kind, post_id), request_id, nx=True, get=True, ex=self._retention_s
-        )
+        key = claim_key(kind, post_id)
+        try:
+            holder = await self._redis.set(key, request_id, nx=True, get=True, ex=self._retention_s)
+        except ResponseError as exc:
+            if not str(exc).startswith("WRONGTYPE"):
+                raise
+            # A key of another type (written by hand) names no request: no claim. Dropped and
+            # taken, or each sweep would fail at this post for ever.
+            await self._redis.delete(key)
+            holder = await self._redis.set(key, request_id, nx=True, get=True, ex=self._retention_s)
         return as_text(holder) if isinstance(holder, bytes | str) else request_id
 
     async def holders(self, kind: str, post_ids: Sequence[str]) -> dict[str, str]:

@@ -13,7 +13,14 @@
 -- One SET NX GET (Redis 7) takes a free claim or names its holder, leaving it as it is.
 local holder = ''
 if KEYS[12] ~= '' then
-  holder = redis.call('SET', KEYS[12], ARGV[1], 'NX', 'GET', 'EX', ARGV[34]) or ARGV[1]
+  holder = redis.pcall('SET', KEYS[12], ARGV[1], 'NX', 'GET', 'EX', ARGV[34])
+  if type(holder) == 'table' and string.find(tostring(holder.err), 'WRONGTYPE', 1, true) then
+    -- A key of another type (written by hand) names no request: no claim. Dropped and taken,
+    -- or this settle (after X's 201) would stop here on every try.
+    redis.call('DEL', KEYS[12])
+    holder = redis.call('SET', KEYS[12], ARGV[1], 'NX', 'GET', 'EX', ARGV[34])
+  end
+  holder = holder or ARGV[1]
 end
 local seen = {-1, -1}
 if ARGV[23] == '1' then
