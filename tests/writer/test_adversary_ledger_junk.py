@@ -239,6 +239,22 @@ async def test_only_a_script_stopped_by_its_data_counts_as_one(redis: Redis) -> 
             await redis.eval("return redis.call('SET', KEYS[1], 'v')", 1, "junk:new")
     finally:
         await redis.config_set("maxmemory", "0")
+    # A script refused by the ACL (a user missing a key pattern): retried, never dead-lettered.
+    await redis.acl_setuser(
+        "probe", enabled=True, passwords=["+probe"], keys=["allowed:*"],
+        commands=["+@all"],
+    )  # fmt: skip
+    kwargs = redis.connection_pool.connection_kwargs
+    limited = Redis(host=kwargs["host"], port=kwargs["port"], username="probe", password="probe")
+    try:
+        assert await limited.eval("return redis.call('GET', KEYS[1])", 1, "allowed:x") is None
+        with pytest.raises(ResponseError) as refused:
+            await limited.eval("return redis.call('GET', 'denied:x')", 0)
+    finally:
+        await limited.aclose()
+        await redis.acl_deluser("probe")
+    assert "@user_script:" in str(refused.value)
+    assert not is_script_data_error(refused.value)
     assert is_script_data_error(raised["wrongtype"])
     assert is_script_data_error(raised["err"])
     assert not is_script_data_error(oom.value)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from redis.exceptions import RedisError, ResponseError
 
 from twitstack.core.logging import get_logger, log_context
+from twitstack.core.redis_access import is_permission_error
 from twitstack.writer.account_health import AccountHealth
 from twitstack.writer.intake import RequestIntake
 from twitstack.writer.journal import WriterJournal
@@ -131,7 +132,7 @@ def is_script_data_error(exc: BaseException) -> bool:
     """Whether `exc` is a Lua script stopped by the data it read (WRONGTYPE, a count that is
     none, a runtime error): the same on every retry, unlike an outage, a read-only replica,
     OOM, MISCONF or an ACL denial (their own exception classes, or the codes above)."""
-    if type(exc) is not ResponseError:
+    if type(exc) is not ResponseError or is_permission_error(exc):
         return False
     text = str(exc)
     return "@user_script:" in text and not text.startswith(_PASSING_CODES)
