@@ -181,9 +181,9 @@ async def test_a_permission_lost_while_running_is_logged_and_counted(
 
 
 async def test_the_budget_migration_runs_as_the_shipped_writer_user(server: AclRedis) -> None:
-    """budget_core.lua reads TIME when it folds an old in-flight counter into the budget hash;
-    the shipped writer user may (the file before this release refused it), and a user without
-    it is named by the start-up check."""
+    """budget_core.lua reads TIME for every grant (pending.until) and when it folds an old
+    in-flight counter into the budget hash; the shipped writer user may (the file before this
+    release refused it), and a user without it is named by the start-up check."""
     admin = server.client("twitstack-admin")
     try:
         admin.set(keys.rate_limit_in_flight("brand", "tweets.create"), "2", px=60_000)

@@ -2,6 +2,8 @@
 as long as its key lives (for ever without a TTL).
 
 budget_core.lua replaces a stored reset further past an answer's than X's longest window.
+Nor may a replica's clock skew void the others' in-flight reservations: their lapse runs on
+Redis's clock.
 """
 
 from __future__ import annotations
@@ -57,15 +59,6 @@ async def test_a_stale_answer_is_ignored_up_to_the_longest_window_and_its_slack(
     assert await budgets.reserve("default", ENDPOINT) == expected
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="budget_core.lua voids `pending` once `pending.until` (the reserving writer's clock "
-    "+ 120 s) is behind the reader's clock: a replica whose clock runs more than 120 s ahead "
-    "reads every reservation as lapsed and overwrites the count with its own 1 (the old "
-    "counter's PX ran on Redis's clock). Fix: set and compare `pending.until` on Redis's "
-    "clock (redis.call('TIME') in the script: Redis 7 replicates a script's effects, so TIME "
-    "is allowed before writes)",
-)
 async def test_a_replica_with_its_clock_ahead_still_counts_the_others_in_flight(
     redis: Redis,
 ) -> None:
@@ -77,3 +70,19 @@ async def test_a_replica_with_its_clock_ahead_still_counts_the_others_in_flight(
     assert await behind.reserve("default", ENDPOINT) is None
     # X said one request is left, and it is in flight: no room for a second, on any replica.
     assert await ahead.reserve("default", ENDPOINT) == int(NOW) + 900
+    assert await redis.hget(BUDGET, "pending") == b"1"
+
+
+async def test_a_replica_with_its_clock_behind_has_its_in_flight_counted_by_the_others(
+    redis: Redis,
+) -> None:
+    """Its reservation must not be stamped with its own clock: NOW - 300 + 120 s would already
+    be past for the others, which would read it as lapsed."""
+    behind = RateLimitBudgets(redis, clock=lambda: NOW - 300)
+    on_time = RateLimitBudgets(redis, clock=lambda: NOW)
+    await redis.hset(
+        BUDGET, mapping={"window.limit": 1, "window.remaining": 1, "window.reset": int(NOW) + 900}
+    )
+    assert await behind.reserve("default", ENDPOINT) is None
+    assert await on_time.reserve("default", ENDPOINT) == int(NOW) + 900
+    assert await redis.hget(BUDGET, "pending") == b"1"

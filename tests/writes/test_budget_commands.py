@@ -6,7 +6,6 @@ in-flight counter key, a caps hash per period, budget pauses without a note)."""
 
 from __future__ import annotations
 
-import time
 from collections import Counter
 from typing import Any
 
@@ -89,16 +88,37 @@ async def pending(redis: Redis) -> bytes | None:
     return value
 
 
-async def test_a_reservation_with_its_spend_charge_costs_6_commands(redis: Redis) -> None:
+async def redis_ms(redis: Redis) -> int:
+    """Redis's clock (TIME) in epoch ms: the clock of `pending.until`."""
+    seconds, micros = await redis.time()
+    return int(seconds) * 1000 + int(micros) // 1000
+
+
+async def pending_until(redis: Redis) -> int:
+    return int(await redis.hget(BUDGET, "pending.until"))
+
+
+async def test_a_reservation_with_its_spend_charge_costs_7_commands(redis: Redis) -> None:
     await reserve(redis, CAPPED)  # the hashes start (their EXPIREs, the layout marks)
     await observe(redis, headers(50, int(NOW) + 600, 500))
+    before = await redis_ms(redis)
     reply, counted = await reserve(redis, CAPPED)
+    after = await redis_ms(redis)
     assert reply[0] == b"0"
     # Was 11: GET + SET of the in-flight counter, HMGET x2 of the windows; HMGET x2 of the
-    # rollups, HMGET x2 of the raised caps, HGET of the pause, HSET x2 of the rollups.
-    assert counted == {"hmget": 3, "hset": 3}
+    # rollups, HMGET x2 of the raised caps, HGET of the pause, HSET x2 of the rollups. TIME:
+    # the grant stamps `pending.until` on Redis's clock, not the writer's (NOW here).
+    assert counted == {"hmget": 3, "hset": 3, "time": 1}
     assert await pending(redis) == b"1"
-    assert await redis.hget(BUDGET, "pending.until") == b"%d" % (NOW * 1000 + TTL_MS)
+    assert before + TTL_MS <= await pending_until(redis) <= after + TTL_MS
+
+
+async def test_a_refusal_with_nothing_in_flight_reads_no_clock(redis: Redis) -> None:
+    await observe(redis, headers(0, int(NOW) + 600, 500))
+    await redis.hset(BUDGET, "pending", 0)
+    blocked, counted = await reserve(redis, SpendSettings())
+    assert blocked[0] == str(int(NOW) + 600).encode()
+    assert "time" not in counted
 
 
 async def test_the_first_reservation_starts_lifetimes_and_looks_for_the_old_layout(
@@ -108,10 +128,11 @@ async def test_the_first_reservation_starts_lifetimes_and_looks_for_the_old_layo
     # The budget hash: the old windows' HMGETs, the old counter's GET + PTTL, its HSET with
     # the layout mark, its EXPIRE, the DEL of the old keys; the rollups: the old caps hashes'
     # HGETALL, and their EXPIREs.
+    # TIME, for the grant's `pending.until`.
     assert counted == {"hmget": 5, "get": 1, "pttl": 1, "hset": 4, "expire": 3, "del": 1,
-                       "hgetall": 2}  # fmt: skip
+                       "hgetall": 2, "time": 1}  # fmt: skip
     _, counted = await reserve(redis, CAPPED)
-    assert counted == {"hmget": 3, "hset": 3}
+    assert counted == {"hmget": 3, "hset": 3, "time": 1}
 
 
 async def test_observing_an_answer_costs_a_read_and_a_write(redis: Redis) -> None:
@@ -157,14 +178,24 @@ async def test_a_same_window_write_keeps_the_lifetime_a_new_window_renews_it(
 
 async def test_the_in_flight_count_lapses_ttl_after_the_last_reservation(redis: Redis) -> None:
     """A crashed writer's reservations stop counting as the old counter's PX made them: the
-    whole count lapses `ttl` after the last reservation, and each reservation renews it."""
+    whole count lapses `ttl` after the last reservation, and each reservation renews it, all
+    on Redis's clock: the writers' clocks (`now`) move neither the stamp nor the lapse."""
     await observe(redis, headers(2, int(NOW) + 600, 500))
     assert (await reserve(redis, SpendSettings()))[0][0] == b"0"
-    assert (await reserve(redis, SpendSettings(), now=NOW + 60))[0][0] == b"0"
-    # Two in flight of the 2 X reported left: full until the last one's lifetime ends.
-    blocked, _ = await reserve(redis, SpendSettings(), now=NOW + 60 + TTL_MS / 1000 - 1)
-    assert blocked[0] == str(int(NOW) + 600).encode()
-    granted, _ = await reserve(redis, SpendSettings(), now=NOW + 60 + TTL_MS / 1000)
+    first = await pending_until(redis)
+    before = await redis_ms(redis)
+    assert (await reserve(redis, SpendSettings(), now=NOW - 300))[0][0] == b"0"
+    after = await redis_ms(redis)
+    # The second reservation renewed the stamp, from Redis's clock (its writer runs 300 s behind).
+    assert first <= before + TTL_MS <= await pending_until(redis) <= after + TTL_MS
+    # Two in flight of the 2 X reported left: full, whatever the reader's clock says, until the
+    # last one's lifetime ends on Redis's clock.
+    for now in (NOW - 300, NOW, NOW + 60 + TTL_MS / 1000, NOW + 599):
+        blocked, _ = await reserve(redis, SpendSettings(), now=now)
+        assert blocked[0] == str(int(NOW) + 600).encode()
+    # Redis's clock past the stamp (set back rather than waited for): the count is void.
+    await redis.hset(BUDGET, "pending.until", await redis_ms(redis) - 1)
+    granted, _ = await reserve(redis, SpendSettings())
     assert granted[0] == b"0"
     assert await pending(redis) == b"1"
 
@@ -247,10 +278,9 @@ async def test_an_old_layout_keeps_its_windows_in_flight_count_caps_and_totals(
     # Before anything runs, readers (moderation, CLI, writer status) see the raised caps.
     assert (await caps_in_force(redis, spend, "a", NOW))["day"].micros == 11 * POST
     assert (await caps_in_force(redis, spend, "b", NOW))["day"].micros == 7 * POST
-    # The old counter's lifetime is carried over on Redis's clock: the writer's clock here must
-    # be the real one too.
-    real = time.time()
-    reply, _ = await reserve(redis, spend, now=real)
+    # The old counter's lifetime is carried over on Redis's clock, as the new reservation's is:
+    # the writer's clock (NOW, not Redis's) plays no part in it.
+    reply, _ = await reserve(redis, spend)
     assert reply[0] == b"0"  # the raised day cap applies: 10 posts spent, 11 allowed
     view = BudgetView.parse(reply[2:])
     assert view.caps == (11 * POST, -1, -1, 51 * POST)
@@ -263,7 +293,7 @@ async def test_an_old_layout_keeps_its_windows_in_flight_count_caps_and_totals(
     ]
     assert await redis.exists(OLD_WINDOW, OLD_DAILY, OLD_IN_FLIGHT) == 0
     rate_only = scripts.register(redis, "budget_reserve")
-    blocked = await rate_only(keys=budget_keys("a", "tweets.create"), args=[repr(real), TTL_MS])
+    blocked = await rate_only(keys=budget_keys("a", "tweets.create"), args=[repr(NOW), TTL_MS])
     assert blocked == str(int(NOW) + 600).encode()  # the rate window was not reset
     # The caps moved into the rollups, with every other account's: still in force.
     day = await redis.hgetall(keys.spend_rollup(P.day))
@@ -310,4 +340,4 @@ async def test_a_budget_pause_of_the_old_layout_ends_with_a_charge_once_noted(
     assert reply[0] == b"0"
     assert await redis.exists(keys.account_paused("a")) == 0
     assert await redis.hget(keys.spend_rollup(P.day), "a|*|held") is None
-    assert counted == {"hmget": 3, "hset": 3, "hget": 1, "del": 1, "hdel": 1}
+    assert counted == {"hmget": 3, "hset": 3, "hget": 1, "del": 1, "hdel": 1, "time": 1}

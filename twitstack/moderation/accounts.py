@@ -93,7 +93,8 @@ async def _read_key(redis: Redis, key: str, about: WriterKey, status: AccountSta
                 continue
             _add_budget(status, about.endpoint, window, limit, remaining, reset, newer=True)
         count, lapses = _num(found[-2]), _num(found[-1])
-        # The count lapses at pending.until (ms), as the writer reads it.
+        # The count lapses at pending.until (ms, on Redis's clock; the writer's scripts compare
+        # it with TIME). A display only: this host's clock is close enough here.
         if count and lapses is not None and lapses > time.time() * 1000:
             status.in_flight[about.endpoint] = int(count)
     elif about.kind == "in_flight" and about.endpoint is not None:

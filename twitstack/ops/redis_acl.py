@@ -39,8 +39,8 @@ _SERVICE_COMMANDS = (
     "-@dangerous", "-@admin", "-@pubsub",
     "-function", "-fcall", "-fcall_ro", "-script|flush", "-script|kill",
 )  # fmt: skip
-# The budget scripts read the server's clock (TIME, outside the categories above) when they fold
-# an old layout's in-flight counter into a budget hash.
+# The budget scripts read the server's clock (TIME, outside the categories above): the in-flight
+# count's lapse (`pending.until`) runs on it, whatever a replica's own clock says.
 _WRITER_COMMANDS_EXTRA = ("+time",)
 # Everything the writer touches: the queue and its bookkeeping, the ledger (every key under
 # writes:, tombstones included), its account state and the sealed credentials.

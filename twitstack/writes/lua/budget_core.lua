@@ -6,7 +6,10 @@
 --   pending                          requests that reserved room and await X's answer
 --   pending.until                    epoch ms after which `pending` is void: every reservation
 --                                    moves it to now + ttl, so a crashed writer's reservations
---                                    lapse as the old counter key's PX did
+--                                    lapse as the old counter key's PX did. Set and compared on
+--                                    Redis's clock (TIME), never a writer's: a replica whose
+--                                    clock is off would void the others' reservations (ahead)
+--                                    or have its own voided early (behind)
 --   layout                           '2' once the keys of the old layout were folded in
 -- These fields are a cache of X's headers: a key of the wrong type is dropped, a field that is
 -- not a number (junk written by hand or by a bug) reads as unknown and is overwritten by the
@@ -39,6 +42,16 @@ local function budget_count(raw)
   return n
 end
 
+-- Redis's clock in epoch ms, the clock of `pending.until`: one TIME per script call at most
+-- (kept in b), and none in a call that does not need it.
+local function budget_now_ms(b)
+  if b.now_ms == nil then
+    local t = redis.call('TIME')
+    b.now_ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  end
+  return b.now_ms
+end
+
 -- Fold the old layout's keys into the hash K[1] (b: what budget_read found there; a field the
 -- hash already holds is newer and wins) and drop them. The old in-flight count keeps its
 -- remaining lifetime; its writers' settles decrement the old key, so the count carried over
@@ -62,8 +75,7 @@ local function budget_migrate(K, b)
   local old = budget_count(redis.pcall('GET', counter))
   local left = redis.pcall('PTTL', counter)
   if old ~= nil and old > 0 and type(left) == 'number' and left > 0 then
-    local t = redis.call('TIME')
-    local now_ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+    local now_ms = budget_now_ms(b)
     local mine = 0
     if b.pending_until ~= nil and b.pending_until > now_ms then mine = b.pending end
     b.pending = mine + old
@@ -115,13 +127,16 @@ end
 -- reset time it is blocked until. K: the budget hash, the old layout's window and 24-hour
 -- hashes. Room is X's last reported `remaining` minus our requests still in flight: X's count
 -- does not include those yet. A window whose reset has passed is unknown territory: send, and
--- learn the new window from X's headers.
+-- learn the new window from X's headers. `now` (the writer's clock, epoch s) is compared with
+-- X's resets only; the in-flight count's lapse runs on Redis's clock (budget_now_ms), which
+-- is read only when there is a count to void or a grant to stamp.
 local function budget_reserve(K, now, ttl_ms)
   now = tonumber(now)
   local b = budget_read(K)
-  local now_ms = now * 1000
   local pending = b.pending
-  if b.pending_until == nil or b.pending_until <= now_ms then pending = 0 end
+  if pending > 0 and (b.pending_until == nil or b.pending_until <= budget_now_ms(b)) then
+    pending = 0
+  end
   local blocked = 0
   for i = 1, 2 do
     local reset = b.windows[i][1] or 0
@@ -132,7 +147,7 @@ local function budget_reserve(K, now, ttl_ms)
   end
   if blocked > 0 then return tostring(blocked) end
   redis.call('HSET', K[1], 'pending', string.format('%d', pending + 1),
-    'pending.until', string.format('%.0f', now_ms + tonumber(ttl_ms)))
+    'pending.until', string.format('%.0f', budget_now_ms(b) + tonumber(ttl_ms)))
   return '0'
 end
 
