@@ -253,3 +253,43 @@ async def test_event_fields_are_plain_json_friendly(redis: Redis) -> None:
     assert fields["to"] == "pending"
     assert fields["reason"] == "scraped"
     assert json.loads(json.dumps(fields))["actor"] == "p"
+
+
+async def test_a_verdict_about_one_attempt_is_refused_for_a_later_one(redis: Redis) -> None:
+    """A reconciler read attempt 1 in `unknown`, looked at X, and decides "absent, re-send":
+    meanwhile attempt 1 was settled, attempt 2 was sent and went `unknown` too. Its verdict
+    must not apply to attempt 2 (whose post was never looked for: re-sending could post
+    twice). Found in the chaos gate: a thread part posted twice."""
+    ledger = RequestLedger(redis)
+    await ledger.record(tweet(moderation=S.APPROVED), actor="w")
+    for _ in range(2):
+        assert (await ledger.mark_sending("r1", actor="w")).ok
+        moved = await ledger.transition("r1", S.UNKNOWN, from_states=[S.SENDING], actor="w",
+                                        reason="ambiguous")  # fmt: skip
+        assert moved.ok
+        if moved.attempt == 1:
+            stale = await ledger.get("r1")
+            assert stale is not None
+            assert stale.attempt == 1
+            resent = await ledger.retry_later(
+                "r1", not_before=utcnow(), actor="w", reason="resend", from_states=[S.UNKNOWN]
+            )
+            assert resent.ok
+    refused = await ledger.retry_later(
+        "r1", not_before=utcnow(), actor="w", reason="reconciled_absent_resend",
+        from_states=[S.UNKNOWN], expected_attempt=stale.attempt,
+    )  # fmt: skip
+    assert refused.status is TransitionStatus.ATTEMPT_MISMATCH
+    assert refused.attempt == 2
+    record = await ledger.get("r1")
+    assert record is not None
+    assert record.state is S.UNKNOWN
+    review = await ledger.transition(
+        "r1", S.NEEDS_REVIEW, from_states=[S.UNKNOWN], actor="w", reason="r", expected_attempt=1
+    )
+    assert review.status is TransitionStatus.ATTEMPT_MISMATCH
+    current = await ledger.retry_later(
+        "r1", not_before=utcnow(), actor="w", reason="reconciled_absent_resend",
+        from_states=[S.UNKNOWN], expected_attempt=2,
+    )  # fmt: skip
+    assert current.ok

@@ -91,8 +91,12 @@ class WriterJournal:
         observation: Observation | None = None,
         ticket: QueueTicket | None = None,
         claim: PostClaim | None = None,
+        expected_attempt: int | None = None,
     ) -> TransitionResult:
         """Move `request` if it is in `from_states`; logs only when this call made the change.
+
+        `expected_attempt` (plain moves only): refuse if another attempt began since the
+        caller read the record (a reconciler's verdict is about one attempt).
 
         With an `observation` (X's headers for a reserved call), a `ticket` (the message to
         ack) or a `claim` (the post X created, claimed for this request before the move),
@@ -109,8 +113,11 @@ class WriterJournal:
                 actor=self.actor,
                 reason=reason,
                 result=stored or None,
+                expected_attempt=expected_attempt,
             )
         else:
+            if expected_attempt is not None:
+                raise ValueError("expected_attempt is for plain moves only")
             settled = await self.steps.settle_claimed(
                 request.id, to_state, from_states=from_states, actor=self.actor, reason=reason,
                 result=stored or None, observation=observation, ticket=ticket, claim=claim,
@@ -191,6 +198,7 @@ class WriterJournal:
         not_before: datetime,
         reason: str,
         from_states: Collection[S] = (S.SENDING, S.UNKNOWN),
+        expected_attempt: int | None = None,
     ) -> TransitionResult:
         """Back to approved, re-entering the queue through the schedule at `not_before`."""
         moved = await self.ledger.retry_later(
@@ -199,6 +207,7 @@ class WriterJournal:
             actor=self.actor,
             reason=reason,
             from_states=from_states,
+            expected_attempt=expected_attempt,
         )
         if moved.ok:
             self._log_change(request, S.APPROVED, reason, not_before=not_before.isoformat())

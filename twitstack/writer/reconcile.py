@@ -265,15 +265,19 @@ class Reconciler:
             if resends >= self._settings.max_resend_cycles:
                 return await self._review(record, "absent_after_max_resends")
             await self._journal.note(record.request.id, "resends")
+        # Only for the attempt this verdict is about: an attempt that went `unknown` since was
+        # never looked for on X, and re-sending over it could post twice.
         change = await self._journal.later(
-            record.request, not_before=utcnow(), reason=reason, from_states=[S.UNKNOWN]
-        )
+            record.request, not_before=utcnow(), reason=reason, from_states=[S.UNKNOWN],
+            expected_attempt=record.attempt,
+        )  # fmt: skip
         return Verdict.RESENT if change.ok else Verdict.SKIPPED
 
     async def _review(self, record: LedgerRecord, reason: str) -> Verdict:
         change = await self._journal.move(
-            record.request, S.NEEDS_REVIEW, from_states=[S.UNKNOWN], reason=reason
-        )
+            record.request, S.NEEDS_REVIEW, from_states=[S.UNKNOWN], reason=reason,
+            expected_attempt=record.attempt,
+        )  # fmt: skip
         if change.ok:
             _log.warning(
                 "writer.reconcile_needs_review", request_id=record.request.id, reason=reason

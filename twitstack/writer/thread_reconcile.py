@@ -158,6 +158,7 @@ class ThreadReconciler:
         change = await self._journal.move(
             record.request, S.EXECUTED, from_states=[S.UNKNOWN], reason="reconciled_found",
             result={**progress.to_result(parts), "reconciled": True},
+            expected_attempt=record.attempt,
         )  # fmt: skip
         return "found" if change.ok else "skipped"
 
@@ -167,15 +168,19 @@ class ThreadReconciler:
             if resends >= self._settings.max_resend_cycles:
                 return await self._review(record, "absent_after_max_resends")
             await self._journal.note(record.request.id, "resends")
+        # Only for the attempt this verdict is about: one that went `unknown` since (its part
+        # in flight never looked for on X) is the next sweep's.
         change = await self._journal.later(
-            record.request, not_before=utcnow(), reason=reason, from_states=[S.UNKNOWN]
-        )
+            record.request, not_before=utcnow(), reason=reason, from_states=[S.UNKNOWN],
+            expected_attempt=record.attempt,
+        )  # fmt: skip
         return "resent" if change.ok else "skipped"
 
     async def _review(self, record: LedgerRecord, reason: str) -> str:
         change = await self._journal.move(
-            record.request, S.NEEDS_REVIEW, from_states=[S.UNKNOWN], reason=reason
-        )
+            record.request, S.NEEDS_REVIEW, from_states=[S.UNKNOWN], reason=reason,
+            expected_attempt=record.attempt,
+        )  # fmt: skip
         if change.ok:
             _log.warning(
                 "writer.reconcile_needs_review", request_id=record.request.id, reason=reason

@@ -157,8 +157,10 @@ class RequestLedger(LedgerReads):
         reason: str,
         expected_revision: int | None = None,
         result: Mapping[str, Any] | None = None,
+        expected_attempt: int | None = None,
     ) -> TransitionResult:
-        """Move `request_id` to `to_state` if it is in one of `from_states` (and at the revision).
+        """Move `request_id` to `to_state` if it is in one of `from_states` (and at the revision,
+        and at `expected_attempt` when given: the attempt a reconciler's verdict is about).
 
         `result` (e.g. {"tweet_id": "..."}) is stored on the record and carried by the event.
         Use the named helpers below for moves that carry more (sending, approve, edit, retry).
@@ -171,6 +173,7 @@ class RequestLedger(LedgerReads):
             reason=reason,
             expected_revision=expected_revision,
             change=Change(result=result),
+            expected_attempt=expected_attempt,
         )
 
     async def mark_sending(
@@ -226,6 +229,7 @@ class RequestLedger(LedgerReads):
         actor: str,
         reason: str,
         from_states: Collection[ModerationStatus] = (S.SENDING, S.UNKNOWN),
+        expected_attempt: int | None = None,
     ) -> TransitionResult:
         """Back to approved, to be sent again once `not_before` has passed (429, re-send).
 
@@ -240,6 +244,7 @@ class RequestLedger(LedgerReads):
             reason=reason,
             expected_revision=None,
             change=Change(dispatch=dispatch, due=due),
+            expected_attempt=expected_attempt,
         )
 
     async def edit(

@@ -33,6 +33,7 @@ class TransitionStatus(enum.StrEnum):
     CONTENT_MISMATCH = "content_mismatch"  # its stored request changed since the caller read it
     SPENT = "spent"  # into sending with an approval already spent by another send, or revoked
     TOMBSTONED = "tombstoned"  # into sending for an id that already reached a final state
+    ATTEMPT_MISMATCH = "attempt_mismatch"  # a later attempt began since the caller read it
 
 
 @dataclass(frozen=True, slots=True)

@@ -128,12 +128,16 @@ class TransitionScript:
         reason: str,
         expected_revision: int | None,
         change: Change,
+        expected_attempt: int | None = None,
     ) -> TransitionResult:
-        """Apply the move if Redis holds one of `from_states` (and `expected_revision`)."""
+        """Apply the move if Redis holds one of `from_states` (and `expected_revision`, and
+        `expected_attempt`: the attempt the caller's decision was made on)."""
         redis_keys, args = self.keys_and_args(
             request_id, from_states, to_state, actor=actor, reason=reason,
             expected_revision=expected_revision, change=change,
         )  # fmt: skip
+        if expected_attempt is not None:
+            args.append(expected_attempt)
         raw = await self._script(keys=redis_keys, args=args)
         return parse_transition(raw, request_id, to_state)
 
