@@ -12,8 +12,10 @@ from tests.writer.harness import approved, running_writer, tweet, writer_setting
 from twitstack.core.config import Settings
 from twitstack.sandbox.xapi.config import Endpoint, FaultKind, XApiSandboxConfig
 from twitstack.sandbox.xapi.faults import ScriptedResponse, ScriptEntry
+from twitstack.writer.reconcile import Verdict
+from twitstack.writes import keys
 from twitstack.writes.ledger import RequestLedger
-from twitstack.writes.models import ModerationStatus
+from twitstack.writes.models import ModerationStatus, utcnow
 
 S = ModerationStatus
 pytestmark = pytest.mark.anyio
@@ -149,3 +151,35 @@ async def test_read_back_that_cannot_reach_the_post_goes_to_review_not_resent(
     )
     assert (state, reason) == (S.NEEDS_REVIEW, "read_back_incomplete")
     assert [p.text for p in sandbox.state.content.posts.values()].count(text) == 1
+
+
+async def test_a_refused_stale_resend_neither_moves_nor_spends_a_resend_cycle(
+    make_settings: Callable[..., Settings], redis: Redis, sandbox: RunningSandbox
+) -> None:
+    """A verdict about attempt 1 arrives after attempt 2 went `unknown`: the ledger refuses it,
+    the request stays `unknown` for a look at attempt 2, and no re-send cycle is counted (two
+    replicas racing on one request used to reach absent_after_max_resends early)."""
+    settings = writer_settings(make_settings, sandbox.base_url, reconcile_grace_s=3600)
+    request = approved(tweet("stale verdict"))
+    ledger = RequestLedger(redis)
+    await ledger.record(request, actor="test")
+    for attempt in (1, 2):
+        assert (await ledger.mark_sending(request.id, actor="writer:other")).ok
+        moved = await ledger.transition(
+            request.id, S.UNKNOWN, from_states=[S.SENDING], actor="writer:other", reason="503"
+        )
+        assert moved.attempt == attempt
+        if attempt == 1:
+            stale = await ledger.get(request.id)
+            assert (await ledger.retry_later(request.id, not_before=utcnow(), actor="t",
+                                             reason="r", from_states=[S.UNKNOWN])).ok  # fmt: skip
+    assert stale is not None
+    async with running_writer(settings, redis, sandbox) as writer:
+        verdict = await writer.service.reconciler._resend(
+            stale, reason="reconciled_absent_resend", count=True
+        )
+        record = await writer.record(request.id)
+    assert verdict is Verdict.SKIPPED
+    assert record.state is S.UNKNOWN
+    assert record.attempt == 2
+    assert await redis.hget(keys.writer_notes(request.id), "resends") is None

@@ -264,13 +264,17 @@ class Reconciler:
             resends = await self._journal.count(record.request.id, "resends")
             if resends >= self._settings.max_resend_cycles:
                 return await self._review(record, "absent_after_max_resends")
-            await self._journal.note(record.request.id, "resends")
         # Only for the attempt this verdict is about: an attempt that went `unknown` since was
         # never looked for on X, and re-sending over it could post twice.
         change = await self._journal.later(
             record.request, not_before=utcnow(), reason=reason, from_states=[S.UNKNOWN],
             expected_attempt=record.attempt,
         )  # fmt: skip
+        if change.ok and count:
+            # Counted once it happened: replicas reconciling the same request must not spend
+            # its re-send cycles on verdicts the ledger refused (a crash right after the move
+            # can allow one cycle more than max_resend_cycles, never a send without a look).
+            await self._journal.note(record.request.id, "resends")
         return Verdict.RESENT if change.ok else Verdict.SKIPPED
 
     async def _review(self, record: LedgerRecord, reason: str) -> Verdict:

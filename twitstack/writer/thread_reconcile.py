@@ -167,13 +167,15 @@ class ThreadReconciler:
             resends = await self._journal.count(record.request.id, "resends")
             if resends >= self._settings.max_resend_cycles:
                 return await self._review(record, "absent_after_max_resends")
-            await self._journal.note(record.request.id, "resends")
         # Only for the attempt this verdict is about: one that went `unknown` since (its part
         # in flight never looked for on X) is the next sweep's.
         change = await self._journal.later(
             record.request, not_before=utcnow(), reason=reason, from_states=[S.UNKNOWN],
             expected_attempt=record.attempt,
         )  # fmt: skip
+        if change.ok and count:
+            # Counted once it happened (see Reconciler._resend).
+            await self._journal.note(record.request.id, "resends")
         return "resent" if change.ok else "skipped"
 
     async def _review(self, record: LedgerRecord, reason: str) -> str:
