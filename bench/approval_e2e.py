@@ -19,9 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
-import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -30,7 +27,8 @@ from pathlib import Path
 
 import anyio
 import httpx
-from common import pin_to, redis_server
+from common import free_port, redis_server, start_notified, stop_daemon
+from latency import quantiles
 from redis.asyncio import Redis
 from rig import CONSUMER_CPU, HERE, SERVER_CPU, minimal_x
 
@@ -40,16 +38,8 @@ from twitstack.writes.ledger import RequestLedger
 from twitstack.writes.models import WriteAction, WriteRequest
 from twitstack.writes.signing import generate_key_pair
 
-READY_TIMEOUT_S = 60.0
 WAIT_S = 60.0
 PASSWORD = b"a long bench moderator passphrase 1\n"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 class Daemon:
@@ -82,26 +72,15 @@ class Daemon:
                  stdin=PASSWORD)  # fmt: skip
         self.api_key = self.cli("apikeys", "create", "bench", "--owner", "moderator",
                                 "--scope", "read", "--scope", "moderate").strip()  # fmt: skip
-        notify_path = directory / "notify.sock"
-        notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        notify.bind(str(notify_path))
-        notify.settimeout(READY_TIMEOUT_S)
         self.stderr_path = directory / "daemon.stderr"
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "twitstack", "run"], cwd=directory,
-            env={**env, "NOTIFY_SOCKET": str(notify_path)}, stdout=subprocess.DEVNULL,
-            stderr=self.stderr_path.open("wb"), preexec_fn=pin_to(CONSUMER_CPU),
-        )  # fmt: skip
-        try:
-            for _ in range(1000):
-                if b"READY=1" in notify.recv(4096):
-                    break
-        except TimeoutError:
-            self.stop()
-            tail = self.stderr_path.read_text(errors="replace")[-2000:]
-            raise SystemExit(f"the daemon never sent READY=1:\n{tail}") from None
-        finally:
-            notify.close()
+        self.process = start_notified(
+            [sys.executable, "-m", "twitstack", "run"],
+            cwd=directory,
+            env=env,
+            stderr_path=self.stderr_path,
+            cpu=CONSUMER_CPU,
+            name="the daemon",
+        )
 
     def cli(self, *args: str, stdin: bytes = b"") -> str:
         done = subprocess.run(
@@ -113,17 +92,7 @@ class Daemon:
         return done.stdout.decode()
 
     def stop(self) -> None:
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-
-
-def quantiles(values: list[float]) -> tuple[float, float]:
-    cuts = statistics.quantiles(values, n=100, method="inclusive")
-    return cuts[49], cuts[98]
+        stop_daemon(self.process)
 
 
 async def _measure(daemon: Daemon, redis_url: str, base_url: str,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -15,6 +16,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import anyio
 import httpx
@@ -27,6 +29,7 @@ from twitstack.writes.signing import ApprovalSigner
 from twitstack.writes.wire import encode_write_request
 
 START_TIMEOUT_S = 15.0
+READY_TIMEOUT_S = 60.0
 RUN_TIMEOUT_S = 600.0
 
 
@@ -47,6 +50,51 @@ def free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+def start_notified(
+    args: list[str],
+    *,
+    cwd: Path,
+    env: dict[str, str],
+    stderr_path: Path,
+    cpu: int | None,
+    name: str,
+) -> subprocess.Popen[bytes]:
+    """Start a daemon pinned to `cpu` with a NOTIFY_SOCKET of its own; return it once it sent
+    READY=1 (what systemd's Type=notify waits for). Its stdout goes to /dev/null (JSON logs:
+    their cost counts, a terminal's does not); stderr is kept for the reason it did not start.
+    """
+    notify_path = cwd / f"notify-{time.monotonic_ns()}.sock"
+    notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    notify.bind(str(notify_path))
+    notify.settimeout(READY_TIMEOUT_S)
+    process = subprocess.Popen(
+        args, cwd=cwd, env={**env, "NOTIFY_SOCKET": str(notify_path)},
+        stdout=subprocess.DEVNULL, stderr=stderr_path.open("wb"), preexec_fn=pin_to(cpu),
+    )  # fmt: skip
+    try:
+        for _ in range(1000):
+            if b"READY=1" in notify.recv(4096):
+                break
+    except TimeoutError:
+        stop_daemon(process)
+        tail = stderr_path.read_text(errors="replace")[-2000:]
+        raise SystemExit(f"{name} never sent READY=1:\n{tail}") from None
+    finally:
+        notify.close()
+        notify_path.unlink(missing_ok=True)
+    return process
+
+
+def stop_daemon(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM, then SIGKILL if it has not exited within a minute."""
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 @contextmanager

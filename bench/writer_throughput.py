@@ -29,10 +29,7 @@ import argparse
 import json
 import os
 import shutil
-import signal
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -40,7 +37,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import anyio
-from common import approved_tweets, can_pin, pin_to, redis_server
+from common import approved_tweets, can_pin, redis_server, start_notified, stop_daemon
 from latency import approval_latency
 from peers import PEER_SCRIPT, make_venv
 from redis.asyncio import Redis as AsyncRedis
@@ -55,7 +52,6 @@ from twitstack.writes.signing import ApprovalSigner, generate_key_pair
 from twitstack.writes.wire import encode_write_request
 
 RUN_TIMEOUT_S = 600.0
-READY_TIMEOUT_S = 60.0
 LEAN = "lean BLMOVE→POST→LREM"
 WRITER_OPEN = "writer, require_approval=false"
 WRITER_SIGNED = "writer, signed, new record"
@@ -77,10 +73,6 @@ class WriterDaemon:
             f'[[writer.accounts]]\nname = "default"\nuser_id = "1000"\n'
             f'client_id = "{DEFAULT_CLIENT_ID}"\naccess_token_secret = "BENCH_ACCESS"\n'
         )
-        notify_path = directory / f"notify-{time.monotonic_ns()}.sock"
-        notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        notify.bind(str(notify_path))
-        notify.settimeout(READY_TIMEOUT_S)
         env = {k: v for k, v in os.environ.items() if not k.startswith("TWITSTACK_")}
         env.update({
             "TWITSTACK_CONFIG": str(config), "TWITSTACK_ENV": "prod",
@@ -89,36 +81,20 @@ class WriterDaemon:
             "TWITSTACK_WRITER__METRICS_PORT": "0", "BENCH_ACCESS": DEFAULT_BEARER_TOKEN,
             # prod keeps OAuth 2.0 tokens sealed in Redis under this ring (required in prod)
             "TWITSTACK_SEALING_KEYS": generate_key_ring(),
-            "NOTIFY_SOCKET": str(notify_path),
             "PYTHONPATH": os.pathsep.join([str(HERE.parent), env.get("PYTHONPATH", "")]),
         })  # fmt: skip
-        # JSON logs go to stdout (/dev/null: their cost counts, a terminal's does not); stderr
-        # is kept for the reason when the daemon does not start.
         self.stderr_path = directory / "writer.stderr"
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "twitstack", "run", "--only", "writer"], env=env,
-            cwd=directory, stdout=subprocess.DEVNULL, stderr=self.stderr_path.open("wb"),
-            preexec_fn=pin_to(CONSUMER_CPU),
-        )  # fmt: skip
-        try:
-            for _ in range(1000):
-                if b"READY=1" in notify.recv(4096):
-                    break
-        except TimeoutError:
-            self.stop()
-            tail = self.stderr_path.read_text(errors="replace")[-2000:]
-            raise SystemExit(f"the writer never sent READY=1:\n{tail}") from None
-        finally:
-            notify.close()
-            notify_path.unlink(missing_ok=True)
+        self.process = start_notified(
+            [sys.executable, "-m", "twitstack", "run", "--only", "writer"],
+            cwd=directory,
+            env=env,
+            stderr_path=self.stderr_path,
+            cpu=CONSUMER_CPU,
+            name="the writer",
+        )
 
     def stop(self) -> None:
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        stop_daemon(self.process)
 
 
 def wait_executed(rig: Rig, count: int) -> dict[str, int]:
