@@ -15,8 +15,8 @@ import pytest
 from redis.asyncio import Redis
 
 from tests.writer.conftest import RunningSandbox
-from tests.writer.test_x_accounts_cli import REDIRECT, REPO, connect_by_paste, env
-from twitstack.sandbox.xapi.config import DEFAULT_CLIENT_ID
+from tests.writer.test_x_accounts_cli import REPO, connect_by_paste, env
+from tests.writer.test_x_accounts_cli import config_file as connect_config
 from twitstack.writer.ratelimit import AccountPauses
 from twitstack.writes import keys
 from twitstack.writes.spend import Periods
@@ -26,17 +26,12 @@ pytestmark = pytest.mark.anyio
 
 def config_file(tmp_path: Path, redis_url: str, sandbox: RunningSandbox) -> Path:
     """One `[[writer.accounts]]` account ("main") and the OAuth client to connect others."""
-    path = tmp_path / "twitstack.toml"
-    path.write_text(
-        f'env = "dev"\nredis_url = "{redis_url}"\ndata_dir = "{tmp_path / "data"}"\n'
-        "[writer]\n"
-        f'x_api_base_url = "{sandbox.base_url}"\n'
-        f'x_authorize_url = "{sandbox.base_url}/i/oauth2/authorize"\n'
-        f'oauth2_client_id = "{DEFAULT_CLIENT_ID}"\n'
-        f'oauth2_redirect_uri = "{REDIRECT}"\n'
-        "[[writer.accounts]]\n"
-        'name = "main"\nuser_id = "2000"\naccess_token_secret = "MAIN_TOKEN"\n'
-    )
+    path = connect_config(tmp_path, redis_url, sandbox)
+    with path.open("a") as config:
+        config.write(
+            "[[writer.accounts]]\n"
+            'name = "main"\nuser_id = "2000"\naccess_token_secret = "MAIN_TOKEN"\n'
+        )
     return path
 
 
