@@ -96,8 +96,16 @@ def test_upload_preview_warn_approve_post(
             moderator.goto(detail_url)
             thumb = moderator.locator(f"img.thumb[src='/media/{sha}']")
             thumb.wait_for()
-            # The thumbnail really loaded (decoded by the browser), not a broken image.
-            assert thumb.evaluate("img => img.complete && img.naturalWidth") == 8
+            # The thumbnail really loaded (decoded by the browser), not a broken image. Being
+            # in the DOM is not being loaded: wait (bounded) until the browser finished with
+            # it, loaded or broken, then look at what it decoded.
+            thumb_selector = f"img.thumb[src='/media/{sha}']"
+            moderator.wait_for_function(
+                "sel => { const img = document.querySelector(sel); return img && img.complete; }",
+                arg=thumb_selector,
+                timeout=WAIT_MS,
+            )
+            assert thumb.evaluate("img => img.naturalWidth") == 8
             assert moderator.locator("text=missing alt text").count() == 1
             assert moderator.locator(".no-alt").count() == 1
             moderator.screenshot(path=str(ARTIFACTS / "moderation-media.png"), full_page=True)
