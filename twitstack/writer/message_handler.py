@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from redis.exceptions import RedisError, ResponseError
+from redis.exceptions import RedisError
 
 from twitstack.core.logging import get_logger, log_context
-from twitstack.core.redis_access import is_permission_error
 from twitstack.writer.account_health import AccountHealth
 from twitstack.writer.intake import RequestIntake
 from twitstack.writer.journal import WriterJournal
@@ -15,7 +14,7 @@ from twitstack.writer.send_steps import QueueTicket
 from twitstack.writes.errors import UnreadableError, WireFormatError
 from twitstack.writes.identity import message_identity
 from twitstack.writes.models import ModerationStatus, WriteRequest
-from twitstack.writes.quarantine import Quarantine
+from twitstack.writes.quarantine import Quarantine, is_data_error
 from twitstack.writes.queue import ReliableQueue
 from twitstack.writes.wire import decode_write_request
 
@@ -121,18 +120,8 @@ class MessageHandler:
             _log.exception("writer.flag_stranded_failed")
 
 
-# Error codes a script's command can meet that pass: a retry later may well succeed.
-_PASSING_CODES = (
-    "BUSY", "CLUSTERDOWN", "LOADING", "MASTERDOWN", "MISCONF", "NOREPLICAS", "OOM", "READONLY",
-    "TRYAGAIN",
-)  # fmt: skip
-
-
 def is_script_data_error(exc: BaseException) -> bool:
     """Whether `exc` is a Lua script stopped by the data it read (WRONGTYPE, a count that is
     none, a runtime error): the same on every retry, unlike an outage, a read-only replica,
     OOM, MISCONF or an ACL denial (their own exception classes, or the codes above)."""
-    if type(exc) is not ResponseError or is_permission_error(exc):
-        return False
-    text = str(exc)
-    return "@user_script:" in text and not text.startswith(_PASSING_CODES)
+    return is_data_error(exc) and "@user_script:" in str(exc)

@@ -24,6 +24,7 @@ from twitstack.writer.xapi_client import XApiClient, XApiError
 from twitstack.writes import keys, ledger_index
 from twitstack.writes.ledger_types import LedgerRecord
 from twitstack.writes.models import ModerationStatus, WriteAction, utcnow
+from twitstack.writes.quarantine import Quarantine
 
 S = ModerationStatus
 _log = get_logger("twitstack.writer.reconcile")
@@ -46,6 +47,7 @@ class Verdict(enum.StrEnum):
     REVIEW = "needs_review"  # cannot be settled by a machine
     DEFERRED = "deferred"  # could not read X right now
     SKIPPED = "skipped"  # someone else settled it first
+    QUARANTINED = "quarantined"  # its data stopped the reconciler: quarantined, passed over
 
 
 ReadKey = tuple[str, str, str]  # (account, "tweets" | "dms", participant)
@@ -65,10 +67,12 @@ class Reconciler:
         metrics: WriterMetrics,
         *,
         spend: SpendLedger,
+        quarantine: Quarantine,
         started_at: datetime | None = None,
     ) -> None:
         self._redis = redis
         self._spend = spend
+        self._quarantine = quarantine
         # When this run began: `sending` left by our own consumer id before it is abandoned.
         self._started_at = started_at or utcnow()
         self._journal = journal
@@ -91,11 +95,23 @@ class Reconciler:
         unsettled = [*in_flight, *records]
         verdicts: dict[Verdict, int] = {}
         for record in records:
-            verdict = await self.reconcile(record, cache, unsettled)
+            verdict = await self._reconcile_one(record, cache, unsettled)
             verdicts[verdict] = verdicts.get(verdict, 0) + 1
-            if verdict not in (Verdict.WAITING, Verdict.DEFERRED):
+            if verdict not in (Verdict.WAITING, Verdict.DEFERRED, Verdict.QUARANTINED):
                 self._metrics.reconciliations.labels(result=verdict.value).inc()
         return verdicts
+
+    async def _reconcile_one(
+        self, record: LedgerRecord, cache: ReadCache, unsettled: Sequence[LedgerRecord]
+    ) -> Verdict:
+        """`reconcile`, but a record whose data stops it (junk written by hand into its hash
+        or its notes, a key of the wrong type: the same on every pass) is quarantined and the
+        sweep goes on; an outage or ACL refusal still stops the sweep."""
+        try:
+            return await self.reconcile(record, cache, unsettled)
+        except Exception as exc:
+            await self._quarantine.put_failure("record", record.request.id, exc)
+            return Verdict.QUARANTINED
 
     async def expire_abandoned_sending(self) -> list[LedgerRecord]:
         """Make `sending` requests whose attempt was abandoned `unknown`; returns the others.
@@ -109,20 +125,27 @@ class Reconciler:
         for record in await self._journal.ledger.get_many(ids):
             if record.state is not S.SENDING:
                 continue
-            why = await self._abandoned(record)
-            if why is None:
-                still.append(record)
-                continue
-            change = await self._journal.move(
-                record.request, S.UNKNOWN, from_states=[S.SENDING], reason=why
-            )
-            if change.ok:
-                # Its outcome is unknown and its end too: the window stays open (inf).
-                started = _started(record).timestamp()
-                await self._journal.note_ambiguous(
-                    record.request.id, started=started, ended=math.inf
-                )
+            try:
+                if not await self._expire_one(record):
+                    still.append(record)
+            except Exception as exc:
+                # As in `_reconcile_one`: this record is quarantined, the others go on.
+                await self._quarantine.put_failure("record", record.request.id, exc)
         return still
+
+    async def _expire_one(self, record: LedgerRecord) -> bool:
+        """Make `record` `unknown` if its attempt was abandoned; False while it may settle."""
+        why = await self._abandoned(record)
+        if why is None:
+            return False
+        change = await self._journal.move(
+            record.request, S.UNKNOWN, from_states=[S.SENDING], reason=why
+        )
+        if change.ok:
+            # Its outcome is unknown and its end too: the window stays open (inf).
+            started = _started(record).timestamp()
+            await self._journal.note_ambiguous(record.request.id, started=started, ended=math.inf)
+        return True
 
     async def _abandoned(self, record: LedgerRecord) -> str | None:
         """Why `record`'s attempt is abandoned, or None while its writer may still settle it."""

@@ -194,7 +194,7 @@ class WriterService:
         )
         self.reconciler = Reconciler(
             redis, self.journal, client, self.tokens, config, self.metrics,
-            spend=self.spend, started_at=utcnow(),
+            spend=self.spend, quarantine=self.quarantine, started_at=utcnow(),
         )  # fmt: skip
 
     def _http_client(self, connections: int, verify: ssl.SSLContext) -> httpx.AsyncClient:
@@ -256,7 +256,7 @@ class WriterService:
             ("reclaim_orphans", self._reclaim_orphans, config.recovery_interval_s),
             ("promote", self._promote, config.schedule_poll_s),
             ("reconcile", self.reconciler.sweep, config.reconcile_interval_s),
-            ("expire", functools.partial(expire_due, self._redis, self.journal),
+            ("expire", functools.partial(expire_due, self._redis, self.journal, self.quarantine),
              config.reconcile_interval_s),
             ("prune_lapsed", functools.partial(prune_lapsed, self.journal),
              config.reconcile_interval_s),

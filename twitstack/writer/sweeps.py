@@ -12,6 +12,7 @@ from twitstack.writer.ratelimit import AccountPauses
 from twitstack.writes import keys
 from twitstack.writes.ledger_types import as_text, epoch_ms
 from twitstack.writes.models import ModerationStatus, utcnow
+from twitstack.writes.quarantine import Quarantine
 from twitstack.writes.queue import ReliableQueue
 from twitstack.writes.spend import BUDGET_PAUSE
 
@@ -22,17 +23,26 @@ _BATCH = 100
 _PRUNE_BATCH = 500
 
 
-async def expire_due(redis: Redis, journal: WriterJournal) -> int:
-    """Requests past `expires_at` that were never executed become `expired`."""
+async def expire_due(redis: Redis, journal: WriterJournal, quarantine: Quarantine) -> int:
+    """Requests past `expires_at` that were never executed become `expired`.
+
+    A record whose move fails for its data (a script stopped by junk in its hash, a key of
+    the wrong type) is quarantined and the sweep goes on with the next one; an outage or an
+    ACL refusal stops the sweep (its caller retries and reports it).
+    """
     now = utcnow()
     ids = await redis.zrangebyscore(keys.EXPIRY, "-inf", epoch_ms(now), start=0, num=_BATCH)
     expired = 0
     request_ids = [as_text(i) for i in ids if isinstance(i, bytes | str)]
     for record in await journal.ledger.get_many(request_ids):
         if record.state in _EXPIRABLE and record.is_expired(now):
-            moved = await journal.move(
-                record.request, S.EXPIRED, from_states=_EXPIRABLE, reason="expired"
-            )
+            try:
+                moved = await journal.move(
+                    record.request, S.EXPIRED, from_states=_EXPIRABLE, reason="expired"
+                )
+            except Exception as exc:
+                await quarantine.put_failure("record", record.request.id, exc)
+                continue
             expired += moved.ok
     return expired
 

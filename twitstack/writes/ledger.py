@@ -24,6 +24,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 
+from twitstack.core.logging import get_logger
 from twitstack.writes import keys, scripts
 from twitstack.writes.errors import PayloadError, WriteRequestError
 from twitstack.writes.ledger_reads import LedgerReads
@@ -42,7 +43,7 @@ from twitstack.writes.models import (
     format_time,
     utcnow,
 )
-from twitstack.writes.quarantine import Quarantine
+from twitstack.writes.quarantine import Quarantine, failure_reason
 from twitstack.writes.states import EDITABLE_STATES, INITIAL_STATES
 from twitstack.writes.transitions import (
     TERMINAL_NAMES,
@@ -55,6 +56,7 @@ from twitstack.writes.validation import validate_payload
 from twitstack.writes.wire import encode_write_request
 
 S = ModerationStatus
+_log = get_logger("twitstack.writes.ledger")
 DEFAULT_RETENTION_S = 30 * 24 * 3600
 DEFAULT_EVENTS_MAXLEN = 500_000
 
@@ -292,7 +294,8 @@ class RequestLedger(LedgerReads):
     async def expire_due(self, *, now: datetime | None = None, limit: int = 100) -> int:
         """Move pending/approved requests whose `expires_at` has passed to expired; count them.
 
-        Safe to run from every replica: each move is a compare-and-set.
+        Safe to run from every replica: each move is a compare-and-set. A record the move
+        fails on for its data is quarantined (or logged, with no quarantine) and passed over.
         """
         current = now or utcnow()
         due = await self._redis.zrangebyscore(
@@ -306,18 +309,32 @@ class RequestLedger(LedgerReads):
                 # Junk ZADDed by hand names no request: drop it, or it stays due forever.
                 await self._redis.zrem(keys.EXPIRY, bytes(member))  # type: ignore[arg-type]
                 continue
-            result = await self.transition(
-                request_id,
-                S.EXPIRED,
-                from_states=(S.PENDING, S.APPROVED),
-                actor="ledger",
-                reason="expires_at_passed",
-            )
+            try:
+                result = await self.transition(
+                    request_id,
+                    S.EXPIRED,
+                    from_states=(S.PENDING, S.APPROVED),
+                    actor="ledger",
+                    reason="expires_at_passed",
+                )
+            except Exception as exc:
+                # A record whose data stops the move (a key of the wrong type, junk in its
+                # hash): quarantined, and the ids due after it still expire.
+                await self._quarantine_failure(request_id, exc)
+                continue
             expired += result.ok
             if not result.ok:
                 # In flight, under review or gone: the terminal move (if any) cleans it up.
                 await self._redis.zrem(keys.EXPIRY, request_id)
         return expired
+
+    async def _quarantine_failure(self, request_id: str, exc: Exception) -> None:
+        if self._quarantine is not None:
+            await self._quarantine.put_failure("record", request_id, exc)
+            return
+        if failure_reason(exc) is None:
+            raise exc
+        _log.warning("ledger.record_failed", request_id=request_id, error=repr(exc)[:300])
 
     async def prune_lapsed(self, *, now: datetime | None = None, limit: int = 500) -> int:
         """Drop terminal requests whose hash has lapsed from their state index; count them.

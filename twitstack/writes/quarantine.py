@@ -14,9 +14,10 @@ import time
 
 from prometheus_client import Counter
 from redis.asyncio import Redis
-from redis.exceptions import RedisError
+from redis.exceptions import RedisError, ResponseError
 
 from twitstack.core.logging import get_logger
+from twitstack.core.redis_access import is_permission_error
 from twitstack.writes import keys
 from twitstack.writes.errors import UnreadableError
 
@@ -31,6 +32,22 @@ redis.call('LPUSH', KEYS[2], ARGV[2])
 redis.call('LTRIM', KEYS[2], 0, tonumber(ARGV[3]) - 1)
 return 1
 """
+
+
+# Error codes Redis answers for a while, whatever the data: a retry later may well succeed.
+PASSING_CODES = (
+    "BUSY", "CLUSTERDOWN", "LOADING", "MASTERDOWN", "MISCONF", "NOREPLICAS", "OOM", "READONLY",
+    "TRYAGAIN",
+)  # fmt: skip
+
+
+def is_data_error(exc: BaseException) -> bool:
+    """Whether Redis refused a command, or stopped a script, for the data one item holds
+    (WRONGTYPE, a count that is none, a Lua runtime error): the same on every retry, unlike an
+    outage, a read-only replica, OOM or an ACL denial (NOPERM is never data)."""
+    if type(exc) is not ResponseError or is_permission_error(exc):
+        return False
+    return not str(exc).startswith(PASSING_CODES)
 
 
 class Quarantine:
@@ -78,3 +95,31 @@ class Quarantine:
     async def put_error(self, error: UnreadableError) -> bool:
         """Quarantine the item an UnreadableError describes."""
         return await self.put(error.source, error.ref, error.reason, error.detail)
+
+    async def put_failure(self, source: str, ref: str, exc: Exception) -> bool:
+        """Quarantine an item a sweep failed on, so the sweep goes on with the next one.
+
+        Raises `exc` again when it is no item's fault (an outage, an ACL refusal): the whole
+        sweep must wait for Redis then, and NOPERM is counted and alerted on by its caller.
+        """
+        reason = failure_reason(exc)
+        if reason is None:
+            raise exc
+        # A bug, not junk: its traceback once per item and process (a sweep meets it again).
+        if reason == "sweep_error" and f"{source}:{ref}" not in self._seen:
+            log.error("quarantine.sweep_failed", source=source, ref=ref, exc_info=exc)
+        return await self.put(source, ref, reason, f"{type(exc).__name__}: {exc}")
+
+
+def failure_reason(exc: BaseException) -> str | None:
+    """The quarantine reason for a sweep that failed on one item with `exc`, or None when the
+    failure is no item's fault: `script_error` (a Lua script stopped by the item's data),
+    `redis_data_error` (a command refused it, e.g. a key of the wrong type), `sweep_error` (a
+    bug, or junk the code did not expect)."""
+    if isinstance(exc, UnreadableError):
+        return exc.reason
+    if isinstance(exc, RedisError | OSError):
+        if not is_data_error(exc):
+            return None
+        return "script_error" if "@user_script:" in str(exc) else "redis_data_error"
+    return "sweep_error"
