@@ -18,7 +18,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from twitstack.core.redis import open_redis, redact_url
-from twitstack.core.redis_access import RedisPermissionError
+from twitstack.core.redis_access import ACL_RECIPE, RedisPermissionError, is_permission_error
 from twitstack.writer.ratelimit import AccountPauses, RateLimitBudgets
 from twitstack.writes import keys, ledger_index
 from twitstack.writes.ledger_types import as_text
@@ -59,6 +59,11 @@ def _status(args: argparse.Namespace, settings: Settings) -> int:
         print(f"writer status: {exc}", file=sys.stderr)
         return 1
     except (RedisError, OSError) as exc:
+        if is_permission_error(exc):
+            # Answering, but refusing this user a key or command (an outdated ACL file).
+            where = redact_url(settings.redis_url)
+            print(f"writer status: Redis at {where} refused: {exc}; {ACL_RECIPE}", file=sys.stderr)
+            return 1
         print(
             f"writer status: Redis at {redact_url(settings.redis_url)} is not answering: {exc}",
             file=sys.stderr,

@@ -12,6 +12,7 @@ from redis.exceptions import ResponseError
 
 from twitstack.core.logging import get_logger
 from twitstack.writes import keys, scripts
+from twitstack.writes.quarantine import is_wrong_type
 
 _log = get_logger("twitstack.writer.ratelimit")
 _KEY_TTL_S = 2 * 24 * 3600  # longer than the longest (24-hour) window
@@ -200,18 +201,24 @@ class RateLimitBudgets:
         """The stored state of one bucket, if any (the old layout's hash until it is folded
         into the budget hash)."""
         parts = ("limit", "remaining", "reset")
+        # A key of another type (junk written by hand) holds no budget; any other refusal
+        # (NOPERM: the user's ACL lacks the budget keys) is raised, never read as no budget.
         try:
             found = await self._redis.hmget(
                 keys.rate_limit_budgets(account, endpoint), [f"{window}.{p}" for p in parts]
             )
-        except ResponseError:
+        except ResponseError as exc:
+            if not is_wrong_type(exc):
+                raise
             found = [None, None, None]
         if all(value is None for value in found):
             try:
                 found = await self._redis.hmget(
                     keys.rate_limit_budget(account, endpoint, window), list(parts)
                 )
-            except ResponseError:
+            except ResponseError as exc:
+                if not is_wrong_type(exc):
+                    raise
                 return None
         if all(value is None for value in found):
             return None
@@ -271,7 +278,7 @@ class AccountPauses:
         try:
             raw = await self._redis.hgetall(keys.account_paused(account))
         except ResponseError as exc:
-            if "WRONGTYPE" not in str(exc):
+            if not is_wrong_type(exc):
                 raise
             # Something sits at the pause key: someone meant a pause; hold until `resume`.
             _log.warning("writer.pause_unreadable", account=account, problem="wrong key type")

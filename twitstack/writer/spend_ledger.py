@@ -21,7 +21,7 @@ from twitstack.core.sections.writer import WriterSettings
 from twitstack.writer.metrics import WriterMetrics
 from twitstack.writes import keys, scripts
 from twitstack.writes.ledger_types import as_text
-from twitstack.writes.quarantine import Quarantine
+from twitstack.writes.quarantine import Quarantine, is_wrong_type
 from twitstack.writes.spend import (
     BUDGET_PAUSE,
     HELD_SUFFIX,
@@ -194,8 +194,11 @@ class SpendLedger:
                 pipe.hset(rollup, account + HELD_SUFFIX, "1")
                 pipe.expire(rollup, ttl, nx=True)
                 await pipe.execute()
-        except ResponseError:
-            return  # a rollup of another type: the next charge sets it aside
+        except ResponseError as exc:
+            # A rollup of another type: the next charge meets it. Any other refusal (NOPERM)
+            # is raised: the gauges loop counts and logs it (writer_redis_permission_errors).
+            if not is_wrong_type(exc):
+                raise
 
     async def _pause_budget(self, account: str) -> str:
         """The budget named by `account`'s budget pause ('' when it has none)."""
@@ -203,8 +206,10 @@ class SpendLedger:
             reason, budget = await self._redis.hmget(
                 keys.account_paused(account), ["reason", "budget"]
             )
-        except ResponseError:
-            return ""
+        except ResponseError as exc:
+            if not is_wrong_type(exc):
+                raise  # NOPERM is no "no pause": the gauges loop counts and logs it
+            return ""  # a pause key of another type is no budget pause
         if reason is None or as_text(reason) != BUDGET_PAUSE or budget is None:
             return ""
         return as_text(budget)

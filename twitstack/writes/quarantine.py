@@ -50,6 +50,17 @@ def is_data_error(exc: BaseException) -> bool:
     return not str(exc).startswith(PASSING_CODES)
 
 
+def is_wrong_type(exc: BaseException) -> bool:
+    """Whether Redis refused a command for the type of the key it named (junk written by
+    hand: data to pass over), not for the user's ACL or an outage. Also when a pipeline
+    annotated the reply ("Command # 1 (...) of pipeline caused error: WRONGTYPE ...")."""
+    return (
+        type(exc) is ResponseError
+        and not is_permission_error(exc)
+        and "WRONGTYPE Operation against a key" in str(exc)
+    )
+
+
 class Quarantine:
     """Records unreadable items of one service, each once across every replica."""
 

@@ -26,6 +26,7 @@ from redis.exceptions import ResponseError
 from twitstack.core.sections.spend import ACTIONS, PriceTable, SpendSettings
 from twitstack.writes import keys
 from twitstack.writes.ledger_types import as_text
+from twitstack.writes.quarantine import is_wrong_type
 from twitstack.writes.thread import thread_parts
 
 MICROS = 1_000_000
@@ -216,7 +217,7 @@ async def read_rollup(redis: Redis, period: str) -> Rollup:
     try:
         raw = await redis.hgetall(keys.spend_rollup(period))
     except ResponseError as exc:
-        if "WRONGTYPE" not in str(exc):
+        if not is_wrong_type(exc):
             raise
         return Rollup(period, {}, {}, 0, 1)
     return parse_rollup(period, raw)
@@ -288,18 +289,23 @@ async def raised_cap(redis: Redis, period: str, scope: str) -> int | None:
     rollup's field, or the old layout's caps hash while the rollup has not folded it in (caps
     only ever go up: the higher of the two). Junk and keys of another type read as none."""
     found: list[int] = []
+    # Only a key of another type reads as none: a refusal for the ACL (NOPERM) is raised.
     try:
         value, layout = await redis.hmget(
             keys.spend_rollup(period), [scope + CAP_SUFFIX, LAYOUT_FIELD]
         )
-    except ResponseError:
+    except ResponseError as exc:
+        if not is_wrong_type(exc):
+            raise
         value, layout = None, None
     if (n := _count(value)) is not None:
         found.append(n)
     if layout is None:
         try:
             old = await redis.hget(keys.spend_caps(period), scope)
-        except ResponseError:
+        except ResponseError as exc:
+            if not is_wrong_type(exc):
+                raise
             old = None
         if (n := _count(old)) is not None:
             found.append(n)
@@ -361,7 +367,9 @@ async def cap_audit(redis: Redis, count: int = 20) -> list[dict[str, Any]]:
     """The newest cap changes, newest first (entries that are not JSON objects skipped)."""
     try:
         rows = await redis.xrevrange(keys.SPEND_CAPS_AUDIT, count=count) or []
-    except ResponseError:
+    except ResponseError as exc:
+        if not is_wrong_type(exc):
+            raise
         return []
     entries = []
     for _, fields in rows:
