@@ -164,7 +164,8 @@ async def test_hostile_budget_keys_are_set_aside_and_sending_goes_on(
     """Junk where the ledger and caps live: no crash; counted, logged, and the request sent."""
     settings = capped(make_settings, sandbox.base_url, accounts={"default": {"daily_usd": 1.0}})
     now = Periods.at(sandbox.state.clock.now())
-    await redis.set(keys.spend_rollup(now.day), "not a hash")
+    # A day total that is a number but no count (one of another type holds: the test below).
+    await redis.hset(keys.spend_rollup(now.day), mapping={"*|*": "1e3"})
     await redis.hset(keys.spend_rollup(now.month), mapping={"default|*": "1e99", "*|*": "-5",
                                                             "default|*|cap": "lots"})  # fmt: skip
     # The old layout's caps hashes, read until the rollups fold them in.
@@ -180,8 +181,7 @@ async def test_hostile_budget_keys_are_set_aside_and_sending_goes_on(
     assert junk == 1  # once per account and day, however many values
     entries = [json.loads(e) for e in await redis.lrange(keys.QUARANTINE, 0, -1)]
     assert [(e["source"], e["reason"]) for e in entries] == [("spend_budget", "junk_value")]
-    assert await redis.get(keys.spend_rollup(now.day) + ":junk") == b"not a hash"
-    assert (await rollup(redis, now.day))["*|*"] == POST
+    assert (await rollup(redis, now.day))["*|*"] == 1_000 + POST
     month = await rollup(redis, now.month)
     # No cap counts these month totals, so they hold nothing: a number, however absurd, is
     # kept (it would hold any cap); one that cannot be read is never written over.
@@ -190,6 +190,49 @@ async def test_hostile_budget_keys_are_set_aside_and_sending_goes_on(
     # The junk caps were ignored, not applied; the admin's data is left for a person.
     assert await redis.hget(keys.spend_caps(now.day), "default") == b"lots"
     assert await redis.hget(keys.spend_rollup(now.month), "default|*|cap") == b"lots"
+
+
+async def test_a_spend_rollup_of_another_type_holds_the_account_not_restarts_from_zero(
+    make_settings: Callable[..., Settings], redis: Redis, sandbox: RunningSandbox
+) -> None:
+    """The day's rollup replaced by a string (by hand, or corruption): its spend cannot be
+    read, so the capped account is held for its budget (not counted afresh from $0 and sent),
+    counted, logged; the string is left for the operator, whose fix lets the request go."""
+    settings = capped(make_settings, sandbox.base_url, accounts={"default": {"daily_usd": 1.0}})
+    now = Periods.at(sandbox.state.clock.now())
+    await redis.set(keys.spend_rollup(now.day), "not a hash")
+    request = approved(tweet("held while the day's spend is unreadable"))
+    async with running_writer(settings, redis, sandbox) as writer:
+        await writer.push(request)
+
+        async def held() -> bool:
+            return await redis.hget(keys.account_paused("default"), "reason") == b"budget"
+
+        await wait_until(held, timeout_s=15)
+        assert await writer.state(request.id) is S.APPROVED
+        assert await redis.hget(keys.account_paused("default"), "budget") == b"account|day"
+        assert await redis.get(keys.spend_rollup(now.day)) == b"not a hash"
+        assert sandbox.state.content.posts == {}
+        junk = writer.metric(
+            "twitstack_quarantined_total", source="spend_budget", reason="junk_value"
+        )
+        assert junk == 1
+        unreadable = writer.metric(
+            "twitstack_quarantined_total", source="spend_rollup", reason="wrong_type"
+        )
+        assert unreadable == 1
+        [entry] = [
+            json.loads(e)
+            for e in await redis.lrange(keys.QUARANTINE, 0, -1)
+            if json.loads(e)["source"] == "spend_rollup"
+        ]
+        assert entry["ref"] == keys.spend_rollup(now.day)
+        # The operator's fix (docs/operations.md): the true figures back as a hash, then resume.
+        await redis.delete(keys.spend_rollup(now.day))
+        await redis.hset(keys.spend_rollup(now.day), mapping={"default|*": 0, "*|*": 0})
+        await redis.delete(keys.account_paused("default"))
+        await writer.wait_states([request.id], {S.EXECUTED}, timeout_s=15)
+    assert (await rollup(redis, now.day))["default|*"] == POST
 
 
 async def test_media_uploads_are_charged_per_file_and_cached_ids_are_free(

@@ -144,15 +144,55 @@ async def test_hostile_counts_and_keys_are_set_aside_never_raised(redis: Redis) 
     reply = await reserve(redis, spend)
     assert reply[0] == b"0"
     view = BudgetView.parse(reply[2:])
-    assert view.junk == 6  # a|*, *|*, the month key, the day caps key, the month cap, a|post
+    # a|*, *|*, the month key, the day caps key, a|post (the month's old caps are not read
+    # while its rollup cannot be: nothing could be folded into it)
+    assert view.junk == 5
     day = await rollup(redis, P.day)
     # Totals that are numbers but no counts are read as such (no cap on the total here).
     assert day["a|post"] == POST
     assert day["a|*"] == 1_000 + POST
     assert day["*|*"] >= 10**20
-    assert await rollup(redis, P.month) == {"a|post": POST, "a|*": POST, "*|*": POST}
-    assert await redis.lrange(keys.spend_rollup(P.month) + ":junk", 0, -1) == [b"a list"]
+    # No month cap: the month rollup of another type holds nothing, and is left as it is.
+    assert await redis.lrange(keys.spend_rollup(P.month), 0, -1) == [b"a list"]
+    assert await redis.exists(keys.spend_rollup(P.month) + ":junk") == 0
     assert await redis.get(keys.spend_caps(P.day)) == b"a string"
+
+
+@pytest.mark.parametrize("period", ["day", "month"])
+async def test_a_rollup_of_another_type_holds_its_capped_budgets_until_fixed(
+    redis: Redis, period: str
+) -> None:
+    """A whole period rollup of the wrong type (written by hand) is no fresh start from 0: it
+    was set aside before and the period's spend counted again. It holds every capped budget
+    it counts in, is never written, and the send goes once an operator fixed it."""
+    name = P.day if period == "day" else P.month
+    cap = {"daily_usd": 1.0} if period == "day" else {"monthly_usd": 1.0}
+    spend = settings(accounts={"a": cap})
+    await redis.set(keys.spend_rollup(name), "spent 0.99 USD already")
+    held = await reserve(redis, spend)
+    until = P.day_end if period == "day" else P.month_end
+    assert held[:2] == [b"budget", repr(until).encode()]
+    view = BudgetView.parse(held[2:])
+    assert view.blocked == f"account|{period}"
+    assert view.junk == 1
+    index = 0 if period == "day" else 1
+    assert view.spent[index] == view.caps[index] == 1_000_000  # shown as spent up to its cap
+    assert await redis.get(keys.spend_rollup(name)) == b"spent 0.99 USD already"
+    assert await redis.exists(keys.spend_rollup(name) + ":junk") == 0
+    assert await redis.hget(keys.account_paused("a"), "budget") == f"account|{period}".encode()
+    # A refund to it (a reservation given back) leaves it too.
+    release = scripts.register(redis, "budget_release")
+    await release(
+        keys=[budget_keys("a", "tweets.create")[0], *spend_keys("a", P)[:2]],
+        args=["a", "post", POST, spend.day_retention_s, spend.month_retention_s],
+    )
+    assert await redis.get(keys.spend_rollup(name)) == b"spent 0.99 USD already"
+    # The operator writes the true figures back as a hash: the account may spend again.
+    await redis.delete(keys.spend_rollup(name))
+    await redis.hset(keys.spend_rollup(name), mapping={"a|post": 990_000, "a|*": 990_000})
+    assert (await reserve(redis, spend, micros=POST))[0] == b"budget"  # 0.99 + 0.015 > 1
+    await redis.hset(keys.spend_rollup(name), mapping={"a|*": 900_000})
+    assert (await reserve(redis, spend, micros=POST))[0] == b"0"
 
 
 @pytest.mark.parametrize("junk", ["x", "-1", "nan", "inf", "-inf", "1e400", "0x10", ""])

@@ -75,6 +75,8 @@ class SpendLedger:
         # Bumped by every script reply: a refresh that read Redis before a newer reply must
         # not overwrite the gauges that reply set.
         self._generation = 0
+        # Rollups of another type this process has reported (until seen fixed).
+        self._unreadable: set[str] = set()
 
     def charge(self, account: str, action: str, units: int = 1) -> Charge:
         """The charge of `units` of `action` for `account` now."""
@@ -125,11 +127,12 @@ class SpendLedger:
         """Report hostile values the script set aside (lua/spend_core.lua), once per account
         and day across replicas: quarantined, counted and logged."""
         detail = (
-            f"{count} value(s) in the spend ledger or raised caps were not counts: a key of "
-            "another type renamed to <key>:junk, a total read as a number rounded up, a total "
-            "that cannot be read left in place (it holds its capped budgets until the true total "
-            "is written or the period ends), a cap ignored"
+            f"{count} value(s) in the spend ledger or raised caps were not counts: a total read "
+            "as a number rounded up, a total or a whole rollup that cannot be read left in place "
+            "(it holds its capped budgets until the true total is written or the period ends), "
+            "a cap ignored"
         )
+        await self._wrong_type_rollups(charge)
         ref = f"{charge.account}:{charge.periods.day}"
         if self._quarantine is not None:
             await self._quarantine.put("spend_budget", ref, "junk_value", detail)
@@ -149,6 +152,30 @@ class SpendLedger:
         unknown = sorted(set(self.settings.accounts) - set(accounts))
         if unknown:
             _log.warning("writer.spend_caps_for_unknown_accounts", accounts=unknown)
+
+    async def _wrong_type_rollups(self, charge: Charge) -> None:
+        """Name a day or month rollup of another type: the spend script cannot read it, so it
+        holds every capped budget it counts in until an operator puts the true figures back
+        (docs/operations.md); logged and quarantined once per key."""
+        for period in (charge.periods.day, charge.periods.month):
+            key = keys.spend_rollup(period)
+            kind = as_text(await self._redis.type(key))
+            if kind in ("hash", "none"):
+                self._unreadable.discard(key)
+                continue
+            if key in self._unreadable:
+                continue  # logged already: every held send meets it again
+            self._unreadable.add(key)
+            _log.error("writer.spend_rollup_unreadable", key=key, type=kind,
+                       account=charge.account, fix="docs/operations.md, spend ledger")  # fmt: skip
+            detail = (
+                f"{key} is a {kind}, not a hash: its spend cannot be read, so every capped "
+                "budget it counts in holds until its true figures are written back as a hash"
+            )
+            if self._quarantine is not None:
+                await self._quarantine.put("spend_rollup", key, "wrong_type", detail)
+            else:
+                self._metrics.quarantined.labels(source="spend_rollup", reason="wrong_type").inc()
 
     async def refresh(self, accounts: Sequence[str]) -> None:
         """Recompute the budget gauges from Redis: a new day or month, a raised cap or another

@@ -11,7 +11,8 @@
 --    account month, total day, total month ('' = no cap), 8 day ttl s, 9 month ttl s,
 --    10 end of the day, 11 end of the month (epoch s).
 -- Hostile values never raise here (an error would refuse every request of the account): a
--- rollup of another type is renamed aside to '<key>:junk', a total that is a number but no
+-- rollup of another type is left as it is for an operator and reads as totals that cannot be
+-- read (nothing is written to it; a refund to it is dropped), a total that is a number but no
 -- plain integer (440000.5 from HINCRBYFLOAT, 4.4e5, ' 440000') is read rounded up and
 -- rewritten as one, a total that cannot be read (junk, negative, NaN, inf) is left as it is
 -- and holds every capped budget it counts in (spending must never go on as if nothing was
@@ -50,8 +51,9 @@ end
 
 -- What rollup `key` holds for P: {counts = {account total, total, P's action} (0 when
 -- absent), junk, new, bad, lost = {account, total}, caps = {account, total} raw, held,
--- layout}; `new`: neither total is there yet (the period's first charge starts its lifetime).
--- A key of another type is renamed aside; a total that is a number but no count is rewritten
+-- layout, wrong}; `new`: neither total is there yet (the period's first charge starts its
+-- lifetime). A key of another type (`wrong`) has both totals lost: counting afresh from 0
+-- would spend the period's budget again. A total that is a number but no count is rewritten
 -- rounded up; one that cannot be read is left as it is and `lost` says so (it holds its
 -- budget, and no charge writes over it); P's action field that is junk reads as 0: `bad` says
 -- so, counted when a charge writes it.
@@ -61,8 +63,7 @@ local function spend_read(key, P)
   local r = {counts = {0, 0, 0}, junk = 0, new = true, bad = false, lost = {false, false},
              caps = {false, false}, held = false, layout = false}
   if spend_failed(got) then
-    redis.call('RENAME', key, key .. ':junk')
-    r.junk = 1
+    r.junk, r.new, r.lost, r.layout, r.wrong = 1, false, {true, true}, true, true
     return r
   end
   local totals = {P[1] .. '|*', '*|*'}
@@ -142,14 +143,14 @@ end
 -- cap.
 local function spend_state(S, P)
   local state = {spent = {}, cap = {}, blocked = '', new = {}, action = {}, bad = {},
-                 held = {}, fold = {}, raised = {}, lost = {}, junk = 0}
+                 held = {}, fold = {}, raised = {}, lost = {}, wrong = {}, junk = 0}
   local raised = {}
   for period = 1, 2 do
     local r = spend_read(S[period], P)
     state.junk = state.junk + r.junk
     state.spent[period], state.spent[2 + period] = r.counts[1], r.counts[2]
     state.action[period], state.new[period], state.bad[period] = r.counts[3], r.new, r.bad
-    state.held[period] = r.held
+    state.held[period], state.wrong[period] = r.held, r.wrong
     state.lost[period], state.lost[2 + period] = r.lost[1], r.lost[2]
     local old = {false, false}
     if not r.layout then old, state.fold[period] = spend_fold(S, P, period, state) end
@@ -191,16 +192,16 @@ end
 local function spend_add(S, P, cost, new)
   local junk = 0
   for i = 1, 2 do
-    local key = S[i]
+    local key, wrong = S[i], false
     for _, field in ipairs({P[1] .. '|' .. P[2], P[1] .. '|*', '*|*'}) do
       local sum = redis.pcall('HINCRBY', key, field, cost)
       if spend_failed(sum) then
         local raw = redis.pcall('HGET', key, field)
         if spend_failed(raw) then
-          -- Not a hash: set it aside and count afresh.
-          redis.call('RENAME', key, key .. ':junk')
-          redis.call('HSET', key, field, spend_text(math.max(cost, 0)))
-          new[i] = true
+          -- Not a hash: left for an operator (counting afresh would forget what was spent).
+          wrong = true
+          junk = junk + 1
+          break
         else
           -- Not a count: a number is kept (rounded up), junk left as it is (still holding).
           local n = spend_amount(raw)
@@ -212,7 +213,7 @@ local function spend_add(S, P, cost, new)
         junk = junk + 1
       end
     end
-    if new[i] then redis.call('EXPIRE', key, P[7 + i]) end
+    if new[i] and not wrong then redis.call('EXPIRE', key, P[7 + i]) end
   end
   return junk
 end
@@ -221,8 +222,9 @@ end
 -- (only a granted send does).
 local function spend_charge(S, P, state, keep_pause)
   local cost = tonumber(P[3])
-  -- spend_state read every field this writes, and left each rollup a hash (or no key). A total
-  -- that cannot be read is left as it is: it goes on holding its budget.
+  -- spend_state read every field this writes; each rollup is a hash, no key, or (`wrong`) of
+  -- another type, never written. A total that cannot be read is left as it is: it goes on
+  -- holding its budget.
   for i = 1, 2 do
     local fields = {P[1] .. '|' .. P[2], spend_text(state.action[i] + cost)}
     for _, t in ipairs({{P[1] .. '|*', i}, {'*|*', 2 + i}}) do
@@ -243,7 +245,8 @@ local function spend_charge(S, P, state, keep_pause)
         end
       end
     end
-    redis.call('HSET', S[i], unpack(fields))
+    -- A rollup of another type is not written (it holds its capped budgets until fixed).
+    if not state.wrong[i] then redis.call('HSET', S[i], unpack(fields)) end
     if state.new[i] then redis.call('EXPIRE', S[i], P[7 + i]) end
     if state.bad[i] then state.junk = state.junk + 1 end
   end
@@ -268,8 +271,7 @@ local function spend_pause(S, P, state)
   if pause == false or pause == 'budget' then
     redis.call('HSET', S[5], 'reason', 'budget', 'until', untl, 'budget', state.blocked)
     local i = period == 'day' and 1 or 2
-    if not state.held[i] then
-      -- A rollup of another type was renamed aside by spend_read: this is a hash or no key.
+    if not state.held[i] and not state.wrong[i] then
       redis.call('HSET', S[i], P[1] .. '|*|held', '1')
       if state.new[i] then redis.call('EXPIRE', S[i], P[7 + i]) end
     end
