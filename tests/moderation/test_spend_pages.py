@@ -3,6 +3,7 @@ raise (admins only, audited), month-to-date and budget holds on the queue, GET /
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -130,6 +131,7 @@ async def test_queue_shows_month_to_date_and_accounts_held_for_budget(mod: Harne
     assert scopes["default"]["held_for_budget"] is True
     assert scopes["default"]["day"] == {
         "spent_usd": 1.25, "cap_usd": 1.0, "left_usd": 0.0, "cap_raised": False,
+        "unreadable": False,
     }  # fmt: skip
     assert scopes["total"]["month_by_action_usd"] == {"post": 1.25}
 
@@ -155,3 +157,23 @@ async def test_hostile_ledger_values_never_break_the_pages(mod: Harness) -> None
     assert api.status_code == 200
     assert "<b>lots</b>" not in "".join(p.text for p in pages)
     assert "<b>many</b>" not in "".join(p.text for p in pages)
+    # Today's spend cannot be read: shown so (the writer holds the capped budgets), not $0.
+    queue, accounts, detail = (p.text for p in pages)
+    summary = queue[queue.index('id="spend-mtd"') :]
+    assert "· today unreadable" in summary[: summary.index("</p>")]
+    assert ">unreadable</span></td>" in accounts
+    assert "spend unreadable" in detail
+    scopes = {s["scope"]: s for s in api.json()["scopes"]}
+    for scope in ("total", "default"):
+        assert scopes[scope]["day"]["spent_usd"] is None
+        assert scopes[scope]["day"]["unreadable"] is True
+        assert scopes[scope]["month"]["unreadable"] is False
+    # Reported once (however many pages read it): counted, logged and listed.
+    entries = [json.loads(e) for e in await mod.redis.lrange(keys.QUARANTINE, 0, -1)]
+    assert [(e["source"], e["ref"], e["reason"]) for e in entries] == [
+        ("spend_rollup", keys.spend_rollup(now.day), "wrong_type")
+    ]
+    counted = mod.deps.registry.get_sample_value(
+        "twitstack_quarantined_total", {"source": "spend_rollup", "reason": "wrong_type"}
+    )
+    assert counted == 1

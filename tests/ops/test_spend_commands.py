@@ -68,6 +68,28 @@ def test_spend_prints_the_month_per_account_and_action_with_caps(
     assert "--month must look like 2026-12" in capsys.readouterr().err
 
 
+def test_spend_shows_what_the_ledger_cannot_read_as_unreadable_not_zero(
+    settings: Settings, redis_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A day rollup of another type and a month total that is text: the writer holds those
+    capped budgets, so `spend` and `writer status` must not print $0.000 for them."""
+    now = seed(redis_url)
+    with redis_sync.Redis.from_url(redis_url) as client:
+        client.delete(keys.spend_rollup(now.day))
+        client.set(keys.spend_rollup(now.day), "not a hash")
+        client.hset(keys.spend_rollup(now.month), "main|*", "lots")
+    assert run(settings, "spend") == 0
+    out = capsys.readouterr().out
+    assert "total $0.615" in out
+    assert "budget all: day UNREADABLE, no cap; month $0.615 of $50.000, $49.385 left" in out
+    assert "account main: UNREADABLE" in out
+    assert "budget main: day UNREADABLE of $1.000, held; month UNREADABLE, no cap" in out
+    assert f"the {now.day} ledger {keys.spend_rollup(now.day)} is not a hash" in out
+    assert run(settings, "writer", "status") == 0
+    out = capsys.readouterr().out
+    assert "spend today UNREADABLE (cap $1.00), this month UNREADABLE (no cap)" in out
+
+
 def test_spend_cap_raises_audited_and_refuses_lowering_or_nonsense(
     settings: Settings, redis_url: str, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -32,6 +32,7 @@ from twitstack.moderation.tokens import TokenIssuer
 from twitstack.moderation.users import UserStore
 from twitstack.moderation.x_accounts_ui import XAccountsUi
 from twitstack.writes.media_store import MediaStore
+from twitstack.writes.quarantine import Quarantine
 from twitstack.writes.signing import ApprovalSigner
 
 if TYPE_CHECKING:
@@ -87,6 +88,8 @@ class ModerationDeps:
     filter_options: FilterOptions
     lists: ListCache[RenderedList]
     known_accounts: tuple[str, ...] = ()
+    # Where pages report shared data they cannot read (writes/quarantine.py); None in tests.
+    quarantine: Quarantine | None = None
     flash: FlashStore = field(default_factory=FlashStore)
     # Connecting X accounts (Accounts pages); None where the service did not open it.
     x_accounts: XAccountsUi | None = None

@@ -10,12 +10,14 @@ from twitstack.writes.models import ModerationStatus
 
 _BUDGET_LINE = {
     "type": "object",
-    "required": ["spent_usd", "cap_usd", "left_usd", "cap_raised"],
+    "required": ["spent_usd", "cap_usd", "left_usd", "cap_raised", "unreadable"],
     "properties": {
-        "spent_usd": {"type": "number"},
+        # null (and unreadable true) when the spend ledger cannot read this period's spend.
+        "spent_usd": NUMBER_OR_NULL,
         "cap_usd": NUMBER_OR_NULL,
         "left_usd": NUMBER_OR_NULL,
         "cap_raised": {"type": "boolean"},
+        "unreadable": {"type": "boolean"},
     },
 }
 SCHEMAS: dict[str, Any] = {

@@ -20,6 +20,7 @@ from redis.asyncio import Redis
 
 from twitstack.core.sections.spend import SpendSettings
 from twitstack.moderation.spend_view import BudgetLine, budget_held_accounts, scope_spend_lines
+from twitstack.writes.quarantine import Quarantine
 from twitstack.writes.spend import TOTAL, Periods
 
 DEFAULT_TTL_S = 2.0
@@ -64,7 +65,13 @@ class SpendSummary:
         return self._value
 
     async def get(
-        self, redis: Redis, settings: SpendSettings, accounts: tuple[str, ...], now: float
+        self,
+        redis: Redis,
+        settings: SpendSettings,
+        accounts: tuple[str, ...],
+        now: float,
+        *,
+        quarantine: Quarantine | None = None,
     ) -> QueueSpend:
         periods = Periods.at(now)
         key = (periods.day, periods.month, accounts)
@@ -75,7 +82,7 @@ class SpendSummary:
             value = self._fresh(key)
             if value is not None:
                 return value
-            day, month = await scope_spend_lines(redis, settings, TOTAL, now)
+            day, month = await scope_spend_lines(redis, settings, TOTAL, now, quarantine=quarantine)
             held = tuple(await budget_held_accounts(redis, list(accounts)))
             value = QueueSpend(day=day, month=month, held=held)
             self.reads += 1

@@ -17,6 +17,7 @@ from redis.exceptions import ResponseError
 from twitstack.core.sections.spend import SpendSettings
 from twitstack.writes import keys
 from twitstack.writes.ledger_types import as_text
+from twitstack.writes.quarantine import Quarantine, is_wrong_type
 from twitstack.writes.spend import (
     BUDGET_PAUSE,
     TOTAL,
@@ -35,20 +36,25 @@ _CHART_W, _CHART_H, _CHART_PAD = 310, 64, 2
 
 @dataclass(frozen=True)
 class BudgetLine:
-    """One period's spend against its cap (micro-USD; cap None = no cap)."""
+    """One period's spend against its cap (micro-USD; cap None = no cap; spent None = the
+    ledger cannot read it, shown "unreadable": the writer holds a capped budget then)."""
 
     period: str
-    spent: int
+    spent: int | None
     cap: CapsInForce
 
     @property
     def left(self) -> int | None:
-        return None if self.cap.micros is None else max(self.cap.micros - self.spent, 0)
+        if self.cap.micros is None or self.spent is None:
+            return None
+        return max(self.cap.micros - self.spent, 0)
 
     @property
     def ratio(self) -> float | None:
         if self.cap.micros is None:
             return None
+        if self.spent is None:
+            return 1.0  # held like a reached cap
         return 1.0 if self.cap.micros == 0 else self.spent / self.cap.micros
 
 
@@ -66,6 +72,14 @@ class ScopeSpend:
 def money(micros: int | None) -> str:
     """Dollars as shown on pages: three decimals (X's prices are tenths of a cent)."""
     return "no cap" if micros is None else f"${usd(micros):,.3f}"
+
+
+def spent_money(micros: int | None) -> str:
+    """Spend as shown on pages: "unreadable" when the ledger cannot read it (never $0)."""
+    return UNREADABLE if micros is None else money(micros)
+
+
+UNREADABLE = "unreadable"
 
 
 def bar_chart(series: list[tuple[str, int]], label: str) -> Markup:
@@ -90,16 +104,22 @@ def bar_chart(series: list[tuple[str, int]], label: str) -> Markup:
 
 
 async def scope_spend(
-    redis: Redis, settings: SpendSettings, scopes: list[str], now: float
+    redis: Redis,
+    settings: SpendSettings,
+    scopes: list[str],
+    now: float,
+    *,
+    quarantine: Quarantine | None = None,
 ) -> list[ScopeSpend]:
-    """This month's spend of TOTAL and each account in `scopes`, with caps and a chart each."""
+    """This month's spend of TOTAL and each account in `scopes`, with caps and a chart each
+    (an unreadable rollup or total reported through `quarantine`)."""
     periods = Periods.at(now)
-    day, month = await read_rollup(redis, periods.day), await read_rollup(redis, periods.month)
+    day = await read_rollup(redis, periods.day, quarantine=quarantine)
+    month = await read_rollup(redis, periods.month, quarantine=quarantine)
     found = []
     for scope in [TOTAL, *scopes]:
         caps = await caps_in_force(redis, settings, scope, now)
-        spent_day = day.total if scope == TOTAL else day.by_account.get(scope, 0)
-        spent_month = month.total if scope == TOTAL else month.by_account.get(scope, 0)
+        spent_day, spent_month = day.spent(scope), month.spent(scope)
         actions: dict[str, int] = {}
         for (who, action), micros in month.by_action.items():
             if scope in (TOTAL, who):
@@ -127,7 +147,8 @@ class CardCost:
     held: bool  # the account is paused for its budget right now
 
     def after(self, line: BudgetLine) -> int | None:
-        """What `line` would have left once this request is sent."""
+        """What `line` would have left once this request is sent (None: no cap, or its
+        spend unreadable)."""
         return None if line.left is None else line.left - self.cost.micros
 
 
@@ -138,31 +159,39 @@ async def card_cost(
     payload: Mapping[str, Any],
     account: str,
     now: float,
+    *,
+    quarantine: Quarantine | None = None,
 ) -> CardCost:
     cost = cost_of(settings.prices, action, payload)
     lines: list[tuple[str, BudgetLine]] = []
     for scope in (account, TOTAL):
-        spent = await scope_spend_lines(redis, settings, scope, now)
+        spent = await scope_spend_lines(redis, settings, scope, now, quarantine=quarantine)
         label = "all accounts" if scope == TOTAL else account
         lines.extend((label, line) for line in spent)
     try:
         reason = await redis.hget(keys.account_paused(account), "reason")
-    except ResponseError:
+    except ResponseError as exc:
+        if not is_wrong_type(exc):
+            raise  # NOPERM is no "not held"
         reason = None
     held = reason is not None and as_text(reason) == BUDGET_PAUSE
     return CardCost(cost, lines, held)
 
 
 async def scope_spend_lines(
-    redis: Redis, settings: SpendSettings, scope: str, now: float
+    redis: Redis,
+    settings: SpendSettings,
+    scope: str,
+    now: float,
+    *,
+    quarantine: Quarantine | None = None,
 ) -> list[BudgetLine]:
     periods = Periods.at(now)
     caps = await caps_in_force(redis, settings, scope, now)
     lines = []
     for period, key in (("day", periods.day), ("month", periods.month)):
-        rollup = await read_rollup(redis, key)
-        spent = rollup.total if scope == TOTAL else rollup.by_account.get(scope, 0)
-        lines.append(BudgetLine(period, spent, caps[period]))
+        rollup = await read_rollup(redis, key, quarantine=quarantine)
+        lines.append(BudgetLine(period, rollup.spent(scope), caps[period]))
     return lines
 
 
@@ -172,7 +201,9 @@ async def budget_held_accounts(redis: Redis, names: list[str]) -> list[str]:
     for name in names:
         try:
             reason = await redis.hget(keys.account_paused(name), "reason")
-        except ResponseError:
+        except ResponseError as exc:
+            if not is_wrong_type(exc):
+                raise  # NOPERM is no "not held"
             continue
         if reason is not None and as_text(reason) == BUDGET_PAUSE:
             held.append(name)

@@ -128,6 +128,7 @@ async def open_moderation_deps(
             filter_options=FilterOptions(db, clock),
             lists=ListCache(clock, lambda: history.generation),
             known_accounts=known_accounts,
+            quarantine=quarantine,
             # The service replaces this with the configured store (S3 when set up).
             media_store=lambda: local_media_store(data_dir / "media"),
             media_tmp_dir=data_dir / "media-tmp",

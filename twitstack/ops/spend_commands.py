@@ -14,6 +14,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from twitstack.core.redis import open_redis, redact_url
+from twitstack.writes import keys
 from twitstack.writes.spend import (
     PERIODS,
     TOTAL,
@@ -74,6 +75,11 @@ def _money(micros: int | None) -> str:
     return "no cap" if micros is None else f"${usd(micros):,.3f}"
 
 
+def _spent(micros: int | None) -> str:
+    # None: the ledger cannot read it (the writer holds its capped budgets), never $0.
+    return "UNREADABLE" if micros is None else _money(micros)
+
+
 async def _report_lines(settings: Settings, month: str, account: str | None) -> list[str]:
     now = Periods.at(time.time())
     async with open_redis(settings.redis_url, startup_timeout_s=_STARTUP_TIMEOUT_S) as redis:
@@ -87,27 +93,36 @@ async def _report_lines(settings: Settings, month: str, account: str | None) -> 
             names = [account]
         lines = [
             f"X spend in {month} (UTC; prices as of {settings.spend.prices_as_of}): "
-            f"total {_money(rollup.total)}"
+            f"total {_spent(rollup.spent(TOTAL))}"
         ]
         if month == now.month:
-            total = await _caps_line(redis, settings, TOTAL, "all", today.total, rollup.total)
+            total = await _caps_line(
+                redis, settings, TOTAL, "all", today.spent(TOTAL), rollup.spent(TOTAL)
+            )
             lines.append(total)
         for name in names:
-            spent = rollup.by_account.get(name, 0)
-            lines.append(f"account {name}: {_money(spent)}")
+            spent = rollup.spent(name)
+            lines.append(f"account {name}: {_spent(spent)}")
             if month == now.month:
-                spent_today = today.by_account.get(name, 0)
+                spent_today = today.spent(name)
                 lines.append(await _caps_line(redis, settings, name, name, spent_today, spent))
             for (who, action), micros in sorted(rollup.by_action.items()):
                 if who == name:
                     lines.append(f"  {action}: {_money(micros)}")
+        for period in (rollup, today) if month == now.month else (rollup,):
+            if period.wrong_type:
+                lines.append(
+                    f"(the {period.period} ledger {keys.spend_rollup(period.period)} is not a "
+                    "hash: its spend is unreadable and its capped budgets hold; see "
+                    "docs/operations.md)"
+                )
         if rollup.junk:
             lines.append(f"({rollup.junk} unreadable ledger fields skipped)")
         return lines
 
 
 async def _caps_line(
-    redis: Redis, settings: Settings, scope: str, label: str, day: int, month: int
+    redis: Redis, settings: Settings, scope: str, label: str, day: int | None, month: int | None
 ) -> str:
     caps = await caps_in_force(redis, settings.spend, scope)
     parts = []
@@ -115,7 +130,9 @@ async def _caps_line(
         cap = caps[period]
         raised = " (raised)" if cap.raised else ""
         if cap.micros is None:
-            parts.append(f"{period} {_money(spent)}, no cap")
+            parts.append(f"{period} {_spent(spent)}, no cap")
+        elif spent is None:
+            parts.append(f"{period} UNREADABLE of {_money(cap.micros)}{raised}, held")
         else:
             left = max(cap.micros - spent, 0)
             parts.append(

@@ -124,7 +124,7 @@ async def _status_lines(settings: Settings) -> list[str]:
         now = Periods.at(time.time())
         day, month = await read_rollup(redis, now.day), await read_rollup(redis, now.month)
         total_caps = await caps_in_force(redis, settings.spend, TOTAL)
-        lines.append(_spend_line("all accounts", day.total, month.total, total_caps))
+        lines.append(_spend_line("all accounts", day.spent(TOTAL), month.spent(TOTAL), total_caps))
         for account in await _accounts(redis, settings):
             pause = await pauses.paused(account.name)
             state = "active" if pause is None else f"PAUSED ({pause.reason})"
@@ -138,8 +138,7 @@ async def _status_lines(settings: Settings) -> list[str]:
                 f"user {account.user_id}): {state}"
             )
             caps = await caps_in_force(redis, settings.spend, account.name)
-            spent_day = day.by_account.get(account.name, 0)
-            spent_month = month.by_account.get(account.name, 0)
+            spent_day, spent_month = day.spent(account.name), month.spent(account.name)
             lines.append("  " + _spend_line("", spent_day, spent_month, caps))
             for endpoint in _ENDPOINTS:
                 budget = await budgets.budget(account.name, endpoint)
@@ -152,12 +151,16 @@ async def _status_lines(settings: Settings) -> list[str]:
         return lines
 
 
-def _spend_line(label: str, day: int, month: int, caps: dict[str, CapsInForce]) -> str:
+def _spend_line(
+    label: str, day: int | None, month: int | None, caps: dict[str, CapsInForce]
+) -> str:
     parts = []
     for period, spent in (("today", day), ("this month", month)):
         cap = caps["day" if period == "today" else "month"].micros
         limit = "no cap" if cap is None else f"cap ${usd(cap):,.2f}"
-        parts.append(f"{period} ${usd(spent):,.3f} ({limit})")
+        # None: the ledger cannot read it (its capped budgets hold), never shown as $0.
+        shown = "UNREADABLE" if spent is None else f"${usd(spent):,.3f}"
+        parts.append(f"{period} {shown} ({limit})")
     return ("spend " + (f"{label}: " if label else "") + ", ".join(parts)).strip()
 
 

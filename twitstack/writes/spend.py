@@ -23,12 +23,14 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
+from twitstack.core.logging import get_logger
 from twitstack.core.sections.spend import ACTIONS, PriceTable, SpendSettings
 from twitstack.writes import keys
 from twitstack.writes.ledger_types import as_text
-from twitstack.writes.quarantine import is_wrong_type
+from twitstack.writes.quarantine import Quarantine, is_wrong_type
 from twitstack.writes.thread import thread_parts
 
+_log = get_logger("twitstack.writes.spend")
 MICROS = 1_000_000
 TOTAL = "*"  # the scope of everything together in rollups and caps
 # Rollup fields that are not spend (see `keys.spend_rollup`): "<scope>|*|cap", "<account>|*|held"
@@ -181,24 +183,66 @@ def cost_of(prices: PriceTable, action: str, payload: Mapping[str, Any]) -> Cost
 
 @dataclass(frozen=True, slots=True)
 class Rollup:
-    """One period's spend: micro-USD per (account, action), per account, and in total."""
+    """One period's spend: micro-USD per (account, action), per account, and in total.
+
+    A total the ledger cannot read (the writer holds its capped budgets for it: see
+    lua/spend_core.lua) is never shown as $0: `spent` answers None for it. `unreadable` names
+    such scopes (an account, or TOTAL); `wrong_type`: the whole rollup is of another type.
+    """
 
     period: str
     by_action: dict[tuple[str, str], int]
     by_account: dict[str, int]
     total: int
     junk: int  # fields that were not counts (skipped)
+    unreadable: frozenset[str] = frozenset()
+    wrong_type: bool = False
+
+    def spent(self, scope: str) -> int | None:
+        """The spend of `scope` (an account or TOTAL) in this period; None if unreadable."""
+        if self.wrong_type or scope in self.unreadable:
+            return None
+        return self.total if scope == TOTAL else self.by_account.get(scope, 0)
+
+    @property
+    def readable(self) -> bool:
+        return not self.wrong_type and not self.unreadable
+
+
+def spend_amount(value: str) -> int | None:
+    """A total as the writer's script reads it (lua/spend_core.lua spend_amount): a count, or
+    a finite number >= 0 rounded up; None when it cannot be read (text, < 0, NaN, inf)."""
+    if value.isdigit() and len(value) <= 15:
+        return int(value)
+    if not value or any(c not in "0123456789 \t.eE+-" for c in value):
+        return None
+    try:
+        number = float(value)
+    except ValueError:
+        return None
+    if not math.isfinite(number) or number < 0:
+        return None
+    return math.ceil(number)
 
 
 def parse_rollup(period: str, raw: Mapping[Any, Any]) -> Rollup:
     by_action: dict[tuple[str, str], int] = {}
     by_account: dict[str, int] = {}
+    unreadable: set[str] = set()
     total = junk = 0
     for k, v in raw.items():
         field, value = as_text(k), as_text(v)
         if field == LAYOUT_FIELD or field.endswith((CAP_SUFFIX, HELD_SUFFIX)):
             continue  # not spend: raised caps and the hold note (`raised_caps` reads caps)
         account, sep, action = field.rpartition("|")
+        if sep and action == TOTAL and not (value.isdigit() and len(value) <= 15):
+            # A total: read as the writer's script reads it, or unreadable (never $0).
+            junk += 1
+            found = spend_amount(value)
+            if found is None:
+                unreadable.add(account)
+                continue
+            value = str(found)
         if not sep or not value.isdigit() or len(value) > 15:
             junk += 1
             continue
@@ -209,18 +253,40 @@ def parse_rollup(period: str, raw: Mapping[Any, Any]) -> Rollup:
             by_account[account] = amount
         else:
             by_action[(account, action)] = amount
-    return Rollup(period, by_action, by_account, total, junk)
+    return Rollup(period, by_action, by_account, total, junk, frozenset(unreadable))
 
 
-async def read_rollup(redis: Redis, period: str) -> Rollup:
-    """The spend of one day or month; a key of the wrong type reads as empty (junk 1)."""
+async def read_rollup(redis: Redis, period: str, *, quarantine: Quarantine | None = None) -> Rollup:
+    """The spend of one day or month, for display. A key of the wrong type, or a total that
+    cannot be read, is `unreadable` (shown so, never as $0): reported through `quarantine`
+    (once across replicas: counted and logged), else logged once per process."""
+    key = keys.spend_rollup(period)
     try:
-        raw = await redis.hgetall(keys.spend_rollup(period))
+        raw = await redis.hgetall(key)
     except ResponseError as exc:
         if not is_wrong_type(exc):
             raise
-        return Rollup(period, {}, {}, 0, 1)
-    return parse_rollup(period, raw)
+        rollup = Rollup(period, {}, {}, 0, 1, wrong_type=True)
+    else:
+        rollup = parse_rollup(period, raw)
+    if not rollup.readable:
+        await _report_unreadable(key, rollup, quarantine)
+    return rollup
+
+
+_reported: set[str] = set()  # unreadable rollups this process logged (without a quarantine)
+
+
+async def _report_unreadable(key: str, rollup: Rollup, quarantine: Quarantine | None) -> None:
+    reason = "wrong_type" if rollup.wrong_type else "unreadable_total"
+    what = "is not a hash" if rollup.wrong_type else "has totals that are not numbers"
+    scopes = ", ".join(sorted("all" if s == TOTAL else s for s in rollup.unreadable))
+    detail = f"{key} {what}{f' ({scopes})' if scopes else ''}: shown as unreadable"
+    if quarantine is not None:
+        await quarantine.put("spend_rollup", key, reason, detail)
+    elif f"{key}:{reason}" not in _reported:
+        _reported.add(f"{key}:{reason}")
+        _log.warning("spend.rollup_unreadable", key=key, reason=reason, detail=detail)
 
 
 def days_of_month(month: str) -> list[str]:

@@ -36,7 +36,7 @@ from twitstack.moderation.queries import (
 )
 from twitstack.moderation.revisions import revision_diffs
 from twitstack.moderation.roles import Role
-from twitstack.moderation.spend_view import card_cost, money
+from twitstack.moderation.spend_view import card_cost, money, spent_money
 from twitstack.moderation.thread_view import live_parts, thread_parts_view
 from twitstack.moderation.views.bulk_pages import label_of, reason_from_form
 from twitstack.moderation.views.composer_form import (
@@ -132,9 +132,14 @@ async def queue_page(request: Request) -> Response:
             # A moderator sees the month's spend before approving a batch.
             # (at most a few seconds old: SpendSummary reads Redis once for every poller)
             "spend": await deps.queue_spend.get(
-                deps.redis, deps.spend, deps.known_accounts, deps.clock()
+                deps.redis,
+                deps.spend,
+                deps.known_accounts,
+                deps.clock(),
+                quarantine=deps.quarantine,
             ),
             "money": money,
+            "spent_money": spent_money,
         }
     )
     return render(request, "queue.html", context)
@@ -232,9 +237,16 @@ async def detail_page(request: Request) -> Response:
             "quoted": await deps.quoted_posts.lookup(_quote_of(payload)),
             "live_parts": live_parts(record.result) if str(req.action) == "thread" else [],
             "cost": await card_cost(
-                deps.redis, deps.spend, str(req.action), payload, req.account, deps.clock()
+                deps.redis,
+                deps.spend,
+                str(req.action),
+                payload,
+                req.account,
+                deps.clock(),
+                quarantine=deps.quarantine,
             ),
             "money": money,
+            "spent_money": spent_money,
             "nav": "queue",
         },
     )

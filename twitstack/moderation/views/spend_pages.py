@@ -52,7 +52,9 @@ async def cap_submit(request: Request) -> Response:
 
 def _line(line: BudgetLine) -> dict[str, Any]:
     return {
-        "spent_usd": line.spent / 1_000_000,
+        # None (and "unreadable": true) when the ledger cannot read it: never $0.
+        "spent_usd": None if line.spent is None else line.spent / 1_000_000,
+        "unreadable": line.spent is None,
         "cap_usd": None if line.cap.micros is None else line.cap.micros / 1_000_000,
         "left_usd": None if line.left is None else line.left / 1_000_000,
         "cap_raised": line.cap.raised,
@@ -63,7 +65,9 @@ async def api_spend(request: Request) -> Response:
     """GET /api/spend: this month's and today's spend and caps, overall and per account."""
     deps = deps_of(request)
     names = sorted(set(deps.known_accounts))
-    scopes = await scope_spend(deps.redis, deps.spend, names, deps.clock())
+    scopes = await scope_spend(
+        deps.redis, deps.spend, names, deps.clock(), quarantine=deps.quarantine
+    )
     held = set(await budget_held_accounts(deps.redis, names))
     return JSONResponse(
         {

@@ -14,7 +14,7 @@ from twitstack.moderation.card_context import cards_for, post_url
 from twitstack.moderation.pagination import PageParams, paginate
 from twitstack.moderation.queries import RequestFilter, RequestQueryset
 from twitstack.moderation.roles import Role
-from twitstack.moderation.spend_view import money, scope_spend
+from twitstack.moderation.spend_view import money, scope_spend, spent_money
 from twitstack.moderation.views.render import render
 from twitstack.moderation.views.x_account_pages import connected_rows
 
@@ -81,11 +81,14 @@ async def accounts_page(request: Request) -> Response:
     statuses = await account_statuses(deps.redis, known)
     handles = {a.name: f"@{a.username}" for a, _ in connected}
     names = [status.name for status in statuses]
-    spend = await scope_spend(deps.redis, deps.spend, names, deps.clock())
+    spend = await scope_spend(
+        deps.redis, deps.spend, names, deps.clock(), quarantine=deps.quarantine
+    )
     context = {
         "accounts": statuses, "nav": "accounts", "connected": connected, "handles": handles,
         "total_spend": spend[0], "spend": {s.scope: s for s in spend[1:]},
         "prices_as_of": deps.spend.prices_as_of, "money": money,
+        "spent_money": spent_money,
         "is_admin": principal_of(request).user.role >= Role.ADMIN,
     }  # fmt: skip
     return render(request, "accounts.html", context)
