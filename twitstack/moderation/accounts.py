@@ -12,11 +12,14 @@ from dataclasses import dataclass, field
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
+from twitstack.core.logging import get_logger
+from twitstack.core.redis_access import ACL_RECIPE, is_permission_error
 from twitstack.writes import keys
 from twitstack.writes.keys import WriterKey
 from twitstack.writes.ledger_types import as_text
 
 _SCAN_LIMIT = 10_000
+_log = get_logger("twitstack.moderation.accounts")
 
 
 @dataclass(frozen=True)
@@ -54,9 +57,33 @@ def _num(value: bytes | str | None) -> float | None:
         return None
 
 
+async def redis_now_ms(redis: Redis) -> float:
+    """Redis's clock (TIME) in epoch ms: what the writer's scripts stamp `pending.until` with.
+
+    A user refused TIME (an ACL file from before the Accounts page read it) falls back to this
+    host's clock, logged once per process with the fix: the page still renders.
+    """
+    global _time_refused_logged
+    try:
+        seconds, micros = await redis.time()
+    except ResponseError as exc:
+        if not is_permission_error(exc):
+            raise
+        if not _time_refused_logged:
+            _time_refused_logged = True
+            _log.warning("moderation.redis_time_refused", error=str(exc), fix=ACL_RECIPE)
+        return time.time() * 1000
+    return seconds * 1000 + micros / 1000
+
+
+_time_refused_logged = False
+
+
 async def account_statuses(redis: Redis, known: list[str]) -> list[AccountStatus]:
     """Status of every account that is configured or that the writer has written keys for."""
     accounts: dict[str, AccountStatus] = {name: AccountStatus(name) for name in known}
+    # One read of Redis's clock per render, for every in-flight count's lapse.
+    now_ms = await redis_now_ms(redis)
 
     def account(name: str) -> AccountStatus:
         return accounts.setdefault(name, AccountStatus(name))
@@ -71,7 +98,7 @@ async def account_statuses(redis: Redis, known: list[str]) -> list[AccountStatus
         if about is None:
             continue  # a lock, a request's notes, or a key of another shape
         try:
-            await _read_key(redis, key, about, account(about.account))
+            await _read_key(redis, key, about, account(about.account), now_ms)
         except ResponseError:
             # A key of another shape than we expect (WRONGTYPE): the page must still render.
             continue
@@ -80,7 +107,9 @@ async def account_statuses(redis: Redis, known: list[str]) -> list[AccountStatus
     return sorted(accounts.values(), key=lambda s: s.name)
 
 
-async def _read_key(redis: Redis, key: str, about: WriterKey, status: AccountStatus) -> None:
+async def _read_key(
+    redis: Redis, key: str, about: WriterKey, status: AccountStatus, now_ms: float
+) -> None:
     if about.kind == "budget" and about.endpoint is not None:
         # Both windows and the in-flight count in one hash (lua/budget_core.lua).
         names = [
@@ -93,9 +122,9 @@ async def _read_key(redis: Redis, key: str, about: WriterKey, status: AccountSta
                 continue
             _add_budget(status, about.endpoint, window, limit, remaining, reset, newer=True)
         count, lapses = _num(found[-2]), _num(found[-1])
-        # The count lapses at pending.until (ms, on Redis's clock; the writer's scripts compare
-        # it with TIME). A display only: this host's clock is close enough here.
-        if count and lapses is not None and lapses > time.time() * 1000:
+        # The count lapses at pending.until (ms, on Redis's clock: the writer's scripts compare
+        # it with TIME), so it is compared with Redis's clock here too, never this host's.
+        if count and lapses is not None and lapses > now_ms:
             status.in_flight[about.endpoint] = int(count)
     elif about.kind == "in_flight" and about.endpoint is not None:
         count = _num(await redis.get(key))

@@ -134,6 +134,9 @@ ROLES: tuple[AclRole, ...] = (
         (
             *_SERVICE_COMMANDS,
             *_DAEMON,
+            # The Accounts page reads Redis's clock once per render: the in-flight count's
+            # lapse (`pending.until`) is stamped on it (TIME is in no category above).
+            "+time",
             f"~{keys.WRITE_QUEUE}",
             f"%R~{keys.WRITE_QUEUE}:*",
             f"~{keys.DEAD_LETTER}",
