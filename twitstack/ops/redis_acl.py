@@ -218,7 +218,7 @@ _WRITER_COMMANDS = (
     ("zrangebyscore", _K, "-inf", "+inf"), ("zscore", _K, "m"),
     ("rpush", _K, "v"), ("lpush", _K, "v"), ("lrem", _K, "0", "v"), ("ltrim", _K, "0", "-1"),
     ("lrange", _K, "0", "-1"), ("llen", _K), ("blmove", _K, _K, "LEFT", "RIGHT", "1"),
-    ("sadd", _K, "m"), ("srem", _K, "m"), ("smembers", _K),
+    ("sadd", _K, "m"), ("srem", _K, "m"), ("smembers", _K), ("smismember", _K, "m"),
     ("xadd", _K, "*", "f", "v"), ("xrange", _K, "-", "+"), ("xrevrange", _K, "+", "-"),
     ("xread", "STREAMS", _K, "0"),
 )  # fmt: skip

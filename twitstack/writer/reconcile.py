@@ -21,7 +21,8 @@ from twitstack.writer.thread_reconcile import ThreadReconciler
 from twitstack.writer.tokens import CredentialsError, TokenManager
 from twitstack.writer.x_reads import PostedItem, ReadBack
 from twitstack.writer.xapi_client import XApiClient, XApiError
-from twitstack.writes import keys, ledger_index
+from twitstack.writes import keys
+from twitstack.writes.due_scan import MAX_ROUNDS, pick_due
 from twitstack.writes.ledger_types import LedgerRecord
 from twitstack.writes.models import ModerationStatus, WriteAction, utcnow
 from twitstack.writes.quarantine import Quarantine
@@ -84,22 +85,48 @@ class Reconciler:
         self._threads = ThreadReconciler(journal, client, tokens, settings)
 
     async def sweep(self) -> dict[Verdict, int]:
-        """One pass: abandoned `sending` become `unknown`, then every `unknown` is looked at."""
+        """One pass: abandoned `sending` become `unknown`, then every `unknown` is looked at.
+
+        Oldest first, a batch at a time; a quarantined record is left out (due_scan), and
+        while a batch had records passed over (quarantined now, unreadable, gone), the next
+        batch is taken in the same pass: a head of poisoned records cannot hold back the rest.
+        """
         in_flight = await self.expire_abandoned_sending()
-        ids = await ledger_index.list_ids(self._redis, S.UNKNOWN, limit=_BATCH, newest_first=False)
-        records = await self._journal.ledger.get_many(ids)
-        # One read per account and sweep, reaching back to the earliest attempt in the batch.
-        since = min((_started(r) for r in records), default=utcnow()) - _MATCH_SLACK
-        cache: ReadCache = {}
-        self._since = since.timestamp()
-        unsettled = [*in_flight, *records]
+        unsettled: list[LedgerRecord] = list(in_flight)
         verdicts: dict[Verdict, int] = {}
-        for record in records:
-            verdict = await self._reconcile_one(record, cache, unsettled)
-            verdicts[verdict] = verdicts.get(verdict, 0) + 1
-            if verdict not in (Verdict.WAITING, Verdict.DEFERRED, Verdict.QUARANTINED):
-                self._metrics.reconciliations.labels(result=verdict.value).inc()
+        handled: set[str] = set()
+        for _ in range(MAX_ROUNDS):
+            ids = await self._pick(S.UNKNOWN, handled)
+            if not ids:
+                break
+            handled.update(ids)
+            records = await self._journal.ledger.get_many(ids)
+            # One read per account and batch, reaching back to the earliest attempt in it.
+            since = min((_started(r) for r in records), default=utcnow()) - _MATCH_SLACK
+            cache: ReadCache = {}
+            self._since = since.timestamp()
+            unsettled.extend(records)
+            passed_over = len(ids) - len(records)
+            for record in records:
+                verdict = await self._reconcile_one(record, cache, unsettled)
+                verdicts[verdict] = verdicts.get(verdict, 0) + 1
+                if verdict is Verdict.QUARANTINED:
+                    passed_over += 1
+                elif verdict not in (Verdict.WAITING, Verdict.DEFERRED):
+                    self._metrics.reconciliations.labels(result=verdict.value).inc()
+            if not passed_over:
+                break  # the rest waits for the next pass, as before
         return verdicts
+
+    async def _pick(self, state: S, handled: set[str]) -> list[str]:
+        """The next batch of `state`, oldest first, past quarantined and handled records."""
+
+        async def read(offset: int, count: int) -> list[object]:
+            return list(
+                await self._redis.zrange(keys.state_index(state), offset, offset + count - 1)
+            )
+
+        return (await pick_due(self._redis, read, want=_BATCH, skip=handled)).ids
 
     async def _reconcile_one(
         self, record: LedgerRecord, cache: ReadCache, unsettled: Sequence[LedgerRecord]
@@ -119,18 +146,30 @@ class Reconciler:
         Abandoned: left by this replica's previous run (same consumer id, attempt begun before
         this run started), or by a replica whose heartbeat has lapsed, or older than
         stale_sending_s whoever holds it (a live replica's attempt never lasts that long).
+        Batches are taken as in `sweep`, past quarantined records.
         """
-        ids = await ledger_index.list_ids(self._redis, S.SENDING, limit=_BATCH, newest_first=False)
         still: list[LedgerRecord] = []
-        for record in await self._journal.ledger.get_many(ids):
-            if record.state is not S.SENDING:
-                continue
-            try:
-                if not await self._expire_one(record):
-                    still.append(record)
-            except Exception as exc:
-                # As in `_reconcile_one`: this record is quarantined, the others go on.
-                await self._quarantine.put_failure("record", record.request.id, exc)
+        handled: set[str] = set()
+        for _ in range(MAX_ROUNDS):
+            ids = await self._pick(S.SENDING, handled)
+            if not ids:
+                break
+            handled.update(ids)
+            records = await self._journal.ledger.get_many(ids)
+            passed_over = len(ids) - len(records)
+            for record in records:
+                if record.state is not S.SENDING:
+                    passed_over += 1
+                    continue
+                try:
+                    if not await self._expire_one(record):
+                        still.append(record)
+                except Exception as exc:
+                    # As in `_reconcile_one`: this record is quarantined, the others go on.
+                    await self._quarantine.put_failure("record", record.request.id, exc)
+                    passed_over += 1
+            if not passed_over:
+                break
         return still
 
     async def _expire_one(self, record: LedgerRecord) -> bool:

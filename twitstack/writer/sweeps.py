@@ -10,7 +10,8 @@ from twitstack.writer.journal import WriterJournal
 from twitstack.writer.metrics import WriterMetrics
 from twitstack.writer.ratelimit import AccountPauses
 from twitstack.writes import keys
-from twitstack.writes.ledger_types import as_text, epoch_ms
+from twitstack.writes.due_scan import MAX_ROUNDS, pick_due
+from twitstack.writes.ledger_types import epoch_ms
 from twitstack.writes.models import ModerationStatus, utcnow
 from twitstack.writes.quarantine import Quarantine
 from twitstack.writes.queue import ReliableQueue
@@ -28,22 +29,41 @@ async def expire_due(redis: Redis, journal: WriterJournal, quarantine: Quarantin
 
     A record whose move fails for its data (a script stopped by junk in its hash, a key of
     the wrong type) is quarantined and the sweep goes on with the next one; an outage or an
-    ACL refusal stops the sweep (its caller retries and reports it).
+    ACL refusal stops the sweep (its caller retries and reports it). Quarantined records, and
+    those due but not expirable (in flight, under review), are passed over: while a batch had
+    any, the same pass takes the next batch behind them (due_scan), so they cannot hold back
+    the records due after them.
     """
     now = utcnow()
-    ids = await redis.zrangebyscore(keys.EXPIRY, "-inf", epoch_ms(now), start=0, num=_BATCH)
+    due = epoch_ms(now)
+
+    async def read(offset: int, count: int) -> list[object]:
+        return list(await redis.zrangebyscore(keys.EXPIRY, "-inf", due, start=offset, num=count))
+
     expired = 0
-    request_ids = [as_text(i) for i in ids if isinstance(i, bytes | str)]
-    for record in await journal.ledger.get_many(request_ids):
-        if record.state in _EXPIRABLE and record.is_expired(now):
-            try:
-                moved = await journal.move(
-                    record.request, S.EXPIRED, from_states=_EXPIRABLE, reason="expired"
-                )
-            except Exception as exc:
-                await quarantine.put_failure("record", record.request.id, exc)
-                continue
-            expired += moved.ok
+    handled: set[str] = set()
+    for _ in range(MAX_ROUNDS):
+        pick = await pick_due(redis, read, want=_BATCH, skip=handled)
+        if pick.junk:
+            # Junk ZADDed by hand names no request: dropped, as RequestLedger.expire_due does.
+            await redis.zrem(keys.EXPIRY, *pick.junk)
+        if not pick.ids:
+            break
+        handled.update(pick.ids)
+        moved_here = 0
+        for record in await journal.ledger.get_many(pick.ids):
+            if record.state in _EXPIRABLE and record.is_expired(now):
+                try:
+                    moved = await journal.move(
+                        record.request, S.EXPIRED, from_states=_EXPIRABLE, reason="expired"
+                    )
+                except Exception as exc:
+                    await quarantine.put_failure("record", record.request.id, exc)
+                    continue
+                moved_here += moved.ok
+        expired += moved_here
+        if moved_here == len(pick.ids):
+            break  # nothing passed over: the rest waits for the next pass, as before
     return expired
 
 

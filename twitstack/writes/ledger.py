@@ -26,6 +26,7 @@ from redis.asyncio import Redis
 
 from twitstack.core.logging import get_logger
 from twitstack.writes import keys, scripts
+from twitstack.writes.due_scan import MAX_ROUNDS, pick_due
 from twitstack.writes.errors import PayloadError, WriteRequestError
 from twitstack.writes.ledger_reads import LedgerReads
 from twitstack.writes.ledger_types import (
@@ -295,37 +296,49 @@ class RequestLedger(LedgerReads):
         """Move pending/approved requests whose `expires_at` has passed to expired; count them.
 
         Safe to run from every replica: each move is a compare-and-set. A record the move
-        fails on for its data is quarantined (or logged, with no quarantine) and passed over.
+        fails on for its data is quarantined (or logged, with no quarantine) and passed over;
+        while a batch of `limit` had such records, the next batch behind them is taken in the
+        same call (quarantined ones left out: due_scan), so they cannot hold back the rest.
         """
-        current = now or utcnow()
-        due = await self._redis.zrangebyscore(
-            keys.EXPIRY, "-inf", epoch_ms(current), start=0, num=limit
-        )
+        due = epoch_ms(now or utcnow())
+
+        async def read(offset: int, count: int) -> list[object]:
+            return list(
+                await self._redis.zrangebyscore(keys.EXPIRY, "-inf", due, start=offset, num=count)
+            )
+
         expired = 0
-        for member in due:
-            try:
-                request_id = as_text(member) if isinstance(member, bytes | str) else str(member)
-            except UnicodeDecodeError:
+        handled: set[str] = set()
+        for _ in range(MAX_ROUNDS):
+            pick = await pick_due(self._redis, read, want=limit, skip=handled)
+            if pick.junk:
                 # Junk ZADDed by hand names no request: drop it, or it stays due forever.
-                await self._redis.zrem(keys.EXPIRY, bytes(member))  # type: ignore[arg-type]
-                continue
-            try:
-                result = await self.transition(
-                    request_id,
-                    S.EXPIRED,
-                    from_states=(S.PENDING, S.APPROVED),
-                    actor="ledger",
-                    reason="expires_at_passed",
-                )
-            except Exception as exc:
-                # A record whose data stops the move (a key of the wrong type, junk in its
-                # hash): quarantined, and the ids due after it still expire.
-                await self._quarantine_failure(request_id, exc)
-                continue
-            expired += result.ok
-            if not result.ok:
-                # In flight, under review or gone: the terminal move (if any) cleans it up.
-                await self._redis.zrem(keys.EXPIRY, request_id)
+                await self._redis.zrem(keys.EXPIRY, *pick.junk)
+            if not pick.ids:
+                break
+            handled.update(pick.ids)
+            failed = 0
+            for request_id in pick.ids:
+                try:
+                    result = await self.transition(
+                        request_id,
+                        S.EXPIRED,
+                        from_states=(S.PENDING, S.APPROVED),
+                        actor="ledger",
+                        reason="expires_at_passed",
+                    )
+                except Exception as exc:
+                    # A record whose data stops the move (a key of the wrong type, junk in
+                    # its hash): quarantined, and the ids due after it still expire.
+                    await self._quarantine_failure(request_id, exc)
+                    failed += 1
+                    continue
+                expired += result.ok
+                if not result.ok:
+                    # In flight, under review or gone: the terminal move (if any) cleans it up.
+                    await self._redis.zrem(keys.EXPIRY, request_id)
+            if not failed:
+                break  # nothing passed over: the rest waits for the next call, as before
         return expired
 
     async def _quarantine_failure(self, request_id: str, exc: Exception) -> None:
