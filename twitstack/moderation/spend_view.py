@@ -82,20 +82,27 @@ def spent_money(micros: int | None) -> str:
 UNREADABLE = "unreadable"
 
 
-def bar_chart(series: list[tuple[str, int]], label: str) -> Markup:
-    """A small bar chart of daily spend as inline SVG (no script; every text escaped)."""
-    top = max((v for _, v in series), default=0)
+def bar_chart(series: list[tuple[str, int | None]], label: str) -> Markup:
+    """A small bar chart of daily spend as inline SVG (no script; every text escaped). A day
+    the ledger cannot read (None) is a full-height hatched bar titled "unreadable", never 0."""
+    top = max((v for _, v in series if v is not None), default=0)
     width = (_CHART_W - _CHART_PAD) / max(len(series), 1)
     bars = []
     for i, (day, value) in enumerate(series):
-        height = 0.0 if top == 0 else (_CHART_H - _CHART_PAD) * value / top
+        if value is None:
+            height, shown, kind = float(_CHART_H - _CHART_PAD), UNREADABLE, ' class="unreadable"'
+        else:
+            height = 0.0 if top == 0 else (_CHART_H - _CHART_PAD) * value / top
+            shown, kind = money(value), ""
         x = _CHART_PAD + i * width
         y = _CHART_H - height
         bars.append(
-            f'<rect x="{x:.1f}" y="{y:.1f}" width="{max(width - 1, 1):.1f}" '
-            f'height="{height:.1f}"><title>{escape(day)}: {escape(money(value))}</title></rect>'
+            f'<rect{kind} x="{x:.1f}" y="{y:.1f}" width="{max(width - 1, 1):.1f}" '
+            f'height="{height:.1f}"><title>{escape(day)}: {escape(shown)}</title></rect>'
         )
-    title = escape(f"{label}: daily X spend, peak {money(top)}")
+    unreadable = sum(1 for _, v in series if v is None)
+    lost = f", {unreadable} day{'s' if unreadable > 1 else ''} unreadable" if unreadable else ""
+    title = escape(f"{label}: daily X spend, peak {money(top)}{lost}")
     return Markup(
         f'<svg class="spend-chart" role="img" aria-label="{title}" width="{_CHART_W}" '
         f'height="{_CHART_H}" viewBox="0 0 {_CHART_W} {_CHART_H}" '
@@ -124,7 +131,9 @@ async def scope_spend(
         for (who, action), micros in month.by_action.items():
             if scope in (TOTAL, who):
                 actions[action] = actions.get(action, 0) + micros
-        series = await daily_series(redis, periods.month, None if scope == TOTAL else scope)
+        series = await daily_series(
+            redis, periods.month, None if scope == TOTAL else scope, quarantine=quarantine
+        )
         label = "all accounts" if scope == TOTAL else scope
         found.append(
             ScopeSpend(

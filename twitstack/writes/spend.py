@@ -24,6 +24,7 @@ from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
 from twitstack.core.logging import get_logger
+from twitstack.core.redis_access import ACL_RECIPE, is_permission_error, redis_user
 from twitstack.core.sections.spend import ACTIONS, PriceTable, SpendSettings
 from twitstack.writes import keys
 from twitstack.writes.ledger_types import as_text
@@ -231,7 +232,7 @@ def parse_rollup(period: str, raw: Mapping[Any, Any]) -> Rollup:
     unreadable: set[str] = set()
     total = junk = 0
     for k, v in raw.items():
-        field, value = as_text(k), as_text(v)
+        field, value = _text(k), _text(v)
         if field == LAYOUT_FIELD or field.endswith((CAP_SUFFIX, HELD_SUFFIX)):
             continue  # not spend: raised caps and the hold note (`raised_caps` reads caps)
         account, sep, action = field.rpartition("|")
@@ -299,18 +300,50 @@ def days_of_month(month: str) -> list[str]:
     return days
 
 
-async def daily_series(redis: Redis, month: str, account: str | None) -> list[tuple[str, int]]:
-    """(day, micro-USD) for every day of `month`: one account's, or everything's."""
+async def daily_series(
+    redis: Redis, month: str, account: str | None, *, quarantine: Quarantine | None = None
+) -> list[tuple[str, int | None]]:
+    """(day, micro-USD) for every day of `month`: one account's, or everything's.
+
+    A day whose total cannot be read (its rollup of another type, a total that is no number)
+    is None, shown as unreadable and never as $0, and reported as `read_rollup` reports it. A
+    refusal (NOPERM: the user may not read the rollups) is logged with the key it was reading
+    and raised, as is an outage: no day is drawn as 0 for a read that never happened.
+    """
     days = days_of_month(month)
+    field = f"{account or TOTAL}|{TOTAL}"
     async with redis.pipeline(transaction=False) as pipe:
         for day in days:
-            pipe.hget(keys.spend_rollup(day), f"{account or TOTAL}|{TOTAL}")
+            pipe.hget(keys.spend_rollup(day), field)
         replies = await pipe.execute(raise_on_error=False)
-    series = []
+    series: list[tuple[str, int | None]] = []
     for day, value in zip(days, replies, strict=True):
-        text = as_text(value) if isinstance(value, bytes | str) else ""
-        series.append((day, int(text) if text.isdigit() and len(text) <= 15 else 0))
+        amount: int | None
+        if isinstance(value, BaseException):
+            if not is_wrong_type(value):
+                if is_permission_error(value):
+                    _log.error(
+                        "spend.read_refused", key=keys.spend_rollup(day), field=field,
+                        user=redis_user(redis), error=str(value)[:300], fix=ACL_RECIPE,
+                    )  # fmt: skip
+                raise value
+            amount = None
+        elif value is None:
+            amount = 0  # nothing spent that day
+        else:
+            amount = spend_amount(_text(value))
+        if amount is None:
+            await read_rollup(redis, day, quarantine=quarantine)  # reports what it cannot read
+        series.append((day, amount))
     return series
+
+
+def _text(value: object) -> str:
+    # A reply as text; bytes that are not UTF-8 (junk written by hand) come out as junk text
+    # (read as unreadable by the caller), never as an exception that fails the page.
+    if isinstance(value, bytes):
+        return value.decode("utf-8", errors="replace")
+    return str(value)
 
 
 # --- caps ----------------------------------------------------------------------------------
