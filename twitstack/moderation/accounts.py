@@ -13,10 +13,11 @@ from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
 from twitstack.core.logging import get_logger
-from twitstack.core.redis_access import ACL_RECIPE, is_permission_error
+from twitstack.core.redis_access import ACL_RECIPE, is_permission_error, redis_user
 from twitstack.writes import keys
 from twitstack.writes.keys import WriterKey
 from twitstack.writes.ledger_types import as_text
+from twitstack.writes.quarantine import is_data_error
 
 _SCAN_LIMIT = 10_000
 _log = get_logger("twitstack.moderation.accounts")
@@ -46,6 +47,23 @@ class AccountStatus:
     reconnect_reason: str | None = None
     # Endpoint -> requests the writer has reserved budget for and not yet heard back about.
     in_flight: dict[str, int] = field(default_factory=dict)
+    # Keys of this account's state that could not be read: the page says so (never a false
+    # "active" or "no budgets"), with whether Redis refused this user (NOPERM: an old ACL).
+    unreadable: list[KeyProblem] = field(default_factory=list)
+
+    @property
+    def pause_unknown(self) -> bool:
+        """Whether a pause key could not be read: the account may be paused."""
+        return any(problem.kind == "paused" for problem in self.unreadable)
+
+
+@dataclass(frozen=True)
+class KeyProblem:
+    """A writer key of one account the page could not read."""
+
+    key: str
+    kind: str  # keys.WriterKey.kind: budget, rl, in_flight, paused, token
+    refused: bool  # NOPERM: this Redis user may not read it; else of another type or shape
 
 
 def _num(value: bytes | str | None) -> float | None:
@@ -89,22 +107,55 @@ async def account_statuses(redis: Redis, known: list[str]) -> list[AccountStatus
         return accounts.setdefault(name, AccountStatus(name))
 
     scanned = 0
-    async for raw_key in redis.scan_iter(match=f"{keys.WRITER_PREFIX}:*", count=500):
-        scanned += 1
-        if scanned > _SCAN_LIMIT:
-            break
-        key = as_text(raw_key)
-        about = keys.parse_writer_key(key)
-        if about is None:
-            continue  # a lock, a request's notes, or a key of another shape
-        try:
-            await _read_key(redis, key, about, account(about.account), now_ms)
-        except ResponseError:
-            # A key of another shape than we expect (WRONGTYPE): the page must still render.
-            continue
+    try:
+        async for raw_key in redis.scan_iter(match=f"{keys.WRITER_PREFIX}:*", count=500):
+            scanned += 1
+            if scanned > _SCAN_LIMIT:
+                break
+            key = as_text(raw_key)
+            about = keys.parse_writer_key(key)
+            if about is None:
+                continue  # a lock, a request's notes, or a key of another shape
+            status = account(about.account)
+            try:
+                await _read_key(redis, key, about, status, now_ms)
+            except ResponseError as exc:
+                status.unreadable.append(_problem(redis, key, about, exc))
+    except ResponseError as exc:
+        if is_permission_error(exc):
+            # No SCAN, no account's state at all: the page fails (the error page) rather
+            # than show every account active with nothing in flight.
+            _log.error(
+                "moderation.account_state_refused", command="SCAN", user=redis_user(redis),
+                error=str(exc)[:300], fix=ACL_RECIPE,
+            )  # fmt: skip
+        raise
     for status in accounts.values():
         status.budgets.sort(key=lambda b: (b.endpoint, b.window))
     return sorted(accounts.values(), key=lambda s: s.name)
+
+
+def _problem(redis: Redis, key: str, about: WriterKey, exc: ResponseError) -> KeyProblem:
+    """What the page shows for a key it could not read, logged with what is missing; an
+    outage (no key's fault) is raised."""
+    if is_permission_error(exc):
+        _log.error(
+            "moderation.account_state_refused", key=key, user=redis_user(redis),
+            error=str(exc)[:300], fix=ACL_RECIPE,
+        )  # fmt: skip
+        return KeyProblem(key, about.kind, refused=True)
+    if not is_data_error(exc):
+        raise exc
+    # Of another type than the writer writes (junk written by hand), once per process.
+    if key not in _logged_unreadable:
+        if len(_logged_unreadable) >= _SCAN_LIMIT:
+            _logged_unreadable.clear()
+        _logged_unreadable.add(key)
+        _log.warning("moderation.account_state_unreadable", key=key, error=str(exc)[:300])
+    return KeyProblem(key, about.kind, refused=False)
+
+
+_logged_unreadable: set[str] = set()
 
 
 async def _read_key(
