@@ -198,3 +198,32 @@ async def test_a_quarantined_record_is_taken_again_once_its_marker_is_removed(
     await redis.srem(keys.QUARANTINED_REFS, f"record:{request.id}")
     assert await expire_due(redis, journal, quarantine) == 1
     assert await redis.hget(keys.request(request.id), "state") == b"expired"
+
+
+async def test_a_quarantined_request_is_still_a_rival_for_a_post(
+    make_settings: Callable[..., Settings], redis: Redis, sandbox: RunningSandbox
+) -> None:
+    """A and B, same text, both `unknown`; A quarantined (passed over by the sweeps); X holds
+    one post with that text, which may be A's. B must not claim it: counted executed, B's own
+    text would never go out. A human decides (or B waits for its rival's answer)."""
+    settings = writer_settings(
+        make_settings, sandbox.base_url, reconcile_interval_s=3600, reconcile_grace_s=0
+    )
+    ledger = RequestLedger(redis)
+    request_a, request_b = approved(tweet("same words")), approved(tweet("same words"))
+    for order, request in enumerate((request_a, request_b)):
+        await ledger.record(request, actor="moderation")
+        assert (await ledger.mark_sending(request.id, actor="writer:gone")).ok
+        moved = await ledger.transition(
+            request.id, S.UNKNOWN, from_states=[S.SENDING], actor="writer:gone", reason="test"
+        )
+        assert moved.ok
+        await redis.zadd(keys.state_index(S.UNKNOWN), {request.id: order + 1})
+    sandbox.state.content.create_post("1000", "same words", {"text": "same words"})
+    await redis.sadd(keys.QUARANTINED_REFS, f"record:{request_a.id}")
+    async with running_writer(settings, redis, sandbox) as writer:
+        verdicts = await writer.service.reconciler.sweep()
+        record_b = await writer.record(request_b.id)
+    assert record_b.state in (S.UNKNOWN, S.NEEDS_REVIEW), (verdicts, record_b.state)
+    assert record_b.result is None
+    assert len(sandbox.state.content.posts) == 1

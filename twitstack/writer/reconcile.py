@@ -82,6 +82,8 @@ class Reconciler:
         self._settings = settings
         self._metrics = metrics
         self._since = 0.0  # earliest attempt time of the batch being swept (epoch s)
+        # Quarantined sending/unknown ids this pass's picks passed over -> loaded as rivals yet.
+        self._held: dict[str, bool] = {}
         self._threads = ThreadReconciler(journal, client, tokens, settings)
 
     async def sweep(self) -> dict[Verdict, int]:
@@ -91,6 +93,7 @@ class Reconciler:
         while a batch had records passed over (quarantined now, unreadable, gone), the next
         batch is taken in the same pass: a head of poisoned records cannot hold back the rest.
         """
+        self._held = {}
         in_flight = await self.expire_abandoned_sending()
         unsettled: list[LedgerRecord] = list(in_flight)
         verdicts: dict[Verdict, int] = {}
@@ -106,6 +109,7 @@ class Reconciler:
             cache: ReadCache = {}
             self._since = since.timestamp()
             unsettled.extend(records)
+            unsettled.extend(await self._held_rivals())
             passed_over = len(ids) - len(records)
             for record in records:
                 verdict = await self._reconcile_one(record, cache, unsettled)
@@ -126,7 +130,25 @@ class Reconciler:
                 await self._redis.zrange(keys.state_index(state), offset, offset + count - 1)
             )
 
-        return (await pick_due(self._redis, read, want=_BATCH, skip=handled)).ids
+        pick = await pick_due(self._redis, read, want=_BATCH, skip=handled)
+        for request_id in pick.held:
+            self._held.setdefault(request_id, False)
+        return pick.ids
+
+    async def _held_rivals(self) -> list[LedgerRecord]:
+        """Quarantined `sending`/`unknown` records the picks passed over, not yet loaded.
+
+        They are not reconciled, but one of them may be the request X's post belongs to: left
+        out of the rivals, a request with the same text could claim its post and be counted
+        executed though its own never went out.
+        """
+        fresh = [request_id for request_id, loaded in self._held.items() if not loaded]
+        for request_id in fresh:
+            self._held[request_id] = True
+        if not fresh:
+            return []
+        records = await self._journal.ledger.get_many(fresh)
+        return [r for r in records if r.state in (S.SENDING, S.UNKNOWN)]
 
     async def _reconcile_one(
         self, record: LedgerRecord, cache: ReadCache, unsettled: Sequence[LedgerRecord]
@@ -166,7 +188,9 @@ class Reconciler:
                         still.append(record)
                 except Exception as exc:
                     # As in `_reconcile_one`: this record is quarantined, the others go on.
+                    # It is still `sending` as far as anyone knows: a rival for X's posts.
                     await self._quarantine.put_failure("record", record.request.id, exc)
+                    still.append(record)
                     passed_over += 1
             if not passed_over:
                 break

@@ -36,10 +36,13 @@ def record_marker(request_id: str) -> str:
 
 @dataclass(slots=True)
 class DuePick:
-    """Ids to work on, in index order, and members that name no request (not UTF-8)."""
+    """Ids to work on, in index order, members that name no request (not UTF-8), and
+    quarantined ids passed over (at most `want` of them: a reconciler still counts them as
+    rivals for a post, since a record it cannot move may be the one X's post belongs to)."""
 
     ids: list[str] = field(default_factory=list)
     junk: list[bytes] = field(default_factory=list)
+    held: list[str] = field(default_factory=list)
 
 
 async def pick_due(
@@ -67,6 +70,8 @@ async def pick_due(
             for request_id, quarantined in zip(fresh, marked, strict=True):
                 if not quarantined and len(pick.ids) < want:
                     pick.ids.append(request_id)
+                elif quarantined and len(pick.held) < want:
+                    pick.held.append(request_id)
         if len(page) < _PAGE:
             break
     return pick
