@@ -10,6 +10,7 @@ exception type is what decides whether a failed POST may have been posted.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gzip
 import socket
 import ssl
@@ -31,6 +32,7 @@ from twitstack.writer.xapi_client import BearerAuth, XApiClient
 
 pytestmark = pytest.mark.anyio
 TIMEOUT = httpx.Timeout(0.5, connect=2.0)  # the stalls below outlast the 0.5 s read timeout
+CONNECT_TIMEOUT = httpx.Timeout(2.0, connect=0.3)
 BODY = {"text": "hé \U0001f600"}
 
 Outcome = tuple[object, ...]
@@ -84,6 +86,10 @@ async def answer_once_then_reset(conn: Conn) -> None:
 
 async def fin_before_request(conn: Conn) -> None:
     conn.writer.write_eof()
+    await conn.until_client_closes()
+
+
+async def stall_silently(conn: Conn) -> None:
     await conn.until_client_closes()
 
 
@@ -491,3 +497,37 @@ async def test_an_idle_connection_closed_unseen_by_the_event_loop_is_not_reused(
             server.join(10)
             listener.close()
     assert results == [(CREATED, CREATED)] * 2
+
+
+async def test_a_connect_that_never_completes_is_a_connect_timeout() -> None:
+    """A listener whose accept queue is full drops the SYN: the connect hangs until timeout."""
+    with contextlib.ExitStack() as sockets:
+        listener = sockets.enter_context(socket.socket())
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(0)
+        port = listener.getsockname()[1]
+        for _ in range(3):  # fill the queue; never accepted
+            filler = sockets.enter_context(socket.socket())
+            filler.setblocking(False)
+            with contextlib.suppress(BlockingIOError):
+                filler.connect(("127.0.0.1", port))
+        await anyio.sleep(0.05)
+        outcomes = []
+        for make_client in (default_client, lean_client):
+            async with make_client() as client:
+                try:
+                    await client.post(f"http://127.0.0.1:{port}/", timeout=CONNECT_TIMEOUT)
+                except httpx.HTTPError as exc:
+                    outcomes.append(type(exc).__name__)
+    assert outcomes == ["ConnectTimeout"] * 2
+
+
+async def test_a_tls_handshake_that_never_completes_is_a_connect_timeout() -> None:
+    outcomes = []
+    for make_client in (default_client, lean_client):
+        async with scripted_server(stall_silently) as server, make_client() as client:
+            try:
+                await client.post(f"https://127.0.0.1:{server.port}/", timeout=CONNECT_TIMEOUT)
+            except httpx.HTTPError as exc:
+                outcomes.append(type(exc).__name__)
+    assert outcomes == ["ConnectTimeout"] * 2
