@@ -36,6 +36,7 @@ from twitstack.writer.executor import RequestExecutor
 from twitstack.writer.inflight import InFlight
 from twitstack.writer.intake import RequestIntake
 from twitstack.writer.journal import WriterJournal
+from twitstack.writer.lean_transport import lean_transport_for
 from twitstack.writer.media_upload import (
     MEDIA_CACHE_KEY_FILE,
     MediaUploader,
@@ -197,12 +198,18 @@ class WriterService:
             spend=self.spend, quarantine=self.quarantine, started_at=utcnow(),
         )  # fmt: skip
 
-    def _http_client(self, connections: int, verify: ssl.SSLContext) -> httpx.AsyncClient:
+    def _http_client(
+        self, connections: int, verify: ssl.SSLContext, *, lean: bool = False
+    ) -> httpx.AsyncClient:
         config = self._config
+        transport = self._transport
+        if lean and transport is None and config.http_transport == "lean":
+            # None (httpx's own transport) off asyncio or when the environment names a proxy.
+            transport = lean_transport_for(verify)
         return httpx.AsyncClient(
             timeout=httpx.Timeout(config.read_timeout_s, connect=config.connect_timeout_s),
             limits=httpx.Limits(max_connections=connections),
-            transport=self._transport,
+            transport=transport,
             verify=verify,
         )
 
@@ -210,11 +217,12 @@ class WriterService:
         self, clients: contextlib.AsyncExitStack, shared: httpx.AsyncClient, verify: ssl.SSLContext
     ) -> XApiClient:
         # One connection per worker, in its own pool: a shared pool of N connections is
-        # scanned on every request (httpcore), which cost more CPU than the request itself.
+        # scanned on every request (httpcore), which cost more CPU than the request itself;
+        # the lean transport (lean_transport.py) also drops httpcore's per-request layers.
         # An injected transport (tests) is shared as given: each client would close it.
         http = shared
         if self._transport is None:
-            http = await clients.enter_async_context(self._http_client(1, verify))
+            http = await clients.enter_async_context(self._http_client(1, verify, lean=True))
         return XApiClient(http, base_url=self._config.x_api_base_url)
 
     def _intake_for(self, client: XApiClient) -> RequestIntake:

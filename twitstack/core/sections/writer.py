@@ -79,6 +79,9 @@ class WriterSettings(BaseModel):
     take_timeout_s: float = Field(default=1.0, gt=0, le=10)
     connect_timeout_s: float = Field(default=5.0, gt=0)
     read_timeout_s: float = Field(default=20.0, gt=0)
+    # The workers' HTTP transport: "lean" (one keep-alive HTTP/1.1 connection each, far less
+    # CPU per call; httpx's own where a proxy is configured or off asyncio) or "httpx".
+    http_transport: Literal["lean", "httpx"] = "lean"
     metrics_port: int | None = Field(default=9102, ge=0, le=65535)
     require_approval: bool = True
     # Ed25519 public keys (base64 of the 32 raw bytes) of the moderation service's signers.
