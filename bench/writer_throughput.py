@@ -56,7 +56,7 @@ LEAN = "lean BLMOVE→POST→LREM"
 WRITER_OPEN = "writer, require_approval=false"
 WRITER_SIGNED = "writer, signed, new record"
 WRITER_MODERATED = "writer, moderation-approved"
-WRITER_ROWS = (WRITER_MODERATED, WRITER_SIGNED, WRITER_OPEN)
+HTTPX_MARK = ", httpx transport"  # a writer row run with [writer] http_transport = "httpx"
 STAGED = "bench:staged"  # the approved messages wait here until GO renames it write_queue
 
 
@@ -64,10 +64,11 @@ class WriterDaemon:
     """`twitstack run --only writer` pinned to the consumer CPU, JSON logs to /dev/null."""
 
     def __init__(self, rig: Rig, directory: Path, concurrency: int, public_key: str,
-                 require_approval: bool) -> None:  # fmt: skip
+                 require_approval: bool, http: str = "lean") -> None:  # fmt: skip
         config = directory / "writer.toml"
         config.write_text(
             f'[writer]\nx_api_base_url = "{rig.base_url}"\nconcurrency = {concurrency}\n'
+            f'http_transport = "{http}"\n'
             f"require_approval = {'true' if require_approval else 'false'}\n"
             f'approval_public_keys = ["{public_key}"]\n'
             f'[[writer.accounts]]\nname = "default"\nuser_id = "1000"\n'
@@ -110,9 +111,10 @@ def wait_executed(rig: Rig, count: int) -> dict[str, int]:
 
 
 def run_writer(rig: Rig, tmp: Path, args: argparse.Namespace, public_key: str,
-               messages: list[bytes] | int, require_approval: bool) -> Sample:  # fmt: skip
+               messages: list[bytes] | int, require_approval: bool,
+               http: str = "lean") -> Sample:  # fmt: skip
     """`messages` are pushed at GO; an int N says N approved messages wait in STAGED."""
-    daemon = WriterDaemon(rig, tmp, args.concurrency, public_key, require_approval)
+    daemon = WriterDaemon(rig, tmp, args.concurrency, public_key, require_approval, http)
     jobs = messages if isinstance(messages, int) else len(messages)
     own = "rename" if isinstance(messages, int) else "rpush"
     try:
@@ -199,13 +201,22 @@ def one_round(rig: Rig, tmp: Path, args: argparse.Namespace, signer: ApprovalSig
         )
         for i in range(n)
     ]
-    out[WRITER_OPEN] = run_writer(rig, tmp, args, public_key, unsigned, False)
-    rig.reset()
-    signed = approved_tweets(signer, n, f"writer {tag}")
-    out[WRITER_SIGNED] = run_writer(rig, tmp, args, public_key, signed, True)
-    rig.reset()
-    staged = stage_approved(rig, signer, n, f"approved {tag}")
-    out[WRITER_MODERATED] = run_writer(rig, tmp, args, public_key, staged, True)
+    https = ("lean", "httpx") if args.writer_http == "both" else (args.writer_http,)
+    for http in https:
+        # The rows of the default transport keep their names; httpx's own are marked.
+        mark = "" if http == "lean" else HTTPX_MARK
+        if mark:
+            rig.reset()
+            unsigned = [encode_write_request(WriteRequest(
+                action=WriteAction.TWEET, payload={"text": f"o{tag}{http} {i}"})) for i in range(n)
+            ]  # fmt: skip
+        out[WRITER_OPEN + mark] = run_writer(rig, tmp, args, public_key, unsigned, False, http)
+        rig.reset()
+        signed = approved_tweets(signer, n, f"writer {tag}{http}")
+        out[WRITER_SIGNED + mark] = run_writer(rig, tmp, args, public_key, signed, True, http)
+        rig.reset()
+        staged = stage_approved(rig, signer, n, f"approved {tag}{http}")
+        out[WRITER_MODERATED + mark] = run_writer(rig, tmp, args, public_key, staged, True, http)
     for kind in ("arq", "saq") if python else ():
         rig.reset()
         peer = [str(python), "-c", PEER_SCRIPT, kind, rig.redis_url, rig.base_url, str(n),
@@ -242,13 +253,13 @@ def report(
     print(
         f"fastest consumer used {fastest / ceiling:.0%} of the fake X's ceiling ({ceiling:.0f}/s)"
     )
-    for name in WRITER_ROWS:
+    for name in (row for row in names if row.startswith("writer")):
         last = rounds[-1][name]
         by = sorted(last.calls.items(), key=lambda kv: -kv[1])
         print(f"{name}: Redis commands/job by name (last round): "
               + ", ".join(f"{cmd} {calls / last.jobs:.2f}" for cmd, calls in by))  # fmt: skip
     return {"rows": rows, "ceiling": ceiling, "jobs": args.requests,
-            "calls": {n: rounds[-1][n].calls for n in WRITER_ROWS}}  # fmt: skip
+            "calls": {n: rounds[-1][n].calls for n in names if n.startswith("writer")}}  # fmt: skip
 
 
 def main() -> None:
@@ -263,6 +274,9 @@ def main() -> None:
     parser.add_argument("--http", choices=("per-slot", "shared"), default="per-slot",
                         help="the lean/arq/saq HTTP set-up: one single-connection httpx client "
                         "per slot (the writer's), or one shared client with slots + 2")  # fmt: skip
+    parser.add_argument("--writer-http", choices=("lean", "httpx", "both"), default="lean",
+                        help="the writer's [writer] http_transport; both = each writer row with "
+                        "each, httpx's rows marked")  # fmt: skip
     parser.add_argument("--json", action="store_true", help="also print one RESULT json line")
     args = parser.parse_args()
     if shutil.which("redis-server") is None:
