@@ -56,6 +56,7 @@ async def test_the_workers_post_through_the_configured_transport(
     )
     requests = [approved(tweet(f"lean {i}")) for i in range(12)]
     async with running_writer(settings, redis, sandbox) as writer:
+        assert writer.service.worker_http == setting
         await writer.push(*requests)
         executed = {ModerationStatus.EXECUTED}
         await writer.wait_states([r.id for r in requests], executed, timeout_s=60)

@@ -99,6 +99,8 @@ class WriterService:
         self._stopping = False
         self._stop_event: anyio.Event | None = None
         self.held = InFlight()
+        # Which transport the workers' clients got ("lean" or "httpx"): logged at start.
+        self.worker_http = "httpx"
 
     def request_stop(self) -> None:
         """Stop taking messages; run() returns once in-flight requests are settled."""
@@ -131,6 +133,7 @@ class WriterService:
                 consumer=self.consumer_id,
                 concurrency=config.concurrency,
                 accounts=[account.name for account in config.accounts],
+                http_transport=self.worker_http,
             )
             task_status.started()
             async with anyio.create_task_group() as background:
@@ -206,6 +209,7 @@ class WriterService:
         if lean and transport is None and config.http_transport == "lean":
             # None (httpx's own transport) off asyncio or when the environment names a proxy.
             transport = lean_transport_for(verify)
+            self.worker_http = "httpx" if transport is None else "lean"
         return httpx.AsyncClient(
             timeout=httpx.Timeout(config.read_timeout_s, connect=config.connect_timeout_s),
             limits=httpx.Limits(max_connections=connections),
