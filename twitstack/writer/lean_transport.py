@@ -43,6 +43,7 @@ _MAX_INCOMPLETE_EVENT_SIZE = 100 * 1024  # httpcore's limit on a response head
 _SCHEMES = {b"http": 80, b"https": 443}
 _DISCONNECTED = "Server disconnected without sending a response."  # httpcore's words
 _PROXY_SCHEMES = ("http", "https", "all")
+_HAPPY_EYEBALLS_DELAY_S = 0.25  # anyio.connect_tcp's default
 
 
 class _Expired(Exception):
@@ -371,7 +372,11 @@ class LeanTransport(httpx.AsyncBaseTransport):
         transport: asyncio.BaseTransport | None = None
         try:
             with anyio.fail_after(timeout):
-                transport, _ = await loop.create_connection(lambda: link, host, port)
+                # Happy eyeballs as anyio's connect_tcp (httpcore's) does: a host whose first
+                # address (IPv6, say) hangs is tried on the next after 250 ms.
+                transport, _ = await loop.create_connection(
+                    lambda: link, host, port, happy_eyeballs_delay=_HAPPY_EYEBALLS_DELAY_S
+                )
             if scheme == b"https":
                 context = self._ssl_context
                 context.set_alpn_protocols(["http/1.1"])  # as httpcore offers without HTTP/2
