@@ -15,7 +15,7 @@ import gzip
 import socket
 import ssl
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -531,3 +531,45 @@ async def test_a_tls_handshake_that_never_completes_is_a_connect_timeout() -> No
             except httpx.HTTPError as exc:
                 outcomes.append(type(exc).__name__)
     assert outcomes == ["ConnectTimeout"] * 2
+
+
+async def test_a_response_before_the_whole_body_was_sent_is_read() -> None:
+    """A server may answer (413, say) before it read the body: both read that answer."""
+
+    async def answer_early(conn: Conn) -> None:
+        await conn.reader.readuntil(b"\r\n\r\n")
+        conn.send(response(413, b"{}", headers=(("Connection", "close"),), reason="Too Large"))
+        await conn.until_client_closes()  # reads (and drops) the rest of the body
+
+    async def body() -> AsyncIterator[bytes]:
+        for _ in range(64):
+            yield b"x" * 65536
+
+    results = []
+    for make_client in (default_client, lean_client):
+        async with scripted_server(answer_early) as server, make_client() as client:
+            reply = await client.post(f"http://127.0.0.1:{server.port}/2/media", content=body())
+            results.append((reply.status_code, reply.content))
+    assert results == [(413, b"{}")] * 2
+
+
+async def test_a_body_the_server_never_reads_is_a_write_timeout() -> None:
+    """Past the kernel's socket buffers (a few MB on loopback) the write waits, then times
+    out: ambiguous for a POST, as with httpx's own transport."""
+
+    async def never_read(conn: Conn) -> None:
+        conn.writer.transport.pause_reading()
+        await conn.server.closed.wait()
+
+    outcomes = []
+    for make_client in (default_client, lean_client):
+        async with scripted_server(never_read) as server, make_client() as client:
+            try:
+                await client.post(
+                    f"http://127.0.0.1:{server.port}/", content=b"x" * (64 * 1024 * 1024),
+                    timeout=httpx.Timeout(2.0, write=0.3),
+                )  # fmt: skip
+            except httpx.HTTPError as exc:
+                outcomes.append(type(exc).__name__)
+            server.closed.set()
+    assert outcomes == ["WriteTimeout"] * 2
