@@ -573,3 +573,31 @@ async def test_a_body_the_server_never_reads_is_a_write_timeout() -> None:
                 outcomes.append(type(exc).__name__)
             server.closed.set()
     assert outcomes == ["WriteTimeout"] * 2
+
+
+async def test_a_tls_server_closing_after_its_answer_is_handled_quietly(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """close_notify after a `Connection: close` answer: the next request reconnects, and
+    asyncio's TLS logs nothing (it warns when the protocol asks to keep a TLS write side)."""
+    ca = make_ca(tmp_path / "ca")
+
+    async def answer_and_close(conn: Conn) -> None:
+        await conn.read_request()
+        conn.send(response(201, headers=(("Connection", "close"),), reason="Created"))
+        await conn.writer.drain()
+        conn.close()
+
+    trust = ssl.create_default_context(cafile=str(ca.ca_file))
+    async with (
+        scripted_server(answer_and_close, tls=ca.server_context()) as server,
+        lean_client(trust) as client,
+    ):
+        url = f"https://127.0.0.1:{server.port}/2/tweets"
+        first = await post(client, url)
+        with anyio.fail_after(5):
+            await server.closed.wait()
+        outcomes = [first, await post(client, url)]
+    assert outcomes == [CREATED] * 2
+    assert server.connections == 2
+    assert not [r for r in caplog.records if "eof_received" in r.getMessage()]

@@ -83,6 +83,7 @@ class _Link(asyncio.Protocol):
         self.waiter: asyncio.Future[None] | None = None
         self.paused = False
         self.drained: asyncio.Future[None] | None = None
+        self.tls = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
@@ -100,7 +101,8 @@ class _Link(asyncio.Protocol):
     def eof_received(self) -> bool:
         self.eof = True
         self._wake()
-        return True  # keep the write side open, as anyio does; we close it ourselves
+        # Keep the write side open, as anyio does (asyncio's TLS cannot: it would warn).
+        return not self.tls
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.lost = True
@@ -388,6 +390,7 @@ class LeanTransport(httpx.AsyncBaseTransport):
                 if tls is None:
                     raise ConnectionAbortedError("connection closed during the TLS handshake")
                 transport = tls
+                link.tls = True
                 link.connection_made(tls)  # start_tls hands the protocol the TLS transport
         except TimeoutError:
             if transport is not None:
