@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gzip
+import random
 import socket
 import ssl
 import threading
@@ -601,3 +602,66 @@ async def test_a_tls_server_closing_after_its_answer_is_handled_quietly(
     assert outcomes == [CREATED] * 2
     assert server.connections == 2
     assert not [r for r in caplog.records if "eof_received" in r.getMessage()]
+
+
+@pytest.mark.parametrize("seed", range(12))
+async def test_a_response_arriving_in_any_pieces_reads_the_same(seed: int) -> None:
+    """Head and body cut at random points, sent piece by piece (chunked or Content-Length,
+    up to 1 MB: past the point where the lean transport pauses reading), read slowly."""
+    rng = random.Random(seed)
+    body = bytes(rng.randrange(256) for _ in range(rng.choice([0, 10, 70_000, 1_000_000])))
+    if seed % 2:
+        framed = b"".join(
+            b"%x\r\n%s\r\n" % (len(body[i : i + 4096]), body[i : i + 4096])
+            for i in range(0, len(body), 4096)
+        )
+        raw = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nX-A: 1\r\n\r\n" + framed
+        raw += b"0\r\n\r\n"
+    else:
+        raw = response(200, body, headers=(("X-A", "1"),))
+    cuts = sorted(rng.sample(range(1, len(raw)), min(20, len(raw) - 1)))
+
+    async def in_pieces(conn: Conn) -> None:
+        while True:
+            await conn.read_request()
+            for start, end in zip([0, *cuts], [*cuts, len(raw)], strict=True):
+                conn.send(raw[start:end])
+                await conn.writer.drain()
+                await asyncio.sleep(0)
+
+    results = []
+    for make_client in (default_client, lean_client):
+        async with scripted_server(in_pieces) as server, make_client() as client:
+            url = f"http://127.0.0.1:{server.port}/"
+            for _ in range(2):  # and the connection is reused after it
+                async with client.stream("GET", url) as reply:
+                    # The pieces pile up unread meanwhile (the lean transport stops reading
+                    # the socket past 256 kB, and resumes as the body is read).
+                    await anyio.sleep(0.05)
+                    content = await reply.aread()
+                results.append((reply.status_code, reply.headers["x-a"], content))
+            results.append(server.connections)
+    assert results[:3] == results[3:]
+    assert results[:3] == [(200, "1", body), (200, "1", body), 1]
+
+
+async def test_the_fast_path_reads_a_gzip_reply_and_keeps_its_cookie() -> None:
+    async def gzip_with_cookie(conn: Conn) -> None:
+        while True:
+            await conn.read_request()
+            headers = (
+                ("Content-Encoding", "gzip"),
+                ("Set-Cookie", "guest_id=v1; Path=/"),
+                ("Content-Type", "application/json"),
+            )
+            body = gzip.compress(b'{"data":{"id":"5","text":"t"}}')
+            conn.send(response(201, body, headers=headers, reason="Created"))
+
+    async with scripted_server(gzip_with_cookie) as server, lean_client() as http:
+        client = XApiClient(http, base_url=f"http://127.0.0.1:{server.port}")
+        auth = BearerAuth("t")
+        first = await client.execute(tweet_call("one"), auth=auth, auth_kind="oauth2")
+        await client.execute(tweet_call("two"), auth=auth, auth_kind="oauth2")
+    assert first.outcome.result_id == "5"
+    assert b"cookie: guest_id=v1" in server.requests[1].lower()
+    assert server.connections == 1
