@@ -88,8 +88,12 @@ class _Link(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
-        # As anyio's streams do: a write is done once the kernel took all of it.
-        transport.set_write_buffer_limits(0)
+        # As anyio's streams do: a write is done once the kernel took all of it. Over TLS the
+        # socket's transport keeps that limit (0, set before the handshake), so the TLS layer
+        # holds back what the socket has not taken; pausing at 1 byte waits for that. At 0
+        # asyncio's TLS pauses at an empty buffer too (its test is >=) and resumes only on
+        # its next read or write: a write would wait for the server's answer.
+        transport.set_write_buffer_limits(1 if self.tls else 0)
 
     def data_received(self, data: bytes) -> None:
         self.chunks.append(data)
