@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from tests.notifier.tls import make_ca
-from tests.writer.lean_http_server import Conn, response, scripted_server
+from tests.writer.lean_http_server import Conn, Script, response, scripted_server
 from tests.writer.test_lean_transport import CREATED, answer_all, default_client, lean_client
 
 pytestmark = pytest.mark.anyio
@@ -88,3 +88,33 @@ async def test_a_tls_request_after_an_answer_in_two_records_waits_only_for_its_a
                  server.connections)
             )  # fmt: skip
     assert outcomes == [([CREATED] * 3, 1)] * 2
+
+
+STRAY_ANSWER = response(200, b'{"data":{"id":"999","text":"someone else\'s"}}')
+
+
+async def extra_bytes_after_the_body(conn: Conn) -> None:
+    await conn.read_request()
+    conn.send(response(201, reason="Created") + STRAY_ANSWER)  # one write: one read
+    await answer_all(conn)
+
+
+async def a_body_on_a_no_content_answer(conn: Conn) -> None:
+    await conn.read_request()
+    conn.send(
+        b"HTTP/1.1 204 No Content\r\nContent-Length: %d\r\n\r\n" % len(STRAY_ANSWER) + STRAY_ANSWER
+    )
+    await answer_all(conn)
+
+
+@pytest.mark.parametrize("script", [extra_bytes_after_the_body, a_body_on_a_no_content_answer])
+async def test_bytes_past_the_end_of_an_answer_are_never_the_next_answer(script: Script) -> None:
+    """What the server sent past the end of an answer (framed by Content-Length, or a 204's
+    body) arrived with it; the next request must not take it as its answer: the connection
+    is closed. (httpx's default transport reuses it and reads the stray answer.)"""
+    async with scripted_server(script, answer_all) as server, lean_client() as client:
+        url = f"http://127.0.0.1:{server.port}/2/tweets"
+        await post_status(client, url, json={})
+        second = await post_status(client, url, json={})
+    assert second == CREATED
+    assert server.connections == 2

@@ -17,7 +17,8 @@ phase raises what httpcore raises in the same situation:
 
 An idle connection is reused only while the server has not closed it (a readable idle socket
 means it did) and its keep-alive time (httpx's 5 s default) has not passed. A response that
-was not read to its end, or that asks to close (`Connection: close`, HTTP/1.0), closes it.
+was not read to its end, that asks to close (`Connection: close`, HTTP/1.0) or that came with
+bytes past its end (httpcore would read those as the next answer), closes it.
 It runs on asyncio only; `lean_transport_for` picks httpx's own transport otherwise, and
 whenever httpx would use a proxy from the environment.
 """
@@ -265,7 +266,10 @@ class _Connection:
 
     def finish(self) -> bool:
         """After a response: keep the connection for the next request, or close it."""
-        if self.h11.our_state is h11.DONE and self.h11.their_state is h11.DONE:
+        # Bytes past the end of the answer (after its Content-Length, a 204's body) came in
+        # with it and wait in h11: the next request would read them as its answer.
+        stray, _ = self.h11.trailing_data
+        if self.h11.our_state is h11.DONE and self.h11.their_state is h11.DONE and not stray:
             self.h11.start_next_cycle()
             self.idle_since = time.monotonic()
             return True
