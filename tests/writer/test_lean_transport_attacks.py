@@ -4,6 +4,8 @@ its closing), each compared with httpx's default transport where that one gets i
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 import ssl
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -118,3 +120,42 @@ async def test_bytes_past_the_end_of_an_answer_are_never_the_next_answer(script:
         second = await post_status(client, url, json={})
     assert second == CREATED
     assert server.connections == 2
+
+
+def open_sockets_to(port: int) -> int:
+    """This process's open TCP sockets whose peer is 127.0.0.1:`port` (Linux /proc)."""
+    inodes = set()
+    for fd in Path("/proc/self/fd").iterdir():
+        with contextlib.suppress(OSError):
+            target = os.readlink(fd)
+            if target.startswith("socket:["):
+                inodes.add(target[8:-1])
+    count = 0
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if int(fields[2].split(":")[1], 16) == port and fields[9] in inodes:
+            count += 1
+    return count
+
+
+async def test_a_write_timeout_releases_the_socket_and_its_unsent_body() -> None:
+    """The server reads nothing: after the WriteTimeout the socket is closed at once, the
+    body left in the transport's buffer dropped (as httpx's transport does), not kept until
+    the server reads or closes."""
+
+    async def never_read(conn: Conn) -> None:
+        conn.writer.transport.pause_reading()
+        await conn.server.closed.wait()
+
+    results = []
+    for make_client in (default_client, lean_client):
+        async with scripted_server(never_read) as server, make_client() as client:
+            outcome = await post_status(
+                client, f"http://127.0.0.1:{server.port}/", content=b"x" * (64 * 1024 * 1024),
+                timeout=httpx.Timeout(2.0, write=0.3),
+            )  # fmt: skip
+            for _ in range(5):  # a close completes on the loop's next iterations
+                await asyncio.sleep(0)
+            results.append((outcome, open_sockets_to(server.port)))
+            server.closed.set()
+    assert results == [(("error", "WriteTimeout"), 0)] * 2

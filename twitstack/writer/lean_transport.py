@@ -155,7 +155,10 @@ class _Connection:
 
     def close(self) -> None:
         self.closed = True
-        self.transport.close()
+        # Not close(): that keeps the socket until the server took all that is buffered (for
+        # ever, if it reads nothing after a WriteTimeout). anyio's streams (httpcore's) abort
+        # too, and send no TLS close_notify either.
+        self.transport.abort()
 
     async def write(self, data: bytes, timeout: float | None) -> bool:
         """Write `data`; False when the connection was lost (httpcore then reads on)."""
