@@ -10,12 +10,15 @@ import ssl
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import anyio
 import httpx
 import pytest
 
 from tests.notifier.tls import make_ca
 from tests.writer.lean_http_server import Conn, Script, response, scripted_server
 from tests.writer.test_lean_transport import CREATED, answer_all, default_client, lean_client
+from twitstack.writer.lean_transport import _Connection
+from twitstack.writer.outcome import OutcomeKind, classify
 
 pytestmark = pytest.mark.anyio
 
@@ -159,3 +162,90 @@ async def test_a_write_timeout_releases_the_socket_and_its_unsent_body() -> None
             results.append((outcome, open_sockets_to(server.port)))
             server.closed.set()
     assert results == [(("error", "WriteTimeout"), 0)] * 2
+
+
+# Attacks that hold (kept so they stay held) ---------------------------------------------------
+
+
+async def test_an_answer_sent_on_an_idle_connection_is_not_the_next_answer() -> None:
+    """A stray answer arrives while the connection is idle: the next request goes out on a
+    new connection and reads its own answer."""
+
+    async def stray_while_idle(conn: Conn) -> None:
+        await conn.read_request()
+        conn.send(response(201, reason="Created"))
+        await conn.writer.drain()
+        await asyncio.sleep(0.1)
+        conn.send(STRAY_ANSWER)
+        await answer_all(conn)
+
+    results = []
+    for make_client in (default_client, lean_client):
+        async with scripted_server(stray_while_idle, answer_all) as server, make_client() as client:
+            url = f"http://127.0.0.1:{server.port}/2/tweets"
+            first = await post_status(client, url, json={})
+            await asyncio.sleep(0.3)  # the stray answer has arrived
+            results.append(([first, await post_status(client, url, json={})], server.connections))
+    assert results == [([CREATED] * 2, 2)] * 2
+
+
+async def test_a_request_cancelled_mid_write_leaves_its_late_answer_unread() -> None:
+    """The server answers early, then takes the body slowly; the request is cancelled while
+    writing: the next request must not read that answer, nor leave the socket open."""
+
+    async def slow_reader_early_answer(conn: Conn) -> None:
+        if conn.index > 0:
+            await answer_all(conn)
+            return
+        await conn.reader.read(65536)
+        conn.send(STRAY_ANSWER)
+        with contextlib.suppress(ConnectionError):
+            for _ in range(1000):  # 64 KB per 10 ms: far slower than the client writes
+                if not await conn.reader.read(65536):
+                    return
+                await asyncio.sleep(0.01)
+
+    results = []
+    for make_client in (default_client, lean_client):
+        async with (
+            scripted_server(slow_reader_early_answer) as server,
+            make_client() as client,
+        ):
+            url = f"http://127.0.0.1:{server.port}/2/tweets"
+            with anyio.move_on_after(0.2):
+                await client.post(url, content=b"x" * (32 * 1024 * 1024))
+            second = await post_status(client, url, json={})
+            for _ in range(5):
+                await asyncio.sleep(0)
+            results.append((second, server.connections, open_sockets_to(server.port)))
+    assert results == [(CREATED, 2, 1)] * 2  # the one socket left: the second connection
+
+
+@pytest.mark.parametrize("close", ["fin", "reset"])
+async def test_a_close_racing_the_reuse_check_is_never_not_sent(
+    close: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The server closed the idle connection, unseen by the reuse check (a race no client can
+    close): the POST written into it fails as ambiguous, never as ConnectError."""
+
+    async def answer_then_close(conn: Conn) -> None:
+        await conn.read_request()
+        conn.send(response(201, reason="Created"))
+        await conn.writer.drain()
+        if close == "fin":
+            conn.close()
+        else:
+            await asyncio.sleep(0.05)
+            conn.reset()
+
+    async with scripted_server(answer_then_close) as server, lean_client() as client:
+        url = f"http://127.0.0.1:{server.port}/2/tweets"
+        await post_status(client, url, json={})
+        await asyncio.sleep(0.2)
+        monkeypatch.setattr(_Connection, "reusable", lambda self, expiry: True)
+        outcome = await post_status(client, url, json={})
+    expected = "RemoteProtocolError" if close == "fin" else "ReadError"
+    assert outcome == ("error", expected)
+    assert classify(method="POST", exception=getattr(httpx, expected)("x")).kind is (
+        OutcomeKind.AMBIGUOUS
+    )
