@@ -183,9 +183,10 @@ def _config_show(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _run(args: argparse.Namespace, settings: Settings) -> int:
-    from twitstack.supervisor import run_daemon
+    from twitstack.supervisor import load_before_loop, run_daemon
 
     only = [name.strip() for name in args.only.split(",")] if args.only else None
+    load_before_loop(settings, only=only, catalog=args.catalog)
     try:
         anyio.run(lambda: run_daemon(settings, only=only, catalog=args.catalog))
     except (TwitstackError, BaseExceptionGroup) as exc:

@@ -27,6 +27,7 @@ from twitstack.core.redis import open_redis
 from twitstack.core.sdnotify import SystemdNotifier
 from twitstack.core.sections.supervisor import SupervisorSettings
 from twitstack.core.service import Service, ServiceBuilder, ServiceContext
+from twitstack.writes.text import load_text_rules
 
 log = get_logger(__name__)
 
@@ -367,6 +368,27 @@ async def check_redis_access(redis: Redis, names: Sequence[str]) -> None:
         await check_access(redis, service_access_needs(known), who=",".join(known))
 
 
+def load_before_loop(
+    settings: Settings,
+    *,
+    only: Sequence[str] | None = None,
+    catalog: Mapping[str, ServiceBuilder] | None = None,
+) -> None:
+    """Load, before the event loop starts, what the selected services load first at start.
+
+    The writer's text rules (twitstack.writes.text: twitter_text's patterns, the emoji one
+    built from its 90 kB source) are compiled with a transient peak of about as much memory as
+    they keep (tracemalloc: 2.1 MiB peak, 1.0 MiB kept). Compiled at the writer's start, after
+    the rest of the daemon's start-up, the freed part stayed resident in partly used heap pages
+    that nothing refilled: an idle `run --only writer` held 2.0 MiB more VmRSS. Compiled here,
+    the start-up that follows reuses it. It is the moment, not the thread: compiling in the
+    event loop at the writer's start saved nothing, compiling when the writer is built 0.3 MiB.
+    """
+    names = select_services(default_catalog() if catalog is None else catalog, only, settings)
+    if "writer" in names:
+        load_text_rules()
+
+
 async def run_daemon(
     settings: Settings,
     *,
@@ -403,6 +425,7 @@ __all__ = [
     "SERVICE_NAMES",
     "Supervisor",
     "default_catalog",
+    "load_before_loop",
     "open_shared_resources",
     "run_daemon",
     "select_services",

@@ -24,10 +24,16 @@ REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
 
 DRIVER = """
-import atexit, sys
+import atexit, json, sys, threading
+started = []
+thread_start = threading.Thread.start
+def start(thread):
+    started.append(thread.name)
+    thread_start(thread)
+threading.Thread.start = start
 def dump():
     with open(sys.argv[1], "w") as out:
-        out.write("\\n".join(sorted(sys.modules)))
+        json.dump({"modules": sorted(sys.modules), "threads": started}, out)
 atexit.register(dump)
 from twitstack.cli import main
 sys.exit(main(["run", "--only", "writer"]))
@@ -104,13 +110,19 @@ def test_only_writer_does_not_load_other_services_libraries(tmp_path: Path, redi
     assert process.returncode == 0, stderr[-2000:]
     assert scrape.status_code == 200
     assert "writer_queue_depth" in scrape.text
-    loaded = set(modules_path.read_text().split())
+    dump = json.loads(modules_path.read_text())
+    loaded = set(dump["modules"])
     assert "twitstack.writer.service" in loaded  # the dump is of a writer that really ran
     unwanted = sorted(
         name for name in loaded for lib in NOT_IN_AN_IDLE_WRITER
         if name == lib or name.startswith(lib + ".")
     )  # fmt: skip
     assert unwanted == []
+    # The daemon compiles the writer's text rules before its event loop starts
+    # (supervisor.load_before_loop), where their transient peak costs no resident memory
+    # later; a worker thread loading them at the writer's start would mean it did not.
+    assert "twitter_text" in loaded
+    assert dump["threads"] == []
 
 
 def test_a_library_import_of_twitstack_leaves_structlog_and_httpx_whole() -> None:

@@ -63,7 +63,7 @@ from twitstack.writes.queue import (
 )
 from twitstack.writes.schedule import WriteSchedule
 from twitstack.writes.signing import ApprovalVerifier
-from twitstack.writes.text import load_text_rules
+from twitstack.writes.text import load_text_rules, text_rules_loaded
 from twitstack.writes.token_store import keyring_source
 
 _log = get_logger("twitstack.writer")
@@ -242,8 +242,11 @@ class WriterService:
         )
 
     async def _start(self) -> None:
-        # Before the first message is taken, so no message waits in flight on the import.
-        await anyio.to_thread.run_sync(load_text_rules)
+        # Before the first message is taken, so no message waits in flight on the import. The
+        # daemon loads them before its event loop starts (supervisor.load_before_loop); a
+        # writer started another way loads them here, in a thread, off the event loop.
+        if not text_rules_loaded():
+            await anyio.to_thread.run_sync(load_text_rules)
         # A missing or malformed sealing key ring fails the start here (KeyRingError).
         await self.tokens.open()
         await self.account_health.sync()

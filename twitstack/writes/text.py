@@ -18,6 +18,7 @@ from pathlib import Path
 # same pattern (a test compares it with twitter_text's) and only the one name twitter_text
 # uses from it, `emoji`.
 _IMPORT_LOCK = threading.Lock()
+_loaded = False
 _EMOJI_MODULE = "twitter_text.regexp.emoji"
 _EMOJI_HEADER_LINES = 32  # the file's explanation, which twitter_text skips
 _CODE_POINT_LINE = re.compile("^[0-9A-F]{3,}")
@@ -41,11 +42,19 @@ def load_text_rules() -> None:
     restarts (kill -9, OOM) the message would sit in flight across crashes and be taken for a
     poison pill.
     """
+    global _loaded
     with _IMPORT_LOCK:
         if "twitter_text" not in sys.modules and _EMOJI_MODULE not in sys.modules:
             _install_emoji_module()
     import twitter_text  # noqa: F401
     from twitter_text.regexp.invalid_chars import invalid_chars  # noqa: F401
+
+    _loaded = True
+
+
+def text_rules_loaded() -> bool:
+    """Whether `load_text_rules` has run to the end in this process."""
+    return _loaded
 
 
 def _install_emoji_module() -> None:
