@@ -20,6 +20,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from twitstack.writes.signing import generate_key_pair
+
 REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
 
@@ -46,13 +48,16 @@ sys.exit(main(["run", "--only", "writer"]))
 # of the UI (uvicorn, Starlette: the metrics port has its own, core.metrics_server), nor the
 # console extras structlog and httpx import when installed (Rich, Pygments, colorama, click;
 # twitstack._lean_imports), nor trio and greenlet, which httpcore and structlog import when
-# installed.
+# installed. Nor cryptography's bindings: the writer verifies approvals and opens sealed tokens
+# through the libcrypto the ssl module loaded (twitstack.core.openssl); the test's writer
+# trusts an approval key, so its verifier is built.
 NOT_IN_AN_IDLE_WRITER = (
     "pkg_resources", "setuptools", "twscrape", "aioboto3", "aiobotocore", "botocore", "boto3",
     "aiosqlite", "jinja2", "argon2", "jwt", "twitstack.scraper.service",
     "twitstack.scraper.twscrape_adapter", "twitstack.moderation.app",
     "twitstack.moderation.service", "uvicorn", "starlette", "python_multipart", "rich",
     "pygments", "colorama", "click", "trio", "greenlet", "twitstack.core.http_server",
+    "cryptography.hazmat",
 )  # fmt: skip
 
 
@@ -84,6 +89,7 @@ def test_only_writer_does_not_load_other_services_libraries(tmp_path: Path, redi
         "TWITSTACK_REDIS_URL": redis_url, "TWITSTACK_DATA_DIR": str(tmp_path / "data"),
         "TWITSTACK_SUPERVISOR__METRICS_HOST": "127.0.0.1", "TWITSTACK_WRITER__METRICS_PORT": "0",
         "NOTIFY_SOCKET": str(notify_path), "PYTHONPATH": str(REPO),
+        "TWITSTACK_WRITER__APPROVAL_PUBLIC_KEYS": json.dumps([generate_key_pair()[1]]),
     })  # fmt: skip
     with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as notify:
         notify.bind(str(notify_path))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
@@ -164,3 +165,53 @@ def test_bad_keys_raise_key_format_error(text: str) -> None:
         load_public_key(text)
     with pytest.raises(KeyFormatError):
         load_private_key(text)
+
+
+def _other_pems() -> list[str]:
+    """Public keys of other kinds, and Ed25519 PEM with extra text: cryptography decides."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    ec_pem = (
+        ec.generate_private_key(ec.SECP256R1())
+        .public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
+    ed_pem = public_key_to_pem(generate_private_key().public_key())
+    return [ec_pem, ed_pem + "trailing", ed_pem.replace("PUBLIC KEY", "PRIVATE KEY")]
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: generate_key_pair()[1],
+        lambda: "  " + generate_key_pair()[1] + "\n",
+        lambda: generate_key_pair()[1].replace("+", "-").replace("/", "_").rstrip("="),
+        lambda: public_key_to_pem(generate_private_key().public_key()),
+        lambda: generate_private_key().public_key(),
+        *[(lambda pem=pem: pem) for pem in ["", "not base64!", "QUJD", "-----BEGIN x\nxx"]],
+        *[(lambda pem=pem: pem) for pem in _other_pems()],
+    ],
+)
+def test_the_verifier_reads_keys_as_load_public_key_does(make: object) -> None:
+    """raw_public_key (the writer's way, without cryptography) gives the bytes and the errors
+    of load_public_key for every input: the same keys trusted, the same keys refused."""
+    from twitstack.writes.signing import key_id, raw_public_key
+
+    assert callable(make)
+    text = make()
+    try:
+        expected: bytes | str = key_id(load_public_key(text))
+    except KeyFormatError as exc:
+        expected = str(exc)
+    try:
+        got: bytes | str = hashlib.sha256(raw_public_key(text)).hexdigest()[:16]
+    except KeyFormatError as exc:
+        got = str(exc)
+    assert got == expected
+
+
+def test_a_verifier_refuses_a_key_that_is_not_ed25519() -> None:
+    with pytest.raises(KeyFormatError, match="expected an Ed25519 public key, found"):
+        ApprovalVerifier([_other_pems()[0]])

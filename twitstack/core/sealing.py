@@ -16,10 +16,8 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-
 from twitstack.core.errors import ConfigError, TwitstackError
+from twitstack.core.openssl import AuthenticationFailed, aes_gcm_open, aes_gcm_seal
 
 __all__ = [
     "KeyRingError",
@@ -103,7 +101,7 @@ class SealingKeyRing:
         """`plaintext` sealed under the newest key, bound to `context`."""
         key_id, key = self.keys[0]
         nonce = os.urandom(_NONCE_BYTES)
-        sealed = AESGCM(key).encrypt(nonce, plaintext, _aad(key_id, context))
+        sealed = aes_gcm_seal(key, nonce, plaintext, _aad(key_id, context))
         return f"{_PREFIX}.{key_id}.{_b64encode(nonce + sealed)}"
 
     def unseal(self, blob: str, *, context: str) -> bytes:
@@ -125,10 +123,9 @@ class SealingKeyRing:
         if len(data) < _NONCE_BYTES + 16:
             raise SealError("sealed value is too short")
         try:
-            return AESGCM(key).decrypt(
-                data[:_NONCE_BYTES], data[_NONCE_BYTES:], _aad(key_id, context)
-            )
-        except InvalidTag:
+            nonce, sealed = data[:_NONCE_BYTES], data[_NONCE_BYTES:]
+            return aes_gcm_open(key, nonce, sealed, _aad(key_id, context))
+        except AuthenticationFailed:
             raise SealError(
                 "sealed value does not authenticate (altered, or moved from another key)"
             ) from None

@@ -9,8 +9,6 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-
 from twitstack.writes.errors import KeyFormatError
 from twitstack.writes.signing import (
     generate_private_key,
@@ -22,6 +20,8 @@ from twitstack.writes.signing import (
 )
 
 if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
     from twitstack.core.config import Settings
 
 STDOUT = "-"

@@ -13,17 +13,16 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import enum
 import hashlib
 import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-
+from twitstack.core.openssl import Ed25519Verifier
 from twitstack.writes.errors import ApprovalError, KeyFormatError
 from twitstack.writes.models import (
     Approval,
@@ -34,7 +33,19 @@ from twitstack.writes.models import (
     utcnow,
 )
 
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import (
+        Ed25519PrivateKey,
+        Ed25519PublicKey,
+    )
+
+# cryptography is imported where keys are generated, loaded as objects or used to sign
+# (moderation, the key commands), not at import: a writer only verifies, and does that through
+# twitstack.core.openssl with the raw public keys (5.3 MiB less resident; see there).
+
 SIGNATURE_DOMAIN = "twitstack.approval.v2"
+# A PEM SubjectPublicKeyInfo of an Ed25519 key is this DER prefix, then the raw 32 bytes.
+_ED25519_SPKI_PREFIX = bytes.fromhex("302a300506032b6570032100")
 # Approvals stamped this far in the future are refused when a max age is enforced.
 MAX_CLOCK_SKEW = timedelta(minutes=5)
 
@@ -61,6 +72,8 @@ class ApprovalCheck:
 
 def generate_private_key() -> Ed25519PrivateKey:
     """A fresh Ed25519 signing key."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
     return Ed25519PrivateKey.generate()
 
 
@@ -72,6 +85,8 @@ def generate_key_pair() -> tuple[str, str]:
 
 def private_key_to_base64(key: Ed25519PrivateKey) -> str:
     """Base64 of the raw 32-byte private key (the form `load_private_key` takes)."""
+    from cryptography.hazmat.primitives import serialization
+
     raw = key.private_bytes(
         serialization.Encoding.Raw,
         serialization.PrivateFormat.Raw,
@@ -82,12 +97,13 @@ def private_key_to_base64(key: Ed25519PrivateKey) -> str:
 
 def public_key_to_base64(key: Ed25519PublicKey) -> str:
     """Base64 of the raw 32-byte public key (what writer settings list)."""
-    raw = key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-    return base64.b64encode(raw).decode("ascii")
+    return base64.b64encode(_public_raw(key)).decode("ascii")
 
 
 def private_key_to_pem(key: Ed25519PrivateKey) -> str:
     """Unencrypted PKCS#8 PEM of a private key."""
+    from cryptography.hazmat.primitives import serialization
+
     return key.private_bytes(
         serialization.Encoding.PEM,
         serialization.PrivateFormat.PKCS8,
@@ -97,6 +113,8 @@ def private_key_to_pem(key: Ed25519PrivateKey) -> str:
 
 def public_key_to_pem(key: Ed25519PublicKey) -> str:
     """SubjectPublicKeyInfo PEM of a public key."""
+    from cryptography.hazmat.primitives import serialization
+
     return key.public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     ).decode("ascii")
@@ -104,6 +122,9 @@ def public_key_to_pem(key: Ed25519PublicKey) -> str:
 
 def load_private_key(text: str | Ed25519PrivateKey) -> Ed25519PrivateKey:
     """An Ed25519 private key from PEM (PKCS#8) or base64 of the raw 32 bytes."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
     if isinstance(text, Ed25519PrivateKey):
         return text
     stripped = text.strip()
@@ -121,6 +142,9 @@ def load_private_key(text: str | Ed25519PrivateKey) -> Ed25519PrivateKey:
 
 def load_public_key(text: str | Ed25519PublicKey) -> Ed25519PublicKey:
     """An Ed25519 public key from PEM (SubjectPublicKeyInfo) or base64 of the raw 32 bytes."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
     if isinstance(text, Ed25519PublicKey):
         return text
     stripped = text.strip()
@@ -138,8 +162,49 @@ def load_public_key(text: str | Ed25519PublicKey) -> Ed25519PublicKey:
 
 def key_id(public_key: Ed25519PublicKey) -> str:
     """16 hex digits naming a public key; stable across encodings."""
-    raw = public_key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    return _raw_key_id(_public_raw(public_key))
+
+
+def _raw_key_id(raw: bytes) -> str:
     return hashlib.sha256(raw).hexdigest()[:16]
+
+
+def _public_raw(key: Ed25519PublicKey) -> bytes:
+    from cryptography.hazmat.primitives import serialization
+
+    return key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+
+
+def raw_public_key(text: str | Ed25519PublicKey) -> bytes:
+    """The raw 32 bytes of the key `load_public_key` loads from `text`, with the same errors.
+
+    The two forms writer settings hold (base64 of the raw bytes, the PEM SubjectPublicKeyInfo
+    of an Ed25519 key) are read here without cryptography; any other text, and key objects,
+    go through `load_public_key`, so what it refuses is refused in its words.
+    """
+    if isinstance(text, str):
+        stripped = text.strip()
+        if not stripped.startswith("-----BEGIN"):
+            with contextlib.suppress(ValueError, TypeError, UnicodeEncodeError):
+                return _b64decode(stripped, 32)
+        else:
+            der = _pem_body(stripped, "PUBLIC KEY")
+            if der is not None and len(der) == 44 and der.startswith(_ED25519_SPKI_PREFIX):
+                return der[len(_ED25519_SPKI_PREFIX) :]
+    return _public_raw(load_public_key(text))
+
+
+def _pem_body(text: str, label: str) -> bytes | None:
+    """The DER inside one PEM block labelled `label`, or None if `text` is not exactly that."""
+    lines = text.splitlines()
+    if len(lines) < 3 or lines[0] != f"-----BEGIN {label}-----":
+        return None
+    if lines[-1] != f"-----END {label}-----":
+        return None
+    try:
+        return base64.b64decode("".join(lines[1:-1]), validate=True)
+    except (binascii.Error, ValueError):
+        return None
 
 
 def new_nonce() -> str:
@@ -220,8 +285,8 @@ class ApprovalVerifier:
         *,
         max_age_s: float | None = None,
     ) -> None:
-        loaded = [load_public_key(key) for key in public_keys]
-        self._keys = {key_id(key): key for key in loaded}
+        loaded = [raw_public_key(key) for key in public_keys]
+        self._keys = {_raw_key_id(raw): Ed25519Verifier(raw) for raw in loaded}
         self._max_age = None if max_age_s is None else timedelta(seconds=max_age_s)
 
     @property
@@ -251,9 +316,7 @@ class ApprovalVerifier:
             approved_at=approval.approved_at,
             nonce=approval.nonce,
         )
-        try:
-            key.verify(signature, message)
-        except InvalidSignature:
+        if not key.verify(signature, message):
             return ApprovalCheck(False, ApprovalFailure.BAD_SIGNATURE, approval.key_id)
         if self._max_age is not None:
             current = now or utcnow()
