@@ -5,17 +5,25 @@ Executing one approved message used to take seven round trips (record, read back
 room and commits `sending` atomically; `settle` records X's headers, makes the final
 transition and acks the message atomically. Nothing is weakened: `sending` is still committed
 before the first byte goes to X, and an ack can no longer happen without its transition.
+
+Concurrent workers' calls of each step are group-committed (twitstack.writer.group_commit): the
+calls that arrive while one is in flight go together in one call of the step's batch script,
+which runs each entry exactly as its own call would and pays once per batch for the keys they
+all touch (see lua/group_commit.lua). A lone call still runs the one-entry script.
 """
 
 from __future__ import annotations
 
 import enum
-from collections.abc import Collection, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from redis._parsers.base import BaseParser
 from redis.asyncio import Redis
+from redis.commands.core import AsyncScript
 
+from twitstack.writer.group_commit import GroupCommit
 from twitstack.writer.ratelimit import RateLimitBudgets, budget_keys, observe_args, observed
 from twitstack.writes import keys, scripts
 from twitstack.writes.claims import claim_key
@@ -30,6 +38,12 @@ S = ModerationStatus
 _REFUSALS = frozenset({TransitionStatus.SPENT.value, TransitionStatus.TOMBSTONED.value})
 # begin_sending's answer for a held record whose attempt or created_ms it cannot move.
 _UNREADABLE = "unreadable"
+# Most entries one batched call carries: the writer runs at most 48 workers, so a batch rarely
+# waits behind another; a bound keeps one call's time in Redis short all the same.
+GROUP_MAX = 32
+
+# One step's call: its KEYS and ARGV.
+StepCall = tuple[list[Any], list[Any]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,8 +110,16 @@ class SendSteps:
     def __init__(self, redis: Redis, ledger: RequestLedger, budgets: RateLimitBudgets) -> None:
         self._ledger = ledger
         self._budgets = budgets
-        self._begin = scripts.register(redis, "begin_sending")
-        self._settle = scripts.register(redis, "settle_sending")
+        self._begins = GroupCommit(
+            batched(scripts.register(redis, "begin_sending"),
+                     scripts.register(redis, "begin_sending_batch")),
+            max_batch=GROUP_MAX,
+        )  # fmt: skip
+        self._settles = GroupCommit(
+            batched(scripts.register(redis, "settle_sending"),
+                     scripts.register(redis, "settle_sending_batch")),
+            max_batch=GROUP_MAX,
+        )  # fmt: skip
 
     async def begin(
         self,
@@ -117,20 +139,11 @@ class SendSteps:
         `auto_approve` (require_approval = false) the ledger may hold it pending instead: it
         is moved pending -> approved first, in the same call.
         """
-        transition_keys, transition_args = self._ledger.transitions.keys_and_args(
-            request.id, frozenset({S.APPROVED}), S.SENDING, actor=actor, reason="sending",
-            expected_revision=request.revision, change=Change(bump_attempt=True),
-        )  # fmt: skip
-        _, record_args, _ = record_keys_and_args(
-            request, actor=actor, reason="received", events_maxlen=self._ledger.events_maxlen
+        reply = await self._begins.submit(
+            self.begin_call(
+                request, raw, endpoint, actor=actor, spend=spend, auto_approve=auto_approve
+            )
         )
-        reply = await self._begin(
-            keys=[*transition_keys, *budget_keys(request.account, endpoint), *spend[0]],
-            args=[
-                *transition_args, *record_args, raw, *self._budgets.reserve_args(), *spend[1],
-                "1" if auto_approve else "0",
-            ],
-        )  # fmt: skip
         status, created = as_text(reply[0]), as_text(reply[1]) == "created"
         auto = as_text(reply[5]) == "auto"
         tail = tuple(reply[6:])
@@ -198,6 +211,56 @@ class SendSteps:
         claim: PostClaim | None,
     ) -> Settled:
         """`settle`, also claiming `claim`'s post for the request first (same atomic call)."""
+        reply = await self._settles.submit(
+            self.settle_call(
+                request_id, to_state, from_states=from_states, actor=actor, reason=reason,
+                result=result, observation=observation, ticket=ticket, claim=claim,
+            )
+        )  # fmt: skip
+        holder = as_text(reply[6]) if claim is not None else None
+        moved = parse_transition(reply[:4], request_id, to_state)
+        return Settled(moved, observed(reply[4:6]), holder)
+
+    def begin_call(
+        self,
+        request: WriteRequest,
+        raw: bytes,
+        endpoint: str,
+        *,
+        actor: str,
+        spend: tuple[list[str], list[str | int]],
+        auto_approve: bool = False,
+    ) -> StepCall:
+        """begin_sending's KEYS and ARGV for `begin`'s arguments."""
+        transition_keys, transition_args = self._ledger.transitions.keys_and_args(
+            request.id, frozenset({S.APPROVED}), S.SENDING, actor=actor, reason="sending",
+            expected_revision=request.revision, change=Change(bump_attempt=True),
+        )  # fmt: skip
+        _, record_args, _ = record_keys_and_args(
+            request, actor=actor, reason="received", events_maxlen=self._ledger.events_maxlen
+        )
+        return (
+            [*transition_keys, *budget_keys(request.account, endpoint), *spend[0]],
+            [
+                *transition_args, *record_args, raw, *self._budgets.reserve_args(), *spend[1],
+                "1" if auto_approve else "0",
+            ],
+        )  # fmt: skip
+
+    def settle_call(
+        self,
+        request_id: str,
+        to_state: ModerationStatus,
+        *,
+        from_states: Collection[ModerationStatus],
+        actor: str,
+        reason: str,
+        result: Mapping[str, Any] | None,
+        observation: Observation | None,
+        ticket: QueueTicket | None,
+        claim: PostClaim | None,
+    ) -> StepCall:
+        """settle_sending's KEYS and ARGV for `settle_claimed`'s arguments."""
         transition_keys, transition_args = self._ledger.transitions.keys_and_args(
             request_id, frozenset(from_states), to_state, actor=actor, reason=reason,
             expected_revision=None, change=Change(result=result),
@@ -215,10 +278,37 @@ class SendSteps:
             ack_args = [ticket.raw, message_digest(ticket.raw)]
             processing = ticket.processing
         claimed = "" if claim is None else claim_key(claim.kind, claim.post_id)
-        reply = await self._settle(
-            keys=[*transition_keys, *budget, processing, keys.CRASH_COUNTS, claimed],
-            args=[*transition_args, *observe, *ack_args, max(self._ledger.retention_s, 1)],
+        return (
+            [*transition_keys, *budget, processing, keys.CRASH_COUNTS, claimed],
+            [*transition_args, *observe, *ack_args, max(self._ledger.retention_s, 1)],
         )
-        holder = as_text(reply[6]) if claim is not None else None
-        moved = parse_transition(reply[:4], request_id, to_state)
-        return Settled(moved, observed(reply[4:6]), holder)
+
+
+def batched(
+    one: AsyncScript, batch: AsyncScript
+) -> Callable[[list[StepCall]], Awaitable[list[Any]]]:
+    """A step's batched call: `one` for a lone call, else `batch` (lua/group_commit.lua's
+    layout: the entry count, each entry's key and argument counts, then their arguments)."""
+
+    async def run(calls: list[StepCall]) -> list[Any]:
+        if len(calls) == 1:
+            return [await one(keys=calls[0][0], args=calls[0][1])]
+        counts: list[Any] = [len(calls)]
+        all_keys: list[Any] = []
+        all_args: list[Any] = []
+        for call_keys, call_args in calls:
+            counts += [len(call_keys), len(call_args)]
+            all_keys += call_keys
+            all_args += call_args
+        rows = await batch(keys=all_keys, args=[*counts, *all_args])
+        return [_entry(row) for row in rows]
+
+    return run
+
+
+def _entry(row: list[Any]) -> Any:
+    """One entry's reply in a batch, or the error its own call would have raised."""
+    if as_text(row[0]) == "ok":
+        return row[1:]
+    error: Exception = BaseParser.parse_error(as_text(row[1]))  # type: ignore[no-untyped-call]
+    return error
