@@ -259,7 +259,7 @@ local function group_buffer_command(protected, cmd, key, args)
   return 1
 end
 
-local function group_dispatch(protected, ...)
+local function group_model(protected, ...)
   local args = {...}
   local cmd = type(args[1]) == 'string' and string.upper(args[1]) or ''
   args[1] = cmd ~= '' and cmd or args[1]
@@ -278,6 +278,24 @@ local function group_dispatch(protected, ...)
     return group_buffer_command(protected, cmd, key, args)
   end
   return group_pass(protected, args)
+end
+
+-- Commands whose one key is their first argument (Redis's command table), run as they are
+-- when the shim holds nothing of that key: most of a batch's commands (the per-request keys)
+-- cost no more than a table lookup here.
+local GROUP_ONE_KEY = {}
+for _, c in ipairs({'XADD', 'SET', 'GET', 'HSET', 'HMGET', 'HGET', 'HINCRBY', 'HGETALL',
+                    'EXPIRE', 'PTTL', 'LREM', 'ZRANGEBYSCORE'}) do
+  GROUP_ONE_KEY[c] = true
+end
+
+local function group_dispatch(protected, cmd, key, ...)
+  if GROUP_ONE_KEY[cmd] and type(key) == 'string' and not group_cacheable[key]
+      and not group_cache[key] and not group_zsets[key] then
+    if protected then return group_real.pcall(cmd, key, ...) end
+    return group_real.call(cmd, key, ...)
+  end
+  return group_model(protected, cmd, key, ...)
 end
 
 local redis = setmetatable({
