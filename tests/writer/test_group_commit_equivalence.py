@@ -334,12 +334,12 @@ FAULTS = {
         "",
     ),
     "a later write to a member is ignored": (
-        "    z.last[member] = score\n",
-        "    if z.last[member] == nil then z.last[member] = score end\n",
+        "  z.last[member] = score\nend",
+        "  if z.last[member] == nil then z.last[member] = score end\nend",
     ),
     "a cached read ignores a held write": (
-        "for i, f in ipairs(fields) do out[i] = c.known[f] end",
-        "for i, f in ipairs(fields) do out[i] = not c.dirty[f] and c.known[f] end",
+        "        out[i - 2] = v\n",
+        "        out[i - 2] = not held.dirty[args[i]] and v\n",
     ),
 }
 

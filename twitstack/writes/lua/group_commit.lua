@@ -166,6 +166,23 @@ local function group_hash_command(protected, cmd, key, args)
   local n = #args
   if cmd == 'HMGET' or cmd == 'HGET' then
     if (cmd == 'HGET' and n ~= 3) or n < 3 then return group_pass(protected, args) end
+    local held = group_cache[key]
+    if held then
+      -- The usual case: every field known already.
+      local out, known = {}, held.known
+      for i = 3, n do
+        local v = known[args[i]]
+        if v == nil then
+          out = nil
+          break
+        end
+        out[i - 2] = v
+      end
+      if out then
+        if cmd == 'HGET' then return out[1] end
+        return out
+      end
+    end
     local fields = {}
     for i = 3, n do
       if type(args[i]) ~= 'string' then return group_pass(protected, args) end
@@ -180,19 +197,17 @@ local function group_hash_command(protected, cmd, key, args)
   end
   local c = group_cache[key]
   if cmd == 'HSET' and c and n >= 4 and n % 2 == 0 then
-    local pairs_ = {}
     for i = 3, n, 2 do
-      local value = group_text(args[i + 1])
-      if type(args[i]) ~= 'string' or c.known[args[i]] == nil or value == nil then
+      if type(args[i]) ~= 'string' or c.known[args[i]] == nil or group_text(args[i + 1]) == nil
+      then
         return group_pass(protected, args)
       end
-      pairs_[#pairs_ + 1] = {args[i], value}
     end
-    local added, seen = 0, {}
-    for _, p in ipairs(pairs_) do
-      if c.known[p[1]] == false and not seen[p[1]] then added = added + 1 end
-      seen[p[1]] = true
-      group_set(c, p[1], p[2])
+    local added = 0
+    for i = 3, n, 2 do
+      -- Absent before this HSET (a field named twice counts once, as Redis counts it).
+      if c.known[args[i]] == false then added = added + 1 end
+      group_set(c, args[i], group_text(args[i + 1]))
     end
     return added
   end
@@ -224,6 +239,12 @@ local function group_hash_command(protected, cmd, key, args)
   return group_pass(protected, args)
 end
 
+-- A held write of `member`: its score, or false for a removal; the last one wins.
+local function group_note(z, member, score)
+  if z.last[member] == nil then z.order[#z.order + 1] = member end
+  z.last[member] = score
+end
+
 local function group_buffer_command(protected, cmd, key, args)
   local n = #args
   local z = group_zsets[key]
@@ -247,14 +268,10 @@ local function group_buffer_command(protected, cmd, key, args)
     group_zset_order[#group_zset_order + 1] = key
     return got
   end
-  local function note(member, score)
-    if z.last[member] == nil then z.order[#z.order + 1] = member end
-    z.last[member] = score
-  end
   if cmd == 'ZADD' then
-    note(args[4], args[3])
+    group_note(z, args[4], args[3])
   else
-    for i = 3, n do note(args[i], false) end
+    for i = 3, n do group_note(z, args[i], false) end
   end
   return 1
 end
