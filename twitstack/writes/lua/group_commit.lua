@@ -17,8 +17,7 @@
 --                         one HSET
 --     HINCRBY             of a field read, both it and the increment plain integers: in memory
 --     EXPIRE key s        after a write held in memory (so the key exists): kept, written out
---                         after that HSET (time stands still inside a script call, so the
---                         deadline is the same)
+--                         after that HSET (the deadline is later by at most the call's few ms)
 --   sorted sets           ZADD key integer-score member and ZREM key member...: the first on
 --                         a key runs (it fails on a key of another type as before); later ones
 --                         only note, per member, the last score or removal, written out as one
@@ -233,8 +232,13 @@ local function group_hash_command(protected, cmd, key, args)
     end
   end
   if cmd == 'EXPIRE' and c and n == 3 and #c.order == 0 then
-    -- Nothing held: the key is as Redis has it, and an expiry changes no field.
-    return protected and group_real.pcall(unpack(args)) or group_real.call(unpack(args))
+    local s = group_int(args[3])
+    if s ~= nil and s > 0 then
+      -- Nothing held: the key is as Redis has it, and a lifetime in the future changes no
+      -- field (one in the past deletes the key: passed through below, and forgotten).
+      if protected then return group_real.pcall(unpack(args)) end
+      return group_real.call(unpack(args))
+    end
   end
   return group_pass(protected, args)
 end
