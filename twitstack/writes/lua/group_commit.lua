@@ -351,7 +351,13 @@ local function group_commit_run(step, cache)
       out[i] = row
     else
       if type(reply) == 'table' then reply = reply.err or reply.message end
-      out[i] = {'error', tostring(reply)}
+      reply = tostring(reply)
+      -- A lone call's error names where its script stopped ("script: <sha>, on
+      -- @user_script:<line>."), which is how the writer tells a script stopped by its data
+      -- (kept for an operator) from an outage (handed back): the entry's error says it too.
+      local line = string.match(reply, '^user_script:(%d+):') or '?'
+      out[i] = {'error', reply .. ' script: group commit entry ' .. i .. ', on @user_script:'
+        .. line .. '.'}
     end
   end
   group_flush_all()
