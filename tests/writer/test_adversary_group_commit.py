@@ -8,17 +8,33 @@ lone script's error: the same junk record must be classified the same way in a b
 
 from __future__ import annotations
 
+import asyncio
+import time
+from collections.abc import Callable
+from typing import Any
+
 import anyio
 import pytest
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
+from tests.conftest import RedisServer
 from tests.writer.harness import approved, tweet
 from tests.writer.test_adversary_ledger_junk import WRONG_TYPES
+from tests.writer.test_group_commit_equivalence import keyspace
 from tests.writer.test_send_steps import ENDPOINT, SPEND, steps_for
 from twitstack.writer.message_handler import is_script_data_error
-from twitstack.writer.send_steps import BeginOutcome, BeginResult
+from twitstack.writer.send_steps import (
+    BeginOutcome,
+    BeginResult,
+    Observation,
+    QueueTicket,
+    SendSteps,
+)
+from twitstack.writes import keys
+from twitstack.writes.models import ModerationStatus as S
 from twitstack.writes.models import WriteRequest
+from twitstack.writes.queue import message_digest
 from twitstack.writes.wire import encode_write_request
 
 pytestmark = pytest.mark.anyio
@@ -55,3 +71,82 @@ async def test_a_junk_records_script_error_is_a_script_data_error_in_a_batch_too
     error = outcomes[bad.id]
     assert isinstance(error, ResponseError), error
     assert is_script_data_error(error), str(error)
+
+
+async def _begin_all(steps: SendSteps, requests: list[WriteRequest]) -> list[BeginResult]:
+    return list(
+        await asyncio.gather(
+            *(
+                steps.begin(r, encode_write_request(r), ENDPOINT, actor="w", spend=SPEND)
+                for r in requests
+            )
+        )
+    )
+
+
+async def test_batches_go_on_after_redis_forgot_the_scripts(redis: Redis) -> None:
+    """SCRIPT FLUSH (a restart without persistence of scripts, an operator) between batches:
+    the batch scripts are loaded again, nothing is refused."""
+    steps, _ = steps_for(redis)
+    first = await _begin_all(steps, [approved(tweet(f"before flush {n}")) for n in range(3)])
+    await redis.script_flush()
+    second = await _begin_all(steps, [approved(tweet(f"after flush {n}")) for n in range(3)])
+    assert [b.outcome for b in first + second] == [BeginOutcome.SENDING] * 6
+    assert (steps._begins.batches, steps._begins.items) == (2, 6)  # one batch of three each
+
+
+def _replayable(space: dict[bytes, tuple[str, Any, int]]) -> dict[bytes, tuple[str, Any, bool]]:
+    # A lifetime is compared as present or not: the restart takes a moment.
+    return {key: (kind, value, ttl >= 0) for key, (kind, value, ttl) in space.items()}
+
+
+async def test_an_aof_replay_of_batches_rebuilds_the_same_keyspace(
+    make_redis_server: Callable[..., RedisServer],
+) -> None:
+    """What the shim writes out (one HSET, ZADD, ZREM, HDEL per key at the end) is what Redis
+    logs: a restart from the append-only file holds exactly the keyspace the batches left."""
+    server = make_redis_server(appendonly=True)
+    redis = Redis.from_url(server.url)
+    try:
+        steps, _ = steps_for(redis)
+        requests = [approved(tweet(f"aof {n}")) for n in range(6)]
+        raws = [encode_write_request(r) for r in requests]
+        processing = keys.processing_list("w")
+        await redis.rpush(processing, *raws)
+        await redis.hset(keys.CRASH_COUNTS, mapping={message_digest(raw): 1 for raw in raws})
+        begun = await _begin_all(steps, requests)
+        assert [b.outcome for b in begun] == [BeginOutcome.SENDING] * 6
+        reset = str(int(time.time()) + 900)
+        seen = Observation(
+            "default",
+            ENDPOINT,
+            {"x-rate-limit-limit": "50", "x-rate-limit-remaining": "40",
+             "x-rate-limit-reset": reset},
+        )  # fmt: skip
+        await asyncio.gather(
+            *(
+                steps.settle(
+                    r.id,
+                    S.EXECUTED,
+                    from_states=[S.SENDING],
+                    actor="w",
+                    reason="created",
+                    result={"id": str(n)},
+                    observation=seen,
+                    ticket=QueueTicket(processing, raw),
+                )
+                for n, (r, raw) in enumerate(zip(requests, raws, strict=True))
+            )
+        )
+        assert steps._begins.items == steps._settles.items == 6
+        assert steps._settles.batches < 6  # some settles went together
+        before = _replayable(await keyspace(redis))
+        assert await redis.llen(processing) == 0
+        server.stop(kill=True)
+        server.start()
+        await redis.aclose()
+        redis = Redis.from_url(server.url)
+        after = _replayable(await keyspace(redis))
+        assert after == before
+    finally:
+        await redis.aclose()
