@@ -23,6 +23,7 @@ from tests.writer.harness import approved, tweet
 from tests.writer.test_adversary_ledger_junk import WRONG_TYPES
 from tests.writer.test_group_commit_equivalence import keyspace
 from tests.writer.test_send_steps import ENDPOINT, SPEND, steps_for
+from twitstack.core.sections.spend import Caps, SpendSettings
 from twitstack.writer.message_handler import is_script_data_error
 from twitstack.writer.send_steps import (
     BeginOutcome,
@@ -35,6 +36,7 @@ from twitstack.writes import keys
 from twitstack.writes.models import ModerationStatus as S
 from twitstack.writes.models import WriteRequest
 from twitstack.writes.queue import message_digest
+from twitstack.writes.spend import Periods, spend_args, spend_keys
 from twitstack.writes.wire import encode_write_request
 
 pytestmark = pytest.mark.anyio
@@ -150,3 +152,48 @@ async def test_an_aof_replay_of_batches_rebuilds_the_same_keyspace(
         assert after == before
     finally:
         await redis.aclose()
+
+
+@pytest.mark.parametrize("limit", ["rate", "spend"])
+async def test_two_replicas_batching_begins_grant_exactly_what_is_left(
+    redis: Redis, redis_url: str, limit: str
+) -> None:
+    """Two writers' batches interleave on one Redis, each batch holding the shared budget hash
+    and spend rollup in memory for its own call only: exactly the room left is granted, once."""
+    other = Redis.from_url(redis_url)
+    replicas = [steps_for(redis)[0], steps_for(other)[0]]
+    spend = SPEND
+    if limit == "rate":
+        await redis.hset(
+            keys.rate_limit_budgets("default", ENDPOINT),
+            mapping={"window.limit": 50, "window.remaining": 7, "window.reset": 1900, "layout": 2},
+        )
+    else:
+        periods = Periods.at(1_000.0)
+        caps = SpendSettings(total=Caps(daily_usd=7 * 0.015))
+        spend = (
+            spend_keys("default", periods),
+            spend_args(caps, "default", "post", 15000, periods),
+        )
+    requests = [approved(tweet(f"race {limit} {n}")) for n in range(40)]
+    outcomes: list[BeginOutcome] = []
+
+    async def one(n: int) -> None:
+        request = requests[n]
+        begun = await replicas[n % 2].begin(
+            request, encode_write_request(request), ENDPOINT, actor=f"w{n % 2}", spend=spend
+        )
+        outcomes.append(begun.outcome)
+
+    try:
+        with anyio.fail_after(20):
+            async with anyio.create_task_group() as tg:
+                for n in range(40):
+                    tg.start_soon(one, n)
+    finally:
+        await other.aclose()
+    held = BeginOutcome.BLOCKED if limit == "rate" else BeginOutcome.BUDGET
+    assert sorted(outcomes) == sorted([BeginOutcome.SENDING] * 7 + [held] * 33)
+    assert all(r._begins.batches < 20 for r in replicas)  # batches really formed
+    states = [await redis.hget(keys.request(r.id), "state") for r in requests]
+    assert states.count(b"sending") == 7
