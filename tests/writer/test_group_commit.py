@@ -16,10 +16,11 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from tests.conftest import RedisServer
 from tests.writer.harness import approved, tweet
+from twitstack.core.redis import create_redis
 from twitstack.core.sections.spend import SpendSettings
 from twitstack.writer.group_commit import GroupCommit
 from twitstack.writer.ratelimit import RateLimitBudgets
-from twitstack.writer.send_steps import BeginOutcome, QueueTicket, SendSteps
+from twitstack.writer.send_steps import BeginOutcome, Observation, QueueTicket, SendSteps
 from twitstack.writes import keys, scripts
 from twitstack.writes.ledger import RequestLedger
 from twitstack.writes.models import ModerationStatus as S
@@ -171,11 +172,15 @@ class DropProxy:
     """A TCP relay to Redis that drops the connection carrying `marker` (a script's sha):
     before Redis sees that command (`after` False) or after Redis ran it, before its reply."""
 
-    def __init__(self, upstream_port: int, marker: bytes, *, after: bool) -> None:
+    def __init__(
+        self, upstream_port: int, marker: bytes, *, after: bool, once: bool = False
+    ) -> None:
         self.upstream_port = upstream_port
         self.marker = marker
         self.after = after
+        self.once = once  # drop the first connection carrying it only; relay later ones
         self.drops = 0
+        self.seen = 0  # commands carrying `marker` that reached the relay
         self.port = 0
         self._server: asyncio.Server | None = None
 
@@ -199,6 +204,8 @@ class DropProxy:
             tail = b""
             while data := await reader.read(65536):
                 if self.marker in tail + data:
+                    self.seen += 1
+                if self.marker in tail + data and not (self.once and self.drops):
                     self.drops += 1
                     if self.after:
                         dropping.set()
@@ -277,6 +284,55 @@ async def test_a_connection_drop_during_a_batch_reaches_every_caller_and_acks_on
             assert acked == (record.state is S.EXECUTED), (acked, record.state)
             # The batch is one atomic call: all of it ran, or none.
             assert acked is after
+    finally:
+        await proxy.stop()
+        await client.aclose()
+        await direct.aclose()
+
+
+async def test_a_batch_whose_reply_was_lost_is_not_sent_again(
+    make_redis_server: Callable[..., RedisServer],
+) -> None:
+    """Through the writer's own client (which retries a command whose connection failed): a
+    settle batch that Redis ran, whose reply was lost, reaches its callers as a connection
+    error and is not sent again. Sent again, it would give the in-flight reservations back a
+    second time (5 reserved, 3 settled: 2 still in flight, not 0) and answer `state_mismatch`
+    for moves that were made."""
+    server = make_redis_server()
+    direct = Redis.from_url(server.url)
+    sha = (await direct.script_load(scripts.lua_source("settle_sending_batch"))).encode()
+    proxy = DropProxy(server.port, sha, after=True, once=True)
+    await proxy.start()
+    client = create_redis(f"redis://127.0.0.1:{proxy.port}")
+    try:
+        steps = SendSteps(
+            client, RequestLedger(client), RateLimitBudgets(client, clock=lambda: 1e3)
+        )
+        requests = [approved(tweet(f"lost reply {n}")) for n in range(5)]
+        raws = [encode_write_request(r) for r in requests]
+        for request, raw in zip(requests, raws, strict=True):
+            begun = await steps.begin(request, raw, ENDPOINT, actor="w", spend=SPEND)
+            assert begun.outcome is BeginOutcome.SENDING
+        budget = keys.rate_limit_budgets("default", ENDPOINT)
+        assert await direct.hget(budget, "pending") == b"5"
+        seen = Observation("default", ENDPOINT, {})
+        results = await asyncio.gather(
+            *(
+                steps.settle(
+                    r.id, S.EXECUTED, from_states=[S.SENDING], actor="w", reason="created",
+                    result=None, observation=seen, ticket=None,
+                )
+                for r in requests[:3]
+            ),
+            return_exceptions=True,
+        )  # fmt: skip
+        assert (proxy.drops, proxy.seen) == (1, 1), "the batch was sent again"
+        assert all(isinstance(r, RedisConnectionError | RedisTimeoutError) for r in results), (
+            results
+        )
+        records = await RequestLedger(direct).get_many([r.id for r in requests])
+        assert [r.state for r in records] == [S.EXECUTED] * 3 + [S.SENDING] * 2
+        assert await direct.hget(budget, "pending") == b"2"
     finally:
         await proxy.stop()
         await client.aclose()

@@ -269,7 +269,7 @@ async def run_alone(redis: Redis, name: str, calls: list[StepCall]) -> list[Any]
 
 
 async def run_grouped(redis: Redis, name: str, calls: list[StepCall], source: str) -> list[Any]:
-    run = batched(scripts.register(redis, name), redis.register_script(source))
+    run = batched(redis, scripts.register(redis, name), redis.register_script(source))
     return list(await run(calls))
 
 

@@ -111,12 +111,12 @@ class SendSteps:
         self._ledger = ledger
         self._budgets = budgets
         self._begins = GroupCommit(
-            batched(scripts.register(redis, "begin_sending"),
+            batched(redis, scripts.register(redis, "begin_sending"),
                      scripts.register(redis, "begin_sending_batch")),
             max_batch=GROUP_MAX,
         )  # fmt: skip
         self._settles = GroupCommit(
-            batched(scripts.register(redis, "settle_sending"),
+            batched(redis, scripts.register(redis, "settle_sending"),
                      scripts.register(redis, "settle_sending_batch")),
             max_batch=GROUP_MAX,
         )  # fmt: skip
@@ -285,14 +285,15 @@ class SendSteps:
 
 
 def batched(
-    one: AsyncScript, batch: AsyncScript
+    redis: Redis, one: AsyncScript, batch: AsyncScript
 ) -> Callable[[list[StepCall]], Awaitable[list[Any]]]:
     """A step's batched call: `one` for a lone call, else `batch` (lua/group_commit.lua's
-    layout: the entry count, each entry's key and argument counts, then their arguments)."""
+    layout: the entry count, each entry's key and argument counts, then their arguments).
+    Neither is ever sent twice (scripts.run_once): a lost reply is the callers' unknown."""
 
     async def run(calls: list[StepCall]) -> list[Any]:
         if len(calls) == 1:
-            return [await one(keys=calls[0][0], args=calls[0][1])]
+            return [await scripts.run_once(redis, one, calls[0][0], calls[0][1])]
         counts: list[Any] = [len(calls)]
         all_keys: list[Any] = []
         all_args: list[Any] = []
@@ -300,7 +301,7 @@ def batched(
             counts += [len(call_keys), len(call_args)]
             all_keys += call_keys
             all_args += call_args
-        rows = await batch(keys=all_keys, args=[*counts, *all_args])
+        rows = await scripts.run_once(redis, batch, all_keys, [*counts, *all_args])
         return [_entry(row) for row in rows]
 
     return run
