@@ -113,7 +113,13 @@ async def test_a_caller_cancelled_before_its_batch_goes_out_is_left_out() -> Non
 async def test_concurrent_begins_and_settles_share_one_call_each(redis: Redis) -> None:
     """The writer's steps coalesce: N workers at once cost one EVALSHA per step, not N."""
     ledger = RequestLedger(redis)
-    steps = SendSteps(redis, ledger, RateLimitBudgets(redis, clock=lambda: 1_000.0))
+    told: list[tuple[str, int]] = []
+    steps = SendSteps(
+        redis,
+        ledger,
+        RateLimitBudgets(redis, clock=lambda: 1_000.0),
+        on_batch=lambda step, size: told.append((step, size)),
+    )
     requests = [approved(tweet(f"together {n}")) for n in range(6)]
     processing = keys.processing_list("w")
     raws = [encode_write_request(r) for r in requests]
@@ -147,6 +153,7 @@ async def test_concurrent_begins_and_settles_share_one_call_each(redis: Redis) -
     after = (await redis.info("commandstats"))["cmdstat_evalsha"]["calls"]
     assert after - before == 2  # one batch per step
     assert await redis.llen(processing) == 0
+    assert told == [("begin", 6), ("settle", 6)]  # what writer_group_commit_batch_size shows
 
 
 async def test_a_batch_entry_error_is_raised_to_its_caller_as_redis_would(redis: Redis) -> None:

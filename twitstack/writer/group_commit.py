@@ -33,12 +33,17 @@ class GroupCommit(Generic[T, R]):
     out (its result, or the exception that item ends with)."""
 
     def __init__(
-        self, run: Callable[[list[T]], Awaitable[Sequence[R | BaseException]]], *, max_batch: int
+        self,
+        run: Callable[[list[T]], Awaitable[Sequence[R | BaseException]]],
+        *,
+        max_batch: int,
+        on_batch: Callable[[int], None] | None = None,
     ):
         if max_batch < 1:
             raise ValueError("max_batch must be at least 1")
         self._run = run
         self._max = max_batch
+        self._on_batch = on_batch  # told each batch's size as it goes out (a metric)
         self._pending: deque[tuple[T, asyncio.Future[R]]] = deque()
         self._flusher: asyncio.Task[None] | None = None
         self.batches = 0  # batched calls made (for tests and the bench)
@@ -73,6 +78,8 @@ class GroupCommit(Generic[T, R]):
     async def _call(self, batch: list[tuple[T, asyncio.Future[R]]]) -> None:
         self.batches += 1
         self.items += len(batch)
+        if self._on_batch is not None:
+            self._on_batch(len(batch))
         try:
             outcomes = await self._run([item for item, _ in batch])
             if len(outcomes) != len(batch):

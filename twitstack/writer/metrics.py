@@ -73,6 +73,13 @@ class WriterMetrics:
             buckets=_LATENCY_BUCKETS_S,
             registry=registry,
         )
+        self.group_commit_batch = Histogram(
+            "writer_group_commit_batch_size",
+            "Jobs per call of the writer's begin and settle steps (group commit), by step.",
+            ["step"],
+            buckets=(1, 2, 4, 8, 16, 32),
+            registry=registry,
+        )
         self.rate_limit_remaining = Gauge(
             "writer_rate_limit_remaining",
             "Requests left in the current X window, per account and endpoint (-1 until X said).",

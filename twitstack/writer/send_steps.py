@@ -15,6 +15,7 @@ all touch (see lua/group_commit.lua). A lone call still runs the one-entry scrip
 from __future__ import annotations
 
 import enum
+import functools
 from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -107,18 +108,30 @@ class BeginResult:
 class SendSteps:
     """The two fused steps, over the ledger's transition and the shared budgets."""
 
-    def __init__(self, redis: Redis, ledger: RequestLedger, budgets: RateLimitBudgets) -> None:
+    def __init__(
+        self,
+        redis: Redis,
+        ledger: RequestLedger,
+        budgets: RateLimitBudgets,
+        *,
+        on_batch: Callable[[str, int], None] | None = None,
+    ) -> None:
+        """`on_batch(step, size)` is told the size of each call of "begin" or "settle"."""
         self._ledger = ledger
         self._budgets = budgets
+
+        def told(step: str) -> Callable[[int], None] | None:
+            return None if on_batch is None else functools.partial(on_batch, step)
+
         self._begins = GroupCommit(
             batched(redis, scripts.register(redis, "begin_sending"),
                      scripts.register(redis, "begin_sending_batch")),
-            max_batch=GROUP_MAX,
+            max_batch=GROUP_MAX, on_batch=told("begin"),
         )  # fmt: skip
         self._settles = GroupCommit(
             batched(redis, scripts.register(redis, "settle_sending"),
                      scripts.register(redis, "settle_sending_batch")),
-            max_batch=GROUP_MAX,
+            max_batch=GROUP_MAX, on_batch=told("settle"),
         )  # fmt: skip
 
     async def begin(

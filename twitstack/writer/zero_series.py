@@ -76,6 +76,8 @@ def start_at_zero(metrics: WriterMetrics, accounts: Iterable[str]) -> None:
         metrics.dead_letters.labels(reason=reason)
     for verdict in Verdict:
         metrics.reconciliations.labels(result=verdict.value)
+    for step in ("begin", "settle"):
+        metrics.group_commit_batch.labels(step=step)
     refusals = [f.value for f in ApprovalFailure]
     refusals += [NO_KEYS_REFUSAL, TransitionStatus.SPENT.value, TransitionStatus.TOMBSTONED.value]
     for reason in refusals:
