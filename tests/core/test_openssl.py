@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import ctypes
 import os
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 from cryptography.exceptions import InvalidTag
@@ -88,3 +91,148 @@ def test_ed25519_verifies_exactly_the_signatures_cryptography_makes() -> None:
 def test_a_public_key_must_be_32_bytes() -> None:
     with pytest.raises(ValueError, match="32 bytes"):
         Ed25519Verifier(b"short")
+
+
+@pytest.mark.usefixtures("backend")
+@pytest.mark.parametrize("size", [16, 24])
+def test_aes_gcm_takes_only_256_bit_keys(size: int) -> None:
+    # cryptography's AESGCM takes AES-128 and AES-192 keys: the fallback sealed with them.
+    with pytest.raises(ValueError, match="32-byte key"):
+        aes_gcm_seal(os.urandom(size), os.urandom(12), b"token", b"context")
+    with pytest.raises(ValueError, match="32-byte key"):
+        aes_gcm_open(os.urandom(size), os.urandom(12), os.urandom(32), b"context")
+
+
+@pytest.mark.usefixtures("backend")
+@pytest.mark.parametrize("size", [0, 1, 7, 129])
+def test_aes_gcm_refuses_the_nonce_lengths_cryptography_refuses(size: int) -> None:
+    # libcrypto sealed with 1 to 7-byte nonces, and failed 0 or 129 with a RuntimeError.
+    key, nonce = os.urandom(32), os.urandom(size)
+    with pytest.raises(ValueError, match=r"(?i)nonce"):
+        AESGCM(key).encrypt(nonce, b"token", b"context")
+    with pytest.raises(ValueError, match="nonces are 8 to 128 bytes"):
+        aes_gcm_seal(key, nonce, b"token", b"context")
+    with pytest.raises(ValueError, match="nonces are 8 to 128 bytes"):
+        aes_gcm_open(key, nonce, os.urandom(32), b"context")
+
+
+@pytest.mark.usefixtures("backend")
+@pytest.mark.parametrize("size", [8, 128])
+def test_aes_gcm_takes_nonces_of_8_to_128_bytes(size: int) -> None:
+    key, nonce = os.urandom(32), os.urandom(size)
+    sealed = aes_gcm_seal(key, nonce, b"token", b"context")
+    assert sealed == AESGCM(key).encrypt(nonce, b"token", b"context")
+    assert aes_gcm_open(key, nonce, sealed, b"context") == b"token"
+
+
+class _LongBytes(bytes):
+    """Bytes claiming 2**32 more than they hold: a length a C int cannot carry."""
+
+    def __len__(self) -> int:
+        return super().__len__() + 2**32
+
+
+@pytest.mark.usefixtures("backend")
+def test_lengths_past_a_c_int_are_refused_not_truncated() -> None:
+    # ctypes passes len() % 2**32 as the int: this associated data would authenticate as b"ctx".
+    key, nonce = os.urandom(32), os.urandom(12)
+    with pytest.raises(ValueError, match="longer than"):
+        aes_gcm_seal(key, nonce, b"token", _LongBytes(b"ctx"))
+    with pytest.raises(ValueError, match="longer than"):
+        aes_gcm_open(key, nonce, os.urandom(32), _LongBytes(b"ctx"))
+
+
+_REAL_CDLL = ctypes.CDLL
+
+
+class _Library:
+    """The real libcrypto, with some functions replaced: another build or fork of it."""
+
+    def __init__(self, path: str, **replaced: Callable[..., Any]) -> None:
+        self._real = _REAL_CDLL(path)
+        self._replaced = replaced
+
+    def __getattr__(self, name: str) -> Any:
+        if isinstance(self._replaced.get(name), property):
+            raise AttributeError(name)  # a function this build lacks
+        if name in self._replaced:
+            return self._replaced[name]
+        return getattr(self._real, name)
+
+
+@pytest.fixture
+def library(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., None]]:
+    """Makes libcrypto() find the real library with the given functions replaced."""
+    if openssl.libcrypto() is None:
+        pytest.skip("this Python's ssl module does not use a shared libcrypto")
+
+    def use(**replaced: Callable[..., Any]) -> None:
+        monkeypatch.setattr(ctypes, "CDLL", lambda path: _Library(path, **replaced))
+        openssl.libcrypto.cache_clear()
+
+    yield use
+    monkeypatch.undo()
+    openssl.libcrypto.cache_clear()
+
+
+def _settable(function: Callable[..., Any]) -> Callable[..., Any]:
+    """A stand-in function libcrypto() can set restype and argtypes on."""
+
+    def call(*args: Any) -> Any:
+        return function(*args)
+
+    return call
+
+
+def test_a_library_that_accepts_any_signature_is_not_used(library: Callable[..., None]) -> None:
+    library(EVP_DigestVerify=_settable(lambda *args: 1))
+    assert openssl.libcrypto() is None
+
+
+def test_a_library_that_opens_a_forged_ciphertext_is_not_used(
+    library: Callable[..., None],
+) -> None:
+    library(EVP_DecryptFinal_ex=_settable(lambda *args: 1))
+    assert openssl.libcrypto() is None
+
+
+def test_a_library_older_than_1_1_1_is_not_used(library: Callable[..., None]) -> None:
+    library(OpenSSL_version_num=_settable(lambda: 0x1010007F))
+    assert openssl.libcrypto() is None
+
+
+def test_a_library_without_one_of_the_functions_is_not_used(
+    library: Callable[..., None],
+) -> None:
+    def missing(*args: Any) -> Any:
+        raise AttributeError("EVP_PKEY_new_raw_public_key")
+
+    library(EVP_PKEY_new_raw_public_key=property(missing))
+    assert openssl.libcrypto() is None
+
+
+def test_ed25519_is_looked_up_by_name(library: Callable[..., None]) -> None:
+    # LibreSSL, BoringSSL and AWS-LC number Ed25519 949, not OpenSSL's 1087: a writer on them
+    # failed to load its approval keys instead of working (or falling back).
+    real = _REAL_CDLL(str(openssl._mapped_libcrypto()))
+    real.EVP_PKEY_new_raw_public_key.restype = ctypes.c_void_p
+    real.EVP_PKEY_new_raw_public_key.argtypes = [
+        ctypes.c_int,
+        ctypes.c_void_p,
+        ctypes.c_char_p,
+        ctypes.c_size_t,
+    ]
+
+    def new_raw_public_key(nid: int, engine: Any, key: bytes, size: int) -> Any:
+        return real.EVP_PKEY_new_raw_public_key(1087, engine, key, size) if nid == 949 else None
+
+    library(
+        OBJ_sn2nid=_settable(lambda name: 949 if name == b"ED25519" else 0),
+        EVP_PKEY_new_raw_public_key=_settable(new_raw_public_key),
+    )
+    assert openssl.libcrypto() is not None
+    private = Ed25519PrivateKey.generate()
+    raw = private.public_key().public_bytes(
+        serialization.Encoding.Raw, serialization.PublicFormat.Raw
+    )
+    assert Ed25519Verifier(raw).verify(private.sign(b"approve"), b"approve")

@@ -25,11 +25,16 @@ _TAG_BYTES = 16
 _KEY_BYTES = 32
 _ED25519_BYTES = 32
 _SIGNATURE_BYTES = 64
-_EVP_PKEY_ED25519 = 1087  # NID_ED25519
 _EVP_CTRL_GCM_SET_IVLEN = 0x9
 _EVP_CTRL_GCM_GET_TAG = 0x10
 _EVP_CTRL_GCM_SET_TAG = 0x11
 _MIN_VERSION = 0x10101000  # 1.1.1: raw Ed25519 keys and one-shot EVP_DigestVerify
+# cryptography's AESGCM bounds: a writer's nonces are 12 bytes, and a shorter one is refused
+# by both backends alike, not sealed with by one of them.
+_MIN_NONCE_BYTES, _MAX_NONCE_BYTES = 8, 128
+# Lengths go to OpenSSL as C ints, which ctypes truncates without a word: 2**32 + 5 bytes of
+# associated data would authenticate only the first 5.
+_MAX_INT = 2**31 - 1
 
 
 class AuthenticationFailed(Exception):
@@ -40,6 +45,7 @@ _P = ctypes.c_void_p
 _INT = ctypes.c_int
 _SIGNATURES: dict[str, tuple[Any, list[Any]]] = {
     "OpenSSL_version_num": (ctypes.c_ulong, []),
+    "OBJ_sn2nid": (_INT, [ctypes.c_char_p]),
     "ERR_clear_error": (None, []),
     "EVP_aes_256_gcm": (_P, []),
     "EVP_CIPHER_CTX_new": (_P, []),
@@ -77,9 +83,45 @@ def libcrypto() -> ctypes.CDLL | None:
             function.argtypes = argtypes
     except (OSError, AttributeError):
         return None
-    if lib.OpenSSL_version_num() < _MIN_VERSION:
+    if lib.OpenSSL_version_num() < _MIN_VERSION or not _passes_known_answers(lib):
         return None
     return lib
+
+
+# Known answers: AES-256-GCM with a zero key, nonce and block (the GCM specification's test
+# case 14) and RFC 8032's first Ed25519 test. LibreSSL reports itself as OpenSSL 2.0.0 and
+# forks number their objects differently: a library that does not give exactly these answers
+# through the calls below is not used, rather than trusted to refuse what it should.
+_GCM_ANSWER = bytes.fromhex("cea7403d4d606b6e074ec5d3baf39d18d0d1c8a799996bf0265b98b5d48ab919")
+_RFC8032_KEY = bytes.fromhex("d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a")
+_RFC8032_SIGNATURE = bytes.fromhex(
+    "e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e065224901555fb8821590a33bacc61e39701cf9b46bd25bf5f0595bbe24655141438e7a100b"
+)
+
+
+def _passes_known_answers(lib: ctypes.CDLL) -> bool:
+    zero, block = bytes(_KEY_BYTES), bytes(16)
+    forged = _RFC8032_SIGNATURE[:-1] + bytes([_RFC8032_SIGNATURE[-1] ^ 1])
+    try:
+        if _seal(lib, zero, zero[:12], block, b"") != _GCM_ANSWER:
+            return False
+        if _open(lib, zero, zero[:12], _GCM_ANSWER, b"") != block:
+            return False
+        try:
+            _open(lib, zero, zero[:12], _GCM_ANSWER[:-1] + b"\0", b"")
+        except AuthenticationFailed:
+            pass
+        else:
+            return False
+        pkey = _load_public_key(lib, _RFC8032_KEY)
+        try:
+            return _verify(lib, pkey, _RFC8032_SIGNATURE, b"") and not _verify(
+                lib, pkey, forged, b""
+            )
+        finally:
+            lib.EVP_PKEY_free(pkey)
+    except RuntimeError:
+        return False
 
 
 def _mapped_libcrypto() -> str | None:
@@ -102,15 +144,30 @@ def _check(ok: bool, lib: ctypes.CDLL, what: str) -> None:
         raise RuntimeError(f"libcrypto: {what} failed")
 
 
+def _check_aes_gcm(key: bytes, nonce: bytes, *data: bytes) -> None:
+    """The refusals both backends share (cryptography's AESGCM would also take 128/192-bit keys)."""
+    if len(key) != _KEY_BYTES:
+        raise ValueError("AES-256-GCM needs a 32-byte key")
+    if not _MIN_NONCE_BYTES <= len(nonce) <= _MAX_NONCE_BYTES:
+        raise ValueError(
+            f"AES-GCM nonces are {_MIN_NONCE_BYTES} to {_MAX_NONCE_BYTES} bytes, not {len(nonce)}"
+        )
+    if any(len(part) > _MAX_INT for part in data):
+        raise ValueError("AES-GCM input longer than OpenSSL takes in one call")
+
+
 def aes_gcm_seal(key: bytes, nonce: bytes, plaintext: bytes, aad: bytes) -> bytes:
     """AES-256-GCM: ciphertext followed by the 16-byte tag, as cryptography's AESGCM.encrypt."""
+    _check_aes_gcm(key, nonce, plaintext, aad)
     lib = libcrypto()
     if lib is None:
         from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
         return AESGCM(key).encrypt(nonce, plaintext, aad)
-    if len(key) != _KEY_BYTES:
-        raise ValueError("AES-256-GCM needs a 32-byte key")
+    return _seal(lib, key, nonce, plaintext, aad)
+
+
+def _seal(lib: ctypes.CDLL, key: bytes, nonce: bytes, plaintext: bytes, aad: bytes) -> bytes:
     ctx = lib.EVP_CIPHER_CTX_new()
     _check(bool(ctx), lib, "EVP_CIPHER_CTX_new")
     try:
@@ -142,6 +199,7 @@ def aes_gcm_seal(key: bytes, nonce: bytes, plaintext: bytes, aad: bytes) -> byte
 
 def aes_gcm_open(key: bytes, nonce: bytes, data: bytes, aad: bytes) -> bytes:
     """The plaintext of `aes_gcm_seal`'s output; AuthenticationFailed when it does not verify."""
+    _check_aes_gcm(key, nonce, data, aad)
     lib = libcrypto()
     if lib is None:
         from cryptography.exceptions import InvalidTag
@@ -151,8 +209,10 @@ def aes_gcm_open(key: bytes, nonce: bytes, data: bytes, aad: bytes) -> bytes:
             return AESGCM(key).decrypt(nonce, data, aad)
         except InvalidTag:
             raise AuthenticationFailed from None
-    if len(key) != _KEY_BYTES:
-        raise ValueError("AES-256-GCM needs a 32-byte key")
+    return _open(lib, key, nonce, data, aad)
+
+
+def _open(lib: ctypes.CDLL, key: bytes, nonce: bytes, data: bytes, aad: bytes) -> bytes:
     if len(data) < _TAG_BYTES:
         raise AuthenticationFailed
     ciphertext, tag = data[:-_TAG_BYTES], data[-_TAG_BYTES:]
@@ -184,6 +244,35 @@ def aes_gcm_open(key: bytes, nonce: bytes, data: bytes, aad: bytes) -> bytes:
         lib.EVP_CIPHER_CTX_free(ctx)
 
 
+def _load_public_key(lib: ctypes.CDLL, public_key: bytes) -> int:
+    """An EVP_PKEY (the caller frees it) for a raw Ed25519 public key."""
+    # By name: LibreSSL and the BoringSSL family number Ed25519 differently from OpenSSL.
+    nid = lib.OBJ_sn2nid(b"ED25519")
+    _check(nid != 0, lib, "looking up Ed25519")
+    pkey = lib.EVP_PKEY_new_raw_public_key(nid, None, public_key, _ED25519_BYTES)
+    _check(bool(pkey), lib, "loading the Ed25519 public key")
+    return int(pkey)
+
+
+def _verify(lib: ctypes.CDLL, pkey: int, signature: bytes, message: bytes) -> bool:
+    if len(signature) != _SIGNATURE_BYTES:
+        return False
+    md = lib.EVP_MD_CTX_new()
+    _check(bool(md), lib, "EVP_MD_CTX_new")
+    try:
+        _check(
+            lib.EVP_DigestVerifyInit(md, None, None, None, pkey) == 1,
+            lib,
+            "EVP_DigestVerifyInit",
+        )
+        valid = lib.EVP_DigestVerify(md, signature, len(signature), message, len(message))
+        if valid != 1:
+            lib.ERR_clear_error()  # no stale error left for the ssl module to report
+        return bool(valid == 1)
+    finally:
+        lib.EVP_MD_CTX_free(md)
+
+
 class Ed25519Verifier:
     """Checks Ed25519 signatures against one public key, given as its raw 32 bytes."""
 
@@ -196,35 +285,15 @@ class Ed25519Verifier:
         if self._lib is None:
             self._fallback = _cryptography_verifier(public_key)
             return
-        pkey = self._lib.EVP_PKEY_new_raw_public_key(
-            _EVP_PKEY_ED25519, None, public_key, _ED25519_BYTES
-        )
-        _check(bool(pkey), self._lib, "loading the Ed25519 public key")
-        self._pkey = pkey
+        self._pkey = _load_public_key(self._lib, public_key)
 
     def verify(self, signature: bytes, message: bytes) -> bool:
         """Whether `signature` is this key's signature over `message`."""
         if self._fallback is not None:
             return self._fallback(signature, message)
-        lib = self._lib
-        assert lib is not None
+        assert self._lib is not None
         assert self._pkey is not None
-        if len(signature) != _SIGNATURE_BYTES:
-            return False
-        md = lib.EVP_MD_CTX_new()
-        _check(bool(md), lib, "EVP_MD_CTX_new")
-        try:
-            _check(
-                lib.EVP_DigestVerifyInit(md, None, None, None, self._pkey) == 1,
-                lib,
-                "EVP_DigestVerifyInit",
-            )
-            valid = lib.EVP_DigestVerify(md, signature, len(signature), message, len(message))
-            if valid != 1:
-                lib.ERR_clear_error()  # no stale error left for the ssl module to report
-            return bool(valid == 1)
-        finally:
-            lib.EVP_MD_CTX_free(md)
+        return _verify(self._lib, self._pkey, signature, message)
 
     def __del__(self) -> None:
         if self._pkey is not None and self._lib is not None:
