@@ -201,10 +201,14 @@ def _pem_body(text: str, label: str) -> bytes | None:
         return None
     if lines[-1] != f"-----END {label}-----":
         return None
+    body = "".join(lines[1:-1])
     try:
-        return base64.b64decode("".join(lines[1:-1]), validate=True)
+        der = base64.b64decode(body, validate=True)
     except (binascii.Error, ValueError):
         return None
+    # cryptography refuses a last character with unused bits set, which b64decode ignores:
+    # such a text is left to load_public_key, to be refused there too.
+    return der if base64.b64encode(der).decode("ascii") == body else None
 
 
 def new_nonce() -> str:
