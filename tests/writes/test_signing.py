@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -221,3 +222,40 @@ def test_the_verifier_reads_keys_as_load_public_key_does(make: object) -> None:
 def test_a_verifier_refuses_a_key_that_is_not_ed25519() -> None:
     with pytest.raises(KeyFormatError, match="expected an Ed25519 public key, found"):
         ApprovalVerifier([_other_pems()[0]])
+
+
+_P25519 = 2**255 - 19
+_ORDER_8_Y = 0x05FC536D880238B13933C6D305ACDFD5F098EFF289F4C345B027B2C28F95E826
+
+
+def _small_order_keys() -> list[bytes]:
+    """Every encoding of the eight points of order dividing 8: y, y + p where it fits in 255
+    bits, each with the sign bit clear and set."""
+    keys = []
+    for y in (0, 1, _P25519 - 1, _ORDER_8_Y, _P25519 - _ORDER_8_Y):
+        for value in (y, y + _P25519):
+            if value < 2**255:
+                keys += [(value | sign << 255).to_bytes(32, "little") for sign in (0, 1)]
+    return keys
+
+
+def test_an_identity_key_verifies_a_signature_nobody_made() -> None:
+    """Why small-order keys are refused: R the identity and S zero verify for any message."""
+    from twitstack.core.openssl import Ed25519Verifier
+
+    identity = (1).to_bytes(32, "little")
+    assert Ed25519Verifier(identity).verify(identity + bytes(32), b"any approval")
+
+
+@pytest.mark.parametrize("raw", _small_order_keys())
+def test_small_order_public_keys_are_refused(raw: bytes) -> None:
+    pem = (
+        "-----BEGIN PUBLIC KEY-----\n"
+        + base64.b64encode(bytes.fromhex("302a300506032b6570032100") + raw).decode()
+        + "\n-----END PUBLIC KEY-----\n"
+    )
+    for text in (base64.b64encode(raw).decode(), pem):
+        with pytest.raises(KeyFormatError, match="small order"):
+            ApprovalVerifier([text])
+        with pytest.raises(KeyFormatError, match="small order"):
+            load_public_key(text)

@@ -46,6 +46,12 @@ if TYPE_CHECKING:
 SIGNATURE_DOMAIN = "twitstack.approval.v2"
 # A PEM SubjectPublicKeyInfo of an Ed25519 key is this DER prefix, then the raw 32 bytes.
 _ED25519_SPKI_PREFIX = bytes.fromhex("302a300506032b6570032100")
+# The y coordinates (mod p) of the eight points of order dividing 8: a public key on one of
+# them verifies signatures nobody made (R the identity and S zero, for the identity key, on
+# every message), so it is refused however it is encoded.
+_P25519 = 2**255 - 19
+_Y_ORDER_8 = 0x05FC536D880238B13933C6D305ACDFD5F098EFF289F4C345B027B2C28F95E826
+_SMALL_ORDER_Y = frozenset({0, 1, _P25519 - 1, _Y_ORDER_8, _P25519 - _Y_ORDER_8})
 # Approvals stamped this far in the future are refused when a max age is enforced.
 MAX_CLOCK_SKEW = timedelta(minutes=5)
 
@@ -157,7 +163,18 @@ def load_public_key(text: str | Ed25519PublicKey) -> Ed25519PublicKey:
         raise KeyFormatError(f"expected an Ed25519 public key (PEM or base64): {exc}") from None
     if not isinstance(key, Ed25519PublicKey):
         raise KeyFormatError(f"expected an Ed25519 public key, found {type(key).__name__}")
+    _refuse_small_order(_public_raw(key))
     return key
+
+
+def _refuse_small_order(raw: bytes) -> bytes:
+    y = int.from_bytes(raw, "little") & ((1 << 255) - 1)
+    if y % _P25519 in _SMALL_ORDER_Y:
+        raise KeyFormatError(
+            "expected an Ed25519 public key: this one is a point of small order, "
+            "for which anyone can make signatures"
+        )
+    return raw
 
 
 def key_id(public_key: Ed25519PublicKey) -> str:
@@ -186,11 +203,11 @@ def raw_public_key(text: str | Ed25519PublicKey) -> bytes:
         stripped = text.strip()
         if not stripped.startswith("-----BEGIN"):
             with contextlib.suppress(ValueError, TypeError, UnicodeEncodeError):
-                return _b64decode(stripped, 32)
+                return _refuse_small_order(_b64decode(stripped, 32))
         else:
             der = _pem_body(stripped, "PUBLIC KEY")
             if der is not None and len(der) == 44 and der.startswith(_ED25519_SPKI_PREFIX):
-                return der[len(_ED25519_SPKI_PREFIX) :]
+                return _refuse_small_order(der[len(_ED25519_SPKI_PREFIX) :])
     return _public_raw(load_public_key(text))
 
 
