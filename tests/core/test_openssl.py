@@ -236,3 +236,85 @@ def test_ed25519_is_looked_up_by_name(library: Callable[..., None]) -> None:
         serialization.Encoding.Raw, serialization.PublicFormat.Raw
     )
     assert Ed25519Verifier(raw).verify(private.sign(b"approve"), b"approve")
+
+
+_L = 2**252 + 27742317777372353535851937790883648493  # the order of Ed25519's base point
+_P25519 = 2**255 - 19
+_ORDER_8_Y = 0x05FC536D880238B13933C6D305ACDFD5F098EFF289F4C345B027B2C28F95E826
+
+
+def _torsion_encodings() -> list[bytes]:
+    """The eight points of order dividing 8, canonical and not (y + p), either sign bit."""
+    out = []
+    for y in (0, 1, _P25519 - 1, _ORDER_8_Y, _P25519 - _ORDER_8_Y):
+        for value in (y, y + _P25519):
+            if value < 2**255:
+                out += [(value | sign << 255).to_bytes(32, "little") for sign in (0, 1)]
+    return out
+
+
+def _cryptography_verdict(public_key: bytes, signature: bytes, message: bytes) -> bool:
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+    try:
+        Ed25519PublicKey.from_public_bytes(public_key).verify(signature, message)
+    except InvalidSignature:
+        return False
+    return True
+
+
+def test_ed25519_verdicts_match_cryptography_on_edge_cases() -> None:
+    """Small-order and non-canonical keys and R, S at and past the group order: the libcrypto
+    path accepts exactly what cryptography accepts (malleable S >= L refused by both)."""
+    if openssl.libcrypto() is None:
+        pytest.skip("this Python's ssl module does not use a shared libcrypto")
+    private = Ed25519PrivateKey.generate()
+    good = private.public_key().public_bytes(
+        serialization.Encoding.Raw, serialization.PublicFormat.Raw
+    )
+    points = [*_torsion_encodings(), good, os.urandom(32)]
+    scalars = [0, 1, _L - 1, _L, 2**256 - 1]
+    message = b"approve"
+    accepted = 0
+    for key in points:
+        verifier = Ed25519Verifier(key)
+        for r in points:
+            for s in scalars:
+                signature = r + s.to_bytes(32, "little")
+                verdict = verifier.verify(signature, message)
+                assert verdict == _cryptography_verdict(key, signature, message), (key, signature)
+                accepted += verdict
+    assert accepted > 0  # the torsion keys do admit forgeries: the comparison covers both ways
+    verifier = Ed25519Verifier(good)
+    for _ in range(100):
+        message = os.urandom(64)
+        signature = private.sign(message)
+        s = int.from_bytes(signature[32:], "little")
+        variants = [signature, signature[:32] + (s + _L).to_bytes(32, "little")]
+        flipped = bytearray(signature)
+        flipped[os.urandom(1)[0] % 64] ^= 1 << (os.urandom(1)[0] % 8)
+        variants.append(bytes(flipped))
+        for candidate in variants:
+            verdict = verifier.verify(candidate, message)
+            assert verdict == _cryptography_verdict(good, candidate, message)
+        assert verifier.verify(signature, message)
+        assert not verifier.verify(variants[1], message)
+
+
+@pytest.mark.usefixtures("backend")
+def test_aes_gcm_verdicts_match_cryptography_on_random_alterations() -> None:
+    for _ in range(200):
+        key, nonce = os.urandom(32), os.urandom(12)
+        plaintext, aad = os.urandom(os.urandom(1)[0]), os.urandom(os.urandom(1)[0] % 40)
+        sealed = aes_gcm_seal(key, nonce, plaintext, aad)
+        assert sealed == AESGCM(key).encrypt(nonce, plaintext, aad)
+        position = int.from_bytes(os.urandom(2), "big") % len(sealed)
+        altered = bytearray(sealed)
+        altered[position] ^= 1 << (os.urandom(1)[0] % 8)
+        for data in (bytes(altered), sealed[:-1], sealed + b"\0", sealed[:position]):
+            with pytest.raises(InvalidTag):
+                AESGCM(key).decrypt(nonce, data, aad)
+            with pytest.raises(AuthenticationFailed):
+                aes_gcm_open(key, nonce, data, aad)
+        assert aes_gcm_open(key, nonce, sealed, aad) == plaintext
