@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import ctypes
 import os
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -318,3 +320,33 @@ def test_aes_gcm_verdicts_match_cryptography_on_random_alterations() -> None:
             with pytest.raises(AuthenticationFailed):
                 aes_gcm_open(key, nonce, data, aad)
         assert aes_gcm_open(key, nonce, sealed, aad) == plaintext
+
+
+_COPIES = """
+import copy, gc, pickle, sys
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from twitstack.core.openssl import Ed25519Verifier
+
+private = Ed25519PrivateKey.generate()
+raw = private.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+verifier = Ed25519Verifier(raw)
+copies = [copy.copy(verifier), copy.deepcopy(verifier), pickle.loads(pickle.dumps(verifier))]
+del verifier
+gc.collect()
+others = [Ed25519Verifier(raw) for _ in range(50)]
+print(all(c.verify(private.sign(b"a"), b"a") for c in copies))
+del copies, others
+gc.collect()
+"""
+
+
+def test_copies_of_a_verifier_do_not_share_its_key() -> None:
+    # In a child: a copy sharing the EVP_PKEY freed it twice, which crashed (SIGSEGV) or spun
+    # in malloc; the timeout bounds the second.
+    if openssl.libcrypto() is None:
+        pytest.skip("this Python's ssl module does not use a shared libcrypto")
+    done = subprocess.run(
+        [sys.executable, "-c", _COPIES], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert (done.returncode, done.stdout.strip()) == (0, "True"), done.stderr[-2000:]

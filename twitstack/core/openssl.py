@@ -282,10 +282,22 @@ class Ed25519Verifier:
         self._fallback: Callable[[bytes, bytes], bool] | None = None
         if len(public_key) != _ED25519_BYTES:
             raise ValueError("an Ed25519 public key is 32 bytes")
+        self._raw = bytes(public_key)
         if self._lib is None:
             self._fallback = _cryptography_verifier(public_key)
             return
         self._pkey = _load_public_key(self._lib, public_key)
+
+    # A copy made field by field would share the EVP_PKEY, freed twice (a crash or a hang in
+    # malloc, seen): copies and pickles load the key again.
+    def __copy__(self) -> Ed25519Verifier:
+        return Ed25519Verifier(self._raw)
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Ed25519Verifier:
+        return Ed25519Verifier(self._raw)
+
+    def __reduce__(self) -> tuple[type[Ed25519Verifier], tuple[bytes]]:
+        return (Ed25519Verifier, (self._raw,))
 
     def verify(self, signature: bytes, message: bytes) -> bool:
         """Whether `signature` is this key's signature over `message`."""
