@@ -350,3 +350,11 @@ def test_copies_of_a_verifier_do_not_share_its_key() -> None:
         [sys.executable, "-c", _COPIES], capture_output=True, text=True, timeout=60, check=False
     )
     assert (done.returncode, done.stdout.strip()) == (0, "True"), done.stderr[-2000:]
+
+
+def test_a_library_that_refuses_a_genuine_ciphertext_is_not_used(
+    library: Callable[..., None],
+) -> None:
+    # Its known-answer check raised AuthenticationFailed out of libcrypto() at first use.
+    library(EVP_DecryptFinal_ex=_settable(lambda *args: 0))
+    assert openssl.libcrypto() is None
