@@ -153,7 +153,7 @@ async def test_concurrent_begins_and_settles_share_one_call_each(redis: Redis) -
     after = (await redis.info("commandstats"))["cmdstat_evalsha"]["calls"]
     assert after - before == 2  # one batch per step
     assert await redis.llen(processing) == 0
-    assert told == [("begin", 6), ("settle", 6)]  # what writer_group_commit_batch_size shows
+    assert told == [("begin", 6), ("settle", 6)]  # what writer_group_commit_*_total count
 
 
 async def test_a_batch_entry_error_is_raised_to_its_caller_as_redis_would(redis: Redis) -> None:

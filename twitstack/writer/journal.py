@@ -55,11 +55,7 @@ class WriterJournal:
         self._metrics = metrics
         self.actor = actor
         self._notes_ttl_s = ledger.retention_s + _NOTES_OUTLIVE_S
-        batch_size = metrics.group_commit_batch
-        self.steps = SendSteps(
-            redis, ledger, budgets,
-            on_batch=lambda step, size: batch_size.labels(step=step).observe(size),
-        )  # fmt: skip
+        self.steps = SendSteps(redis, ledger, budgets, on_batch=metrics.count_group_commit)
         self.claims = PostClaims(redis, retention_s=ledger.retention_s)
         self.threads = ThreadLedger(redis, events_maxlen=ledger.events_maxlen)
 

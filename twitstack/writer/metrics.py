@@ -73,11 +73,18 @@ class WriterMetrics:
             buckets=_LATENCY_BUCKETS_S,
             registry=registry,
         )
-        self.group_commit_batch = Histogram(
-            "writer_group_commit_batch_size",
-            "Jobs per call of the writer's begin and settle steps (group commit), by step.",
+        # Group commit: jobs / calls is the mean batch (a ratio of two counters, as a size
+        # has no unit a histogram could name).
+        self.group_commit_calls = Counter(
+            "writer_group_commit_calls_total",
+            "Calls of the writer's begin and settle steps (each carries a batch of jobs), by step.",
             ["step"],
-            buckets=(1, 2, 4, 8, 16, 32),
+            registry=registry,
+        )
+        self.group_commit_jobs = Counter(
+            "writer_group_commit_jobs_total",
+            "Jobs those calls carried (group commit), by step.",
+            ["step"],
             registry=registry,
         )
         self.rate_limit_remaining = Gauge(
@@ -198,6 +205,11 @@ class WriterMetrics:
         if found is None:
             found = self._children[key] = metric.labels(*values)
         return cast(_Metric, found)
+
+    def count_group_commit(self, step: str, jobs: int) -> None:
+        """One call of `step` ("begin" or "settle") went out carrying `jobs` jobs."""
+        self.child(self.group_commit_calls, step).inc()
+        self.child(self.group_commit_jobs, step).inc(jobs)
 
     def init_spend(self, accounts: list[str], actions: tuple[str, ...]) -> None:
         """Start every (account, action) spend series and budget gauge at 0."""

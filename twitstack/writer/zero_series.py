@@ -77,7 +77,8 @@ def start_at_zero(metrics: WriterMetrics, accounts: Iterable[str]) -> None:
     for verdict in Verdict:
         metrics.reconciliations.labels(result=verdict.value)
     for step in ("begin", "settle"):
-        metrics.group_commit_batch.labels(step=step)
+        metrics.group_commit_calls.labels(step=step)
+        metrics.group_commit_jobs.labels(step=step)
     refusals = [f.value for f in ApprovalFailure]
     refusals += [NO_KEYS_REFUSAL, TransitionStatus.SPENT.value, TransitionStatus.TOMBSTONED.value]
     for reason in refusals:
