@@ -26,6 +26,8 @@ from twitstack.writes.models import ModerationStatus, WriteAction, WriteRequest
 from twitstack.writes.signing import ApprovalSigner, generate_key_pair
 from twitstack.writes.wire import encode_write_request
 
+S_SENDING, S_UNKNOWN = ModerationStatus.SENDING, ModerationStatus.UNKNOWN
+
 SECRETS = {"DEMO_ACCESS": DEFAULT_BEARER_TOKEN, "DEMO_REFRESH": DEFAULT_REFRESH_TOKEN}
 PRIVATE_KEY, PUBLIC_KEY = generate_key_pair()
 SIGNER = ApprovalSigner(PRIVATE_KEY)
@@ -121,6 +123,20 @@ class WriterHarness:
     def metric(self, name: str, **labels: str) -> float:
         value = self.service.registry.get_sample_value(name, labels)
         return 0.0 if value is None else value
+
+
+async def left_unknown(redis: Redis, requests: list[WriteRequest]) -> None:
+    """Record `requests` as a writer that died mid-send leaves them: `unknown`, listed in this
+    order (the reconciler takes them oldest first)."""
+    ledger = RequestLedger(redis)
+    for order, request in enumerate(requests):
+        await ledger.record(request, actor="moderation")
+        assert (await ledger.mark_sending(request.id, actor="writer:gone")).ok
+        moved = await ledger.transition(
+            request.id, S_UNKNOWN, from_states=[S_SENDING], actor="writer:gone", reason="test"
+        )
+        assert moved.ok
+        await redis.zadd(keys.state_index(S_UNKNOWN), {request.id: order + 1})
 
 
 async def wait_until(

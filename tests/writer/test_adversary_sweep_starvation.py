@@ -13,7 +13,7 @@ from prometheus_client import CollectorRegistry
 from redis.asyncio import Redis
 
 from tests.writer.conftest import RunningSandbox
-from tests.writer.harness import approved, running_writer, tweet, writer_settings
+from tests.writer.harness import approved, left_unknown, running_writer, tweet, writer_settings
 from twitstack.core.config import Settings
 from twitstack.sandbox.xapi.config import XApiSandboxConfig
 from twitstack.writer.journal import WriterJournal
@@ -133,16 +133,8 @@ async def test_reconcile_goes_past_a_head_of_poisoned_records(
     settings = writer_settings(
         make_settings, sandbox.base_url, reconcile_interval_s=3600, reconcile_grace_s=0
     )
-    ledger = RequestLedger(redis)
     requests = [approved(tweet(f"unknown {i}")) for i in range(POISONED + GOOD)]
-    for order, request in enumerate(requests):
-        await ledger.record(request, actor="moderation")
-        assert (await ledger.mark_sending(request.id, actor="writer:gone")).ok
-        moved = await ledger.transition(
-            request.id, S.UNKNOWN, from_states=[S.SENDING], actor="writer:gone", reason="test"
-        )
-        assert moved.ok
-        await redis.zadd(keys.state_index(S.UNKNOWN), {request.id: order + 1})
+    await left_unknown(redis, requests)
     poisoned = [request.id for request in requests[:POISONED]]
     for request_id in poisoned:
         if poison == "notes_key_wrong_type":
@@ -209,16 +201,8 @@ async def test_a_quarantined_request_is_still_a_rival_for_a_post(
     settings = writer_settings(
         make_settings, sandbox.base_url, reconcile_interval_s=3600, reconcile_grace_s=0
     )
-    ledger = RequestLedger(redis)
     request_a, request_b = approved(tweet("same words")), approved(tweet("same words"))
-    for order, request in enumerate((request_a, request_b)):
-        await ledger.record(request, actor="moderation")
-        assert (await ledger.mark_sending(request.id, actor="writer:gone")).ok
-        moved = await ledger.transition(
-            request.id, S.UNKNOWN, from_states=[S.SENDING], actor="writer:gone", reason="test"
-        )
-        assert moved.ok
-        await redis.zadd(keys.state_index(S.UNKNOWN), {request.id: order + 1})
+    await left_unknown(redis, [request_a, request_b])
     sandbox.state.content.create_post("1000", "same words", {"text": "same words"})
     await redis.sadd(keys.QUARANTINED_REFS, f"record:{request_a.id}")
     async with running_writer(settings, redis, sandbox) as writer:

@@ -14,7 +14,7 @@ from prometheus_client import CollectorRegistry
 from redis.asyncio import Redis
 
 from tests.writer.conftest import RunningSandbox
-from tests.writer.harness import approved, running_writer, tweet, writer_settings
+from tests.writer.harness import approved, left_unknown, running_writer, tweet, writer_settings
 from twitstack.core.config import Settings
 from twitstack.sandbox.xapi.config import XApiSandboxConfig
 from twitstack.writer.journal import WriterJournal
@@ -83,17 +83,9 @@ async def test_reconcile_sweep_goes_past_a_record_it_fails_on(
     settings = writer_settings(
         make_settings, sandbox.base_url, reconcile_interval_s=3600, reconcile_grace_s=0
     )
-    ledger = RequestLedger(redis)
     requests = [approved(tweet(f"unknown {i}")) for i in range(N)]
-    for order, request in enumerate(requests):
-        await ledger.record(request, actor="moderation")
-        assert (await ledger.mark_sending(request.id, actor="writer:gone")).ok
-        moved = await ledger.transition(
-            request.id, S.UNKNOWN, from_states=[S.SENDING], actor="writer:gone", reason="test"
-        )
-        assert moved.ok
-        # The sweep takes them oldest first: this order, the poisoned one in the middle.
-        await redis.zadd(keys.state_index(S.UNKNOWN), {request.id: order + 1})
+    # The sweep takes them oldest first: this order, the poisoned one in the middle.
+    await left_unknown(redis, requests)
     victim = requests[MIDDLE].id
     if poison == "notes_key_wrong_type":
         await redis.set(keys.writer_notes(victim), "junk")
