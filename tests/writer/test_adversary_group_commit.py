@@ -21,6 +21,7 @@ from redis.exceptions import ResponseError
 from tests.conftest import RedisServer
 from tests.writer.harness import approved, tweet
 from tests.writer.test_adversary_ledger_junk import WRONG_TYPES
+from tests.writer.test_group_commit import executed
 from tests.writer.test_group_commit_equivalence import keyspace
 from tests.writer.test_send_steps import ENDPOINT, SPEND, steps_for
 from twitstack.core.sections.spend import Caps, SpendSettings
@@ -33,7 +34,6 @@ from twitstack.writer.send_steps import (
     SendSteps,
 )
 from twitstack.writes import keys
-from twitstack.writes.models import ModerationStatus as S
 from twitstack.writes.models import WriteRequest
 from twitstack.writes.queue import message_digest
 from twitstack.writes.spend import Periods, spend_args, spend_keys
@@ -127,12 +127,9 @@ async def test_an_aof_replay_of_batches_rebuilds_the_same_keyspace(
         )  # fmt: skip
         await asyncio.gather(
             *(
-                steps.settle(
+                executed(
+                    steps,
                     r.id,
-                    S.EXECUTED,
-                    from_states=[S.SENDING],
-                    actor="w",
-                    reason="created",
                     result={"id": str(n)},
                     observation=seen,
                     ticket=QueueTicket(processing, raw),

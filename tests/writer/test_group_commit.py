@@ -6,7 +6,8 @@ The batch scripts' equivalence with one call per request is test_group_commit_eq
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
 
 import pytest
 from redis.asyncio import Redis
@@ -16,21 +17,33 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from tests.conftest import RedisServer
 from tests.writer.harness import approved, tweet
+from tests.writer.test_send_steps import ENDPOINT, SPEND
 from twitstack.core.redis import create_redis
-from twitstack.core.sections.spend import SpendSettings
 from twitstack.writer.group_commit import GroupCommit
 from twitstack.writer.ratelimit import RateLimitBudgets
 from twitstack.writer.send_steps import BeginOutcome, Observation, QueueTicket, SendSteps
 from twitstack.writes import keys, scripts
 from twitstack.writes.ledger import RequestLedger
+from twitstack.writes.ledger_types import TransitionResult
 from twitstack.writes.models import ModerationStatus as S
-from twitstack.writes.spend import Periods, spend_args, spend_keys
 from twitstack.writes.wire import encode_write_request
 
 pytestmark = pytest.mark.anyio
-ENDPOINT = "tweets.create"
-_NOW = Periods.at(1_000.0)
-SPEND = (spend_keys("default", _NOW), spend_args(SpendSettings(), "default", "post", 15000, _NOW))
+
+
+def executed(
+    steps: SendSteps,
+    request_id: str,
+    *,
+    result: dict[str, Any] | None = None,
+    observation: Observation | None = None,
+    ticket: QueueTicket | None = None,
+) -> Awaitable[tuple[TransitionResult, dict[str, int]]]:
+    """`steps.settle` of a request X created: sending -> executed."""
+    return steps.settle(
+        request_id, S.EXECUTED, from_states=[S.SENDING], actor="w", reason="created",
+        result=result, observation=observation, ticket=ticket,
+    )  # fmt: skip
 
 
 class Recorder:
@@ -136,16 +149,7 @@ async def test_concurrent_begins_and_settles_share_one_call_each(redis: Redis) -
     assert [b.outcome for b in begun] == [BeginOutcome.SENDING] * 6
     settled = await asyncio.gather(
         *(
-            steps.settle(
-                r.id,
-                S.EXECUTED,
-                from_states=[S.SENDING],
-                actor="w",
-                reason="created",
-                result=None,
-                observation=None,
-                ticket=QueueTicket(processing, raw),
-            )
+            executed(steps, r.id, ticket=QueueTicket(processing, raw))
             for r, raw in zip(requests, raws, strict=True)
         )
     )
@@ -265,16 +269,7 @@ async def test_a_connection_drop_during_a_batch_reaches_every_caller_and_acks_on
             assert begun.outcome is BeginOutcome.SENDING
         results = await asyncio.gather(
             *(
-                steps.settle(
-                    r.id,
-                    S.EXECUTED,
-                    from_states=[S.SENDING],
-                    actor="w",
-                    reason="created",
-                    result=None,
-                    observation=None,
-                    ticket=QueueTicket(processing, raw),
-                )
+                executed(steps, r.id, ticket=QueueTicket(processing, raw))
                 for r, raw in zip(requests, raws, strict=True)
             ),
             return_exceptions=True,
@@ -324,15 +319,9 @@ async def test_a_batch_whose_reply_was_lost_is_not_sent_again(
         assert await direct.hget(budget, "pending") == b"5"
         seen = Observation("default", ENDPOINT, {})
         results = await asyncio.gather(
-            *(
-                steps.settle(
-                    r.id, S.EXECUTED, from_states=[S.SENDING], actor="w", reason="created",
-                    result=None, observation=seen, ticket=None,
-                )
-                for r in requests[:3]
-            ),
+            *(executed(steps, r.id, observation=seen) for r in requests[:3]),
             return_exceptions=True,
-        )  # fmt: skip
+        )
         assert (proxy.drops, proxy.seen) == (1, 1), "the batch was sent again"
         assert all(isinstance(r, RedisConnectionError | RedisTimeoutError) for r in results), (
             results
