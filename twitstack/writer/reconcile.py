@@ -82,8 +82,6 @@ class Reconciler:
         self._settings = settings
         self._metrics = metrics
         self._since = 0.0  # earliest attempt time of the batch being swept (epoch s)
-        # Quarantined sending/unknown ids this pass's picks passed over -> loaded as rivals yet.
-        self._held: dict[str, bool] = {}
         self._threads = ThreadReconciler(journal, client, tokens, settings)
 
     async def sweep(self) -> dict[Verdict, int]:
@@ -93,13 +91,15 @@ class Reconciler:
         while a batch had records passed over (quarantined now, unreadable, gone), the next
         batch is taken in the same pass: a head of poisoned records cannot hold back the rest.
         """
-        self._held = {}
-        in_flight = await self.expire_abandoned_sending()
+        # Quarantined sending/unknown ids this pass's picks passed over -> loaded as rivals yet.
+        # The pass's own: a sweep run beside another (a test, an operator) must not clear it.
+        held: dict[str, bool] = {}
+        in_flight = await self.expire_abandoned_sending(held)
         unsettled: list[LedgerRecord] = list(in_flight)
         verdicts: dict[Verdict, int] = {}
         handled: set[str] = set()
         for _ in range(MAX_ROUNDS):
-            ids = await self._pick(S.UNKNOWN, handled)
+            ids = await self._pick(S.UNKNOWN, handled, held)
             if not ids:
                 break
             handled.update(ids)
@@ -109,7 +109,7 @@ class Reconciler:
             cache: ReadCache = {}
             self._since = since.timestamp()
             unsettled.extend(records)
-            unsettled.extend(await self._held_rivals())
+            unsettled.extend(await self._held_rivals(held))
             passed_over = len(ids) - len(records)
             for record in records:
                 verdict = await self._reconcile_one(record, cache, unsettled)
@@ -122,7 +122,7 @@ class Reconciler:
                 break  # the rest waits for the next pass, as before
         return verdicts
 
-    async def _pick(self, state: S, handled: set[str]) -> list[str]:
+    async def _pick(self, state: S, handled: set[str], held: dict[str, bool]) -> list[str]:
         """The next batch of `state`, oldest first, past quarantined and handled records."""
 
         async def read(offset: int, count: int) -> list[object]:
@@ -132,19 +132,19 @@ class Reconciler:
 
         pick = await pick_due(self._redis, read, want=_BATCH, skip=handled)
         for request_id in pick.held:
-            self._held.setdefault(request_id, False)
+            held.setdefault(request_id, False)
         return pick.ids
 
-    async def _held_rivals(self) -> list[LedgerRecord]:
+    async def _held_rivals(self, held: dict[str, bool]) -> list[LedgerRecord]:
         """Quarantined `sending`/`unknown` records the picks passed over, not yet loaded.
 
         They are not reconciled, but one of them may be the request X's post belongs to: left
         out of the rivals, a request with the same text could claim its post and be counted
         executed though its own never went out.
         """
-        fresh = [request_id for request_id, loaded in self._held.items() if not loaded]
+        fresh = [request_id for request_id, loaded in held.items() if not loaded]
         for request_id in fresh:
-            self._held[request_id] = True
+            held[request_id] = True
         if not fresh:
             return []
         records = await self._journal.ledger.get_many(fresh)
@@ -162,18 +162,21 @@ class Reconciler:
             await self._quarantine.put_failure("record", record.request.id, exc)
             return Verdict.QUARANTINED
 
-    async def expire_abandoned_sending(self) -> list[LedgerRecord]:
+    async def expire_abandoned_sending(
+        self, held: dict[str, bool] | None = None
+    ) -> list[LedgerRecord]:
         """Make `sending` requests whose attempt was abandoned `unknown`; returns the others.
 
         Abandoned: left by this replica's previous run (same consumer id, attempt begun before
         this run started), or by a replica whose heartbeat has lapsed, or older than
         stale_sending_s whoever holds it (a live replica's attempt never lasts that long).
-        Batches are taken as in `sweep`, past quarantined records.
+        Batches are taken as in `sweep`, past quarantined records, whose ids go into `held`.
         """
+        held = {} if held is None else held
         still: list[LedgerRecord] = []
         handled: set[str] = set()
         for _ in range(MAX_ROUNDS):
-            ids = await self._pick(S.SENDING, handled)
+            ids = await self._pick(S.SENDING, handled, held)
             if not ids:
                 break
             handled.update(ids)
